@@ -1,0 +1,16 @@
+"""gunicorn settings for Tillid (read by gunicorn from the working directory)."""
+
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+accesslog = None  # the app writes its own JSON access log, without query strings
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    # Checked before any worker forks, whatever way the worker count was given.
+    from idp import refuse_workers_on_embedded_store
+
+    refuse_workers_on_embedded_store(server.cfg.workers, os.environ.get("REDIS_URL"))

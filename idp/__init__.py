@@ -1,0 +1,80 @@
+"""Tillid's identity provider: the app factory."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask_babel import get_locale
+
+from idp import config as config_module
+from idp import crypto, errors, logs, templating, web
+from idp.extensions import babel, csrf, db, limiter, migrate, store
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+class EmbeddedStoreWorkers(config_module.ConfigurationError):
+    """More than one worker process would each get its own in-process store."""
+
+
+def refuse_workers_on_embedded_store(workers: int, redis_url: str | None) -> None:
+    if workers > 1 and not redis_url:
+        raise EmbeddedStoreWorkers(
+            f"refusing to start {workers} workers on the embedded in-process store: "
+            "each worker would have its own sessions, codes and lockout counters. "
+            "Set REDIS_URL, or run one worker."
+        )
+
+
+def _select_locale() -> str:
+    return "en"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(config_module.load(app.instance_path, config))
+    crypto.check_data_key(app.config["TILLID_DATA_KEY"])
+    # gunicorn and most platforms say how many workers they start in WEB_CONCURRENCY.
+    refuse_workers_on_embedded_store(
+        int(os.environ.get("WEB_CONCURRENCY", "1") or 1), app.config["REDIS_URL"]
+    )
+    https = config_module.issuer_is_https(app.config)
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-tillid" if https else "tillid",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        RATELIMIT_STORAGE_URI=app.config["REDIS_URL"] or "memory://",
+        RATELIMIT_KEY_PREFIX=app.config["STORE_KEY_PREFIX"] + "ratelimit",
+    )
+    logs.configure(app.config["LOG_LEVEL"])
+
+    web.init_app(app)  # first: its request id must exist before CSRF or limits can log
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    store.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    templating.init_app(app)
+
+    # Models must be imported before migrations or create_all look at the metadata.
+    from idp.account.views import bp as account_bp
+    from idp.auth import current
+    from idp.auth.views import bp as auth_bp
+    from idp.citizens import models  # noqa: F401
+    from idp.ops import bp as ops_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(ops_bp)
+    app.jinja_env.globals["current_citizen"] = current.citizen
+
+    errors.init_app(app)
+
+    from idp import cli
+
+    cli.init_app(app)
+    return app

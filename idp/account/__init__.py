@@ -1,0 +1,1 @@
+"""The citizen's own pages: overview and active sessions."""

@@ -1,0 +1,1 @@
+"""Logging in: credentials, lockout, SSO sessions, and the login/activation pages."""

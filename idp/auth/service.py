@@ -1,0 +1,71 @@
+"""Checking a username and password, with lockout and equal work for unknown accounts."""
+
+from __future__ import annotations
+
+import logging
+
+from idp import passwords
+from idp.auth import lockout
+from idp.citizens import service as citizens
+from idp.citizens.models import Citizen, CitizenStatus
+from idp.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class LoginFailed(Exception):
+    """Unknown user ID or wrong password: deliberately the same error."""
+
+
+class LockedOut(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"locked for {retry_after}s")
+        self.retry_after = retry_after
+
+
+class AccountUnavailable(Exception):
+    """The password was right but the account may not log in (locked, blocked, deceased)."""
+
+    def __init__(self, status: CitizenStatus):
+        super().__init__(status.value)
+        self.status = status
+
+
+def check_password(raw_username: str, password: str) -> Citizen:
+    """Return the citizen whose credentials these are, or raise.
+
+    Lockout is keyed by the typed user ID whether or not it exists, and an unknown one
+    costs one argon2 verify like a real one, so neither the answer nor its timing tells
+    which user IDs exist.
+    """
+    subject = citizens.canonical_username(raw_username)
+    wait = lockout.seconds_locked(subject)
+    if wait:
+        passwords.burn_equal_time(password)
+        raise LockedOut(wait)
+    citizen = citizens.find_by_username(subject)
+    if citizen is None or citizen.password_hash is None:
+        passwords.burn_equal_time(password)
+        ok = False
+    else:
+        ok = passwords.verify_password(citizen.password_hash, password)
+    if not ok:
+        wait = lockout.record_failure(subject)
+        log.info("login failed", extra={"event": "login_failed", "locked_for": wait})
+        if wait:
+            raise LockedOut(wait)
+        raise LoginFailed()
+    lockout.clear(subject)
+    if citizen.status != CitizenStatus.ACTIVE:
+        log.info(
+            "login refused for status",
+            extra={"event": "login_refused", "citizen_id": citizen.id, "status": citizen.status},
+        )
+        raise AccountUnavailable(citizen.status)
+    if passwords.needs_rehash(citizen.password_hash):
+        citizen.password_hash = passwords.hash_password(password)
+        db.session.commit()
+        log.info(
+            "password rehashed", extra={"event": "password_rehashed", "citizen_id": citizen.id}
+        )
+    return citizen

@@ -1,0 +1,158 @@
+"""SSO sessions in the store: random cookie id, idle and absolute limits, per-citizen index."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+
+from flask import Request, Response, current_app
+
+from idp.config import issuer_is_https
+from idp.extensions import store
+
+
+@dataclass
+class SSOSession:
+    id_hash: str
+    citizen_id: str
+    created_at: float
+    last_seen: float
+    auth_time: float
+    amr: list[str] = field(default_factory=list)
+    user_agent: str = ""
+    ip: str = ""
+
+    def absolute_deadline(self) -> float:
+        return self.created_at + current_app.config["SESSION_ABSOLUTE_TIMEOUT"]
+
+    def idle_deadline(self) -> float:
+        return self.last_seen + current_app.config["SESSION_IDLE_TIMEOUT"]
+
+    def expires_at(self) -> float:
+        return min(self.absolute_deadline(), self.idle_deadline())
+
+
+def cookie_name() -> str:
+    # __Host- pins the cookie to this exact origin, path / and Secure (RFC 6265bis).
+    return "__Host-tillid_sso" if issuer_is_https(current_app.config) else "tillid_sso"
+
+
+def _hash(session_id: str) -> str:
+    # The store holds only a hash of the cookie value, so a store dump opens no session.
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _session_key(id_hash: str) -> str:
+    return store.key("sso", id_hash)
+
+
+def _index_key(citizen_id: str) -> str:
+    return store.key("sso-by-citizen", citizen_id)
+
+
+def _save(session: SSOSession) -> None:
+    ttl = int(session.expires_at() - time.time()) + 1
+    if ttl <= 0:
+        return
+    pipe = store.redis.pipeline()
+    pipe.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl)
+    pipe.sadd(_index_key(session.citizen_id), session.id_hash)
+    pipe.expire(_index_key(session.citizen_id), current_app.config["SESSION_ABSOLUTE_TIMEOUT"])
+    pipe.execute()
+
+
+def _load(id_hash: str) -> SSOSession | None:
+    raw = store.redis.get(_session_key(id_hash))
+    if raw is None:
+        return None
+    session = SSOSession(**json.loads(raw))
+    if time.time() >= session.expires_at():
+        end(id_hash)
+        return None
+    return session
+
+
+def start(citizen_id: str, amr: list[str], request: Request) -> tuple[str, SSOSession]:
+    """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
+    session_id = secrets.token_urlsafe(32)
+    now = time.time()
+    session = SSOSession(
+        id_hash=_hash(session_id),
+        citizen_id=citizen_id,
+        created_at=now,
+        last_seen=now,
+        auth_time=now,
+        amr=amr,
+        user_agent=(request.user_agent.string or "")[:200],
+        ip=request.remote_addr or "",
+    )
+    _save(session)
+    return session_id, session
+
+
+def current(request: Request) -> SSOSession | None:
+    """The live session named by the request's cookie, touched (idle timer reset)."""
+    session_id = request.cookies.get(cookie_name())
+    if not session_id or len(session_id) > 128:
+        return None
+    session = _load(_hash(session_id))
+    if session is None:
+        return None
+    session.last_seen = time.time()
+    _save(session)
+    return session
+
+
+def end(id_hash: str) -> None:
+    raw = store.redis.get(_session_key(id_hash))
+    store.redis.delete(_session_key(id_hash))
+    if raw is not None:
+        store.redis.srem(_index_key(json.loads(raw)["citizen_id"]), id_hash)
+
+
+def end_all(citizen_id: str) -> int:
+    hashes = [h.decode() for h in store.redis.smembers(_index_key(citizen_id))]
+    pipe = store.redis.pipeline()
+    for id_hash in hashes:
+        pipe.delete(_session_key(id_hash))
+    pipe.delete(_index_key(citizen_id))
+    pipe.execute()
+    return len(hashes)
+
+
+def list_for(citizen_id: str) -> list[SSOSession]:
+    """The citizen's live sessions, newest first; forgets ids whose session has expired."""
+    sessions = []
+    for raw_hash in store.redis.smembers(_index_key(citizen_id)):
+        id_hash = raw_hash.decode()
+        session = _load(id_hash)
+        if session is None:
+            store.redis.srem(_index_key(citizen_id), id_hash)
+        else:
+            sessions.append(session)
+    return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+
+def set_cookie(response: Response, session_id: str, session: SSOSession) -> None:
+    response.set_cookie(
+        cookie_name(),
+        session_id,
+        max_age=int(session.absolute_deadline() - time.time()),
+        path="/",
+        secure=issuer_is_https(current_app.config),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(
+        cookie_name(),
+        path="/",
+        secure=issuer_is_https(current_app.config),
+        httponly=True,
+        samesite="Lax",
+    )

@@ -1,0 +1,139 @@
+"""Pages: /login, /logout and /activate."""
+
+from __future__ import annotations
+
+import math
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from idp.auth import current, sessions
+from idp.auth.forms import ActivateForm, ConfirmForm, LoginForm
+from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
+from idp.citizens import service as citizens
+from idp.extensions import limiter
+
+bp = Blueprint("auth", __name__)
+
+
+def _rate_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return ngettext(
+        "Too many failed attempts. Wait %(num)d minute and try again.",
+        "Too many failed attempts. Wait %(num)d minutes and try again.",
+        minutes,
+    )
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("account.me"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_rate_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    destination = current.safe_next(
+        form.next.data or request.args.get("next"), url_for("account.me")
+    )
+    if request.method == "GET":
+        form.next.data = destination
+        if current.citizen() is not None:
+            return redirect(destination)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            citizen = check_password(form.username.data, form.password.data)
+        except LoginFailed:
+            form.form_errors.append(_("The user ID or password is wrong."))
+            status = 401
+        except LockedOut as exc:
+            form.form_errors.append(_wait_message(exc.retry_after))
+            status = 429
+        except AccountUnavailable:
+            form.form_errors.append(
+                _("You cannot log in with this account. Contact citizen support.")
+            )
+            status = 403
+        else:
+            previous = current.sso_session()
+            if previous is not None:
+                sessions.end(previous.id_hash)
+            session_id, session = sessions.start(citizen.id, ["pwd"], request)
+            g.citizen_id = citizen.id
+            response = redirect(destination)
+            sessions.set_cookie(response, session_id, session)
+            return response
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = ConfirmForm()
+    if request.method == "GET":
+        if current.sso_session() is None:
+            return redirect(url_for("auth.login"))
+        return render_template("auth/logout.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("auth/logout.html", form=form), 400
+    session = current.sso_session()
+    if session is not None:
+        sessions.end(session.id_hash)
+    response = redirect(url_for("auth.logged_out"))
+    sessions.clear_cookie(response)
+    return response
+
+
+@bp.route("/logged-out")
+def logged_out():
+    return render_template("auth/logged_out.html")
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+@limiter.limit(_rate_limit, methods=["POST"])
+def activate():
+    form = ActivateForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            citizens.activate(
+                form.cpr.data, form.activation_code.data, form.username.data, form.password.data
+            )
+        except citizens.ActivationFailed:
+            form.form_errors.append(
+                _(
+                    "The CPR number and activation code do not match, or the code has "
+                    "expired or been used. Check the letter, or ask for a new one."
+                )
+            )
+            status = 400
+        except citizens.UsernameTaken:
+            form.username.errors.append(_("This user ID is taken. Choose another."))
+            status = 409
+        except citizens.InvalidCitizenData as exc:
+            target = getattr(form, exc.field, None)
+            (target.errors if target is not None else form.form_errors).append(exc.message)
+            status = 400
+        else:
+            flash(_("Your account is active. Log in with your new user ID and password."))
+            return redirect(url_for("auth.login"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/activate.html", form=form), status

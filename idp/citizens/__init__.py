@@ -1,0 +1,1 @@
+"""The citizen registry: people, their accounts and their activation letters."""

@@ -1,0 +1,96 @@
+"""Demo data: Faker (da_DK) citizens and one named demo citizen with known credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from faker import Faker
+
+from idp.citizens import service
+from idp.citizens.models import Citizen
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "Solsikke-Fjord-42"  # noqa: S105 (published on purpose: it is the demo login)
+DEMO_CPR = "1507851234"
+PENDING_DEMO_CPR = "0203924321"
+
+_MUNICIPALITIES = {"København": "101", "Aarhus": "751", "Odense": "461", "Aalborg": "851"}
+
+
+def _cpr_for(born: dt.date, rng: random.Random) -> str:
+    # The seventh digit must place the year in the right century (see cpr._century).
+    seventh = rng.choice("0123") if born.year < 2000 else rng.choice("4")
+    return f"{born:%d%m%y}{seventh}{rng.randrange(1000):03d}"
+
+
+def _fake_citizen(fake: Faker, rng: random.Random) -> service.CitizenData:
+    born = fake.date_of_birth(minimum_age=15, maximum_age=95)
+    city, municipality = rng.choice(list(_MUNICIPALITIES.items()))
+    return service.validate(
+        cpr=_cpr_for(born, rng),
+        given_name=fake.first_name(),
+        family_name=fake.last_name(),
+        birthdate=born,
+        email=fake.free_email(),
+        phone=f"+45 {rng.randrange(20000000, 99999999)}",
+        address={
+            "street": fake.street_address(),
+            "postcode": f"{rng.randrange(1000, 9990)}",
+            "city": city,
+            "municipality_code": municipality,
+        },
+    )
+
+
+def load(count: int, seed: int | None = None) -> dict:
+    """Create ``count`` fictitious citizens plus the named demo citizens (if absent)."""
+    fake = Faker("da_DK")
+    rng = random.Random(seed)  # noqa: S311 (fictitious people, not secrets)
+    if seed is not None:
+        fake.seed_instance(seed)
+    created = 0
+    for _ in range(count):
+        data = _fake_citizen(fake, rng)
+        if service.find_by_cpr(data.cpr) is None:
+            service.create_citizen(data)
+            created += 1
+    result: dict = {"created": created}
+    if service.find_by_cpr(DEMO_CPR) is None:
+        service.create_citizen(
+            service.validate(
+                cpr=DEMO_CPR,
+                given_name="Ida",
+                family_name="Demo-Jensen",
+                email="ida@example.org",
+                phone="+45 12345678",
+                address={
+                    "street": "Vesterbrogade 1",
+                    "postcode": "1620",
+                    "city": "København V",
+                    "municipality_code": "101",
+                },
+            ),
+            username=DEMO_USERNAME,
+            password=DEMO_PASSWORD,
+        )
+        result["created"] += 1
+    result["demo_citizen"] = {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    if service.find_by_cpr(PENDING_DEMO_CPR) is None:
+        service.create_citizen(
+            service.validate(cpr=PENDING_DEMO_CPR, given_name="Oskar", family_name="Demo-Hansen")
+        )
+        result["created"] += 1
+        _, code, expires = service.issue_activation_code(PENDING_DEMO_CPR)
+        result["activation_demo"] = {
+            "cpr": PENDING_DEMO_CPR,
+            "activation_code": code,
+            "expires_at": expires.isoformat(),
+        }
+    return result
+
+
+def registry_is_empty() -> bool:
+    from idp.extensions import db
+
+    return db.session.query(Citizen.id).first() is None

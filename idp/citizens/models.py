@@ -1,0 +1,104 @@
+"""Citizen and ActivationCode: who a person is and how they first get in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Date, ForeignKey, LargeBinary, String
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp import crypto
+from idp.dbtypes import UTCDateTime, utcnow
+from idp.extensions import db
+
+
+class CitizenStatus(enum.StrEnum):
+    PENDING = "pending"  # in the register, no account yet (waiting for the letter)
+    ACTIVE = "active"
+    LOCKED = "locked"  # temporarily, by an operator (e.g. suspected misuse)
+    BLOCKED = "blocked"  # permanently, e.g. identity theft
+    DECEASED = "deceased"
+
+
+STATUS_TYPE = SAEnum(
+    CitizenStatus,
+    name="citizen_status",
+    native_enum=False,
+    length=16,
+    values_callable=lambda members: [m.value for m in members],
+    validate_strings=True,
+)
+
+
+class Citizen(db.Model):
+    __tablename__ = "citizen"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    cpr_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    cpr_lookup: Mapped[str] = mapped_column(String(64), unique=True)
+    given_name: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(200))
+    birthdate: Mapped[dt.date] = mapped_column(Date)
+    street: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    municipality_code: Mapped[str | None] = mapped_column(String(4))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[CitizenStatus] = mapped_column(STATUS_TYPE, default=CitizenStatus.PENDING)
+    # Stored case-folded: the unique constraint then makes usernames case-insensitive.
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    activation_codes: Mapped[list[ActivationCode]] = relationship(
+        back_populates="citizen", cascade="all, delete-orphan"
+    )
+
+    @property
+    def cpr(self) -> str:
+        return crypto.decrypt(self.cpr_encrypted, "citizen.cpr").decode()
+
+    @cpr.setter
+    def cpr(self, canonical: str) -> None:
+        self.cpr_encrypted = crypto.encrypt(canonical.encode(), "citizen.cpr")
+        self.cpr_lookup = cpr_lookup(canonical)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def address(self) -> dict:
+        return {
+            "street": self.street,
+            "postcode": self.postcode,
+            "city": self.city,
+            "municipality_code": self.municipality_code,
+        }
+
+
+def cpr_lookup(canonical: str) -> str:
+    return crypto.keyed_hash(canonical, "citizen.cpr")
+
+
+class ActivationCode(db.Model):
+    """A one-time code sent by letter; only its keyed hash is kept."""
+
+    __tablename__ = "activation_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(
+        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    citizen: Mapped[Citizen] = relationship(back_populates="activation_codes")

@@ -1,0 +1,400 @@
+"""Registry operations: create, import, activation letters and activation."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp import crypto, passwords
+from idp.citizens import cpr as cpr_numbers
+from idp.citizens.models import ActivationCode, Citizen, CitizenStatus, cpr_lookup
+from idp.dbtypes import utcnow
+from idp.extensions import db
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+# Unambiguous alphabet for the letter: no 0/O, 1/I/L.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_GROUPS, _CODE_GROUP_LEN = 3, 4
+_TEXT_LIMITS = {
+    "given_name": 200,
+    "family_name": 200,
+    "street": 200,
+    "city": 100,
+    "email": 254,
+    "phone": 32,
+}
+
+
+class InvalidCitizenData(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+class CitizenExists(ValueError):
+    """A citizen with this CPR number is already registered."""
+
+
+class UsernameTaken(ValueError):
+    """Another citizen has this user ID."""
+
+
+class ActivationFailed(Exception):
+    """The CPR number and code do not match a valid, unused activation code."""
+
+
+class CitizenNotFound(LookupError):
+    pass
+
+
+def canonical_username(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).strip().casefold()
+
+
+def check_username(raw: str) -> str:
+    username = canonical_username(raw)
+    if not USERNAME_RE.match(username):
+        raise InvalidCitizenData(
+            "username",
+            "3 to 64 characters: letters a–z, digits, dot, dash or underscore, "
+            "starting with a letter or digit",
+        )
+    if username.isdigit():
+        # A user ID of digits only could be, or be mistaken for, a CPR number.
+        raise InvalidCitizenData("username", "must contain at least one letter")
+    return username
+
+
+@dataclass
+class CitizenData:
+    """Validated registry attributes of one person."""
+
+    cpr: str
+    given_name: str
+    family_name: str
+    birthdate: dt.date
+    email: str | None = None
+    phone: str | None = None
+    address: dict = field(default_factory=dict)
+
+
+def _clean_text(name: str, value: str | None, *, required: bool = False) -> str | None:
+    value = (value or "").strip()
+    if "\x00" in value or any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidCitizenData(name, "contains control characters")
+    if not value:
+        if required:
+            raise InvalidCitizenData(name, "is required")
+        return None
+    if len(value) > _TEXT_LIMITS[name]:
+        raise InvalidCitizenData(name, f"is longer than {_TEXT_LIMITS[name]} characters")
+    return value
+
+
+def validate(
+    *,
+    cpr: str,
+    given_name: str,
+    family_name: str,
+    birthdate: str | dt.date | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    address: dict | None = None,
+) -> CitizenData:
+    try:
+        canonical = cpr_numbers.parse(cpr or "")
+    except cpr_numbers.InvalidCPR as exc:
+        raise InvalidCitizenData("cpr", str(exc)) from None
+    encoded_birthdate = cpr_numbers.birthdate(canonical)
+    if birthdate in (None, ""):
+        born = encoded_birthdate
+    else:
+        try:
+            born = (
+                birthdate
+                if isinstance(birthdate, dt.date)
+                else dt.date.fromisoformat(birthdate.strip())
+            )
+        except ValueError:
+            raise InvalidCitizenData("birthdate", "must be a date, YYYY-MM-DD") from None
+        if born != encoded_birthdate:
+            raise InvalidCitizenData("birthdate", "does not match the date in the CPR number")
+    email = _clean_text("email", email)
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidCitizenData("email", "is not an e-mail address")
+    phone = _clean_text("phone", phone)
+    if phone and not re.fullmatch(r"\+?[0-9 ]{8,20}", phone):
+        raise InvalidCitizenData("phone", "is not a phone number")
+    return CitizenData(
+        cpr=canonical,
+        given_name=_clean_text("given_name", given_name, required=True),
+        family_name=_clean_text("family_name", family_name, required=True),
+        birthdate=born,
+        email=email,
+        phone=phone,
+        address=_validate_address(address or {}),
+    )
+
+
+def _validate_address(address: dict) -> dict:
+    if not isinstance(address, dict):
+        raise InvalidCitizenData("address", "must be an object")
+    unknown = set(address) - {"street", "postcode", "city", "municipality_code"}
+    if unknown:
+        raise InvalidCitizenData("address", f"unknown fields: {', '.join(sorted(unknown))}")
+    for key, value in address.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidCitizenData(f"address.{key}", "must be text")
+    postcode = (address.get("postcode") or "").strip() or None
+    if postcode and not re.fullmatch(r"\d{4}", postcode):
+        raise InvalidCitizenData("address.postcode", "a Danish postcode has four digits")
+    municipality = (address.get("municipality_code") or "").strip() or None
+    if municipality and not re.fullmatch(r"\d{3,4}", municipality):
+        raise InvalidCitizenData("address.municipality_code", "has three or four digits")
+    return {
+        "street": _clean_text("street", address.get("street")),
+        "postcode": postcode,
+        "city": _clean_text("city", address.get("city")),
+        "municipality_code": municipality,
+    }
+
+
+def _apply(citizen: Citizen, data: CitizenData) -> None:
+    citizen.given_name = data.given_name
+    citizen.family_name = data.family_name
+    citizen.birthdate = data.birthdate
+    citizen.email = data.email
+    citizen.phone = data.phone
+    for key, value in data.address.items():
+        setattr(citizen, key, value)
+
+
+def find_by_cpr(canonical: str) -> Citizen | None:
+    return db.session.scalar(select(Citizen).where(Citizen.cpr_lookup == cpr_lookup(canonical)))
+
+
+def find_by_username(raw: str) -> Citizen | None:
+    return db.session.scalar(select(Citizen).where(Citizen.username == canonical_username(raw)))
+
+
+def create_citizen(
+    data: CitizenData, *, username: str | None = None, password: str | None = None
+) -> Citizen:
+    """Register a person. With a username and password the account is active at once."""
+    if (username is None) != (password is None):
+        raise InvalidCitizenData("username", "give both a username and a password, or neither")
+    if find_by_cpr(data.cpr):
+        raise CitizenExists("a citizen with this CPR number is already registered")
+    citizen = Citizen()
+    citizen.cpr = data.cpr
+    _apply(citizen, data)
+    if username is not None:
+        _set_credentials(citizen, username, password)
+    try:
+        db.session.add(citizen)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if find_by_cpr(data.cpr):
+            raise CitizenExists("a citizen with this CPR number is already registered") from None
+        raise UsernameTaken("this user ID is taken") from None
+    return citizen
+
+
+def _set_credentials(citizen: Citizen, raw_username: str, password: str) -> None:
+    username = check_username(raw_username)
+    try:
+        passwords.check_policy(password, username=username)
+    except passwords.WeakPassword as exc:
+        raise InvalidCitizenData("password", str(exc)) from None
+    existing = find_by_username(username)
+    if existing is not None and existing.id != citizen.id:
+        raise UsernameTaken("this user ID is taken")
+    citizen.username = username
+    citizen.password_hash = passwords.hash_password(password)
+    citizen.status = CitizenStatus.ACTIVE
+    citizen.activated_at = utcnow()
+
+
+IMPORT_COLUMNS = (
+    "cpr",
+    "given_name",
+    "family_name",
+    "birthdate",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "municipality_code",
+)
+REQUIRED_IMPORT_COLUMNS = ("cpr", "given_name", "family_name")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+            "rejected_rows": self.rejected,
+        }
+
+
+def import_rows(lines: Iterable[str]) -> ImportReport:
+    """Import a register extract (CSV with a header row); idempotent by CPR number.
+
+    Each row commits on its own, so a bad row is reported and never stops the good ones.
+    """
+    reader = csv.DictReader(lines)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_IMPORT_COLUMNS if c not in header]
+    if missing:
+        raise InvalidCitizenData("header", f"missing column(s): {', '.join(missing)}")
+    unknown = [c for c in header if c not in IMPORT_COLUMNS]
+    if unknown:
+        raise InvalidCitizenData("header", f"unknown column(s): {', '.join(unknown)}")
+    reader.fieldnames = header
+    report = ImportReport()
+    for row in reader:
+        line = reader.line_num
+        if None in row:  # more cells than header columns
+            report.rejected.append({"line": line, "reason": "more cells than columns"})
+            continue
+        try:
+            data = validate(
+                cpr=row.get("cpr") or "",
+                given_name=row.get("given_name") or "",
+                family_name=row.get("family_name") or "",
+                birthdate=row.get("birthdate") or None,
+                email=row.get("email"),
+                phone=row.get("phone"),
+                address={
+                    k: row.get(k) for k in ("street", "postcode", "city", "municipality_code")
+                },
+            )
+        except InvalidCitizenData as exc:
+            report.rejected.append({"line": line, "field": exc.field, "reason": exc.message})
+            continue
+        outcome = _upsert(data)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def _upsert(data: CitizenData) -> str:
+    citizen = find_by_cpr(data.cpr)
+    if citizen is None:
+        citizen = Citizen()
+        citizen.cpr = data.cpr
+        _apply(citizen, data)
+        db.session.add(citizen)
+        db.session.commit()
+        return "created"
+    before = _registry_view(citizen)
+    _apply(citizen, data)
+    if _registry_view(citizen) == before:
+        db.session.rollback()
+        return "unchanged"
+    db.session.commit()
+    return "updated"
+
+
+def _registry_view(citizen: Citizen) -> tuple:
+    return (
+        citizen.given_name,
+        citizen.family_name,
+        citizen.birthdate,
+        citizen.email,
+        citizen.phone,
+        citizen.street,
+        citizen.postcode,
+        citizen.city,
+        citizen.municipality_code,
+    )
+
+
+def issue_activation_code(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime]:
+    """Make the one-time code for the activation letter; earlier unused codes stop working."""
+    citizen = find_by_cpr(canonical_cpr)
+    if citizen is None:
+        raise CitizenNotFound("no citizen with this CPR number")
+    if citizen.status != CitizenStatus.PENDING:
+        raise InvalidCitizenData("cpr", f"the citizen is {citizen.status.value}, not pending")
+    now = utcnow()
+    db.session.execute(
+        update(ActivationCode)
+        .where(ActivationCode.citizen_id == citizen.id, ActivationCode.used_at.is_(None))
+        .values(expires_at=now)
+    )
+    code = "-".join(
+        "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_GROUP_LEN))
+        for _ in range(_CODE_GROUPS)
+    )
+    expires = now + dt.timedelta(days=current_app.config["ACTIVATION_CODE_DAYS"])
+    db.session.add(ActivationCode(citizen=citizen, code_hash=_code_hash(code), expires_at=expires))
+    db.session.commit()
+    return citizen, code, expires
+
+
+def _code_hash(code: str) -> str:
+    normalised = re.sub(r"[\s-]", "", code).upper()
+    return crypto.keyed_hash(normalised, "activation-code")
+
+
+def activate(raw_cpr: str, code: str, raw_username: str, password: str) -> Citizen:
+    """Redeem an activation code: the citizen chooses a user ID and password.
+
+    Every mismatch raises the same ``ActivationFailed`` so nothing tells whether a CPR
+    number is registered. The code is marked used in the same statement that checks it
+    is unused, so two concurrent activations cannot both succeed.
+    """
+    try:
+        canonical = cpr_numbers.parse(raw_cpr)
+    except cpr_numbers.InvalidCPR:
+        raise ActivationFailed() from None
+    username = check_username(raw_username)
+    try:
+        passwords.check_policy(password, username=username)
+    except passwords.WeakPassword as exc:
+        raise InvalidCitizenData("password", str(exc)) from None
+    citizen = find_by_cpr(canonical)
+    now = utcnow()
+    if citizen is None or citizen.status != CitizenStatus.PENDING:
+        raise ActivationFailed()
+    claimed = db.session.execute(
+        update(ActivationCode)
+        .where(
+            ActivationCode.citizen_id == citizen.id,
+            ActivationCode.code_hash == _code_hash(code),
+            ActivationCode.used_at.is_(None),
+            ActivationCode.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise ActivationFailed()
+    try:
+        _set_credentials(citizen, username, password)
+        db.session.commit()
+    except (UsernameTaken, IntegrityError):
+        db.session.rollback()  # the code stays unused: the citizen may pick another ID
+        raise UsernameTaken("this user ID is taken") from None
+    return citizen

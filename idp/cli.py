@@ -1,0 +1,121 @@
+"""Operator commands: `flask citizens …` and `flask demo …`. JSON on stdout for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from idp.citizens import cpr as cpr_numbers
+from idp.citizens import demo
+from idp.citizens import service as citizens
+
+citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
+demo_cli = AppGroup("demo", help="Demo data for development.")
+
+
+def _emit(payload: dict) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+
+
+@citizens_cli.command("create")
+@click.option("--cpr", required=True, help="CPR number, DDMMYYXXXX or DDMMYY-XXXX.")
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--birthdate", help="YYYY-MM-DD; must match the CPR number (default: from it).")
+@click.option("--username", help="With --password: the account is active at once.")
+@click.option("--password", help="With --username. Checked against the password policy.")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--address-json", help='{"street", "postcode", "city", "municipality_code"}')
+def create_command(
+    cpr, given_name, family_name, birthdate, username, password, email, phone, address_json
+):
+    """Register one citizen; prints {"id", "username", "status"}."""
+    try:
+        address = json.loads(address_json) if address_json else {}
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"--address-json is not valid JSON: {exc.msg}") from None
+    try:
+        data = citizens.validate(
+            cpr=cpr,
+            given_name=given_name,
+            family_name=family_name,
+            birthdate=birthdate,
+            email=email,
+            phone=phone,
+            address=address,
+        )
+        citizen = citizens.create_citizen(data, username=username, password=password)
+    except citizens.InvalidCitizenData as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    except (citizens.CitizenExists, citizens.UsernameTaken) as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit({"id": citizen.id, "username": citizen.username, "status": citizen.status.value})
+
+
+@citizens_cli.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig", errors="strict"))
+def import_command(csv_file):
+    """Import a register extract (CSV, UTF-8, header row). Idempotent by CPR number.
+
+    Columns: cpr, given_name, family_name (required); birthdate, email, phone, street,
+    postcode, city, municipality_code (optional).
+    """
+    try:
+        report = citizens.import_rows(csv_file)
+    except citizens.InvalidCitizenData as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException("the file is not UTF-8 text") from None
+    _emit(report.as_dict())
+    if report.rejected:
+        sys.exit(3)  # done, but not everything went in: a script should look
+
+
+@citizens_cli.command("activation-code")
+@click.argument("cpr")
+def activation_code_command(cpr):
+    """Issue the one-time code for a pending citizen's activation letter."""
+    try:
+        canonical = cpr_numbers.parse(cpr)
+        citizen, code, expires = citizens.issue_activation_code(canonical)
+    except cpr_numbers.InvalidCPR as exc:
+        raise click.ClickException(f"cpr: {exc}") from None
+    except citizens.CitizenNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except citizens.InvalidCitizenData as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    _emit({"citizen_id": citizen.id, "activation_code": code, "expires_at": expires.isoformat()})
+
+
+@demo_cli.command("load")
+@click.option("--citizens", "count", default=50, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--seed", type=int, help="Make the fictitious citizens reproducible.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the registry has citizens.")
+def demo_load_command(count, seed, if_empty):
+    """Fictitious citizens (Faker da_DK) plus the demo citizen with known credentials."""
+    if if_empty and not demo.registry_is_empty():
+        _emit({"loaded": False, "reason": "the registry is not empty"})
+        return
+    _emit({"loaded": True, **demo.load(count, seed)})
+
+
+@demo_cli.command("welcome")
+def demo_welcome_command():
+    """Tell a developer where the server is and how to log in (used by `make run`)."""
+    issuer = current_app.config["ISSUER"]
+    click.echo(f"\n  Tillid is starting at {issuer}/login")
+    if citizens.find_by_username(demo.DEMO_USERNAME) is not None:
+        click.echo(
+            f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r}"
+        )
+    click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(citizens_cli)
+    app.cli.add_command(demo_cli)

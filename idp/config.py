@@ -1,0 +1,142 @@
+"""Configuration: the one place that reads the environment."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run safely; the message says what to set."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _instance_secret(instance_path: Path, filename: str, make) -> str:
+    """Read a development secret from instance/, creating it once (mode 0600)."""
+    path = instance_path / filename
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _new_data_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _normalise_database_url(url: str) -> str:
+    # psycopg 3 is the driver; accept the URLs operators already have.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Build the Flask config from the environment, then apply ``overrides`` (tests)."""
+    overrides = overrides or {}
+    env = overrides.get("TILLID_ENV", os.environ.get("TILLID_ENV", DEVELOPMENT))
+    if env not in (DEVELOPMENT, PRODUCTION):
+        raise ConfigurationError(f"TILLID_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}")
+    instance = Path(instance_path)
+    production = env == PRODUCTION
+
+    database_url = os.environ.get("DATABASE_URL") or ""
+    redis_url = os.environ.get("REDIS_URL") or None
+    secret_key = os.environ.get("SECRET_KEY") or None
+    data_key = os.environ.get("TILLID_DATA_KEY") or None
+
+    if not production:
+        database_url = database_url or f"sqlite:///{instance / 'tillid.db'}"
+        if "SECRET_KEY" not in overrides:
+            secret_key = secret_key or _instance_secret(
+                instance, "secret_key", lambda: secrets.token_urlsafe(48)
+            )
+        if "TILLID_DATA_KEY" not in overrides:
+            data_key = data_key or _instance_secret(instance, "data_key", _new_data_key)
+
+    config = {
+        "TILLID_ENV": env,
+        "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "STORE_KEY_PREFIX": os.environ.get("TILLID_STORE_PREFIX", "tillid:"),
+        "ISSUER": os.environ.get("ISSUER", "http://localhost:5000").rstrip("/"),
+        "SECRET_KEY": secret_key,
+        "TILLID_DATA_KEY": data_key,
+        "SESSION_IDLE_TIMEOUT": _env_int("SESSION_IDLE_TIMEOUT", 30 * 60),
+        "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
+        "LOCKOUT_THRESHOLD": _env_int("LOCKOUT_THRESHOLD", 5),
+        "LOCKOUT_BASE_SECONDS": _env_int("LOCKOUT_BASE_SECONDS", 30),
+        "LOCKOUT_MAX_SECONDS": _env_int("LOCKOUT_MAX_SECONDS", 60 * 60),
+        "ARGON2_TIME_COST": _env_int("ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_COST": _env_int("ARGON2_MEMORY_COST", 64 * 1024),
+        "ARGON2_PARALLELISM": _env_int("ARGON2_PARALLELISM", 4),
+        "ACTIVATION_CODE_DAYS": _env_int("ACTIVATION_CODE_DAYS", 30),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        # A request body larger than this is refused with 413 before it is parsed.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the browser session
+        "BABEL_DEFAULT_LOCALE": "en",
+        "RATELIMIT_HEADERS_ENABLED": True,
+    }
+    config.update(overrides)
+    config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    _check(config)
+    return config
+
+
+def _check(config: dict) -> None:
+    missing = [name for name in ("SECRET_KEY", "TILLID_DATA_KEY") if not config.get(name)]
+    if missing:
+        raise ConfigurationError(
+            f"{' and '.join(missing)} must be set when TILLID_ENV=production "
+            "(generate with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if not config["SQLALCHEMY_DATABASE_URI"]:
+        raise ConfigurationError("DATABASE_URL must be set when TILLID_ENV=production")
+    if config["TILLID_ENV"] == PRODUCTION:
+        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            raise ConfigurationError("SQLite is for development; set DATABASE_URL to PostgreSQL")
+        if not config["REDIS_URL"]:
+            raise ConfigurationError(
+                "the embedded in-process store is for development; set REDIS_URL"
+            )
+        if not issuer_is_https(config):
+            raise ConfigurationError("ISSUER must be an https URL when TILLID_ENV=production")
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
+        if config[name] <= 0:
+            raise ConfigurationError(f"{name} must be positive")
+    if config["SESSION_IDLE_TIMEOUT"] > config["SESSION_ABSOLUTE_TIMEOUT"]:
+        raise ConfigurationError("SESSION_IDLE_TIMEOUT cannot exceed SESSION_ABSOLUTE_TIMEOUT")
+    if not config["ISSUER"].startswith(("https://", "http://localhost", "http://127.0.0.1")):
+        raise ConfigurationError("ISSUER must be https (plain http only on localhost)")
+
+
+def issuer_is_https(config) -> bool:
+    return config["ISSUER"].startswith("https://")

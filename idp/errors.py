@@ -1,0 +1,92 @@
+"""One error surface per audience: HTML pages for browsers, RFC 9457 problem details for APIs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
+    return best in ("application/json", PROBLEM_JSON)
+
+
+def _titles() -> dict[int, str]:
+    return {
+        400: _("The request could not be understood"),
+        401: _("You need to log in"),
+        403: _("You do not have access"),
+        404: _("The page does not exist"),
+        405: _("That action is not possible here"),
+        413: _("The request is too large"),
+        415: _("The request has the wrong format"),
+        429: _("Too many requests"),
+        500: _("Something went wrong on our side"),
+        503: _("The service is temporarily unavailable"),
+    }
+
+
+def problem(status: int, detail: str | None = None, **extra):
+    body = {
+        "type": "about:blank",
+        "title": _titles().get(status, "Error"),
+        "status": status,
+        "instance": request.path,
+        "request_id": g.get("request_id"),
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        detail = exc.description if status != 500 else None
+        if wants_json():
+            response = problem(status, detail)
+        else:
+            response = app.make_response(
+                (
+                    render_template(
+                        "errors/error.html",
+                        status=status,
+                        title=_titles().get(status, exc.name),
+                        detail=detail,
+                    ),
+                    status,
+                )
+            )
+        # Keep Allow on 405, Retry-After on 429 and the like.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        exc.description = _(
+            "The form has expired or was not sent from this site. "
+            "Go back, reload the page and try again."
+        )
+        return http_error(exc)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error")
+        return http_error(InternalServerError())
