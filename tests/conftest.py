@@ -1,0 +1,235 @@
+"""Fixtures that build a real app on a real database and store.
+
+The backend is PostgreSQL + Redis when TEST_DATABASE_URL and TEST_REDIS_URL are set (CI),
+else SQLite + the embedded store. Tests that must run on both use the ``backend``
+parameter through ``make_app``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import re
+import secrets
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from idp import create_app
+from idp.extensions import db
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+PRIMARY_BACKEND = "postgres" if TEST_DATABASE_URL and TEST_REDIS_URL else "sqlite"
+BACKENDS = ["sqlite", "postgres"]
+
+# Cheap argon2 parameters for speed; the rehash test raises them on purpose.
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
+_counter = itertools.count()
+
+
+def base_config(**extra) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "TILLID_DATA_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "ISSUER": "http://localhost:5000",
+        **FAST_ARGON2,
+        **extra,
+    }
+
+
+def _pg_admin_url() -> str:
+    return make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of our own for this run, migrated once; dropped at the end."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests need it")
+    name = f"tillid_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = _pg_admin_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg", database=name)
+    url_text = url.render_as_string(hide_password=False)
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url_text))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    yield url_text
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file; each test gets a copy (a fresh database per test)."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}"))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str | None
+    store_prefix: str
+
+
+@pytest.fixture
+def backend_factory(request, tmp_path):
+    """Make a clean database + store for the named backend; cleaned up after the test."""
+    made: list[Backend] = []
+
+    def make(name: str) -> Backend:
+        prefix = f"tillid-test:{os.getpid()}:{next(_counter)}:"
+        if name == "sqlite":
+            path = tmp_path / f"tillid-{len(made)}.db"
+            shutil.copy(request.getfixturevalue("sqlite_template"), path)
+            backend = Backend(name, f"sqlite:///{path}", None, prefix)
+        else:
+            if not TEST_REDIS_URL:
+                pytest.skip("TEST_REDIS_URL is not set: PostgreSQL + Redis tests need it")
+            url = request.getfixturevalue("postgres_url")
+            _truncate_all(url)
+            backend = Backend(name, url, TEST_REDIS_URL, prefix)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        if backend.redis_url:
+            client = redis.Redis.from_url(backend.redis_url)
+            keys = list(client.scan_iter(match=backend.store_prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
+def _truncate_all(url: str) -> None:
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)) as c:
+        tables = [
+            row[0]
+            for row in c.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        if tables:
+            c.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def make_app(backend_factory):
+    """Build a real app on a fresh database and store of the given backend."""
+    apps = []
+
+    def make(backend: str = PRIMARY_BACKEND, **config):
+        chosen = backend_factory(backend)
+        app = create_app(
+            base_config(
+                SQLALCHEMY_DATABASE_URI=chosen.database_url,
+                REDIS_URL=chosen.redis_url,
+                STORE_KEY_PREFIX=chosen.store_prefix,
+                **config,
+            )
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        store_client = app.extensions["tillid_store"]
+        store_client.close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(response) -> str:
+    match = _CSRF_RE.search(response.get_data(as_text=True))
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class CitizenActions:
+    """Do what a citizen or an operator does, through the CLI and the pages."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+        self.runner = app.test_cli_runner()
+        self._cprs = itertools.count(1)
+
+    def next_cpr(self) -> str:
+        # 1 Jan 1990 + a running serial: always a valid, unused CPR number.
+        return f"010190{next(self._cprs):04d}"
+
+    def create(self, username="anna", password="correct horse battery", **fields) -> dict:
+        args = [
+            "citizens", "create",
+            "--cpr", fields.pop("cpr", self.next_cpr()),
+            "--given-name", fields.pop("given_name", "Anna"),
+            "--family-name", fields.pop("family_name", "Jensen"),
+        ]  # fmt: skip
+        if username is not None:
+            args += ["--username", username, "--password", password]
+        for key, value in fields.items():
+            args += [f"--{key.replace('_', '-')}", value]
+        result = self.runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        import json
+
+        return json.loads(result.stdout)
+
+    def login(self, username="anna", password="correct horse battery", next_url=None):
+        page = self.client.get("/login")
+        data = {"csrf_token": csrf_token(page), "username": username, "password": password}
+        if next_url is not None:
+            data["next"] = next_url
+        return self.client.post("/login", data=data)
+
+    def logout(self):
+        page = self.client.get("/logout")
+        return self.client.post("/logout", data={"csrf_token": csrf_token(page)})
+
+
+@pytest.fixture
+def citizens(app, client):
+    return CitizenActions(app, client)
