@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import re
 import secrets
 import shutil
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
 import redis
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from idp import create_app
@@ -214,8 +213,6 @@ class CitizenActions:
             args += [f"--{key.replace('_', '-')}", value]
         result = self.runner.invoke(args=args)
         assert result.exit_code == 0, result.output
-        import json
-
         return json.loads(result.stdout)
 
     def login(self, username="anna", password="correct horse battery", next_url=None):
