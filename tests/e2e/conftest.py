@@ -1,0 +1,67 @@
+"""A live Tillid server and a real headless Chromium (Debian's /usr/bin/chromium).
+
+Without a Chromium these tests skip, unless REQUIRE_E2E=1 (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"
+
+
+def _unavailable(reason: str):
+    if REQUIRE_E2E:
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def live_server(make_app):
+    """Serve a fresh app on a free localhost port; yields (app, base_url)."""
+    app = make_app()
+    server = make_server("localhost", 0, app, threaded=True)
+    base_url = f"http://localhost:{server.server_port}"
+    app.config["ISSUER"] = base_url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, base_url
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,59 @@
+"""Migrations from an empty database give exactly the models' schema, on SQLite and PostgreSQL."""
+
+import uuid
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+
+from idp import create_app
+from idp.extensions import db
+from tests.conftest import BACKENDS, TEST_DATABASE_URL, base_config
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests need it")
+    name = f"tillid_migrate_{uuid.uuid4().hex[:10]}"
+    admin = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _app(url):
+    return create_app(base_config(SQLALCHEMY_DATABASE_URI=url))
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_upgrade_from_empty_matches_the_models(empty_database_url):
+    app = _app(empty_database_url)
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context(), db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert differences == []
+        assert "citizen" in inspect(connection).get_table_names()
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_downgrade_to_empty_and_up_again(empty_database_url):
+    runner = _app(empty_database_url).test_cli_runner()
+    for command in (["db", "upgrade"], ["db", "downgrade", "base"], ["db", "upgrade"]):
+        result = runner.invoke(args=command)
+        assert result.exit_code == 0, result.output
+    app = _app(empty_database_url)
+    with app.app_context(), db.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        assert {"citizen", "activation_code", "alembic_version"} <= tables
+        db.engine.dispose()
