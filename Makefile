@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test lint format clean
+.PHONY: install run migrate test lint format messages clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
+
+messages: install
+	mkdir -p idp/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
