@@ -1,0 +1,1 @@
+"""The relying-party registry: clients, their kind, sector and allowed attributes (issue 4)."""

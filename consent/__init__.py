@@ -1,0 +1,1 @@
+"""The consent broker: release policy, consent grants, the access ledger (issue 6)."""
