@@ -30,15 +30,23 @@ def login_required(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         if citizen() is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # Only a page can be gone back to: after login a redirect is always a GET.
+            back = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=back))
         return view(*args, **kwargs)
 
     return guarded
 
 
+MAX_NEXT_LENGTH = 2048
+
+
 def safe_next(target: str | None, default: str) -> str:
     """A post-login destination on this site only: no scheme, host or backslash tricks."""
-    if not target or any(ch in target for ch in "\\\r\n\t\x00"):
+    if not target or len(target) > MAX_NEXT_LENGTH:
+        return default
+    # Browsers read a backslash as a slash and drop tabs and newlines: "/\\evil" is "//evil".
+    if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

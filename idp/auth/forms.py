@@ -3,28 +3,43 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 
 class LoginForm(FlaskForm):
     username = StringField(
         _l("User ID"),
-        validators=[DataRequired(_l("Enter your user ID.")), Length(max=256)],
+        validators=[
+            DataRequired(_l("Enter your user ID.")),
+            Length(max=256, message=_l("The user ID is too long.")),
+        ],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
+        validators=[
+            DataRequired(_l("Enter your password.")),
+            Length(max=1024, message=_l("The password is too long.")),
+        ],
         render_kw={"autocomplete": "current-password"},
     )
-    next = HiddenField(validators=[Length(max=2048)])
+    # Not validated: an unusable destination falls back to /me (current.safe_next), it is
+    # never an error the citizen could neither see nor fix.
+    next = HiddenField()
 
 
 class ActivateForm(FlaskForm):
     cpr = StringField(
         _l("CPR number"),
         description=_l("10 digits, as on your health insurance card (DDMMYY-XXXX)."),
-        validators=[DataRequired(_l("Enter your CPR number.")), Length(max=32)],
+        validators=[
+            DataRequired(_l("Enter your CPR number.")),
+            # Only the shape: whether the number is registered is never told apart.
+            Regexp(
+                r"^\s*[0-9]{6}-?[0-9]{4}\s*$",
+                message=_l("Enter the 10 digits of your CPR number, e.g. 010190-1234."),
+            ),
+        ],
         render_kw={"autocomplete": "off", "inputmode": "numeric"},
     )
     activation_code = StringField(
@@ -32,20 +47,26 @@ class ActivateForm(FlaskForm):
         description=_l("The code in the letter we sent you, e.g. ABCD-EFGH-JKMN."),
         validators=[
             DataRequired(_l("Enter the activation code from your letter.")),
-            Length(max=64),
+            Length(max=64, message=_l("The activation code is too long.")),
         ],
         render_kw={"autocomplete": "one-time-code", "autocapitalize": "characters"},
     )
     username = StringField(
         _l("Choose a user ID"),
         description=_l("3 to 64 characters: letters, digits, dot, dash or underscore."),
-        validators=[DataRequired(_l("Choose a user ID.")), Length(max=64)],
+        validators=[
+            DataRequired(_l("Choose a user ID.")),
+            Length(max=64, message=_l("Use at most 64 characters.")),
+        ],
         render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
         _l("Choose a password"),
         description=_l("At least 8 characters. A few unrelated words make a strong password."),
-        validators=[DataRequired(_l("Choose a password.")), Length(max=1024)],
+        validators=[
+            DataRequired(_l("Choose a password.")),
+            Length(max=1024, message=_l("The password is too long.")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
     password_confirm = PasswordField(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 
 from flask import current_app
@@ -26,7 +27,8 @@ def seconds_locked(subject: str) -> int:
     until = store.redis.get(until_key)
     if until is None:
         return 0
-    return max(0, int(float(until) - time.time()) + 1)
+    remaining = float(until) - time.time()
+    return math.ceil(remaining) if remaining > 0 else 0
 
 
 def record_failure(subject: str) -> int:

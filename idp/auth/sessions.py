@@ -75,7 +75,7 @@ def _load(id_hash: str) -> SSOSession | None:
     return session
 
 
-def start(citizen_id: str, amr: list[str], request: Request) -> tuple[str, SSOSession]:
+def start(citizen_id: str, amr: list[str], request: Request) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
     now = time.time()
@@ -90,7 +90,7 @@ def start(citizen_id: str, amr: list[str], request: Request) -> tuple[str, SSOSe
         ip=request.remote_addr or "",
     )
     _save(session)
-    return session_id, session
+    return session_id
 
 
 def current(request: Request) -> SSOSession | None:
@@ -136,11 +136,11 @@ def list_for(citizen_id: str) -> list[SSOSession]:
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
 
-def set_cookie(response: Response, session_id: str, session: SSOSession) -> None:
+def set_cookie(response: Response, session_id: str) -> None:
+    # No Max-Age: a browser-session cookie, gone when the browser closes (shared computers).
     response.set_cookie(
         cookie_name(),
         session_id,
-        max_age=int(session.absolute_deadline() - time.time()),
         path="/",
         secure=issuer_is_https(current_app.config),
         httponly=True,

@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from flask_limiter.util import get_remote_address
 
 from idp.auth import current, sessions
 from idp.auth.forms import ActivateForm, ConfirmForm, LoginForm
@@ -28,6 +29,26 @@ bp = Blueprint("auth", __name__)
 
 def _rate_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _source() -> str:
+    # The limiter is one object shared by every app in the process and keeps the key
+    # prefix of the first; naming the store namespace here keeps apps' counters apart.
+    return current_app.config["STORE_KEY_PREFIX"] + (get_remote_address() or "")
+
+
+def _rate_limited_message() -> str:
+    return _(
+        "There have been too many attempts from your internet connection. "
+        "Wait a few minutes and try again."
+    )
+
+
+def _source_limit():
+    """Attempts per source address; only POST counts, reading the page is free."""
+    return limiter.limit(
+        _rate_limit, methods=["POST"], key_func=_source, error_message=_rate_limited_message
+    )
 
 
 def _wait_message(seconds: int) -> str:
@@ -45,25 +66,28 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_rate_limit, methods=["POST"])
+@_source_limit()
 def login():
     form = LoginForm()
     destination = current.safe_next(
         form.next.data or request.args.get("next"), url_for("account.me")
     )
-    if request.method == "GET":
-        form.next.data = destination
-        if current.citizen() is not None:
-            return redirect(destination)
+    # Re-rendered pages carry the checked destination, never what was typed in.
+    form.next.data = destination
+    if request.method == "GET" and current.citizen() is not None:
+        return redirect(destination)
     status = 200
+    headers = {}
     if form.validate_on_submit():
         try:
             citizen = check_password(form.username.data, form.password.data)
         except LoginFailed:
-            form.form_errors.append(_("The user ID or password is wrong."))
+            # Shown at the password field, with the same words whichever part was wrong.
+            form.password.errors.append(_("The user ID or password is wrong."))
             status = 401
         except LockedOut as exc:
             form.form_errors.append(_wait_message(exc.retry_after))
+            headers["Retry-After"] = str(exc.retry_after)
             status = 429
         except AccountUnavailable:
             form.form_errors.append(
@@ -74,14 +98,14 @@ def login():
             previous = current.sso_session()
             if previous is not None:
                 sessions.end(previous.id_hash)
-            session_id, session = sessions.start(citizen.id, ["pwd"], request)
+            session_id = sessions.start(citizen.id, ["pwd"], request)
             g.citizen_id = citizen.id
             response = redirect(destination)
-            sessions.set_cookie(response, session_id, session)
+            sessions.set_cookie(response, session_id)
             return response
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status, headers
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -107,7 +131,7 @@ def logged_out():
 
 
 @bp.route("/activate", methods=["GET", "POST"])
-@limiter.limit(_rate_limit, methods=["POST"])
+@_source_limit()
 def activate():
     form = ActivateForm()
     status = 200
@@ -117,7 +141,7 @@ def activate():
                 form.cpr.data, form.activation_code.data, form.username.data, form.password.data
             )
         except citizens.ActivationFailed:
-            form.form_errors.append(
+            form.activation_code.errors.append(
                 _(
                     "The CPR number and activation code do not match, or the code has "
                     "expired or been used. Check the letter, or ask for a new one."
