@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import csrf_token
-from tests.idp.test_login import assert_field_error
+from tests.conftest import assert_field_error, csrf_token
 
 GOOD_PASSWORD = "blåbær syltetøj"
 NO_MATCH = "The CPR number and activation code do not match, or the code has expired or been used."

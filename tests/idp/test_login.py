@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import argon2
 import pytest
@@ -12,40 +11,19 @@ from sqlalchemy import text
 from idp import create_app
 from idp.auth import lockout
 from idp.extensions import db
-from tests.conftest import PRIMARY_BACKEND, CitizenActions, base_config, csrf_token
+from tests.conftest import (
+    PRIMARY_BACKEND,
+    CitizenActions,
+    Clock,
+    assert_field_error,
+    base_config,
+    csrf_token,
+)
 
 PASSWORD = "correct horse battery"
 WRONG = "not the password"
 WRONG_CREDENTIALS = "The user ID or password is wrong."
 CONTACT_SUPPORT = "You cannot log in with this account. Contact citizen support."
-
-
-class Clock:
-    """A clock a module reads instead of time.time, moved by hand: no sleeping."""
-
-    def __init__(self):
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def assert_field_error(response, field_id: str, message: str) -> None:
-    """The error sits next to the field, is tied to it for screen readers, and is summarised."""
-    html = response.get_data(as_text=True)
-    tag = re.search(rf'<input [^>]*\bid="{field_id}"[^>]*>', html)
-    assert tag, f"no input with id {field_id!r}"
-    assert 'aria-invalid="true"' in tag.group(0)
-    described = re.search(r'aria-describedby="([^"]*)"', tag.group(0))
-    assert described and f"{field_id}-error" in described.group(1).split()
-    error = re.search(rf'<p class="field-error" id="{field_id}-error">(.*?)</p>', html, re.S)
-    assert error and message in error.group(1)
-    summary = re.search(r'<div class="error-summary" role="alert".*?</div>', html, re.S)
-    assert summary, "no error summary"
-    assert f'href="#{field_id}"' in summary.group(0) and message in summary.group(0)
 
 
 def error_summary(response) -> str:

@@ -8,8 +8,7 @@ import re
 import pytest
 
 from idp.auth import sessions
-from tests.conftest import CitizenActions, csrf_token
-from tests.idp.test_login import Clock
+from tests.conftest import CitizenActions, Clock, csrf_token
 
 PASSWORD = "correct horse battery"
 IDLE = 30 * 60
