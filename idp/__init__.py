@@ -6,6 +6,7 @@ import os
 
 from flask import Flask
 from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import config as config_module
 from idp import crypto, errors, logs, templating, web
@@ -32,7 +33,12 @@ def _select_locale() -> str:
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    instance_path = os.environ.get("TILLID_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+    )
     app.config.update(config_module.load(app.instance_path, config))
     crypto.check_data_key(app.config["TILLID_DATA_KEY"])
     # gunicorn and most platforms say how many workers they start in WEB_CONCURRENCY.
@@ -49,6 +55,11 @@ def create_app(config: dict | None = None) -> Flask:
         RATELIMIT_KEY_PREFIX=app.config["STORE_KEY_PREFIX"] + "ratelimit",
     )
     logs.configure(app.config["LOG_LEVEL"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Behind a load balancer the client's address (rate limits, session list) and the
+        # scheme come from X-Forwarded-For/-Proto, trusting exactly that many hops.
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     web.init_app(app)  # first: its request id must exist before CSRF or limits can log
     db.init_app(app)

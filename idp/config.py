@@ -102,6 +102,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MAX_FORM_MEMORY_SIZE": 64 * 1024,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the browser session
+        # Flask-WTF's https Referer check cannot work beside Referrer-Policy: no-referrer
+        # (browsers then send no Referer); the token and SameSite=Lax cookies carry CSRF.
+        "WTF_CSRF_SSL_STRICT": False,
+        "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
         "BABEL_DEFAULT_LOCALE": "en",
         "RATELIMIT_HEADERS_ENABLED": True,
     }
@@ -129,6 +133,8 @@ def _check(config: dict) -> None:
             )
         if not issuer_is_https(config):
             raise ConfigurationError("ISSUER must be an https URL when TILLID_ENV=production")
+    if config["TRUSTED_PROXY_COUNT"] < 0:
+        raise ConfigurationError("TRUSTED_PROXY_COUNT cannot be negative")
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
         if config[name] <= 0:
             raise ConfigurationError(f"{name} must be positive")

@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from idp.extensions import db
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,6 +63,10 @@ def init_app(app: Flask) -> None:
         if wants_json():
             response = problem(status, detail)
         else:
+            if status >= 500:
+                # The page must render even when the database or store is what failed:
+                # skip the account navigation, which would need both.
+                g.citizen = None
             response = app.make_response(
                 (
                     render_template(
@@ -89,4 +95,5 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         log.exception("unhandled error")
+        db.session.rollback()  # nothing half-written survives a failed request
         return http_error(InternalServerError())

@@ -105,8 +105,7 @@ def test_https_issuer_uses_a_host_prefixed_secure_cookie(make_app):
     app = make_app(ISSUER="https://id.example")
     CitizenActions(app, app.test_client()).create()
     client = app.test_client()
-    # Flask-WTF checks the Referer on https; see the xfail test below.
-    response = _https_login(app, client, Referer="https://id.example/login")
+    response = _https_login(app, client)
     assert response.status_code == 302
     assert _set_cookie(response, "tillid_sso") is None
     _, attributes = _set_cookie(response, "__Host-tillid_sso")
@@ -118,12 +117,6 @@ def test_https_issuer_uses_a_host_prefixed_secure_cookie(make_app):
     assert client.get("/me", base_url="https://id.example").status_code == 200
 
 
-@pytest.mark.xfail(
-    reason="idp/web.py sends Referrer-Policy: no-referrer, so a browser posts no Referer, "
-    "and Flask-WTF (WTF_CSRF_SSL_STRICT) refuses every https form without one; "
-    "fix there (e.g. Referrer-Policy: same-origin), then drop this marker",
-    strict=False,
-)
 def test_https_login_works_without_a_referer_as_browsers_send_it(make_app):
     app = make_app(ISSUER="https://id.example")
     CitizenActions(app, app.test_client()).create()

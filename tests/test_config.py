@@ -1,0 +1,207 @@
+"""Configuration from the environment: development defaults, production refusals, workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from idp import create_app
+from idp.config import ConfigurationError
+from tests.conftest import TEST_REDIS_URL, base_config
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+CONFIG_VARIABLES = (
+    "TILLID_ENV",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "TILLID_DATA_KEY",
+    "ISSUER",
+    "WEB_CONCURRENCY",
+    "TILLID_INSTANCE_PATH",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No configuration from the caller's environment; instance/ in a temporary folder."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TILLID_INSTANCE_PATH", str(tmp_path / "instance"))
+    return tmp_path / "instance"
+
+
+def _flask(args, env_extra, instance):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env.update(TILLID_INSTANCE_PATH=str(instance), **env_extra)
+    return subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_development_defaults_to_sqlite_in_instance_and_generates_keys_once(clean_env):
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{clean_env / 'tillid.db'}"
+    assert app.config["REDIS_URL"] is None
+    assert app.config["ISSUER"] == "http://localhost:5000"
+    for name in ("secret_key", "data_key"):
+        mode = stat.S_IMODE((clean_env / name).stat().st_mode)
+        assert mode == 0o600, f"{name} is readable by others"
+    again = create_app()
+    assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+    assert again.config["TILLID_DATA_KEY"] == app.config["TILLID_DATA_KEY"]
+
+
+def test_a_cpr_encrypted_by_one_start_is_readable_by_the_next(clean_env, tmp_path):
+    database = {"DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}"}
+    assert _flask(["db", "upgrade"], database, clean_env).returncode == 0
+    create = _flask(
+        ["citizens", "create", "--cpr", "0101901234", "--given-name", "A", "--family-name", "B"],
+        database,
+        clean_env,
+    )
+    assert create.returncode == 0, create.stderr
+    code = _flask(["citizens", "activation-code", "010190-1234"], database, clean_env)
+    assert code.returncode == 0, code.stderr
+
+
+def test_environment_variables_are_read(clean_env, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example/tillid")
+    monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/2")
+    monkeypatch.setenv("ISSUER", "https://login.example.dk/")
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "600")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.example/tillid"
+    assert app.config["REDIS_URL"] == "redis://cache.example:6379/2"
+    assert app.config["ISSUER"] == "https://login.example.dk"
+    assert app.config["SESSION_IDLE_TIMEOUT"] == 600
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-tillid"
+
+
+PRODUCTION = {
+    "TILLID_ENV": "production",
+    "DATABASE_URL": "postgresql://u@db.example/tillid",
+    "REDIS_URL": "redis://cache.example:6379/0",
+    "SECRET_KEY": "s" * 40,
+    "TILLID_DATA_KEY": "x2r3DMZ5s4lUi5Q2O0jgvyV3xb9J3i4zJmjvQ2y6ZJw",
+    "ISSUER": "https://login.example.dk",
+}
+
+
+def test_production_starts_with_everything_set(clean_env, monkeypatch):
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    app = create_app()
+    assert app.config["TILLID_ENV"] == "production"
+    assert not (clean_env / "secret_key").exists(), "production must not generate keys"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY"),
+        ({"TILLID_DATA_KEY": None}, "TILLID_DATA_KEY"),
+        ({"DATABASE_URL": None}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
+        ({"REDIS_URL": None}, "REDIS_URL"),
+        ({"ISSUER": "http://login.example.dk"}, "https"),
+        ({"TILLID_DATA_KEY": "too-short"}, "32 random bytes"),
+        ({"SESSION_IDLE_TIMEOUT": "soon"}, "whole number"),
+        ({"TILLID_ENV": "staging"}, "TILLID_ENV"),
+    ],
+)
+def test_production_refuses_an_unsafe_configuration(clean_env, monkeypatch, change, message):
+    for name, value in {**PRODUCTION, **change}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        create_app()
+    assert not clean_env.exists() or not any(clean_env.iterdir())
+
+
+def test_a_refusal_is_a_clear_message_and_a_failing_exit(tmp_path):
+    result = _flask(["db", "upgrade"], {"TILLID_ENV": "production"}, tmp_path / "instance")
+    assert result.returncode != 0
+    assert "SECRET_KEY and TILLID_DATA_KEY must be set" in result.stderr
+
+
+def test_http_issuer_is_refused_outside_localhost():
+    with pytest.raises(ConfigurationError, match="https"):
+        create_app(base_config(ISSUER="http://login.example.dk"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gunicorn(args, env_extra, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env.update(
+        TILLID_INSTANCE_PATH=str(tmp_path / "instance"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'g.db'}",
+        BIND=f"127.0.0.1:{_free_port()}",
+        **env_extra,
+    )
+    return subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), *args, "wsgi:app"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ), env["BIND"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--workers", "2"], {}), ([], {"WEB_CONCURRENCY": "3"})],
+    ids=["--workers", "WEB_CONCURRENCY"],
+)
+def test_several_workers_on_the_embedded_store_are_refused(tmp_path, args, env):
+    process, _ = _gunicorn(args, env, tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "refusing to start" in stderr and "Set REDIS_URL" in stderr
+
+
+def test_several_workers_start_with_redis(tmp_path):
+    if not TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set: starting workers on Redis needs one")
+    process, bind = _gunicorn(
+        ["--workers", "2"],
+        {"REDIS_URL": TEST_REDIS_URL, "TILLID_STORE_PREFIX": f"tillid-test:{os.getpid()}:gu:"},
+        tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{bind}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "gunicorn did not answer in 30 s"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
