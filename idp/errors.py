@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from idp.extensions import db
 
@@ -91,6 +93,16 @@ def init_app(app: Flask) -> None:
             "Go back, reload the page and try again."
         )
         return http_error(exc)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def backend_unavailable(exc: Exception):
+        # The database or store cannot be reached (or timed out): temporary, so 503.
+        log.error("backend unavailable", extra={"error": type(exc).__name__})
+        db.session.rollback()
+        return http_error(ServiceUnavailable(retry_after=5))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
