@@ -12,6 +12,32 @@ from idp import logs
 from idp.config import issuer_is_https
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A DNS name (labels of 1-63 characters) or a bracketed IPv6 address, with an optional port.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{{1,5}})?$")
+
+
+class HostGuard:
+    """Refuse a malformed Host header before routing: Werkzeug cannot build URLs from one."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        host = environ.get("HTTP_HOST")
+        if host is not None and (len(host) > 260 or not _HOST_RE.match(host)):
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+                    ("X-Content-Type-Options", "nosniff"),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [b"Bad Request: the Host header is malformed.\n"]
+        return self.wsgi_app(environ, start_response)
+
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -33,6 +59,7 @@ def _has_nul(values) -> bool:
 
 def init_app(app: Flask) -> None:
     hsts = issuer_is_https(app.config)
+    app.wsgi_app = HostGuard(app.wsgi_app)
 
     @app.before_request
     def start_request():
