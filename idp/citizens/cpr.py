@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_CPR_RE = re.compile(r"^(\d{2})(\d{2})(\d{2})-?(\d{4})$")
+_CPR_RE = re.compile(r"^([0-9]{2})([0-9]{2})([0-9]{2})-?([0-9]{4})$")
 
 
 class InvalidCPR(ValueError):

@@ -156,10 +156,10 @@ def _validate_address(address: dict) -> dict:
         if value is not None and not isinstance(value, str):
             raise InvalidCitizenData(f"address.{key}", "must be text")
     postcode = (address.get("postcode") or "").strip() or None
-    if postcode and not re.fullmatch(r"\d{4}", postcode):
+    if postcode and not re.fullmatch(r"[0-9]{4}", postcode):
         raise InvalidCitizenData("address.postcode", "a Danish postcode has four digits")
     municipality = (address.get("municipality_code") or "").strip() or None
-    if municipality and not re.fullmatch(r"\d{3,4}", municipality):
+    if municipality and not re.fullmatch(r"[0-9]{3,4}", municipality):
         raise InvalidCitizenData("address.municipality_code", "has three or four digits")
     return {
         "street": _clean_text("street", address.get("street")),
