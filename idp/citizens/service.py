@@ -348,7 +348,11 @@ def issue_activation_code(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime
         for _ in range(_CODE_GROUPS)
     )
     expires = now + dt.timedelta(days=current_app.config["ACTIVATION_CODE_DAYS"])
-    db.session.add(ActivationCode(citizen=citizen, code_hash=_code_hash(code), expires_at=expires))
+    db.session.add(
+        ActivationCode(
+            citizen=citizen, code_hash=_code_hash(code), created_at=now, expires_at=expires
+        )
+    )
     db.session.commit()
     return citizen, code, expires
 
