@@ -7,6 +7,7 @@ import time
 import uuid
 
 from flask import Flask, abort, g, request
+from flask_babel import gettext as _
 
 from idp import logs
 from idp.config import issuer_is_https
@@ -15,6 +16,19 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # A DNS name (labels of 1-63 characters) or a bracketed IPv6 address, with an optional port.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?$")
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 class HostGuard:
@@ -39,20 +53,6 @@ class HostGuard:
         return self.wsgi_app(environ, start_response)
 
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-
 def _has_nul(values) -> bool:
     return any("\x00" in key or any("\x00" in v for v in values.getlist(key)) for key in values)
 
@@ -68,7 +68,7 @@ def init_app(app: Flask) -> None:
         g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         # NUL cannot be stored (PostgreSQL text) and is never meaningful in our input.
         if _has_nul(request.args) or (request.method == "POST" and _has_nul(request.form)):
-            abort(400, description="The request contains a NUL character.")
+            abort(400, description=_("The request contains a NUL character."))
 
     @app.after_request
     def finish_request(response):

@@ -188,6 +188,30 @@ def csrf_token(response) -> str:
     return match.group(1)
 
 
+def login(client, username, password, next_url=None):
+    """Fill in and send the login form, as a browser does."""
+    page = client.get("/login")
+    data = {"csrf_token": csrf_token(page), "username": username, "password": password}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+def activate(client, cpr, code, username, password, confirm=None, token="page"):
+    """Fill in and send the activation form; ``token`` None leaves the CSRF token out."""
+    page = client.get("/activate")
+    data = {
+        "cpr": cpr,
+        "activation_code": code,
+        "username": username,
+        "password": password,
+        "password_confirm": password if confirm is None else confirm,
+    }
+    if token is not None:
+        data["csrf_token"] = csrf_token(page) if token == "page" else token
+    return client.post("/activate", data=data)
+
+
 class CitizenActions:
     """Do what a citizen or an operator does, through the CLI and the pages."""
 
@@ -217,11 +241,13 @@ class CitizenActions:
         return json.loads(result.stdout)
 
     def login(self, username="anna", password="correct horse battery", next_url=None):
-        page = self.client.get("/login")
-        data = {"csrf_token": csrf_token(page), "username": username, "password": password}
-        if next_url is not None:
-            data["next"] = next_url
-        return self.client.post("/login", data=data)
+        return login(self.client, username, password, next_url)
+
+    def letter(self, cpr: str) -> str:
+        """The activation code an operator prints for a pending citizen's letter."""
+        result = self.runner.invoke(args=["citizens", "activation-code", cpr])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["activation_code"]
 
     def logout(self):
         page = self.client.get("/logout")

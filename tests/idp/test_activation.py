@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from tests.conftest import assert_field_error, csrf_token
+from tests.conftest import activate, assert_field_error, csrf_token, login
 
 GOOD_PASSWORD = "blåbær syltetøj"
 NO_MATCH = "The CPR number and activation code do not match, or the code has expired or been used."
@@ -20,32 +19,12 @@ def _pending(citizens) -> str:
     return cpr
 
 
-def _letter(citizens, cpr: str) -> str:
-    result = citizens.runner.invoke(args=["citizens", "activation-code", cpr])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["activation_code"]
-
-
-def _activate(
-    client, cpr, code, username="oskar", password=GOOD_PASSWORD, confirm=None, token="page"
-):
-    page = client.get("/activate")
-    data = {
-        "cpr": cpr,
-        "activation_code": code,
-        "username": username,
-        "password": password,
-        "password_confirm": password if confirm is None else confirm,
-    }
-    if token is not None:
-        data["csrf_token"] = csrf_token(page) if token == "page" else token
-    return client.post("/activate", data=data)
+def _activate(client, cpr, code, username="oskar", password=GOOD_PASSWORD, **more):
+    return activate(client, cpr, code, username, password, **more)
 
 
 def _login(client, username="oskar", password=GOOD_PASSWORD):
-    page = client.get("/login")
-    data = {"csrf_token": csrf_token(page), "username": username, "password": password}
-    return client.post("/login", data=data)
+    return login(client, username, password)
 
 
 def _without_values(html: str) -> str:
@@ -65,7 +44,7 @@ def test_activation_page_explains_each_field(client):
 
 def test_activation_lets_the_citizen_choose_a_login_and_use_it(client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     response = _activate(client, cpr, code, username="Oskar")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login"
@@ -76,7 +55,7 @@ def test_activation_lets_the_citizen_choose_a_login_and_use_it(client, citizens)
 
 def test_activation_accepts_the_code_and_cpr_as_people_type_them(client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     typed_cpr = f" {cpr[:6]}-{cpr[6:]} "
     typed_code = code.replace("-", " ").lower()
     assert _activate(client, typed_cpr, typed_code).status_code == 302
@@ -84,7 +63,7 @@ def test_activation_accepts_the_code_and_cpr_as_people_type_them(client, citizen
 
 def test_a_used_code_cannot_activate_again(app, client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     assert _activate(app.test_client(), cpr, code).status_code == 302
     again = _activate(client, cpr, code, username="someone-else")
     assert again.status_code == 400
@@ -94,14 +73,14 @@ def test_a_used_code_cannot_activate_again(app, client, citizens):
 
 def test_every_wrong_cpr_or_code_gets_the_same_answer(app, client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     other_cpr = _pending(citizens)
-    _letter(citizens, other_cpr)
+    citizens.letter(other_cpr)
     used_cpr = _pending(citizens)
-    used = _activate(app.test_client(), used_cpr, _letter(citizens, used_cpr), username="early")
+    used = _activate(app.test_client(), used_cpr, citizens.letter(used_cpr), username="early")
     assert used.status_code == 302
     used_code_cpr = _pending(citizens)
-    used_code = _letter(citizens, used_code_cpr)
+    used_code = citizens.letter(used_code_cpr)
     assert (
         _activate(app.test_client(), used_code_cpr, used_code, username="user2").status_code == 302
     )
@@ -125,7 +104,7 @@ def test_every_wrong_cpr_or_code_gets_the_same_answer(app, client, citizens):
 
 def test_a_cpr_number_of_the_wrong_shape_is_shown_at_the_field(client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     refused = _activate(client, "12345", code)
     assert refused.status_code == 400
     assert_field_error(refused, "cpr", "Enter the 10 digits of your CPR number")
@@ -135,8 +114,8 @@ def test_a_cpr_number_of_the_wrong_shape_is_shown_at_the_field(client, citizens)
 
 def test_a_new_letter_replaces_the_old_code(client, citizens):
     cpr = _pending(citizens)
-    old = _letter(citizens, cpr)
-    new = _letter(citizens, cpr)
+    old = citizens.letter(cpr)
+    new = citizens.letter(cpr)
     assert _activate(client, cpr, old).status_code == 400
     assert _activate(client, cpr, new).status_code == 302
 
@@ -154,7 +133,7 @@ def test_a_weak_password_is_shown_at_the_field_and_the_code_stays_usable(
     client, citizens, password, message
 ):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     refused = _activate(client, cpr, code, password=password)
     assert refused.status_code == 400
     assert_field_error(refused, "password", message)
@@ -163,7 +142,7 @@ def test_a_weak_password_is_shown_at_the_field_and_the_code_stays_usable(
 
 def test_mismatched_passwords_are_shown_at_the_field_and_the_code_stays_usable(client, citizens):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     refused = _activate(client, cpr, code, confirm=GOOD_PASSWORD + "!")
     assert refused.status_code == 400
     assert_field_error(refused, "password_confirm", "The two passwords are not the same.")
@@ -173,7 +152,7 @@ def test_mismatched_passwords_are_shown_at_the_field_and_the_code_stays_usable(c
 def test_a_taken_user_id_answers_409_and_the_code_stays_usable(client, citizens):
     citizens.create(username="oskar")
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     refused = _activate(client, cpr, code, username="OSKAR")
     assert refused.status_code == 409
     assert_field_error(refused, "username", "This user ID is taken. Choose another.")
@@ -187,7 +166,7 @@ def test_a_taken_user_id_answers_409_and_the_code_stays_usable(client, citizens)
 )
 def test_an_unusable_user_id_is_shown_at_the_field(client, citizens, username, message):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     refused = _activate(client, cpr, code, username=username)
     assert refused.status_code == 400
     assert_field_error(refused, "username", message)
@@ -211,7 +190,7 @@ def test_activation_without_a_valid_csrf_token_is_refused_and_spends_nothing(
     app, client, citizens, token
 ):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     if token == "another-browsers-token":
         token = csrf_token(app.test_client().get("/activate"))
     refused = _activate(client, cpr, code, token=token)
@@ -234,7 +213,7 @@ def test_activation_without_a_valid_csrf_token_is_refused_and_spends_nothing(
 )
 def test_odd_activation_input_gets_a_page_never_a_500(client, citizens, fields):
     cpr = _pending(citizens)
-    code = _letter(citizens, cpr)
+    code = citizens.letter(cpr)
     values = {"cpr": cpr, "code": code, **fields}
     if "activation_code" in values:
         values["code"] = values.pop("activation_code")

@@ -12,7 +12,7 @@ from idp.citizens import demo
 from idp.citizens.models import ActivationCode, Citizen
 from idp.crypto import DecryptionError
 from idp.extensions import db
-from tests.conftest import CitizenActions, base_config, csrf_token
+from tests.conftest import CitizenActions, activate, base_config
 
 ANNA = [
     "citizens", "create", "--cpr", "0101901234", "--given-name", "Anna",
@@ -162,18 +162,7 @@ def _letter(runner, cpr="0101901234") -> dict:
 
 
 def _activate(client, code, cpr="010190-1234", username="anna"):
-    page = client.get("/activate")
-    return client.post(
-        "/activate",
-        data={
-            "csrf_token": csrf_token(page),
-            "cpr": cpr,
-            "activation_code": code,
-            "username": username,
-            "password": GOOD_PASSWORD,
-            "password_confirm": GOOD_PASSWORD,
-        },
-    )
+    return activate(client, cpr, code, username, GOOD_PASSWORD)
 
 
 def test_an_activation_code_works_once_and_expires_in_30_days(app, runner, client):
