@@ -20,6 +20,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 run: migrate
+	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
 	@$(FLASK) demo welcome
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app

@@ -76,11 +76,14 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.auth import current
     from idp.auth.views import bp as auth_bp
     from idp.citizens import models  # noqa: F401
+    from idp.keys import models as key_models  # noqa: F401
+    from idp.keys.views import bp as keys_bp
     from idp.ops import bp as ops_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(keys_bp)
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)

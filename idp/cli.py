@@ -117,5 +117,8 @@ def demo_welcome_command():
 
 
 def init_app(app: Flask) -> None:
+    from idp.keys.cli import keys_cli
+
     app.cli.add_command(citizens_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(keys_cli)

@@ -96,6 +96,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "ARGON2_MEMORY_COST": _env_int("ARGON2_MEMORY_COST", 64 * 1024),
         "ARGON2_PARALLELISM": _env_int("ARGON2_PARALLELISM", 4),
         "ACTIVATION_CODE_DAYS": _env_int("ACTIVATION_CODE_DAYS", 30),
+        # A new signing key is published this long before it signs (JWKS caches refresh)…
+        "KEY_ROTATION_GRACE_SECONDS": _env_int("KEY_ROTATION_GRACE_SECONDS", 60 * 60),
+        # …and a retired one stays published this long after, until what it signed expired.
+        "KEY_RETIRED_PUBLISH_SECONDS": _env_int("KEY_RETIRED_PUBLISH_SECONDS", 24 * 60 * 60),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # A request body larger than this is refused with 413 before it is parsed.
         "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -1,0 +1,29 @@
+"""SigningKey: one asymmetric key that signs ID and access tokens for its algorithm."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.dbtypes import UTCDateTime, utcnow
+from idp.extensions import db
+
+
+class SigningKey(db.Model):
+    """Published from creation; signs from ``activates_at``; retired at ``retired_at``.
+
+    A key is published before it signs (relying parties refresh their JWKS caches in the
+    grace period) and after it stops signing, until what it signed has expired.
+    """
+
+    __tablename__ = "signing_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # RFC 7638 thumbprint
+    alg: Mapped[str] = mapped_column(String(10), index=True)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activates_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,169 @@
+"""Key lifecycle: ensure, rotate, the signing key per algorithm, the published set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import current_app
+from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import or_, select
+
+from idp import crypto
+from idp.dbtypes import utcnow
+from idp.extensions import db
+from idp.keys.models import SigningKey
+
+ALGORITHMS = ("RS256", "ES256")
+
+
+class UnknownAlgorithm(ValueError):
+    pass
+
+
+class NoSigningKey(LookupError):
+    """No key for this algorithm signs yet: run `flask keys ensure`."""
+
+
+def _check_alg(alg: str) -> None:
+    if alg not in ALGORITHMS:
+        raise UnknownAlgorithm(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+
+
+def _generate(alg: str) -> RSAKey | ECKey:
+    _check_alg(alg)
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, private=True)
+    return ECKey.generate_key("P-256", private=True)
+
+
+def _context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+def _new_key(alg: str, activates_at: dt.datetime) -> SigningKey:
+    key = _generate(alg)
+    kid = key.thumbprint()
+    public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
+    return SigningKey(
+        kid=kid,
+        alg=alg,
+        public_jwk=json.dumps(public, sort_keys=True),
+        private_key_encrypted=crypto.encrypt(key.as_pem(private=True), _context(kid)),
+        created_at=utcnow(),
+        activates_at=activates_at,
+    )
+
+
+def _retention() -> dt.timedelta:
+    return dt.timedelta(seconds=current_app.config["KEY_RETIRED_PUBLISH_SECONDS"])
+
+
+def _signing_now(alg: str, now: dt.datetime) -> SigningKey | None:
+    return db.session.scalar(
+        select(SigningKey)
+        .where(
+            SigningKey.alg == alg,
+            SigningKey.activates_at <= now,
+            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
+        )
+        .order_by(SigningKey.activates_at.desc())
+        .limit(1)
+    )
+
+
+def ensure() -> list[SigningKey]:
+    """Create an immediately active key for every algorithm that has none (first start)."""
+    now = utcnow()
+    created = []
+    for alg in ALGORITHMS:
+        has_key = db.session.scalar(
+            select(SigningKey.kid).where(
+                SigningKey.alg == alg,
+                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
+            )
+        )
+        if has_key is None:
+            key = _new_key(alg, activates_at=now)
+            db.session.add(key)
+            created.append(key)
+    db.session.commit()
+    return created
+
+
+def rotate(algs: tuple[str, ...], grace_seconds: int) -> list[SigningKey]:
+    """Publish a new key per algorithm now; it signs after the grace period.
+
+    The key it replaces stops signing at that moment and stays published for
+    KEY_RETIRED_PUBLISH_SECONDS more, so tokens it signed still verify.
+    """
+    if grace_seconds < 0:
+        raise ValueError("the grace period cannot be negative")
+    now = utcnow()
+    switch_at = now + dt.timedelta(seconds=grace_seconds)
+    for alg in algs:
+        _check_alg(alg)
+    created = []
+    for alg in algs:
+        for older in db.session.scalars(
+            select(SigningKey).where(
+                SigningKey.alg == alg,
+                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > switch_at),
+            )
+        ):
+            older.retired_at = switch_at
+        key = _new_key(alg, activates_at=switch_at)
+        db.session.add(key)
+        created.append(key)
+    db.session.commit()
+    return created
+
+
+def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
+    """The kid and private key that sign for ``alg`` now."""
+    key = _signing_now(alg, utcnow())
+    if key is None:
+        raise NoSigningKey(f"no {alg} signing key is active; run `flask keys ensure`")
+    pem = crypto.decrypt(key.private_key_encrypted, _context(key.kid))
+    loaded = RSAKey.import_key(pem) if alg == "RS256" else ECKey.import_key(pem)
+    return key.kid, loaded
+
+
+def published() -> list[dict]:
+    """The public JWKs relying parties may see: upcoming, active and recently retired."""
+    cutoff = utcnow() - _retention()
+    keys = db.session.scalars(
+        select(SigningKey)
+        .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
+        .order_by(SigningKey.alg, SigningKey.activates_at)
+    )
+    return [json.loads(key.public_jwk) for key in keys]
+
+
+def state(key: SigningKey, now: dt.datetime) -> str:
+    if key.retired_at is not None and key.retired_at + _retention() <= now:
+        return "expired"
+    if key.retired_at is not None and key.retired_at <= now:
+        return "retired"
+    if key.activates_at > now:
+        return "upcoming"
+    return "active" if _signing_now(key.alg, now) is key else "superseded"
+
+
+def describe_all() -> list[dict]:
+    now = utcnow()
+    keys = db.session.scalars(select(SigningKey).order_by(SigningKey.created_at))
+    return [
+        {
+            "kid": key.kid,
+            "alg": key.alg,
+            "state": state(key, now),
+            "created_at": key.created_at.isoformat(),
+            "signs_from": key.activates_at.isoformat(),
+            "signs_until": key.retired_at.isoformat() if key.retired_at else None,
+            "published_until": (key.retired_at + _retention()).isoformat()
+            if key.retired_at
+            else None,
+        }
+        for key in keys
+    ]
