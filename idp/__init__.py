@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     templating.init_app(app)
 
     # Models must be imported before migrations or create_all look at the metadata.
+    from clients import models as client_models  # noqa: F401
     from idp.account.views import bp as account_bp
     from idp.auth import current
     from idp.auth.views import bp as auth_bp

@@ -1,0 +1,116 @@
+"""`flask clients create|list|show|rotate-secret|disable`: the relying-party registry."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from clients import service
+from clients.claims import LegalBasis
+from clients.models import ClientKind
+
+_KINDS = [kind.value for kind in ClientKind]
+_BASES = [basis.value for basis in LegalBasis]
+_GRANTS = list(service.GRANT_TYPES)
+clients_cli = AppGroup("clients", help="Manage the relying parties (services) that use Tillid.")
+
+
+def _emit(payload) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _fail(exc: Exception):
+    raise click.ClickException(str(exc)) from None
+
+
+@clients_cli.command("create")
+@click.option("--name", help="The service's name, as citizens will see it.")
+@click.option("--kind", type=click.Choice(_KINDS))
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact; repeatable.")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
+@click.option("--scope", help='Space-separated, e.g. "openid profile age".')
+@click.option("--legal-basis", type=click.Choice(_BASES), help="For every claim.")
+@click.option("--purpose", help="Why the service needs the claims, in plain words.")
+@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(_GRANTS))
+@click.option("--auth-method", type=click.Choice(service.AUTH_METHODS))
+@click.option("--id-token-alg", type=click.Choice(service.ID_TOKEN_ALGS))
+@click.option("--sector", help="Sector identifier (default: the redirect URIs' host).")
+@click.option(
+    "--from-file",
+    type=click.File("r", encoding="utf-8"),
+    help="A JSON registration (per-claim legal bases, jwks); options override it.",
+)
+def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, purpose,
+                   grant_types, auth_method, id_token_alg, sector, from_file):  # fmt: skip
+    """Register a service; prints {"client_id", "client_secret"} (the secret only now)."""
+    spec: dict = {}
+    if from_file is not None:
+        try:
+            spec = json.load(from_file)
+        except json.JSONDecodeError as exc:
+            _fail(ValueError(f"--from-file is not valid JSON: {exc.msg} (line {exc.lineno})"))
+        if not isinstance(spec, dict):
+            _fail(ValueError("--from-file must hold a JSON object"))
+    given = {
+        "name": name,
+        "kind": kind,
+        "redirect_uris": list(redirect_uris) or None,
+        "post_logout_redirect_uris": list(logout_uris) or None,
+        "scope": scope,
+        "legal_basis": legal_basis,
+        "purpose": purpose,
+        "grant_types": list(grant_types) or None,
+        "token_endpoint_auth_method": auth_method,
+        "id_token_signed_response_alg": id_token_alg,
+        "sector_identifier": sector,
+    }
+    spec.update({key: value for key, value in given.items() if value is not None})
+    try:
+        client, secret = service.register(spec)
+    except service.InvalidRegistration as exc:
+        _fail(exc)
+    _emit({"client_id": client.client_id, "client_secret": secret})
+
+
+@clients_cli.command("list")
+def list_command():
+    """Every registered service: client_id, name, kind, enabled."""
+    _emit(
+        [
+            {"client_id": c.client_id, "name": c.name, "kind": c.kind.value, "enabled": c.enabled}
+            for c in service.all_clients()
+        ]
+    )
+
+
+@clients_cli.command("show")
+@click.argument("client_id")
+def show_command(client_id):
+    """One registration in full (never the secret)."""
+    try:
+        _emit(service.describe(service.get(client_id)))
+    except service.ClientNotFound as exc:
+        _fail(exc)
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+def rotate_secret_command(client_id):
+    """Issue a new secret; the old one stops working at once."""
+    try:
+        _emit({"client_id": client_id, "client_secret": service.rotate_secret(client_id)})
+    except (service.ClientNotFound, service.InvalidRegistration) as exc:
+        _fail(exc)
+
+
+@clients_cli.command("disable")
+@click.argument("client_id")
+def disable_command(client_id):
+    """Stop a service from authenticating or logging anyone in."""
+    try:
+        client = service.disable(client_id)
+    except service.ClientNotFound as exc:
+        _fail(exc)
+    _emit({"client_id": client.client_id, "disabled_at": client.disabled_at.isoformat()})

@@ -1,0 +1,78 @@
+"""Client and ClaimPolicy: a registered relying party and what it may receive, and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from clients.claims import LegalBasis
+from idp.dbtypes import UTCDateTime, utcnow
+from idp.extensions import db
+
+
+class ClientKind(enum.StrEnum):
+    PUBLIC_AUTHORITY = "public_authority"
+    PRIVATE_SERVICE = "private_service"
+
+
+def _enum(cls, name: str) -> SAEnum:
+    return SAEnum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Client(db.Model):
+    __tablename__ = "client"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ClientKind] = mapped_column(_enum(ClientKind, "client_kind"))
+    # Pairwise subjects are per sector: services in one sector see the same `sub`.
+    sector_identifier: Mapped[str] = mapped_column(String(255))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    # SHA-256 of a 256-bit random secret: as strong as a slow hash, and cheap to check.
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    jwks: Mapped[dict | None] = mapped_column(JSON)  # for private_key_jwt
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    claim_policies: Mapped[list[ClaimPolicy]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="ClaimPolicy.claim"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
+
+    def release_policy(self) -> dict[str, ClaimPolicy]:
+        return {policy.claim: policy for policy in self.claim_policies}
+
+
+class ClaimPolicy(db.Model):
+    """For one client and one claim: the GDPR legal basis and the purpose in plain words."""
+
+    __tablename__ = "claim_policy"
+    __table_args__ = (UniqueConstraint("client_id", "claim"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.client_id", ondelete="CASCADE"))
+    claim: Mapped[str] = mapped_column(String(100))
+    legal_basis: Mapped[LegalBasis] = mapped_column(_enum(LegalBasis, "legal_basis"))
+    purpose: Mapped[str] = mapped_column(Text)
+
+    client: Mapped[Client] = relationship(back_populates="claim_policies")

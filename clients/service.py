@@ -1,0 +1,273 @@
+"""Registering relying parties: validation, secrets, and the release policy per claim."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from clients.claims import CPR_CLAIM, SCOPE_CLAIMS, LegalBasis, claims_for
+from clients.models import ClaimPolicy, Client, ClientKind
+from idp.dbtypes import utcnow
+from idp.extensions import db
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+ID_TOKEN_ALGS = ("RS256", "ES256")
+_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+_FIELDS = {
+    "name",
+    "kind",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scope",
+    "token_endpoint_auth_method",
+    "id_token_signed_response_alg",
+    "sector_identifier",
+    "jwks",
+    "legal_basis",
+    "purpose",
+    "claims",
+}
+
+
+class InvalidRegistration(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+class ClientNotFound(LookupError):
+    pass
+
+
+def _text(field_name: str, value, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRegistration(field_name, "is required")
+    value = value.strip()
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidRegistration(field_name, "contains control characters")
+    if len(value) > limit:
+        raise InvalidRegistration(field_name, f"is longer than {limit} characters")
+    return value
+
+
+def _choice(field_name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise InvalidRegistration(field_name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _list(field_name: str, value) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRegistration(field_name, "must be a list of strings")
+    return list(dict.fromkeys(value))  # unique, in order
+
+
+def check_redirect_uri(field_name: str, uri: str) -> str:
+    """Exact, absolute URIs only: https, or http on the loopback interface (development)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidRegistration(field_name, f"{uri!r} is not an absolute http(s) URL")
+    if parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] not in _LOOPBACK:
+        raise InvalidRegistration(field_name, f"{uri!r}: plain http only on localhost")
+    if parts.fragment or "#" in uri:
+        raise InvalidRegistration(field_name, f"{uri!r} must not have a fragment")
+    if parts.username or parts.password:
+        raise InvalidRegistration(field_name, f"{uri!r} must not carry user information")
+    if "*" in uri or any(ch.isspace() for ch in uri) or len(uri) > 2000:
+        raise InvalidRegistration(field_name, f"{uri!r} must be one exact URL, no wildcards")
+    return uri
+
+
+def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[ClaimPolicy]:
+    claims = claims_for(scopes)
+    per_claim = spec.get("claims") or {}
+    if not isinstance(per_claim, dict):
+        raise InvalidRegistration("claims", "must map each claim to its legal_basis and purpose")
+    unknown = set(per_claim) - set(claims)
+    if unknown:
+        raise InvalidRegistration(
+            "claims", f"not brought by the scopes: {', '.join(sorted(unknown))}"
+        )
+    if kind == ClientKind.PRIVATE_SERVICE and CPR_CLAIM in claims:
+        raise InvalidRegistration("scope", "a private service may not receive the CPR number")
+    policies = []
+    for claim in claims:
+        given = per_claim.get(claim) or {}
+        if not isinstance(given, dict):
+            raise InvalidRegistration(f"claims.{claim}", "must be an object")
+        basis = given.get("legal_basis", spec.get("legal_basis"))
+        purpose = given.get("purpose", spec.get("purpose"))
+        if basis is None or purpose is None:
+            raise InvalidRegistration(
+                f"claims.{claim}", "needs a legal basis and a purpose (--legal-basis, --purpose)"
+            )
+        basis = LegalBasis(_choice(f"claims.{claim}.legal_basis", basis, list(LegalBasis)))
+        if claim == CPR_CLAIM and basis in (LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST):
+            raise InvalidRegistration(
+                f"claims.{claim}", "the CPR number needs a legal basis in law, not consent"
+            )
+        policies.append(
+            ClaimPolicy(
+                claim=claim,
+                legal_basis=basis,
+                purpose=_text(f"claims.{claim}.purpose", purpose, 1000),
+            )
+        )
+    return policies
+
+
+def _sector(spec: dict, redirect_uris: list[str], client_id: str) -> str:
+    if spec.get("sector_identifier"):
+        return _text("sector_identifier", spec["sector_identifier"], 255)
+    hosts = {urlsplit(uri).hostname for uri in redirect_uris}
+    if len(hosts) > 1:
+        raise InvalidRegistration(
+            "sector_identifier", "redirect URIs on several hosts need an explicit sector"
+        )
+    return hosts.pop() if hosts else f"client:{client_id}"
+
+
+def _new_secret() -> tuple[str, str]:
+    secret = secrets.token_urlsafe(32)  # 256 bits
+    return secret, hashlib.sha256(secret.encode()).hexdigest()
+
+
+def register(spec: dict) -> tuple[Client, str | None]:
+    """Validate a registration and store it; returns the client and its secret (shown once)."""
+    unknown = set(spec) - _FIELDS
+    if unknown:
+        raise InvalidRegistration("registration", f"unknown fields: {', '.join(sorted(unknown))}")
+    client_id = secrets.token_hex(16)  # no leading dash: it is typed as a CLI argument
+    kind = ClientKind(_choice("kind", spec.get("kind"), list(ClientKind)))
+    grant_types = _list("grant_types", spec.get("grant_types")) or ["authorization_code"]
+    for grant in grant_types:
+        _choice("grant_types", grant, GRANT_TYPES)
+    if "refresh_token" in grant_types and "authorization_code" not in grant_types:
+        raise InvalidRegistration("grant_types", "refresh_token needs authorization_code")
+    redirect_uris = [
+        check_redirect_uri("redirect_uris", uri)
+        for uri in _list("redirect_uris", spec.get("redirect_uris"))
+    ]
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidRegistration("redirect_uris", "the code flow needs at least one")
+    logout_uris = [
+        check_redirect_uri("post_logout_redirect_uris", uri)
+        for uri in _list("post_logout_redirect_uris", spec.get("post_logout_redirect_uris"))
+    ]
+    scope = spec.get("scope") or ""
+    scopes = _list("scope", scope.split() if isinstance(scope, str) else scope)
+    for name in scopes:
+        _choice("scope", name, list(SCOPE_CLAIMS))
+    if "authorization_code" in grant_types and "openid" not in scopes:
+        raise InvalidRegistration("scope", "a login client needs the openid scope")
+    if "offline_access" in scopes and "refresh_token" not in grant_types:
+        raise InvalidRegistration("scope", "offline_access needs the refresh_token grant")
+    method = _choice(
+        "token_endpoint_auth_method",
+        spec.get("token_endpoint_auth_method") or "client_secret_basic",
+        AUTH_METHODS,
+    )
+    if method == "none" and "client_credentials" in grant_types:
+        raise InvalidRegistration("token_endpoint_auth_method", "client_credentials needs one")
+    jwks = spec.get("jwks")
+    if method == "private_key_jwt":
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+            raise InvalidRegistration("jwks", "private_key_jwt needs the client's public keys")
+    elif jwks is not None:
+        raise InvalidRegistration("jwks", "only for private_key_jwt")
+    client = Client(
+        client_id=client_id,
+        name=_text("name", spec.get("name"), 200),
+        kind=kind,
+        sector_identifier=_sector(spec, redirect_uris, client_id),
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=logout_uris,
+        grant_types=grant_types,
+        scopes=scopes,
+        token_endpoint_auth_method=method,
+        id_token_signed_response_alg=_choice(
+            "id_token_signed_response_alg",
+            spec.get("id_token_signed_response_alg") or "RS256",
+            ID_TOKEN_ALGS,
+        ),
+        jwks=jwks,
+        claim_policies=_claim_policies(kind, scopes, spec),
+    )
+    secret = None
+    if method in _SECRET_METHODS:
+        secret, client.secret_digest = _new_secret()
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def get(client_id: str) -> Client:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise ClientNotFound(f"no client {client_id!r}")
+    return client
+
+
+def all_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.created_at)))
+
+
+def rotate_secret(client_id: str) -> str:
+    client = get(client_id)
+    if client.token_endpoint_auth_method not in _SECRET_METHODS:
+        raise InvalidRegistration(
+            "token_endpoint_auth_method", f"{client.token_endpoint_auth_method} uses no secret"
+        )
+    secret, client.secret_digest = _new_secret()
+    db.session.commit()
+    return secret
+
+
+def disable(client_id: str) -> Client:
+    client = get(client_id)
+    if client.disabled_at is None:
+        client.disabled_at = utcnow()
+        db.session.commit()
+    return client
+
+
+def check_secret(client: Client, presented: str) -> bool:
+    """Constant-time comparison of digests; a disabled client never authenticates."""
+    if client.secret_digest is None or not client.enabled:
+        return False
+    digest = hashlib.sha256(presented.encode()).hexdigest()
+    return hmac.compare_digest(digest, client.secret_digest)
+
+
+def describe(client: Client) -> dict:
+    """The registration as an operator sees it (never the secret or its digest)."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "kind": client.kind.value,
+        "enabled": client.enabled,
+        "sector_identifier": client.sector_identifier,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "scope": " ".join(client.scopes),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "claims": {
+            policy.claim: {"legal_basis": policy.legal_basis.value, "purpose": policy.purpose}
+            for policy in client.claim_policies
+        },
+        "created_at": client.created_at.isoformat(),
+        "disabled_at": client.disabled_at.isoformat() if client.disabled_at else None,
+    }
