@@ -73,18 +73,23 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Models must be imported before migrations or create_all look at the metadata.
     from clients import models as client_models  # noqa: F401
+    from consent import models as consent_models  # noqa: F401
     from idp.account.views import bp as account_bp
     from idp.auth import current
     from idp.auth.views import bp as auth_bp
     from idp.citizens import models  # noqa: F401
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
+    from idp.oidc import server as oidc_server
+    from idp.oidc.views import bp as oidc_bp
     from idp.ops import bp as ops_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
+    app.register_blueprint(oidc_bp)
+    oidc_server.init_app(app)
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)

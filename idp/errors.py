@@ -18,8 +18,12 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+# Machine-facing endpoints answer errors in JSON whatever the Accept header says.
+_JSON_PATHS = ("/api/", "/token", "/userinfo", "/jwks", "/.well-known/")
+
+
 def wants_json() -> bool:
-    if request.path.startswith("/api/"):
+    if request.path.startswith(_JSON_PATHS):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
     return best in ("application/json", PROBLEM_JSON)

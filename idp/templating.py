@@ -8,6 +8,8 @@ from flask import Flask
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 
+from clients.claims import CPR_CLAIM
+
 _BROWSERS = (
     ("Edg/", "Edge"),
     ("Firefox/", "Firefox"),
@@ -40,6 +42,33 @@ def format_date_long(value: dt.date) -> str:
     return format_date(value, "long")
 
 
+def claim_label(claim: str) -> str:
+    labels = {
+        "given_name": _("Your first name"),
+        "family_name": _("Your last name"),
+        "name": _("Your full name"),
+        "birthdate": _("Your date of birth"),
+        "age_over_18": _("Whether you are over 18 (not your age or birthdate)"),
+        "address": _("Your address"),
+        "email": _("Your e-mail address"),
+        "phone_number": _("Your phone number"),
+        CPR_CLAIM: _("Your CPR number"),
+    }
+    return labels.get(claim, claim)
+
+
+def legal_basis_label(basis: str) -> str:
+    labels = {
+        "consent": _("your consent"),
+        "contract": _("a contract with you"),
+        "legal_obligation": _("a legal obligation"),
+        "vital_interest": _("to protect your vital interests"),
+        "public_task": _("a task in the public interest"),
+        "legitimate_interest": _("a legitimate interest"),
+    }
+    return labels.get(str(basis), str(basis))
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(
@@ -47,3 +76,4 @@ def init_app(app: Flask) -> None:
         format_timestamp=format_timestamp,
         format_date_long=format_date_long,
     )
+    app.jinja_env.globals.update(claim_label=claim_label, legal_basis_label=legal_basis_label)

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -81,3 +81,9 @@ class ActivateForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token: logout, end sessions."""
+
+
+class ConsentForm(FlaskForm):
+    """Allow or deny a service the claims it asks for: the two buttons carry `decision`."""
+
+    decision = StringField(validators=[AnyOf(["allow", "deny"])])

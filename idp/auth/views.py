@@ -74,8 +74,12 @@ def login():
     )
     # Re-rendered pages carry the checked destination, never what was typed in.
     form.next.data = destination
-    if request.method == "GET" and current.citizen() is not None:
-        return redirect(destination)
+    if request.method == "GET":
+        # force=1: a service asked for a fresh login (prompt=login, max_age), so show the form
+        # even to a citizen who is logged in.
+        if current.citizen() is not None and request.args.get("force") != "1":
+            return redirect(destination)
+        form.username.data = (request.args.get("username") or "")[:256] or None
     status = 200
     headers = {}
     if form.validate_on_submit():

@@ -1,0 +1,120 @@
+"""The one decision on every release: which claims a service gets, on which basis, and why.
+
+The OIDC layer (ID token, userinfo) asks here and nowhere else; a later issue adds the
+ledger entry to the same decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from clients.claims import CPR_CLAIM, LegalBasis, claims_for
+from clients.models import ClaimPolicy, Client, ClientKind
+from consent.models import ConsentGrant
+from idp.citizens.models import Citizen
+from idp.dbtypes import utcnow
+from idp.extensions import db
+
+
+@dataclass
+class Release:
+    """What ``client`` may receive of one citizen for the requested scopes."""
+
+    granted: list[ClaimPolicy] = field(default_factory=list)
+    needs_consent: list[ClaimPolicy] = field(default_factory=list)
+
+    @property
+    def notices(self) -> list[ClaimPolicy]:
+        """Claims released on a basis other than consent: the citizen is told, not asked."""
+        return [p for p in self.granted if p.legal_basis != LegalBasis.CONSENT]
+
+    @property
+    def consented(self) -> list[ClaimPolicy]:
+        return [p for p in self.granted if p.legal_basis == LegalBasis.CONSENT]
+
+
+def _consented_claims(citizen_id: str, client_id: str) -> set[str]:
+    grant = db.session.scalar(
+        select(ConsentGrant).where(
+            ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client_id
+        )
+    )
+    return set(grant.claims) if grant else set()
+
+
+def decide(client: Client, citizen_id: str, scopes: list[str]) -> Release:
+    """Split the claims of ``scopes`` into those released and those awaiting consent.
+
+    A claim is released only when the client's policy names it; consent-based claims
+    only once the citizen has agreed; the CPR number never to a private service, whatever
+    the registry says.
+    """
+    policy = client.release_policy()
+    consented = _consented_claims(citizen_id, client.client_id)
+    release = Release()
+    for claim in dict.fromkeys(claims_for(scopes)):
+        rule = policy.get(claim)
+        if rule is None:
+            continue
+        if claim == CPR_CLAIM and client.kind != ClientKind.PUBLIC_AUTHORITY:
+            continue
+        if rule.legal_basis == LegalBasis.CONSENT and claim not in consented:
+            release.needs_consent.append(rule)
+        else:
+            release.granted.append(rule)
+    return release
+
+
+def record_consent(citizen_id: str, client: Client, claims: list[str]) -> None:
+    """Remember that the citizen agreed to give ``claims`` to ``client``."""
+    grant = db.session.scalar(
+        select(ConsentGrant).where(
+            ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client.client_id
+        )
+    )
+    if grant is None:
+        grant = ConsentGrant(citizen_id=citizen_id, client_id=client.client_id, claims=[])
+        db.session.add(grant)
+    grant.claims = sorted(set(grant.claims) | set(claims))
+    grant.granted_at = utcnow()
+    db.session.commit()
+
+
+def _age(born: dt.date, today: dt.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def claim_values(citizen: Citizen, release: Release) -> dict:
+    """The values of the released claims, in OpenID Connect's shapes."""
+    values = {}
+    for rule in release.granted:
+        claim = rule.claim
+        if claim == "given_name":
+            values[claim] = citizen.given_name
+        elif claim == "family_name":
+            values[claim] = citizen.family_name
+        elif claim == "name":
+            values[claim] = citizen.full_name
+        elif claim == "birthdate":
+            values[claim] = citizen.birthdate.isoformat()
+        elif claim == "age_over_18":
+            values[claim] = _age(citizen.birthdate, utcnow().date()) >= 18
+        elif claim == "address" and citizen.street:
+            town = f"{citizen.postcode or ''} {citizen.city or ''}".strip()
+            values[claim] = {
+                "street_address": citizen.street,
+                "postal_code": citizen.postcode,
+                "locality": citizen.city,
+                "country": "DK",
+                "formatted": f"{citizen.street}\n{town}",
+            }
+        elif claim == "email" and citizen.email:
+            values[claim] = citizen.email
+        elif claim == "phone_number" and citizen.phone:
+            values[claim] = citizen.phone
+        elif claim == CPR_CLAIM:
+            values[claim] = citizen.cpr
+    return values

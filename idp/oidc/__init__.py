@@ -1,0 +1,1 @@
+"""The OpenID Connect provider, on Authlib: codes, tokens, claims, endpoints, discovery."""

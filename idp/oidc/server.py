@@ -1,0 +1,179 @@
+"""Authlib wiring: the authorization server, its grants and the tokens it issues."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.core.util import create_half_hash
+from flask import Flask, current_app
+from joserfc import jwt
+
+from clients import service as clients
+from clients.models import Client
+from consent import release
+from idp.citizens.models import Citizen, CitizenStatus
+from idp.extensions import db
+from idp.keys import service as keys
+from idp.oidc import codes, subjects, tokens
+
+authorization = AuthorizationServer()
+
+
+class OAuthClient(ClientMixin):
+    """A registered relying party as Authlib sees it."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return self.client.id_token_signed_response_alg
+
+    def get_client_id(self):
+        return self.client.client_id
+
+    def get_default_redirect_uri(self):
+        return None  # redirect_uri is required on every request (OIDC Core 3.1.2.1)
+
+    def get_allowed_scope(self, scope):
+        allowed = self.client.scopes
+        return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri):
+        return redirect_uri in self.client.redirect_uris  # exact match, RFC 9700 4.1.3
+
+    def check_client_secret(self, client_secret):
+        return clients.check_secret(self.client, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        return method == self.client.token_endpoint_auth_method
+
+    def check_response_type(self, response_type):
+        return response_type == "code" and "authorization_code" in self.client.grant_types
+
+    def check_grant_type(self, grant_type):
+        return grant_type in self.client.grant_types
+
+
+def query_client(client_id: str) -> OAuthClient | None:
+    client = db.session.get(Client, client_id) if isinstance(client_id, str) else None
+    return OAuthClient(client) if client is not None and client.enabled else None
+
+
+class S256Required(CodeChallenge):
+    """PKCE for every client, and only S256 (RFC 9700 2.1.1): plain and missing are refused."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge (S256).")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class CodeGrant(AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def save_authorization_code(self, code, request):
+        context = request.authentication_context  # set by the authorization view
+        codes.save(
+            code,
+            codes.AuthorizationCode(
+                client_id=request.client.get_client_id(),
+                citizen_id=request.user.id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope,
+                code_challenge=request.payload.data["code_challenge"],
+                code_challenge_method=request.payload.data["code_challenge_method"],
+                nonce=request.payload.data.get("nonce"),
+                auth_time=context["auth_time"],
+                acr=context["acr"],
+                amr=context["amr"],
+                sid=context["sid"],
+            ),
+        )
+
+    def query_authorization_code(self, code, client):
+        record = codes.take(code)
+        if record is None:
+            bought = codes.spent_tokens(code)
+            if bought:
+                # A replayed code: what it bought is no longer to be trusted (RFC 6749 4.1.2).
+                tokens.revoke_access_token(bought)
+                raise InvalidGrantError("The authorization code was already used.")
+            return None
+        if record.client_id != client.get_client_id():
+            return None  # a code stolen from another client (code injection)
+        return record
+
+    def delete_authorization_code(self, authorization_code):
+        """Nothing to do: ``codes.take`` deleted it when it was redeemed."""
+
+    def authenticate_user(self, authorization_code):
+        citizen = db.session.get(Citizen, authorization_code.citizen_id)
+        return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
+
+
+class OpenIDCodeFlow(OpenIDCode):
+    def exists_nonce(self, nonce, request):
+        return codes.nonce_in_use(request.payload.client_id, nonce)
+
+    def generate_user_info(self, user, scope):
+        raise NotImplementedError("encode_id_token builds the claims itself")
+
+    def encode_id_token(self, token, request):
+        """One key lookup gives both the `kid` header and the signature."""
+        client: Client = request.client.client
+        code: codes.AuthorizationCode = request.authorization_code
+        alg = client.id_token_signed_response_alg
+        kid, key = keys.signing_key(alg)
+        now = int(time.time())
+        claims = {
+            "iss": current_app.config["ISSUER"],
+            "sub": subjects.pairwise_sub(client.sector_identifier, request.user.id),
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + current_app.config["ID_TOKEN_SECONDS"],
+            "auth_time": code.auth_time,
+            "acr": code.acr,
+            "amr": code.amr,
+        }
+        if code.nonce:
+            claims["nonce"] = code.nonce
+        if code.sid:
+            claims["sid"] = code.sid
+        at_hash = create_half_hash(token["access_token"], alg)
+        claims["at_hash"] = at_hash.decode()
+        decision = release.decide(client, request.user.id, token["scope"].split())
+        claims.update(release.claim_values(request.user, decision))
+        return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
+
+    def process_token(self, grant, response):
+        token = super().process_token(grant, response)
+        code = grant.request.authorization_code
+        codes.remember_spent(code.code_hash, tokens.jti_of(token["access_token"]))
+        return token
+
+
+def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,
+                    include_refresh_token=True):  # fmt: skip
+    return tokens.issue_access_token(client.client, user, scope or "", grant_type)
+
+
+def _save_token(token, request):
+    """Access tokens are self-contained JWTs, tracked in the store when issued."""
+
+
+def init_app(app: Flask) -> None:
+    authorization.init_app(app, query_client=query_client, save_token=_save_token)
+    authorization.register_token_generator("default", _generate_token)
+    authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])

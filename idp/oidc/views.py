@@ -1,0 +1,255 @@
+"""OpenID Connect endpoints: discovery, authorize (with login and consent), token, userinfo."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
+from clients.models import ClientKind
+from consent import release
+from idp import crypto
+from idp.auth import current
+from idp.auth.forms import ConsentForm
+from idp.citizens.models import Citizen
+from idp.extensions import csrf, db, limiter
+from idp.keys.service import ALGORITHMS
+from idp.oidc import subjects, tokens
+from idp.oidc.server import authorization
+
+bp = Blueprint("oidc", __name__)
+
+NSIS_LOW = "https://data.gov.dk/concept/core/nsis/loa/Low"
+SUPPORTED_ACR = (NSIS_LOW,)
+_REAUTH_KEY = "oidc_reauth_after"
+_ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
+
+
+def _with_issuer(response):
+    """RFC 9207: every authorization response names its issuer (mix-up defence)."""
+    location = response.headers.get("Location")
+    if response.status_code == 302 and location:
+        separator = "&" if "?" in location else "?"
+        response.headers["Location"] = (
+            f"{location}{separator}{urlencode({'iss': current_app.config['ISSUER']})}"
+        )
+    return response
+
+
+def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | None = None):
+    """To the client when its redirect URI is verified; else a page for the citizen."""
+    if redirect_uri is not None:
+        error.redirect_uri = redirect_uri
+    if state is not None:
+        error.state = state
+    if error.redirect_uri:
+        return _with_issuer(authorization.handle_error_response(None, error))
+    return render_template(
+        "errors/error.html",
+        status=400,
+        title=error.error,
+        detail=error.get_error_description() or error.description,
+    ), 400
+
+
+def _auth_time() -> int:
+    return int(current.sso_session().auth_time)
+
+
+def _needs_fresh_login(prompts: list[str]) -> bool:
+    """prompt=login or an exceeded max_age, unless the citizen just logged in for it."""
+    required_after = session.get(_REAUTH_KEY)
+    if required_after is not None and _auth_time() >= required_after:
+        return False
+    max_age = request.values.get("max_age")
+    if max_age is not None:
+        if not max_age.isdigit():
+            raise InvalidRequestError("max_age must be a whole number of seconds.")
+        if time.time() - _auth_time() > int(max_age):
+            return True
+    return "login" in prompts
+
+
+def _send_to_login():
+    session[_REAUTH_KEY] = int(time.time())
+    params = {"next": request.full_path, "force": "1"}
+    if request.values.get("login_hint"):
+        params["username"] = request.values["login_hint"][:256]
+    return redirect(url_for("auth.login", **params))
+
+
+def _check_unsupported(prompts: list[str]) -> None:
+    if request.values.get("request") or request.values.get("request_uri"):
+        raise OAuth2Error(error="request_not_supported")
+    if request.values.get("response_mode", "query") != "query":
+        raise InvalidRequestError("Only response_mode=query is supported.")
+    acr_values = (request.values.get("acr_values") or "").split()
+    if acr_values and not set(acr_values) & set(SUPPORTED_ACR):
+        raise AccessDeniedError("The requested assurance level is not available.")
+    if set(prompts) - {"none", "login", "consent"}:
+        raise InvalidRequestError("Unsupported prompt value.")
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    citizen = current.citizen()
+    prompts = (request.values.get("prompt") or "").split()
+    try:
+        grant = authorization.get_consent_grant(end_user=citizen)
+    except OAuth2Error as error:
+        return _error(error)
+    redirect_uri, state = grant.redirect_uri, grant.request.payload.state
+    try:
+        _check_unsupported(prompts)
+        fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
+    except OAuth2Error as error:
+        return _error(error, redirect_uri, state)
+    if fresh_login_needed:
+        if "none" in prompts:
+            return _error(LoginRequiredError(), redirect_uri, state)
+        return _send_to_login()
+    session.pop(_REAUTH_KEY, None)
+
+    client = grant.client.client
+    decision = release.decide(client, citizen.id, grant.request.scope.split())
+    if request.method == "POST":
+        form = ConsentForm()
+        if not form.validate_on_submit():
+            abort(400)
+        if form.decision.data != "allow":
+            return _error(AccessDeniedError(), redirect_uri, state)
+        release.record_consent(citizen.id, client, [p.claim for p in decision.needs_consent])
+    elif decision.needs_consent or "consent" in prompts:
+        if "none" in prompts:
+            return _error(ConsentRequiredError(), redirect_uri, state)
+        return render_template(
+            "oidc/consent.html",
+            client=client,
+            public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
+            decision=decision,
+            form=ConsentForm(),
+        )
+
+    sso = current.sso_session()
+    grant.request.authentication_context = {
+        "auth_time": int(sso.auth_time),
+        "acr": NSIS_LOW,
+        "amr": sso.amr,
+        "sid": crypto.keyed_hash(sso.id_hash, "oidc-sid")[:32],
+    }
+    return _with_issuer(
+        authorization.create_authorization_response(grant_user=citizen, grant=grant)
+    )
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    return authorization.create_token_response()
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.get("access_token")  # RFC 6750 2.2
+    return None
+
+
+def _bearer_error(status: int, error: str, description: str):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer error="{error}", error_description="{description}"'
+    )
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    presented = _bearer_token()
+    if not presented:
+        response = _bearer_error(401, "invalid_request", "An access token is required.")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    record = tokens.active_access_token(presented)
+    if record is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or expired.")
+    scopes = record["scope"].split()
+    citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
+    if citizen is None or "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "The token carries no openid scope.")
+    client = authorization.query_client(record["client_id"])
+    if client is None:
+        return _bearer_error(401, "invalid_token", "The client is no longer registered.")
+    decision = release.decide(client.client, citizen.id, scopes)
+    claims = {"sub": subjects.pairwise_sub(client.client.sector_identifier, citizen.id)}
+    claims.update(release.claim_values(citizen, decision))
+    return jsonify(claims)
+
+
+def _metadata() -> dict:
+    issuer = current_app.config["ISSUER"]
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks",
+        "scopes_supported": [s for s in SCOPE_CLAIMS if s != "offline_access"],
+        "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": list(ALGORITHMS),
+        "userinfo_signing_alg_values_supported": [],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": list(SUPPORTED_ACR),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@bp.get("/.well-known/openid-configuration")
+@limiter.exempt
+def openid_configuration():
+    return _public_json(_metadata())
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+@limiter.exempt
+def oauth_authorization_server():
+    return _public_json(_metadata())
+
+
+def _public_json(payload: dict):
+    response = jsonify(payload)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
