@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 import redis
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from idp import create_app
 from idp.extensions import db
@@ -162,6 +164,20 @@ def make_app(backend_factory):
             db.engine.dispose()
         store_client = app.extensions["tillid_store"]
         store_client.close()
+
+
+@pytest.fixture
+def live_server(make_app):
+    """Serve a fresh app on a free localhost port, as browsers and client libraries meet it."""
+    app = make_app()
+    server = make_server("localhost", 0, app, threaded=True)
+    base_url = f"http://localhost:{server.server_port}"
+    app.config["ISSUER"] = base_url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, base_url
+    server.shutdown()
+    thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,20 +27,6 @@ def _unavailable(reason: str):
     if REQUIRE_E2E:
         pytest.fail(f"REQUIRE_E2E=1 but {reason}")
     pytest.skip(reason)
-
-
-@pytest.fixture
-def live_server(make_app):
-    """Serve a fresh app on a free localhost port; yields (app, base_url)."""
-    app = make_app()
-    server = make_server("localhost", 0, app, threaded=True)
-    base_url = f"http://localhost:{server.server_port}"
-    app.config["ISSUER"] = base_url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
