@@ -1,0 +1,1 @@
+"""Demo relying parties: small real services built on Authlib's Flask client."""

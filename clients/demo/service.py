@@ -1,0 +1,62 @@
+"""A relying party as an integrator writes one: Authlib's Flask client, discovery, PKCE, iss check.
+
+Nothing here imports Tillid: it talks to the IdP only through OpenID Connect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+
+from authlib.integrations.flask_client import OAuth, OAuthError
+from flask import Flask, abort, redirect, render_template, request, session, url_for
+
+
+def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
+                   scope: str, description: str = "") -> Flask:  # fmt: skip
+    app = Flask(f"demo-{name}", root_path=os.path.dirname(__file__), template_folder="templates")
+    app.secret_key = secrets.token_urlsafe(32)
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    # Cookies are not separated by port: each service on localhost needs its own name.
+    app.config.update(SESSION_COOKIE_NAME=f"demo_{slug}", SESSION_COOKIE_SAMESITE="Lax")
+    oauth = OAuth(app)
+    tillid = oauth.register(
+        "tillid",
+        client_id=client_id,
+        client_secret=client_secret,
+        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        client_kwargs={"scope": scope, "code_challenge_method": "S256"},
+    )
+
+    @app.get("/")
+    def home():
+        return render_template(
+            "demo.html", name=name, description=description, received=session.get("received")
+        )
+
+    @app.get("/login")
+    def login():
+        return tillid.authorize_redirect(url_for("callback", _external=True))
+
+    @app.get("/callback")
+    def callback():
+        # RFC 9207: the response must come from the issuer we sent the citizen to (mix-up).
+        if request.args.get("iss") != issuer:
+            abort(400, "The response does not come from the expected identity provider.")
+        try:
+            token = tillid.authorize_access_token()
+        except OAuthError as error:
+            return render_template("demo.html", name=name, error=error.error), 400
+        session["received"] = {
+            "id_token": dict(token["userinfo"]),
+            "userinfo": dict(tillid.userinfo(token=token)),
+        }
+        return redirect(url_for("home"))
+
+    @app.post("/logout")
+    def logout():
+        session.clear()
+        return redirect(url_for("home"))
+
+    return app

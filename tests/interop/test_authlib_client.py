@@ -1,0 +1,110 @@
+"""A relying party whose OIDC code nobody here wrote: Authlib's Flask client, live server.
+
+The service (clients/demo/service.py) discovers Tillid, sends the citizen with PKCE S256 and
+a nonce, checks `iss`, redeems the code, validates the ID token against /jwks and calls
+userinfo, all through Authlib. The citizen's browser is a `requests` session.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from clients.demo.service import create_service
+from tests.conftest import CitizenActions
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def relying_party(live_server):
+    """Register a service with the live IdP and serve it on its own localhost port."""
+    app, issuer = live_server
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    CitizenActions(app, app.test_client()).create(username="anna", password=PASSWORD)
+    server = make_server("localhost", 0, lambda environ, start: [], threaded=True)
+    base = f"http://localhost:{server.server_port}"
+
+    def serve(scope: str, legal_basis: str, kind: str = "private_service"):
+        args = ["clients", "create", "--name", "Nordbank", "--kind", kind,
+                "--redirect-uri", f"{base}/callback", "--scope", scope,
+                "--legal-basis", legal_basis, "--purpose", "To open your account"]  # fmt: skip
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        registered = json.loads(result.stdout)
+        server.app = create_service(name="Nordbank", issuer=issuer, scope=scope,
+                                    client_id=registered["client_id"],
+                                    client_secret=registered["client_secret"])  # fmt: skip
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return base
+
+    yield issuer, serve
+    server.shutdown()
+
+
+def _follow(browser: requests.Session, url: str, stop_at: str) -> requests.Response:
+    """Follow redirects by hand (so each hop can be checked) until a page at ``stop_at``."""
+    for _ in range(10):
+        response = browser.get(url, allow_redirects=False, timeout=10)
+        if response.status_code != 302:
+            assert response.url.startswith(stop_at), response.url
+            return response
+        url = urljoin(url, response.headers["Location"])
+    raise AssertionError("too many redirects")
+
+
+def _post_form(browser, page: requests.Response, data: dict) -> str:
+    token = _CSRF.search(page.text).group(1)
+    response = browser.post(page.url, data={"csrf_token": token, **data},
+                            allow_redirects=False, timeout=10)  # fmt: skip
+    assert response.status_code == 302, response.text[:500]
+    return urljoin(page.url, response.headers["Location"])
+
+
+def test_authlib_flask_client_logs_a_citizen_in(relying_party):
+    issuer, serve = relying_party
+    service = serve("openid profile age", "consent")
+    browser = requests.Session()
+
+    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
+    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
+                                                   "next": _next_of(login_page)})  # fmt: skip
+    consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
+    assert "Share your information with Nordbank?" in consent_page.text
+    callback = _post_form(browser, consent_page, {"decision": "allow"})
+    assert callback.startswith(f"{service}/callback?") and "iss=" in callback
+
+    home = _follow(browser, callback, stop_at=service)
+    assert home.status_code == 200
+    assert "What Nordbank received" in home.text
+    userinfo = home.text.split('id="userinfo"')[1]
+    assert "Anna Jensen" in userinfo and "age_over_18" in userinfo
+    assert "birthdate" not in home.text
+
+
+def test_authlib_flask_client_is_told_when_the_citizen_says_no(relying_party):
+    issuer, serve = relying_party
+    service = serve("openid profile", "consent")
+    browser = requests.Session()
+    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
+    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
+                                                   "next": _next_of(login_page)})  # fmt: skip
+    consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
+    callback = _post_form(browser, consent_page, {"decision": "deny"})
+    response = browser.get(callback, allow_redirects=False, timeout=10)
+    assert response.status_code == 400
+    assert "access_denied" in response.text
+
+
+def _next_of(login_page: requests.Response) -> str:
+    found = re.search(r'name="next" type="hidden" value="([^"]+)"', login_page.text).group(1)
+    return html.unescape(found)
