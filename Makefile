@@ -23,6 +23,9 @@ run: migrate
 	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
 	@$(FLASK) demo welcome
+	@# The demo services run beside the IdP and stop with it.
+	$(FLASK) demo services & services=$$!; \
+	trap 'kill $$services 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 lint: install

@@ -219,6 +219,10 @@ def get(client_id: str) -> Client:
     return client
 
 
+def find_by_name(name: str) -> Client | None:
+    return db.session.scalar(select(Client).where(Client.name == name).limit(1))
+
+
 def all_clients() -> list[Client]:
     return list(db.session.scalars(select(Client).order_by(Client.created_at)))
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from werkzeug.serving import make_server
 
+from clients import service as client_registry
+from clients.demo import registry as demo_registry
+from clients.demo.service import create_service
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
 from idp.citizens import service as citizens
@@ -101,7 +106,36 @@ def demo_load_command(count, seed, if_empty):
     if if_empty and not demo.registry_is_empty():
         _emit({"loaded": False, "reason": "the registry is not empty"})
         return
-    _emit({"loaded": True, **demo.load(count, seed)})
+    loaded = demo.load(count, seed)
+    loaded["demo_services"] = [
+        {"name": d.name, "url": d.url, "client_id": demo_registry.ensure(d).client_id}
+        for d in demo_registry.DEMO_SERVICES
+    ]
+    _emit({"loaded": True, **loaded})
+
+
+@demo_cli.command("services")
+def demo_services_command():
+    """Serve the demo tax authority and bank (ports 5001, 5002) until interrupted.
+
+    Each start gives the demo services fresh client secrets, so none is kept on disk.
+    """
+    issuer = current_app.config["ISSUER"]
+    servers = []
+    for service in demo_registry.DEMO_SERVICES:
+        client = demo_registry.ensure(service)
+        app = create_service(
+            name=service.name,
+            issuer=issuer,
+            client_id=client.client_id,
+            client_secret=client_registry.rotate_secret(client.client_id),
+            scope=service.scope,
+            description=service.description,
+        )
+        servers.append(make_server("localhost", service.port, app, threaded=True))
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 @demo_cli.command("welcome")
@@ -113,6 +147,8 @@ def demo_welcome_command():
         click.echo(
             f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r}"
         )
+    for service in demo_registry.DEMO_SERVICES:
+        click.echo(f"  Demo service: {service.name} at {service.url}")
     click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")
 
 
