@@ -20,6 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
 _JSON_PATHS = ("/api/", "/token", "/userinfo", "/jwks", "/.well-known/")
+_OAUTH_PATHS = ("/token", "/userinfo")
 
 
 def wants_json() -> bool:
@@ -66,7 +67,14 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         status = exc.code or 500
         detail = exc.description if status != 500 else None
-        if wants_json():
+        if request.path in _OAUTH_PATHS:
+            # OAuth clients read RFC 6749 errors: {"error", "error_description"}.
+            response = jsonify(
+                error="invalid_request" if status < 500 else "server_error",
+                error_description=detail or _titles().get(status, exc.name),
+            )
+            response.status_code = status
+        elif wants_json():
             response = problem(status, detail)
         else:
             if status >= 500:

@@ -105,8 +105,27 @@ def _check_unsupported(prompts: list[str]) -> None:
         raise InvalidRequestError("Unsupported prompt value.")
 
 
+_PROTOCOL_PARAMETERS = (
+    *("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt"),
+    *("code_challenge", "code_challenge_method", "max_age", "acr_values", "response_mode"),
+    *("code", "code_verifier", "grant_type"),
+)
+_UNREADABLE = "A parameter holds characters OAuth does not allow."
+
+
+def _malformed_protocol_parameters() -> bool:
+    """OAuth parameters are printable ASCII (RFC 6749 A); anything else is refused early."""
+    return any(
+        any(not (" " <= ch <= "~") for ch in value)
+        for name in _PROTOCOL_PARAMETERS
+        for value in request.values.getlist(name)
+    )
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
+    if _malformed_protocol_parameters():
+        return _error(InvalidRequestError(_UNREADABLE))
     citizen = current.citizen()
     prompts = (request.values.get("prompt") or "").split()
     try:
@@ -160,7 +179,21 @@ def authorize():
 @bp.post("/token")
 @csrf.exempt
 def token():
-    return authorization.create_token_response()
+    if _malformed_protocol_parameters():
+        return _token_error(
+            400, "invalid_request", "A parameter holds characters OAuth does not allow."
+        )
+    try:
+        return authorization.create_token_response()
+    except UnicodeDecodeError:  # raised by Authlib for Basic credentials that are not UTF-8
+        return _token_error(401, "invalid_client", "The client credentials are not readable.")
+
+
+def _token_error(status: int, error: str, description: str):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _bearer_token() -> str | None:

@@ -364,3 +364,43 @@ def test_discovery_advertises_what_works(client, oidc):
         ):
             path_only = meta[endpoint].removeprefix(ISSUER)
             assert client.open(path_only, method="OPTIONS").status_code < 500
+
+
+# --- junk at the protocol endpoints -------------------------------------------------------
+
+JUNK = ["", "\x00", "x" * 5000, "%FF", "' OR 1=1--", "<script>", "🔑", "a b", "ÆØÅ"]
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=range(len(JUNK)))
+def test_junk_at_authorize_is_a_4xx_never_a_500(app, client, oidc, junk):
+    flow = oidc(register(app))
+    for name in flow.params():
+        response = flow.authorize(**{name: junk})
+        assert response.status_code < 500, (name, response.status_code)
+        if response.status_code == 200:  # harmless text in a free-text parameter
+            assert "Share your information" in response.text, name
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith((flow.service.redirect_uri, "/login"))
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=range(len(JUNK)))
+def test_junk_at_the_token_endpoint_is_an_oauth_error(app, oidc, junk):
+    flow = oidc(register(app))
+    for name in ("grant_type", "code", "redirect_uri", "code_verifier", "client_id", "scope"):
+        response = flow.exchange("some-code", **{name: junk})
+        assert 400 <= response.status_code < 500, (name, response.status_code)
+        assert response.json["error"], name
+
+
+def test_unreadable_basic_credentials_are_invalid_client(client, oidc):
+    garbage = base64.b64encode(b"\xff\xfe:secret").decode()
+    response = client.post("/token", data={"grant_type": "authorization_code", "code": "x"},
+                           headers={"Authorization": f"Basic {garbage}"})  # fmt: skip
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_wrong_methods_at_the_token_endpoint(client, method):
+    response = client.open("/token", method=method)
+    assert response.status_code == 405
+    assert response.json["error"] == "invalid_request"
