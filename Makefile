@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
+# openid-client (Node) for the interop tests, from the committed lock file.
+INTEROP := tests/interop/openid-client
+INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
 
-.PHONY: install run migrate test lint format messages clean
+.PHONY: install interop-deps run migrate test lint format messages clean
 
 install: $(STAMP)
 
@@ -15,6 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+interop-deps: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): $(INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(INTEROP) --no-audit --no-fund; \
+	else echo "npm not found: the openid-client interop test will skip" >&2; fi
 
 migrate: install
 	$(FLASK) db upgrade
@@ -37,7 +46,7 @@ format: install
 	$(BIN)/ruff format .
 
 # pytest exits 5 when it collected nothing: that is a failure, never a green run.
-test: lint
+test: lint interop-deps
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
@@ -47,4 +56,4 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules

@@ -1,0 +1,79 @@
+"""Node's openid-client v6 (a certified relying-party library) against a live Tillid.
+
+`make test` installs it from the committed lock file (npm ci); without Node the test skips,
+unless REQUIRE_E2E=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.interop.test_authlib_client import PASSWORD, _follow, _next_of, _post_form
+
+HERE = Path(__file__).parent / "openid-client"
+REDIRECT = "https://rp.example/callback"  # never visited: the test hands the URL to the RP
+
+
+def _node_ready():
+    if shutil.which("node") and (HERE / "node_modules" / "openid-client").is_dir():
+        return
+    reason = "Node and openid-client are needed (make test runs npm ci in tests/interop)"
+    if os.environ.get("REQUIRE_E2E") == "1":
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _register(app, scope: str) -> dict:
+    from tests.conftest import CitizenActions
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    CitizenActions(app, app.test_client()).create(username="anna", password=PASSWORD)
+    result = runner.invoke(args=[
+        "clients", "create", "--name", "Node bank", "--kind", "private_service",
+        "--redirect-uri", REDIRECT, "--scope", scope, "--legal-basis", "consent",
+        "--purpose", "To open your account",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_openid_client_completes_the_code_flow(live_server):
+    _node_ready()
+    app, issuer = live_server
+    scope = "openid profile age"
+    registered = _register(app, scope)
+    rp = subprocess.Popen(
+        ["node", str(HERE / "flow.mjs"), issuer, registered["client_id"],
+         registered["client_secret"], REDIRECT, scope],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = json.loads(rp.stdout.readline())
+        assert "authorization_url" in first, first
+        browser = requests.Session()
+        login_page = _follow(browser, first["authorization_url"], stop_at=f"{issuer}/login")
+        after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
+                                                       "next": _next_of(login_page)})  # fmt: skip
+        consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
+        callback = _post_form(browser, consent_page, {"decision": "allow"})
+        assert callback.startswith(REDIRECT)
+        rp.stdin.write(callback + "\n")
+        rp.stdin.flush()
+        result = json.loads(rp.stdout.readline())
+    finally:
+        rp.stdin.close()
+        rp.wait(timeout=30)
+    assert "error" not in result, (result, rp.stderr.read())
+    claims, userinfo = result["id_token_claims"], result["userinfo"]
+    assert claims["iss"] == issuer and claims["aud"] == registered["client_id"]
+    assert claims["acr"] == "https://data.gov.dk/concept/core/nsis/loa/Low"
+    assert userinfo["sub"] == claims["sub"]
+    assert userinfo["name"] == "Anna Jensen" and userinfo["age_over_18"] is True
