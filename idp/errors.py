@@ -19,8 +19,8 @@ PROBLEM_JSON = "application/problem+json"
 
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
-_JSON_PATHS = ("/api/", "/token", "/userinfo", "/jwks", "/.well-known/")
-_OAUTH_PATHS = ("/token", "/userinfo")
+_OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke")
+_JSON_PATHS = ("/api/", "/jwks", "/.well-known/", *_OAUTH_PATHS)
 
 
 def wants_json() -> bool:

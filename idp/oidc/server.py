@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
@@ -14,12 +19,14 @@ from flask import Flask, current_app
 from joserfc import jwt
 
 from clients import service as clients
+from clients.claims import SCOPE_CLAIMS
 from clients.models import Client
 from consent import release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import codes, subjects, tokens
+from idp.oidc.endpoints import Introspection, Revocation
 
 authorization = AuthorizationServer()
 
@@ -164,6 +171,17 @@ class OpenIDCodeFlow(OpenIDCode):
         return token
 
 
+class ServiceGrant(ClientCredentialsGrant):
+    """Service-to-service tokens: the client's own allowed scopes, never a citizen's."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        if set((self.request.payload.scope or "").split()) & set(SCOPE_CLAIMS):
+            raise InvalidScopeError("client_credentials tokens carry no citizen scopes.")
+
+
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,
                     include_refresh_token=True):  # fmt: skip
     return tokens.issue_access_token(client.client, user, scope or "", grant_type)
@@ -177,3 +195,6 @@ def init_app(app: Flask) -> None:
     authorization.init_app(app, query_client=query_client, save_token=_save_token)
     authorization.register_token_generator("default", _generate_token)
     authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])
+    authorization.register_grant(ServiceGrant)
+    authorization.register_endpoint(Introspection)
+    authorization.register_endpoint(Revocation)

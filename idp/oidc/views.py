@@ -30,6 +30,7 @@ from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter
 from idp.keys.service import ALGORITHMS
 from idp.oidc import subjects, tokens
+from idp.oidc.endpoints import SECRET_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
 
 bp = Blueprint("oidc", __name__)
@@ -108,7 +109,7 @@ def _check_unsupported(prompts: list[str]) -> None:
 _PROTOCOL_PARAMETERS = (
     *("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt"),
     *("code_challenge", "code_challenge_method", "max_age", "acr_values", "response_mode"),
-    *("code", "code_verifier", "grant_type"),
+    *("code", "code_verifier", "grant_type", "token", "token_type_hint"),
 )
 _UNREADABLE = "A parameter holds characters OAuth does not allow."
 
@@ -176,15 +177,12 @@ def authorize():
     )
 
 
-@bp.post("/token")
-@csrf.exempt
-def token():
+def _client_endpoint(respond):
+    """Token, introspection and revocation: junk gets an OAuth error, never a crash."""
     if _malformed_protocol_parameters():
-        return _token_error(
-            400, "invalid_request", "A parameter holds characters OAuth does not allow."
-        )
+        return _token_error(400, "invalid_request", _UNREADABLE)
     try:
-        return authorization.create_token_response()
+        return respond()
     except UnicodeDecodeError:  # raised by Authlib for Basic credentials that are not UTF-8
         return _token_error(401, "invalid_client", "The client credentials are not readable.")
 
@@ -194,6 +192,28 @@ def _token_error(status: int, error: str, description: str):
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    return _client_endpoint(authorization.create_token_response)
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect():
+    return _client_endpoint(
+        lambda: authorization.create_endpoint_response(Introspection.ENDPOINT_NAME)
+    )
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke():
+    return _client_endpoint(
+        lambda: authorization.create_endpoint_response(Revocation.ENDPOINT_NAME)
+    )
 
 
 def _bearer_token() -> str | None:
@@ -245,12 +265,16 @@ def _metadata() -> dict:
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "userinfo_endpoint": f"{issuer}/userinfo",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
+        "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
         "jwks_uri": f"{issuer}/jwks",
         "scopes_supported": [s for s in SCOPE_CLAIMS if s != "offline_access"],
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "userinfo_signing_alg_values_supported": [],

@@ -1,0 +1,84 @@
+"""Token introspection (RFC 7662) and revocation (RFC 7009), for a client's own tokens only."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.oauth2.rfc6749 import TokenMixin
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import current_app
+
+from idp.oidc import tokens
+
+SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class IssuedToken(TokenMixin):
+    """An access token we issued that is still live in the store."""
+
+    def __init__(self, record: dict):
+        self.record = record
+        self.claims = record["claims"]
+
+    def check_client(self, client):
+        return self.record["client_id"] == client.get_client_id()
+
+    def get_scope(self):
+        return self.record["scope"]
+
+    def get_expires_in(self):
+        return max(0, int(self.claims["exp"] - time.time()))
+
+    def is_expired(self):
+        return self.claims["exp"] <= time.time()
+
+    def is_revoked(self):
+        return False  # a revoked token has no record, so it is never found
+
+    def get_user(self):
+        return None
+
+    def get_client(self):
+        return None
+
+
+def _query(token_string: str) -> IssuedToken | None:
+    record = tokens.active_access_token(token_string)
+    return IssuedToken(record) if record is not None else None
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = SECRET_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        return _query(token_string)
+
+    def check_permission(self, token, client, request):
+        # A client learns about its own tokens only: no probing of other services' tokens.
+        return token.check_client(client)
+
+    def introspect_token(self, token):
+        claims = token.claims
+        return {
+            "active": True,
+            "token_type": "Bearer",
+            "client_id": claims["client_id"],
+            "scope": claims["scope"],
+            "sub": claims["sub"],
+            "aud": claims["aud"],
+            "iss": current_app.config["ISSUER"],
+            "exp": claims["exp"],
+            "iat": claims["iat"],
+            "jti": claims["jti"],
+        }
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = [*SECRET_METHODS, "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return _query(token_string)
+
+    def revoke_token(self, token, request):
+        tokens.revoke_access_token(token.claims["jti"])

@@ -1,0 +1,116 @@
+"""client_credentials, introspection (RFC 7662) and revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.oidc.conftest import register
+
+
+def _service_client(app) -> tuple[str, str]:
+    result = app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", "Ledger reporter", "--kind", "public_authority",
+        "--grant-type", "client_credentials", "--scope", "",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    return created["client_id"], created["client_secret"]
+
+
+def _client_credentials(client, auth, **data):
+    return client.post("/token", data={"grant_type": "client_credentials", **data}, auth=auth)
+
+
+def test_client_credentials_gives_a_service_token_without_a_citizen(app, client, oidc):
+    auth = _service_client(app)
+    response = _client_credentials(client, auth)
+    assert response.status_code == 200, response.json
+    token = response.json
+    assert token["token_type"] == "Bearer" and "refresh_token" not in token
+    assert "id_token" not in token
+    info = client.post("/introspect", data={"token": token["access_token"]}, auth=auth).json
+    assert info["active"] is True and info["sub"] == auth[0] and info["client_id"] == auth[0]
+    userinfo = client.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert userinfo.status_code == 403
+
+
+@pytest.mark.parametrize("scope", ["openid", "profile", "cpr"])
+def test_client_credentials_never_carries_citizen_scopes(app, client, oidc, scope):
+    response = _client_credentials(client, _service_client(app), scope=scope)
+    assert response.status_code == 400 and response.json["error"] == "invalid_scope"
+
+
+def test_a_login_client_may_not_use_client_credentials(app, client, oidc):
+    bank = register(app)
+    response = _client_credentials(client, (bank.client_id, bank.client_secret))
+    assert response.json["error"] == "unauthorized_client"
+
+
+def test_client_credentials_with_a_wrong_secret_is_invalid_client(app, client, oidc):
+    client_id, _ = _service_client(app)
+    response = _client_credentials(client, (client_id, "wrong"))
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+def test_introspection_of_a_citizen_token(app, client, oidc):
+    flow = oidc(register(app))
+    tokens = flow.tokens()
+    auth = (flow.service.client_id, flow.service.client_secret)
+    info = client.post("/introspect", data={"token": tokens["access_token"]}, auth=auth).json
+    assert info["active"] is True
+    assert info["scope"] == "openid profile age"
+    assert info["sub"] == flow.id_token(tokens)["sub"]
+    assert info["iss"] == "http://localhost:5000" and info["token_type"] == "Bearer"
+
+
+def test_a_client_cannot_introspect_another_clients_token(app, client, oidc):
+    flow = oidc(register(app))
+    token = flow.tokens()["access_token"]
+    other = _service_client(app)
+    assert client.post("/introspect", data={"token": token}, auth=other).json == {"active": False}
+
+
+@pytest.mark.parametrize("token", ["garbage", "", "eyJhbGciOiJub25lIn0.eyJqdGkiOiJ4In0."])
+def test_introspection_of_junk_is_inactive_or_a_clear_error(app, client, oidc, token):
+    auth = _service_client(app)
+    response = client.post("/introspect", data={"token": token}, auth=auth)
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json == {"active": False}
+    else:
+        assert response.json["error"] == "invalid_request"
+
+
+def test_introspection_needs_client_authentication(app, client, oidc):
+    token = oidc(register(app)).tokens()["access_token"]
+    response = client.post("/introspect", data={"token": token})
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+def test_a_revoked_access_token_is_dead_everywhere(app, client, oidc):
+    flow = oidc(register(app))
+    token = flow.tokens()["access_token"]
+    auth = (flow.service.client_id, flow.service.client_secret)
+    assert client.post("/revoke", data={"token": token}, auth=auth).status_code == 200
+    assert client.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.post("/introspect", data={"token": token}, auth=auth).json == {"active": False}
+    # Revoking again, or an unknown token, is still 200 (RFC 7009 2.2).
+    assert client.post("/revoke", data={"token": token}, auth=auth).status_code == 200
+    assert client.post("/revoke", data={"token": "nope"}, auth=auth).status_code == 200
+
+
+def test_a_client_cannot_revoke_another_clients_token(app, client, oidc):
+    flow = oidc(register(app))
+    token = flow.tokens()["access_token"]
+    response = client.post("/revoke", data={"token": token}, auth=_service_client(app))
+    assert response.status_code == 400 and response.json["error"] == "invalid_grant"
+    assert client.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_discovery_lists_the_new_endpoints(client, oidc):
+    meta = client.get("/.well-known/openid-configuration").json
+    assert meta["introspection_endpoint"].endswith("/introspect")
+    assert meta["revocation_endpoint"].endswith("/revoke")
+    assert "client_credentials" in meta["grant_types_supported"]
