@@ -98,6 +98,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "ACTIVATION_CODE_DAYS": _env_int("ACTIVATION_CODE_DAYS", 30),
         "ACCESS_TOKEN_SECONDS": _env_int("ACCESS_TOKEN_SECONDS", 5 * 60),
         "ID_TOKEN_SECONDS": _env_int("ID_TOKEN_SECONDS", 10 * 60),
+        "REFRESH_TOKEN_SECONDS": _env_int("REFRESH_TOKEN_SECONDS", 30 * 24 * 60 * 60),
         # A new signing key is published this long before it signs (JWKS caches refresh)…
         "KEY_ROTATION_GRACE_SECONDS": _env_int("KEY_ROTATION_GRACE_SECONDS", 60 * 60),
         # …and a retired one stays published this long after, until what it signed expired.

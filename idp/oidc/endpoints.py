@@ -9,7 +9,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 
-from idp.oidc import tokens
+from idp.oidc import refresh, tokens
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -43,9 +43,12 @@ class IssuedToken(TokenMixin):
         return None
 
 
-def _query(token_string: str) -> IssuedToken | None:
-    record = tokens.active_access_token(token_string)
-    return IssuedToken(record) if record is not None else None
+def _query(token_string: str) -> IssuedToken | refresh.RefreshToken | None:
+    """Access tokens are JWTs (three dot-separated parts); refresh tokens are opaque."""
+    if token_string.count(".") == 2:
+        record = tokens.active_access_token(token_string)
+        return IssuedToken(record) if record is not None else None
+    return refresh.find(token_string)
 
 
 class Introspection(IntrospectionEndpoint):
@@ -59,6 +62,16 @@ class Introspection(IntrospectionEndpoint):
         return token.check_client(client)
 
     def introspect_token(self, token):
+        if isinstance(token, refresh.RefreshToken):
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "client_id": token.client_id,
+                "scope": token.scope,
+                "iss": current_app.config["ISSUER"],
+                "exp": int(token.expires_at.timestamp()),
+                "iat": int(token.issued_at.timestamp()),
+            }
         claims = token.claims
         return {
             "active": True,
@@ -81,4 +94,7 @@ class Revocation(RevocationEndpoint):
         return _query(token_string)
 
     def revoke_token(self, token, request):
-        tokens.revoke_access_token(token.claims["jti"])
+        if isinstance(token, refresh.RefreshToken):
+            refresh.revoke_family(token.family_id)  # and every token rotated from it
+        else:
+            tokens.revoke_access_token(token.claims["jti"])

@@ -11,7 +11,11 @@ from authlib.oauth2.rfc6749 import (
     InvalidRequestError,
     InvalidScopeError,
 )
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
+from authlib.oauth2.rfc6749.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
@@ -25,7 +29,7 @@ from consent import release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.oidc import codes, subjects, tokens
+from idp.oidc import codes, refresh, subjects, tokens
 from idp.oidc.endpoints import Introspection, Revocation
 
 authorization = AuthorizationServer()
@@ -109,6 +113,21 @@ class CodeGrant(AuthorizationCodeGrant):
             ),
         )
 
+    def create_token_response(self):
+        status, token, headers = super().create_token_response()
+        code: codes.AuthorizationCode = self.request.authorization_code
+        client = self.request.client
+        if client.check_grant_type("refresh_token") and "offline_access" in code.scope.split():
+            token["refresh_token"] = refresh.issue(
+                client_id=client.get_client_id(),
+                citizen_id=code.citizen_id,
+                scope=code.scope,
+                auth_time=code.auth_time,
+                acr=code.acr,
+                amr=code.amr,
+            )
+        return status, token, headers
+
     def query_authorization_code(self, code, client):
         record = codes.take(code)
         if record is None:
@@ -171,6 +190,40 @@ class OpenIDCodeFlow(OpenIDCode):
         return token
 
 
+class RefreshGrant(RefreshTokenGrant):
+    """Each use returns a new refresh token of the same family; the used one is spent."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def authenticate_refresh_token(self, refresh_token):
+        return refresh.redeem(refresh_token, self.request.client.get_client_id())
+
+    def authenticate_user(self, refresh_token):
+        citizen = db.session.get(Citizen, refresh_token.citizen_id)
+        return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
+
+    def revoke_old_credential(self, refresh_token):
+        """Nothing to do: ``refresh.redeem`` spent it."""
+
+    def issue_token(self, user, refresh_token):
+        token = self.generate_token(
+            user=user,
+            scope=self.request.payload.scope or refresh_token.scope,
+            include_refresh_token=False,
+        )
+        # RFC 6749 6: the new refresh token keeps the scope originally granted.
+        token["refresh_token"] = refresh.issue(
+            client_id=refresh_token.client_id,
+            citizen_id=refresh_token.citizen_id,
+            scope=refresh_token.scope,
+            auth_time=refresh_token.auth_time,
+            acr=refresh_token.acr,
+            amr=refresh_token.amr,
+            family_id=refresh_token.family_id,
+        )
+        return token
+
+
 class ServiceGrant(ClientCredentialsGrant):
     """Service-to-service tokens: the client's own allowed scopes, never a citizen's."""
 
@@ -195,6 +248,7 @@ def init_app(app: Flask) -> None:
     authorization.init_app(app, query_client=query_client, save_token=_save_token)
     authorization.register_token_generator("default", _generate_token)
     authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])
+    authorization.register_grant(RefreshGrant)
     authorization.register_grant(ServiceGrant)
     authorization.register_endpoint(Introspection)
     authorization.register_endpoint(Revocation)

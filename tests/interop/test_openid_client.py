@@ -1,4 +1,5 @@
-"""Node's openid-client v6 (a certified relying-party library) against a live Tillid.
+"""Node's openid-client v6 (a certified relying-party library) against a live Tillid:
+discovery, code + PKCE, iss and ID-token checks, userinfo, refresh and revocation.
 
 `make test` installs it from the committed lock file (npm ci); without Node the test skips,
 unless REQUIRE_E2E=1.
@@ -40,6 +41,7 @@ def _register(app, scope: str) -> dict:
         "clients", "create", "--name", "Node bank", "--kind", "private_service",
         "--redirect-uri", REDIRECT, "--scope", scope, "--legal-basis", "consent",
         "--purpose", "To open your account",
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -48,7 +50,7 @@ def _register(app, scope: str) -> dict:
 def test_openid_client_completes_the_code_flow(live_server):
     _node_ready()
     app, issuer = live_server
-    scope = "openid profile age"
+    scope = "openid profile age offline_access"
     registered = _register(app, scope)
     rp = subprocess.Popen(
         ["node", str(HERE / "flow.mjs"), issuer, registered["client_id"],
@@ -77,3 +79,7 @@ def test_openid_client_completes_the_code_flow(live_server):
     assert claims["acr"] == "https://data.gov.dk/concept/core/nsis/loa/Low"
     assert userinfo["sub"] == claims["sub"]
     assert userinfo["name"] == "Anna Jensen" and userinfo["age_over_18"] is True
+    # Refresh (rotated), then revocation: the revoked refresh token no longer works.
+    assert result["refreshed_userinfo"]["sub"] == claims["sub"]
+    assert result["rotated"] is True
+    assert result["after_revocation"] == "invalid_grant"

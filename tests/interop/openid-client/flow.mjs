@@ -36,7 +36,20 @@ try {
   });
   const claims = tokens.claims();
   const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-  say({ id_token_claims: claims, userinfo });
+  const result = { id_token_claims: claims, userinfo };
+  if (tokens.refresh_token) {
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    result.refreshed_userinfo = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
+    result.rotated = refreshed.refresh_token !== tokens.refresh_token;
+    await client.tokenRevocation(config, refreshed.refresh_token);
+    try {
+      await client.refreshTokenGrant(config, refreshed.refresh_token);
+      result.after_revocation = 'still worked';
+    } catch (error) {
+      result.after_revocation = error.error || error.code;
+    }
+  }
+  say(result);
 } catch (error) {
   say({ error: error.code || error.name, message: error.message, cause: error.cause?.error });
   process.exitCode = 1;

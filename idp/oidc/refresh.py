@@ -1,0 +1,119 @@
+"""Refresh tokens: opaque, stored hashed, rotated on every use; a reused one kills its family.
+
+A family is every token descended from one login; when a rotated token comes back, either
+the client or a thief holds a copy, so the whole family is revoked (RFC 9700 4.14.2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask import current_app
+from sqlalchemy import JSON, ForeignKey, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.dbtypes import UTCDateTime, utcnow
+from idp.extensions import db
+
+
+class RefreshToken(db.Model):
+    __tablename__ = "refresh_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("client.client_id", ondelete="CASCADE"), index=True
+    )
+    citizen_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[int]
+    acr: Mapped[str] = mapped_column(String(100))
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # Authlib's TokenMixin, for the refresh grant and the revocation endpoint.
+    def check_client(self, client) -> bool:
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, int((self.expires_at - utcnow()).total_seconds()))
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None or self.used_at is not None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(*, client_id: str, citizen_id: str, scope: str, auth_time: int, acr: str,
+          amr: list[str], family_id: str | None = None) -> str:  # fmt: skip
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        RefreshToken(
+            token_hash=_hash(token),
+            family_id=family_id or secrets.token_hex(16),
+            client_id=client_id,
+            citizen_id=citizen_id,
+            scope=scope,
+            auth_time=auth_time,
+            acr=acr,
+            amr=amr,
+            issued_at=now,
+            expires_at=now + dt.timedelta(seconds=current_app.config["REFRESH_TOKEN_SECONDS"]),
+        )
+    )
+    db.session.commit()
+    return token
+
+
+def find(token: str) -> RefreshToken | None:
+    return db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(token)))
+
+
+def redeem(token: str, client_id: str) -> RefreshToken | None:
+    """Use a refresh token once. The check and the mark are one statement, so two
+    concurrent uses cannot both win; a second use revokes the family."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == _hash(token),
+            RefreshToken.client_id == client_id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .values(used_at=now)
+    )
+    db.session.commit()
+    record = find(token)
+    if claimed.rowcount == 1:
+        return record
+    if record is not None and record.client_id == client_id and record.used_at is not None:
+        revoke_family(record.family_id)
+    return None
+
+
+def revoke_family(family_id: str) -> None:
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
