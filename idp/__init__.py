@@ -80,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.citizens import models  # noqa: F401
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
+    from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server
     from idp.oidc.views import bp as oidc_bp
@@ -91,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)
     oidc_server.init_app(app)
+    oidc_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)

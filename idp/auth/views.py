@@ -23,6 +23,7 @@ from idp.auth.forms import ActivateForm, ConfirmForm, LoginForm
 from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
 from idp.citizens import service as citizens
 from idp.extensions import limiter
+from idp.oidc import logout as rp_logout
 
 bp = Blueprint("auth", __name__)
 
@@ -114,17 +115,23 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    """Log out here, or at a service's request (RP-initiated logout, OIDC end_session)."""
     form = ConfirmForm()
+    from_service = bool(request.args)
+    end = rp_logout.validate(request.values) if from_service else None
+    if from_service and end is None:
+        return render_template("auth/logout_refused.html"), 400
+    session = current.sso_session()
+    back_to_service = end.redirect_uri if end is not None else None
     if request.method == "GET":
-        if current.sso_session() is None:
-            return redirect(url_for("auth.login"))
-        return render_template("auth/logout.html", form=form)
+        if session is None:
+            return redirect(back_to_service or url_for("auth.login"))
+        return render_template("auth/logout.html", form=form, service=end.client if end else None)
     if not form.validate_on_submit():
         return render_template("auth/logout.html", form=form), 400
-    session = current.sso_session()
     if session is not None:
         sessions.end(session.id_hash)
-    response = redirect(url_for("auth.logged_out"))
+    response = redirect(back_to_service or url_for("auth.logged_out"))
     sessions.clear_cookie(response)
     return response
 

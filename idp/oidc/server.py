@@ -42,6 +42,14 @@ class OAuthClient(ClientMixin):
         self.client = client
 
     @property
+    def client_metadata(self) -> dict:
+        return {"post_logout_redirect_uris": self.client.post_logout_redirect_uris}
+
+    @property
+    def name(self) -> str:
+        return self.client.name
+
+    @property
     def id_token_signed_response_alg(self) -> str:
         return self.client.id_token_signed_response_alg
 

@@ -267,6 +267,7 @@ def _metadata() -> dict:
         "userinfo_endpoint": f"{issuer}/userinfo",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
+        "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
         "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
         "jwks_uri": f"{issuer}/jwks",

@@ -1,0 +1,48 @@
+"""RP-initiated logout 1.0 on Authlib's end-session endpoint: which service, and where back to."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+
+from idp.keys import service as keys
+from idp.oidc.server import authorization
+
+
+class EndSession(EndSessionEndpoint):
+    def get_server_jwks(self):
+        return {"keys": keys.published()}
+
+    def end_session(self, end_session_request):
+        """The view ends the SSO session itself: it also has to clear the cookie."""
+
+
+def _is_access_token(jwt_text: str) -> bool:
+    header = jwt_text.split(".")[0]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        return False
+    return isinstance(decoded, dict) and decoded.get("typ") == "at+jwt"
+
+
+def validate(values) -> EndSessionRequest | None:
+    """The checked logout request, or None when the service's parameters do not hold up.
+
+    The same keys sign access tokens, so one passed off as an `id_token_hint` is refused.
+    """
+    hint = values.get("id_token_hint")
+    if hint and _is_access_token(hint):
+        return None
+    try:
+        return authorization.validate_endpoint_request(EndSession.ENDPOINT_NAME)
+    except (OAuth2Error, InvalidRequestError, ValueError):
+        return None
+
+
+def init_app() -> None:
+    authorization.register_endpoint(EndSession)
