@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from urllib.parse import urlencode
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, abort, redirect, render_template, request, session, url_for
@@ -52,11 +53,21 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             "id_token": dict(token["userinfo"]),
             "userinfo": dict(tillid.userinfo(token=token)),
         }
+        session["id_token"] = token["id_token"]  # the hint for logging out at Tillid
         return redirect(url_for("home"))
 
     @app.post("/logout")
     def logout():
+        """Log out here and at Tillid (RP-initiated logout), then come back home."""
+        id_token = session.pop("id_token", None)
         session.clear()
-        return redirect(url_for("home"))
+        end_session = tillid.load_server_metadata().get("end_session_endpoint")
+        if not (id_token and end_session):
+            return redirect(url_for("home"))
+        params = {
+            "id_token_hint": id_token,
+            "post_logout_redirect_uri": url_for("home", _external=True),
+        }
+        return redirect(f"{end_session}?{urlencode(params)}")
 
     return app

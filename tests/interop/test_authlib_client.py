@@ -37,6 +37,7 @@ def relying_party(live_server):
     def serve(scope: str, legal_basis: str, kind: str = "private_service"):
         args = ["clients", "create", "--name", "Nordbank", "--kind", kind,
                 "--redirect-uri", f"{base}/callback", "--scope", scope,
+                "--post-logout-redirect-uri", f"{base}/",
                 "--legal-basis", legal_basis, "--purpose", "To open your account"]  # fmt: skip
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
@@ -89,6 +90,12 @@ def test_authlib_flask_client_logs_a_citizen_in(relying_party):
     userinfo = home.text.split('id="userinfo"')[1]
     assert "Anna Jensen" in userinfo and "age_over_18" in userinfo
     assert "birthdate" not in home.text
+
+    # Logging out of the service logs out of Tillid too (RP-initiated logout), and back.
+    leaving = browser.post(f"{service}/logout", allow_redirects=False, timeout=10)
+    confirm = _follow(browser, leaving.headers["Location"], stop_at=f"{issuer}/logout")
+    assert _post_form(browser, confirm, {}) == f"{service}/"
+    assert browser.get(f"{issuer}/me", allow_redirects=False, timeout=10).status_code == 302
 
 
 def test_authlib_flask_client_is_told_when_the_citizen_says_no(relying_party):
