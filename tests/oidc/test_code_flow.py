@@ -404,3 +404,24 @@ def test_wrong_methods_at_the_token_endpoint(client, method):
     response = client.open("/token", method=method)
     assert response.status_code == 405
     assert response.json["error"] == "invalid_request"
+
+
+def test_the_code_flow_needs_no_nonce(app, oidc):
+    flow = oidc(register(app))
+    tokens = flow.tokens(nonce=None)
+    assert "nonce" not in flow.id_token(tokens)
+
+
+def test_client_secret_post(app, client, oidc):
+    flow = oidc(register(app, extra=["--auth-method", "client_secret_post"]))
+    code = flow.code()
+    response = client.post("/token", data={
+        "grant_type": "authorization_code", "code": code,
+        "redirect_uri": flow.service.redirect_uri, "code_verifier": flow.verifier,
+        "client_id": flow.service.client_id, "client_secret": flow.service.client_secret,
+    })  # fmt: skip
+    assert response.status_code == 200, response.json
+    # A client registered for client_secret_post may not switch to Basic.
+    flow.new_nonce()
+    again = flow.exchange(flow.code())
+    assert again.status_code == 401 and again.json["error"] == "invalid_client"
