@@ -6,11 +6,10 @@ import datetime as dt
 import enum
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clients.claims import LegalBasis
-from idp.dbtypes import UTCDateTime, utcnow
+from idp.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.extensions import db
 
 
@@ -19,23 +18,12 @@ class ClientKind(enum.StrEnum):
     PRIVATE_SERVICE = "private_service"
 
 
-def _enum(cls, name: str) -> SAEnum:
-    return SAEnum(
-        cls,
-        name=name,
-        native_enum=False,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
-
-
 class Client(db.Model):
     __tablename__ = "client"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[ClientKind] = mapped_column(_enum(ClientKind, "client_kind"))
+    kind: Mapped[ClientKind] = mapped_column(string_enum(ClientKind, "client_kind"))
     # Pairwise subjects are per sector: services in one sector see the same `sub`.
     sector_identifier: Mapped[str] = mapped_column(String(255))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
@@ -72,7 +60,7 @@ class ClaimPolicy(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("client.client_id", ondelete="CASCADE"))
     claim: Mapped[str] = mapped_column(String(100))
-    legal_basis: Mapped[LegalBasis] = mapped_column(_enum(LegalBasis, "legal_basis"))
+    legal_basis: Mapped[LegalBasis] = mapped_column(string_enum(LegalBasis, "legal_basis"))
     purpose: Mapped[str] = mapped_column(Text)
 
     client: Mapped[Client] = relationship(back_populates="claim_policies")

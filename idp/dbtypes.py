@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import DateTime
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 
 
@@ -29,3 +30,15 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def string_enum(enum_class, name: str, length: int = 32) -> SAEnum:
+    """A Python enum stored as its values in a VARCHAR with a CHECK (same on both databases)."""
+    return SAEnum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )

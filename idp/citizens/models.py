@@ -7,11 +7,10 @@ import enum
 import uuid
 
 from sqlalchemy import Date, ForeignKey, LargeBinary, String
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp import crypto
-from idp.dbtypes import UTCDateTime, utcnow
+from idp.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.extensions import db
 
 
@@ -23,14 +22,7 @@ class CitizenStatus(enum.StrEnum):
     DECEASED = "deceased"
 
 
-STATUS_TYPE = SAEnum(
-    CitizenStatus,
-    name="citizen_status",
-    native_enum=False,
-    length=16,
-    values_callable=lambda members: [m.value for m in members],
-    validate_strings=True,
-)
+STATUS_TYPE = string_enum(CitizenStatus, "citizen_status", length=16)
 
 
 class Citizen(db.Model):
