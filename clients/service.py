@@ -8,6 +8,8 @@ import secrets
 import unicodedata
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from clients.claims import CPR_CLAIM, SCOPE_CLAIMS, LegalBasis, claims_for
@@ -127,6 +129,21 @@ def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[Cla
     return policies
 
 
+def _check_public_jwks(jwks) -> None:
+    """Asymmetric public keys only: a private or shared key here would be a leaked secret."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise InvalidRegistration("jwks", "private_key_jwt needs the client's public keys")
+    for key in jwks["keys"]:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
+            raise InvalidRegistration("jwks", "only RSA, EC or OKP public keys")
+        if {"d", "p", "q", "k"} & key.keys():
+            raise InvalidRegistration("jwks", "holds private key material: send public keys only")
+    try:
+        KeySet.import_key_set(jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidRegistration("jwks", f"is not a usable key set ({exc})") from None
+
+
 def _sector(spec: dict, redirect_uris: list[str], client_id: str) -> str:
     if spec.get("sector_identifier"):
         return _text("sector_identifier", spec["sector_identifier"], 255)
@@ -182,8 +199,7 @@ def register(spec: dict) -> tuple[Client, str | None]:
         raise InvalidRegistration("token_endpoint_auth_method", "client_credentials needs one")
     jwks = spec.get("jwks")
     if method == "private_key_jwt":
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-            raise InvalidRegistration("jwks", "private_key_jwt needs the client's public keys")
+        _check_public_jwks(jwks)
     elif jwks is not None:
         raise InvalidRegistration("jwks", "only for private_key_jwt")
     client = Client(

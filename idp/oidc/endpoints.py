@@ -12,6 +12,7 @@ from flask import current_app
 from idp.oidc import refresh, tokens
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
+CONFIDENTIAL_METHODS = [*SECRET_METHODS, "private_key_jwt"]
 
 
 class IssuedToken(TokenMixin):
@@ -52,7 +53,7 @@ def _query(token_string: str) -> IssuedToken | refresh.RefreshToken | None:
 
 
 class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = SECRET_METHODS
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def query_token(self, token_string, token_type_hint):
         return _query(token_string)
@@ -88,7 +89,7 @@ class Introspection(IntrospectionEndpoint):
 
 
 class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = [*SECRET_METHODS, "none"]
+    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
     def query_token(self, token_string, token_type_hint):
         return _query(token_string)

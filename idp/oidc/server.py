@@ -16,21 +16,23 @@ from authlib.oauth2.rfc6749.grants import (
     ClientCredentialsGrant,
     RefreshTokenGrant,
 )
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import Flask, current_app
 from joserfc import jwt
+from joserfc.jwk import KeySet
 
 from clients import service as clients
 from clients.claims import SCOPE_CLAIMS
 from clients.models import Client
 from consent import release
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.extensions import db
+from idp.extensions import db, store
 from idp.keys import service as keys
 from idp.oidc import codes, refresh, subjects, tokens
-from idp.oidc.endpoints import Introspection, Revocation
+from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 
 authorization = AuthorizationServer()
 
@@ -99,8 +101,27 @@ class S256Required(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+class ClientAssertion(JWTBearerClientAssertion):
+    """private_key_jwt (RFC 7523): the client signs with a key registered in its `jwks`."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self):
+        issuer = current_app.config["ISSUER"]
+        return [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"]
+
+    def resolve_client_public_key(self, client):
+        return KeySet.import_key_set(client.client.jwks or {"keys": []})
+
+    def validate_jti(self, claims, jti):
+        # Each assertion once: remembered until it expires (plus the leeway).
+        ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
+        key = store.key("client-assertion", claims["iss"], str(jti))
+        return bool(store.redis.set(key, 1, nx=True, ex=ttl))
+
+
 class CodeGrant(AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
     def save_authorization_code(self, code, request):
         context = request.authentication_context  # set by the authorization view
@@ -201,7 +222,7 @@ class OpenIDCodeFlow(OpenIDCode):
 class RefreshGrant(RefreshTokenGrant):
     """Each use returns a new refresh token of the same family; the used one is spent."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
     def authenticate_refresh_token(self, refresh_token):
         return refresh.redeem(refresh_token, self.request.client.get_client_id())
@@ -235,7 +256,7 @@ class RefreshGrant(RefreshTokenGrant):
 class ServiceGrant(ClientCredentialsGrant):
     """Service-to-service tokens: the client's own allowed scopes, never a citizen's."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_token_request(self):
         super().validate_token_request()
@@ -256,6 +277,9 @@ def init_app(app: Flask) -> None:
     authorization.init_app(app, query_client=query_client, save_token=_save_token)
     authorization.register_token_generator("default", _generate_token)
     authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])
+    authorization.register_client_auth_method(
+        ClientAssertion.CLIENT_AUTH_METHOD, ClientAssertion(validate_jti=True)
+    )
     authorization.register_grant(RefreshGrant)
     authorization.register_grant(ServiceGrant)
     authorization.register_endpoint(Introspection)

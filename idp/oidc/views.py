@@ -30,7 +30,7 @@ from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter
 from idp.keys.service import ALGORITHMS
 from idp.oidc import subjects, tokens
-from idp.oidc.endpoints import SECRET_METHODS, Introspection, Revocation
+from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
 
 bp = Blueprint("oidc", __name__)
@@ -268,8 +268,8 @@ def _metadata() -> dict:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
-        "introspection_endpoint_auth_methods_supported": SECRET_METHODS,
-        "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "none"],
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
+        "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
         "jwks_uri": f"{issuer}/jwks",
         "scopes_supported": list(SCOPE_CLAIMS),
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
@@ -279,11 +279,8 @@ def _metadata() -> dict:
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": list(SUPPORTED_ACR),
         "prompt_values_supported": ["none", "login", "consent"],
