@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
@@ -32,6 +32,7 @@ from idp.keys.service import ALGORITHMS
 from idp.oidc import subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
+from idp.web import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("oidc", __name__)
 
@@ -41,15 +42,28 @@ _REAUTH_KEY = "oidc_reauth_after"
 _ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 
 
-def _with_issuer(response):
-    """RFC 9207: every authorization response names its issuer (mix-up defence)."""
+def _to_client(response):
+    """Every authorization response names its issuer (RFC 9207, mix-up defence) and goes
+    back the way the client asked: a redirect, or with response_mode=form_post a page that
+    POSTs the parameters to the redirect URI (OAuth 2.0 Form Post Response Mode)."""
     location = response.headers.get("Location")
-    if response.status_code == 302 and location:
-        separator = "&" if "?" in location else "?"
-        response.headers["Location"] = (
-            f"{location}{separator}{urlencode({'iss': current_app.config['ISSUER']})}"
-        )
-    return response
+    if response.status_code != 302 or not location:
+        return response
+    target = urlsplit(location)
+    params = [*parse_qsl(target.query), ("iss", current_app.config["ISSUER"])]
+    if request.values.get("response_mode") != "form_post":
+        response.headers["Location"] = urlunsplit(target._replace(query=urlencode(params)))
+        return response
+    redirect_uri = urlunsplit(target._replace(query=""))
+    page = current_app.make_response(
+        render_template("oidc/form_post.html", action=redirect_uri, params=params)
+    )
+    # This page alone may send a form to the (already verified) redirect URI's origin.
+    origin = f"{target.scheme}://{target.netloc}"
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action {origin}"
+    )
+    return page
 
 
 def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | None = None):
@@ -59,7 +73,7 @@ def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | Non
     if state is not None:
         error.state = state
     if error.redirect_uri:
-        return _with_issuer(authorization.handle_error_response(None, error))
+        return _to_client(authorization.handle_error_response(None, error))
     return render_template(
         "errors/error.html",
         status=400,
@@ -97,8 +111,8 @@ def _send_to_login():
 def _check_unsupported(prompts: list[str]) -> None:
     if request.values.get("request") or request.values.get("request_uri"):
         raise OAuth2Error(error="request_not_supported")
-    if request.values.get("response_mode", "query") != "query":
-        raise InvalidRequestError("Only response_mode=query is supported.")
+    if request.values.get("response_mode", "query") not in ("query", "form_post"):
+        raise InvalidRequestError("response_mode must be query or form_post.")
     acr_values = (request.values.get("acr_values") or "").split()
     if acr_values and not set(acr_values) & set(SUPPORTED_ACR):
         raise AccessDeniedError("The requested assurance level is not available.")
@@ -172,9 +186,7 @@ def authorize():
         "amr": sso.amr,
         "sid": crypto.keyed_hash(sso.id_hash, "oidc-sid")[:32],
     }
-    return _with_issuer(
-        authorization.create_authorization_response(grant_user=citizen, grant=grant)
-    )
+    return _to_client(authorization.create_authorization_response(grant_user=citizen, grant=grant))
 
 
 def _client_endpoint(respond):
@@ -274,7 +286,7 @@ def _metadata() -> dict:
         "scopes_supported": list(SCOPE_CLAIMS),
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),

@@ -49,3 +49,12 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def csp_violations(page) -> list[str]:
+    """Collects the Content-Security-Policy complaints Chromium logs for ``page``."""
+    seen: list[str] = []
+    page.on(
+        "console", lambda msg: seen.append(msg.text) if "Content Security" in msg.text else None
+    )
+    return seen

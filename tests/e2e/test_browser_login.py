@@ -6,6 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from idp.citizens import demo
+from tests.e2e.conftest import csp_violations
 
 
 def _load_demo(app):
@@ -17,11 +18,7 @@ def _load_demo(app):
 def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
     app, base_url = live_server
     _load_demo(app)
-    csp_violations = []
-    page.on(
-        "console",
-        lambda msg: csp_violations.append(msg.text) if "Content Security" in msg.text else None,
-    )
+    violations = csp_violations(page)
 
     page.goto(f"{base_url}/me")
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)me$"))
@@ -44,7 +41,7 @@ def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
     expect(page.get_by_role("heading", level=1)).to_have_text("You are logged out")
     page.goto(f"{base_url}/me")
     expect(page).to_have_url(re.compile(r"/login"))
-    assert csp_violations == []
+    assert violations == []
 
 
 def test_activation_letter_to_first_login(live_server, page):

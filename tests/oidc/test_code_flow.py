@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -425,3 +426,29 @@ def test_client_secret_post(app, client, oidc):
     flow.new_nonce()
     again = flow.exchange(flow.code())
     assert again.status_code == 401 and again.json["error"] == "invalid_client"
+
+
+# --- response_mode=form_post ----------------------------------------------------------------
+
+
+def _form_post_fields(page) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+
+
+def test_form_post_sends_the_code_by_post(app, oidc):
+    flow = oidc(register(app, legal_basis="contract"))
+    page = flow.authorize(response_mode="form_post")
+    assert page.status_code == 200
+    assert f'action="{flow.service.redirect_uri}"' in page.text
+    fields = _form_post_fields(page)
+    assert fields["state"] == flow.state and fields["iss"] == ISSUER and fields["code"]
+    csp = page.headers["Content-Security-Policy"]
+    assert "form-action https://bank.example" in csp and "unsafe-inline" not in csp
+    assert flow.exchange(fields["code"]).status_code == 200
+
+
+def test_form_post_carries_errors_too(app, oidc):
+    flow = oidc(register(app))
+    page = flow.authorize(response_mode="form_post", prompt="none")
+    fields = _form_post_fields(page)
+    assert fields["error"] == "consent_required" and fields["state"] == flow.state
