@@ -1,5 +1,5 @@
 """Node's openid-client v6 (a certified relying-party library) against a live Tillid:
-discovery, code + PKCE, iss and ID-token checks, userinfo, refresh and revocation.
+discovery, code + PKCE, iss and ID-token checks, userinfo, refresh, revocation and logout.
 
 `make test` installs it from the committed lock file (npm ci); without Node the test skips,
 unless REQUIRE_E2E=1.
@@ -20,6 +20,7 @@ from tests.interop.test_authlib_client import PASSWORD, _follow, _next_of, _post
 
 HERE = Path(__file__).parent / "openid-client"
 REDIRECT = "https://rp.example/callback"  # never visited: the test hands the URL to the RP
+GOODBYE = "https://rp.example/goodbye"
 
 
 def _node_ready():
@@ -42,6 +43,7 @@ def _register(app, scope: str) -> dict:
         "--redirect-uri", REDIRECT, "--scope", scope, "--legal-basis", "consent",
         "--purpose", "To open your account",
         "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--post-logout-redirect-uri", GOODBYE,
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -70,6 +72,9 @@ def test_openid_client_completes_the_code_flow(live_server):
         rp.stdin.write(callback + "\n")
         rp.stdin.flush()
         result = json.loads(rp.stdout.readline())
+        if "end_session_url" in result:  # RP-initiated logout, as openid-client builds it
+            confirm = _follow(browser, result["end_session_url"], stop_at=f"{issuer}/logout")
+            result["back_after_logout"] = _post_form(browser, confirm, {})
     finally:
         rp.stdin.close()
         rp.wait(timeout=30)
@@ -83,3 +88,5 @@ def test_openid_client_completes_the_code_flow(live_server):
     assert result["refreshed_userinfo"]["sub"] == claims["sub"]
     assert result["rotated"] is True
     assert result["after_revocation"] == "invalid_grant"
+    # Logout through the end_session URL openid-client built: back with state, session over.
+    assert result["back_after_logout"] == f"{GOODBYE}?state=bye-state"

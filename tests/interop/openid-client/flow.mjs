@@ -49,6 +49,11 @@ try {
       result.after_revocation = error.error || error.code;
     }
   }
+  result.end_session_url = client.buildEndSessionUrl(config, {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: redirectUri.replace('/callback', '/goodbye'),
+    state: 'bye-state',
+  }).href;
   say(result);
 } catch (error) {
   say({ error: error.code || error.name, message: error.message, cause: error.cause?.error });
