@@ -17,6 +17,7 @@ from clients.demo.service import create_service
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
 from idp.citizens import service as citizens
+from idp.config import PRODUCTION
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -103,6 +104,9 @@ def activation_code_command(cpr):
 @click.option("--if-empty", is_flag=True, help="Do nothing when the registry has citizens.")
 def demo_load_command(count, seed, if_empty):
     """Fictitious citizens (Faker da_DK) plus the demo citizen with known credentials."""
+    if current_app.config["TILLID_ENV"] == PRODUCTION:
+        # A published password and demo services with broad grants have no place there.
+        raise click.ClickException("demo data is for development; TILLID_ENV is production")
     if if_empty and not demo.registry_is_empty():
         _emit({"loaded": False, "reason": "the registry is not empty"})
         return

@@ -42,6 +42,8 @@ def normalise(password: str) -> str:
 
 def check_policy(password: str, *, username: str | None = None) -> None:
     """Raise ``WeakPassword`` unless the password may be chosen. No composition rules."""
+    if any(unicodedata.category(ch) == "Cs" for ch in password):
+        raise WeakPassword("The password is not valid text; type it again.")
     password = normalise(password)
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")

@@ -88,9 +88,18 @@ class CitizenData:
     address: dict = field(default_factory=dict)
 
 
+# Control and format characters (incl. bidi overrides and zero-width marks) and line or
+# paragraph separators: invisible, or able to make a name display as something it is not.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _clean_text(name: str, value: str | None, *, required: bool = False) -> str | None:
     value = (value or "").strip()
-    if "\x00" in value or any(unicodedata.category(ch) == "Cc" for ch in value):
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        # Lone surrogates: bytes that were not UTF-8 (e.g. a CLI argument in Latin-1).
+        raise InvalidCitizenData(name, "is not valid text (use UTF-8)")
+    if any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in value):
         raise InvalidCitizenData(name, "contains control characters")
     if not value:
         if required:
@@ -120,11 +129,12 @@ def validate(
         born = encoded_birthdate
     else:
         try:
-            born = (
-                birthdate
-                if isinstance(birthdate, dt.date)
-                else dt.date.fromisoformat(birthdate.strip())
-            )
+            if isinstance(birthdate, dt.date):
+                born = birthdate
+            elif _ISO_DATE_RE.fullmatch(birthdate.strip()):
+                born = dt.date.fromisoformat(birthdate.strip())
+            else:  # fromisoformat also takes 19900101 and 1990-W01-1; the registry does not
+                raise ValueError(birthdate)
         except ValueError:
             raise InvalidCitizenData("birthdate", "must be a date, YYYY-MM-DD") from None
         if born != encoded_birthdate:
@@ -142,7 +152,7 @@ def validate(
         birthdate=born,
         email=email,
         phone=phone,
-        address=_validate_address(address or {}),
+        address=_validate_address({} if address is None else address),
     )
 
 
