@@ -1,4 +1,4 @@
-"""ConsentGrant: which claims a citizen agreed to give one service, remembered until revoked."""
+"""ConsentGrant: what a citizen agreed to give one service, and was told it receives."""
 
 from __future__ import annotations
 
@@ -22,5 +22,8 @@ class ConsentGrant(db.Model):
     client_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("client.client_id", ondelete="CASCADE")
     )
+    # Consent-based claims the citizen agreed to give.
     claims: Mapped[list] = mapped_column(JSON, default=list)
+    # Claims released on another legal basis whose notice the citizen has been shown.
+    noticed: Mapped[list] = mapped_column(JSON, default=list)
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

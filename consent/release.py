@@ -7,6 +7,7 @@ ledger entry to the same decision.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -25,6 +26,13 @@ class Release:
 
     granted: list[ClaimPolicy] = field(default_factory=list)
     needs_consent: list[ClaimPolicy] = field(default_factory=list)
+    # Claims on another basis whose notice the citizen has not yet been shown for this service.
+    unseen_notices: list[ClaimPolicy] = field(default_factory=list)
+
+    @property
+    def needs_the_citizen(self) -> bool:
+        """Whether the citizen must see the page: to agree, or to be told, before release."""
+        return bool(self.needs_consent or self.unseen_notices)
 
     @property
     def notices(self) -> list[ClaimPolicy]:
@@ -36,26 +44,30 @@ class Release:
         return [p for p in self.granted if p.legal_basis == LegalBasis.CONSENT]
 
 
-def _consented_claims(citizen_id: str, client_id: str) -> set[str]:
-    grant = db.session.scalar(
+def _grant(citizen_id: str, client_id: str) -> ConsentGrant | None:
+    return db.session.scalar(
         select(ConsentGrant).where(
             ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client_id
         )
     )
-    return set(grant.claims) if grant else set()
 
 
-def decide(client: Client, citizen_id: str, scopes: list[str]) -> Release:
-    """Split the claims of ``scopes`` into those released and those awaiting consent.
+def decide(
+    client: Client, citizen_id: str, scopes: list[str], claims: Iterable[str] = ()
+) -> Release:
+    """Split the claims of ``scopes`` (and those asked for by name, ``claims``) into those
+    released and those awaiting consent.
 
     A claim is released only when the client's policy names it; consent-based claims
     only once the citizen has agreed; the CPR number never to a private service, whatever
     the registry says.
     """
     policy = client.release_policy()
-    consented = _consented_claims(citizen_id, client.client_id)
+    grant = _grant(citizen_id, client.client_id)
+    consented = set(grant.claims) if grant else set()
+    noticed = set(grant.noticed) if grant else set()
     release = Release()
-    for claim in dict.fromkeys(claims_for(scopes)):
+    for claim in dict.fromkeys([*claims_for(scopes), *claims]):
         rule = policy.get(claim)
         if rule is None:
             continue
@@ -63,22 +75,24 @@ def decide(client: Client, citizen_id: str, scopes: list[str]) -> Release:
             continue
         if rule.legal_basis == LegalBasis.CONSENT and claim not in consented:
             release.needs_consent.append(rule)
-        else:
-            release.granted.append(rule)
+            continue
+        release.granted.append(rule)
+        if rule.legal_basis != LegalBasis.CONSENT and claim not in noticed:
+            release.unseen_notices.append(rule)
     return release
 
 
-def record_consent(citizen_id: str, client: Client, claims: list[str]) -> None:
-    """Remember that the citizen agreed to give ``claims`` to ``client``."""
-    grant = db.session.scalar(
-        select(ConsentGrant).where(
-            ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client.client_id
-        )
-    )
+def record_decision(citizen_id: str, client: Client, release: Release) -> None:
+    """The citizen agreed to what ``release`` asked and was shown what it told: remember
+    both for ``client``, so the page is not shown again for the same claims."""
+    grant = _grant(citizen_id, client.client_id)
     if grant is None:
-        grant = ConsentGrant(citizen_id=citizen_id, client_id=client.client_id, claims=[])
+        grant = ConsentGrant(
+            citizen_id=citizen_id, client_id=client.client_id, claims=[], noticed=[]
+        )
         db.session.add(grant)
-    grant.claims = sorted(set(grant.claims) | set(claims))
+    grant.claims = sorted(set(grant.claims) | {p.claim for p in release.needs_consent})
+    grant.noticed = sorted(set(grant.noticed) | {p.claim for p in release.notices})
     grant.granted_at = utcnow()
     db.session.commit()
 

@@ -31,6 +31,9 @@ class AuthorizationCode(AuthorizationCodeMixin):
     acr: str
     amr: list[str] = field(default_factory=list)
     sid: str | None = None
+    # Claims asked for by name (the `claims` parameter), per target.
+    id_token_claims: list[str] = field(default_factory=list)
+    userinfo_claims: list[str] = field(default_factory=list)
     code_hash: str = ""
 
     def get_redirect_uri(self):

@@ -34,6 +34,8 @@ class RefreshToken(db.Model):
     auth_time: Mapped[int]
     acr: Mapped[str] = mapped_column(String(100))
     amr: Mapped[list] = mapped_column(JSON, default=list)
+    # Claims asked for by name for userinfo (the `claims` parameter), kept across refreshes.
+    userinfo_claims: Mapped[list] = mapped_column(JSON, default=list)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -61,7 +63,8 @@ def _hash(token: str) -> str:
 
 
 def issue(*, client_id: str, citizen_id: str, scope: str, auth_time: int, acr: str,
-          amr: list[str], family_id: str | None = None) -> str:  # fmt: skip
+          amr: list[str], userinfo_claims: list[str],
+          family_id: str | None = None) -> str:  # fmt: skip
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(
@@ -74,6 +77,7 @@ def issue(*, client_id: str, citizen_id: str, scope: str, auth_time: int, acr: s
             auth_time=auth_time,
             acr=acr,
             amr=amr,
+            userinfo_claims=list(userinfo_claims),
             issued_at=now,
             expires_at=now + dt.timedelta(seconds=current_app.config["REFRESH_TOKEN_SECONDS"]),
         )

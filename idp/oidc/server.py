@@ -139,7 +139,16 @@ class CodeGrant(AuthorizationCodeGrant):
                 acr=context["acr"],
                 amr=context["amr"],
                 sid=context["sid"],
+                id_token_claims=list(context["claims"].id_token),
+                userinfo_claims=list(context["claims"].userinfo),
             ),
+        )
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
+                       include_refresh_token=True):  # fmt: skip
+        code: codes.AuthorizationCode = self.request.authorization_code
+        return tokens.issue_access_token(
+            self.request.client.client, user, scope or "", code.userinfo_claims
         )
 
     def create_token_response(self):
@@ -154,6 +163,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 auth_time=code.auth_time,
                 acr=code.acr,
                 amr=code.amr,
+                userinfo_claims=code.userinfo_claims,
             )
         return status, token, headers
 
@@ -208,7 +218,9 @@ class OpenIDCodeFlow(OpenIDCode):
             claims["sid"] = code.sid
         at_hash = create_half_hash(token["access_token"], alg)
         claims["at_hash"] = at_hash.decode()
-        decision = release.decide(client, request.user.id, token["scope"].split())
+        decision = release.decide(
+            client, request.user.id, token["scope"].split(), code.id_token_claims
+        )
         claims.update(release.claim_values(request.user, decision))
         return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
 
@@ -235,10 +247,11 @@ class RefreshGrant(RefreshTokenGrant):
         """Nothing to do: ``refresh.redeem`` spent it."""
 
     def issue_token(self, user, refresh_token):
-        token = self.generate_token(
-            user=user,
-            scope=self.request.payload.scope or refresh_token.scope,
-            include_refresh_token=False,
+        token = tokens.issue_access_token(
+            self.request.client.client,
+            user,
+            self.request.payload.scope or refresh_token.scope,
+            refresh_token.userinfo_claims,
         )
         # RFC 6749 6: the new refresh token keeps the scope originally granted.
         token["refresh_token"] = refresh.issue(
@@ -248,6 +261,7 @@ class RefreshGrant(RefreshTokenGrant):
             auth_time=refresh_token.auth_time,
             acr=refresh_token.acr,
             amr=refresh_token.amr,
+            userinfo_claims=refresh_token.userinfo_claims,
             family_id=refresh_token.family_id,
         )
         return token
@@ -266,7 +280,7 @@ class ServiceGrant(ClientCredentialsGrant):
 
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,
                     include_refresh_token=True):  # fmt: skip
-    return tokens.issue_access_token(client.client, user, scope or "", grant_type)
+    return tokens.issue_access_token(client.client, user, scope or "")
 
 
 def _save_token(token, request):

@@ -25,7 +25,9 @@ def _key(jti: str) -> str:
     return store.key("access-token", jti)
 
 
-def issue_access_token(client: Client, citizen: Citizen | None, scope: str, grant_type: str):
+def issue_access_token(
+    client: Client, citizen: Citizen | None, scope: str, userinfo_claims: list[str] = ()
+):
     lifetime = current_app.config["ACCESS_TOKEN_SECONDS"]
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
@@ -46,7 +48,8 @@ def issue_access_token(client: Client, citizen: Citizen | None, scope: str, gran
     # The store says whose token it is (the pairwise sub cannot be reversed) and that it
     # still counts: deleting the entry revokes it at userinfo and introspection.
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
-              "scope": scope, "exp": claims["exp"]}  # fmt: skip
+              "scope": scope, "userinfo_claims": list(userinfo_claims),
+              "exp": claims["exp"]}  # fmt: skip
     store.redis.set(_key(jti), json.dumps(record), ex=lifetime)
     return {"token_type": "Bearer", "access_token": token, "expires_in": lifetime, "scope": scope}
 

@@ -29,7 +29,7 @@ from idp.auth.forms import ConsentForm
 from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter
 from idp.keys.service import ALGORITHMS
-from idp.oidc import subjects, tokens
+from idp.oidc import claims_request, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
 from idp.web import CONTENT_SECURITY_POLICY
@@ -108,16 +108,22 @@ def _send_to_login():
     return redirect(url_for("auth.login", **params))
 
 
-def _check_unsupported(prompts: list[str]) -> None:
+def _check_request(prompts: list[str]) -> claims_request.ClaimsRequest:
+    """Refuse what we do not support; return the parsed `claims` parameter."""
     if request.values.get("request") or request.values.get("request_uri"):
         raise OAuth2Error(error="request_not_supported")
     if request.values.get("response_mode", "query") not in ("query", "form_post"):
         raise InvalidRequestError("response_mode must be query or form_post.")
+    if set(prompts) - {"none", "login", "consent"}:
+        raise InvalidRequestError("Unsupported prompt value.")
+    asked = claims_request.parse(request.values.get("claims"))
     acr_values = (request.values.get("acr_values") or "").split()
     if acr_values and not set(acr_values) & set(SUPPORTED_ACR):
         raise AccessDeniedError("The requested assurance level is not available.")
-    if set(prompts) - {"none", "login", "consent"}:
-        raise InvalidRequestError("Unsupported prompt value.")
+    if asked.acr_essential and asked.acr_values and not set(asked.acr_values) & set(SUPPORTED_ACR):
+        # OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
+        raise AccessDeniedError("The requested assurance level is not available.")
+    return asked
 
 
 _PROTOCOL_PARAMETERS = (
@@ -137,6 +143,26 @@ def _malformed_protocol_parameters() -> bool:
     )
 
 
+def _another_citizen(client, citizen: Citizen, sub: str) -> bool:
+    """The service asked for one subject (claims `sub` value) and someone else is logged in.
+    Once the citizen has just logged in again, it is a refusal rather than a loop."""
+    if sub == subjects.pairwise_sub(client.sector_identifier, citizen.id):
+        return False
+    if session.get(_REAUTH_KEY) is not None and _auth_time() >= session[_REAUTH_KEY]:
+        raise AccessDeniedError("The logged-in citizen is not the one the service asked for.")
+    return True
+
+
+def _consent_page(client, decision: release.Release):
+    return render_template(
+        "oidc/consent.html",
+        client=client,
+        public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
+        decision=decision,
+        form=ConsentForm(),
+    )
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     if _malformed_protocol_parameters():
@@ -148,9 +174,12 @@ def authorize():
     except OAuth2Error as error:
         return _error(error)
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
+    client = grant.client.client
     try:
-        _check_unsupported(prompts)
+        asked = _check_request(prompts)
         fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
+        if not fresh_login_needed and asked.sub is not None:
+            fresh_login_needed = _another_citizen(client, citizen, asked.sub)
     except OAuth2Error as error:
         return _error(error, redirect_uri, state)
     if fresh_login_needed:
@@ -159,25 +188,22 @@ def authorize():
         return _send_to_login()
     session.pop(_REAUTH_KEY, None)
 
-    client = grant.client.client
-    decision = release.decide(client, citizen.id, grant.request.scope.split())
+    decision = release.decide(client, citizen.id, grant.request.scope.split(), asked.all_claims)
     if request.method == "POST":
         form = ConsentForm()
         if not form.validate_on_submit():
             abort(400)
         if form.decision.data != "allow":
             return _error(AccessDeniedError(), redirect_uri, state)
-        release.record_consent(citizen.id, client, [p.claim for p in decision.needs_consent])
+        release.record_decision(citizen.id, client, decision)
     elif decision.needs_consent or "consent" in prompts:
         if "none" in prompts:
             return _error(ConsentRequiredError(), redirect_uri, state)
-        return render_template(
-            "oidc/consent.html",
-            client=client,
-            public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
-            decision=decision,
-            form=ConsentForm(),
-        )
+        return _consent_page(client, decision)
+    elif decision.unseen_notices and "none" not in prompts:
+        # Not a question (the basis is not consent), but the citizen is told once per
+        # service what it receives and why, before it receives it.
+        return _consent_page(client, decision)
 
     sso = current.sso_session()
     grant.request.authentication_context = {
@@ -185,6 +211,7 @@ def authorize():
         "acr": NSIS_LOW,
         "amr": sso.amr,
         "sid": crypto.keyed_hash(sso.id_hash, "oidc-sid")[:32],
+        "claims": asked,
     }
     return _to_client(authorization.create_authorization_response(grant_user=citizen, grant=grant))
 
@@ -264,7 +291,7 @@ def userinfo():
     client = authorization.query_client(record["client_id"])
     if client is None:
         return _bearer_error(401, "invalid_token", "The client is no longer registered.")
-    decision = release.decide(client.client, citizen.id, scopes)
+    decision = release.decide(client.client, citizen.id, scopes, record["userinfo_claims"])
     claims = {"sub": subjects.pairwise_sub(client.client.sector_identifier, citizen.id)}
     claims.update(release.claim_values(citizen, decision))
     return jsonify(claims)
@@ -296,7 +323,7 @@ def _metadata() -> dict:
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": list(SUPPORTED_ACR),
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

@@ -47,6 +47,11 @@ def test_form_post_reaches_the_service_under_the_strict_csp(live_server, page):
         page.get_by_label("User ID").fill("demo")
         page.get_by_label("Password").fill("Solsikke-Fjord-42")
         page.get_by_role("button", name="Log in").click()
+        # Told once what the service receives on its contract (not asked: it is no consent).
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            "Posty will receive your information"
+        )
+        page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Service got it")
         assert received and received[0]["state"] == "st-1" and received[0]["iss"] == issuer
         assert received[0]["code"]

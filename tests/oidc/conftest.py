@@ -123,7 +123,7 @@ class Flow:
 def oidc(app, client, citizens: CitizenActions):
     """Keys, one logged-in citizen (Anna Jensen), and a way to start flows for services."""
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
-    citizens.create(username="anna", address_json=json.dumps(
+    citizens.create(username="anna", email="anna@example.org", address_json=json.dumps(
         {"street": "Vesterbrogade 1", "postcode": "1620", "city": "København V"}))  # fmt: skip
     assert citizens.login().status_code == 302
 

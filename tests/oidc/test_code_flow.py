@@ -81,11 +81,20 @@ def test_a_consent_post_without_csrf_token_is_refused(app, client, oidc):
     assert response.status_code == 400
 
 
-def test_a_public_authority_on_public_task_needs_no_consent(app, oidc):
+def test_a_public_authority_on_public_task_is_not_asked_but_tells_the_citizen_once(app, oidc):
     tax = register(app, name="Skattestyrelsen", kind="public_authority", redirect_uri=TAX_REDIRECT,
                    scope="openid profile cpr address", legal_basis="public_task")  # fmt: skip
     flow = oidc(tax)
-    tokens = flow.tokens()
+    notice = flow.authorize()
+    assert notice.status_code == 200
+    assert "Skattestyrelsen will receive your information" in notice.text
+    assert "receives, without asking you" in notice.text and "CPR number" in notice.text
+    assert "a task in the public interest" in notice.text
+    assert 'value="allow"' in notice.text and ">Continue<" in notice.text
+    assert ">Allow<" not in notice.text, "nothing is asked, so nothing is to be allowed"
+    tokens = flow.exchange(redirect_params(flow.decide(notice))["code"]).json
+    flow.new_nonce()
+    assert flow.authorize().status_code == 302, "the notice is shown once per service"
     claims = flow.id_token(tokens)
     assert claims[CPR_CLAIM] == "0101900001"
     assert claims["address"]["postal_code"] == "1620"
@@ -437,7 +446,8 @@ def _form_post_fields(page) -> dict[str, str]:
 
 def test_form_post_sends_the_code_by_post(app, oidc):
     flow = oidc(register(app, legal_basis="contract"))
-    page = flow.authorize(response_mode="form_post")
+    notice = flow.authorize(response_mode="form_post")  # told once what the bank receives
+    page = flow.decide(notice, response_mode="form_post")
     assert page.status_code == 200
     assert f'action="{flow.service.redirect_uri}"' in page.text
     fields = _form_post_fields(page)
