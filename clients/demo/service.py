@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, abort, redirect, render_template, request, session, url_for
+from joserfc import jws
 
 
 def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
@@ -49,7 +50,9 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             token = tillid.authorize_access_token()
         except OAuthError as error:
             return render_template("demo.html", name=name, error=error.error), 400
+        header = jws.extract_compact(token["id_token"].encode()).protected
         session["received"] = {
+            "signed_with": {"alg": header.get("alg"), "kid": header.get("kid")},
             "id_token": dict(token["userinfo"]),
             "userinfo": dict(tillid.userinfo(token=token)),
         }

@@ -115,3 +115,35 @@ def test_authlib_flask_client_is_told_when_the_citizen_says_no(relying_party):
 def _next_of(login_page: requests.Response) -> str:
     found = re.search(r'name="next" type="hidden" value="([^"]+)"', login_page.text).group(1)
     return html.unescape(found)
+
+
+def test_authlib_flask_client_follows_a_key_rotation(relying_party, live_server):
+    """OP-Rotation-OP-Sig: after `flask keys rotate` the service meets ID tokens signed with a
+    key it has not cached, fetches /jwks again and accepts them."""
+    app, _ = live_server
+    issuer, serve = relying_party
+    service = serve("openid profile", "consent")
+    browser = requests.Session()
+    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
+    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
+                                                   "next": _next_of(login_page)})  # fmt: skip
+    consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
+    first_kid = _id_token_kid(
+        _follow(browser, _post_form(browser, consent_page, {"decision": "allow"}), stop_at=service)
+    )
+    rotated = app.test_cli_runner().invoke(args=["keys", "rotate", "--grace", "0"])
+    assert rotated.exit_code == 0, rotated.output
+
+    # Logged in and consented already: straight back to the service, with a new-key ID token.
+    home = _follow(browser, f"{service}/login", stop_at=service)
+    assert home.status_code == 200 and "Anna Jensen" in home.text
+    second_kid = _id_token_kid(home)
+    assert second_kid != first_kid
+    assert second_kid in {key["kid"] for key in requests.get(f"{issuer}/jwks", timeout=10)
+                          .json()["keys"]}  # fmt: skip
+
+
+def _id_token_kid(home: requests.Response) -> str:
+    found = re.search(r'data-id-token-kid="([^"]+)"', home.text)
+    assert found, "the demo service shows which key signed the ID token"
+    return found.group(1)
