@@ -18,6 +18,10 @@ class ClientKind(enum.StrEnum):
     PRIVATE_SERVICE = "private_service"
 
 
+# The client authentication method of a public client (it holds no secret, e.g. a browser app).
+PUBLIC_CLIENT_AUTH = "none"
+
+
 class Client(db.Model):
     __tablename__ = "client"
 
@@ -46,6 +50,10 @@ class Client(db.Model):
     @property
     def enabled(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == PUBLIC_CLIENT_AUTH
 
     def release_policy(self) -> dict[str, ClaimPolicy]:
         return {policy.claim: policy for policy in self.claim_policies}

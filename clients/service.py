@@ -13,12 +13,12 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from clients.claims import CPR_CLAIM, SCOPE_CLAIMS, LegalBasis, claims_for
-from clients.models import ClaimPolicy, Client, ClientKind
+from clients.models import PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.dbtypes import utcnow
 from idp.extensions import db
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
 ID_TOKEN_ALGS = ("RS256", "ES256")
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
@@ -195,7 +195,7 @@ def register(spec: dict) -> tuple[Client, str | None]:
         spec.get("token_endpoint_auth_method") or "client_secret_basic",
         AUTH_METHODS,
     )
-    if method == "none" and "client_credentials" in grant_types:
+    if method == PUBLIC_CLIENT_AUTH and "client_credentials" in grant_types:
         raise InvalidRegistration("token_endpoint_auth_method", "client_credentials needs one")
     jwks = spec.get("jwks")
     if method == "private_key_jwt":

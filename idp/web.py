@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, request
 from flask_babel import gettext as _
@@ -29,6 +30,21 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+
+def allow_form_target(response, uri: str | None):
+    """Let this page's form lead to ``uri``'s origin as well as to Tillid.
+
+    Browsers apply `form-action` to every redirect after a form is sent, so a page whose
+    POST ends at a service (login or consent on its behalf, logout back to it) must name
+    that service's origin: only ever an address already verified against its registration.
+    """
+    if uri:
+        parts = urlsplit(uri)
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+        )
+    return response
 
 
 class HostGuard:

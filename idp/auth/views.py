@@ -9,6 +9,7 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -24,6 +25,8 @@ from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_p
 from idp.citizens import service as citizens
 from idp.extensions import limiter
 from idp.oidc import logout as rp_logout
+from idp.oidc.server import verified_redirect_uri
+from idp.web import allow_form_target
 
 bp = Blueprint("auth", __name__)
 
@@ -110,7 +113,9 @@ def login():
             return response
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status, headers
+    page = make_response(render_template("auth/login.html", form=form), status, headers)
+    # Logging in for a service ends, after redirects, at that service.
+    return allow_form_target(page, verified_redirect_uri(destination))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -126,7 +131,8 @@ def logout():
     if request.method == "GET":
         if session is None:
             return redirect(back_to_service or url_for("auth.login"))
-        return render_template("auth/logout.html", form=form, service=end.client if end else None)
+        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
+        return allow_form_target(make_response(page), back_to_service)
     if not form.validate_on_submit():
         return render_template("auth/logout.html", form=form), 400
     if session is not None:

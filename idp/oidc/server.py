@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl, urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -84,6 +85,20 @@ class OAuthClient(ClientMixin):
 def query_client(client_id: str) -> OAuthClient | None:
     client = db.session.get(Client, client_id) if isinstance(client_id, str) else None
     return OAuthClient(client) if client is not None and client.enabled else None
+
+
+def verified_redirect_uri(authorize_url: str) -> str | None:
+    """The redirect URI of an authorization request on this site, if registered for its
+    client; else None. Tells a page which service its form may lead back to."""
+    parts = urlsplit(authorize_url)
+    if parts.path != "/authorize":
+        return None
+    query = dict(parse_qsl(parts.query))
+    client = query_client(query.get("client_id"))
+    redirect_uri = query.get("redirect_uri")
+    if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return None
+    return redirect_uri
 
 
 class S256Required(CodeChallenge):

@@ -29,10 +29,10 @@ from idp.auth.forms import ConsentForm
 from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter
 from idp.keys.service import ALGORITHMS
-from idp.oidc import claims_request, subjects, tokens
+from idp.oidc import claims_request, cors, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
-from idp.web import CONTENT_SECURITY_POLICY
+from idp.web import allow_form_target
 
 bp = Blueprint("oidc", __name__)
 
@@ -58,12 +58,7 @@ def _to_client(response):
     page = current_app.make_response(
         render_template("oidc/form_post.html", action=redirect_uri, params=params)
     )
-    # This page alone may send a form to the (already verified) redirect URI's origin.
-    origin = f"{target.scheme}://{target.netloc}"
-    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
-        "form-action 'self'", f"form-action {origin}"
-    )
-    return page
+    return allow_form_target(page, redirect_uri)  # already verified against the registry
 
 
 def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | None = None):
@@ -153,14 +148,17 @@ def _another_citizen(client, citizen: Citizen, sub: str) -> bool:
     return True
 
 
-def _consent_page(client, decision: release.Release):
-    return render_template(
-        "oidc/consent.html",
-        client=client,
-        public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
-        decision=decision,
-        form=ConsentForm(),
+def _consent_page(client, decision: release.Release, redirect_uri: str):
+    page = current_app.make_response(
+        render_template(
+            "oidc/consent.html",
+            client=client,
+            public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
+            decision=decision,
+            form=ConsentForm(),
+        )
     )
+    return allow_form_target(page, redirect_uri)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -199,11 +197,11 @@ def authorize():
     elif decision.needs_consent or "consent" in prompts:
         if "none" in prompts:
             return _error(ConsentRequiredError(), redirect_uri, state)
-        return _consent_page(client, decision)
+        return _consent_page(client, decision, redirect_uri)
     elif decision.unseen_notices and "none" not in prompts:
         # Not a question (the basis is not consent), but the citizen is told once per
         # service what it receives and why, before it receives it.
-        return _consent_page(client, decision)
+        return _consent_page(client, decision, redirect_uri)
 
     sso = current.sso_session()
     grant.request.authentication_context = {
@@ -233,10 +231,19 @@ def _token_error(status: int, error: str, description: str):
     return response
 
 
-@bp.post("/token")
+def _client_of_form():
+    """The client a token or revocation request names (for CORS only; Authlib authenticates)."""
+    client_id = request.form.get("client_id")
+    found = authorization.query_client(client_id) if client_id else None
+    return found.client if found is not None else None
+
+
+@bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 def token():
-    return _client_endpoint(authorization.create_token_response)
+    if request.method == "OPTIONS":
+        return cors.preflight("POST")
+    return cors.allow_for(_client_endpoint(authorization.create_token_response), _client_of_form())
 
 
 @bp.post("/introspect")
@@ -247,12 +254,15 @@ def introspect():
     )
 
 
-@bp.post("/revoke")
+@bp.route("/revoke", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 def revoke():
-    return _client_endpoint(
+    if request.method == "OPTIONS":
+        return cors.preflight("POST")
+    response = _client_endpoint(
         lambda: authorization.create_endpoint_response(Revocation.ENDPOINT_NAME)
     )
+    return cors.allow_for(response, _client_of_form())
 
 
 def _bearer_token() -> str | None:
@@ -273,24 +283,30 @@ def _bearer_error(status: int, error: str, description: str):
     return response
 
 
-@bp.route("/userinfo", methods=["GET", "POST"])
+@bp.route("/userinfo", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 def userinfo():
+    if request.method == "OPTIONS":
+        return cors.preflight("GET, POST")
     presented = _bearer_token()
+    record = tokens.active_access_token(presented) if presented else None
+    client = authorization.query_client(record["client_id"]) if record else None
+    return cors.allow_for(_userinfo(presented, record, client), client.client if client else None)
+
+
+def _userinfo(presented: str | None, record: dict | None, client):
     if not presented:
         response = _bearer_error(401, "invalid_request", "An access token is required.")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    record = tokens.active_access_token(presented)
     if record is None:
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired.")
+    if client is None:
+        return _bearer_error(401, "invalid_token", "The client is no longer registered.")
     scopes = record["scope"].split()
     citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
     if citizen is None or "openid" not in scopes:
         return _bearer_error(403, "insufficient_scope", "The token carries no openid scope.")
-    client = authorization.query_client(record["client_id"])
-    if client is None:
-        return _bearer_error(401, "invalid_token", "The client is no longer registered.")
     decision = release.decide(client.client, citizen.id, scopes, record["userinfo_claims"])
     claims = {"sub": subjects.pairwise_sub(client.client.sector_identifier, citizen.id)}
     claims.update(release.claim_values(citizen, decision))

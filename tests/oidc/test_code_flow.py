@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -453,7 +454,7 @@ def test_form_post_sends_the_code_by_post(app, oidc):
     fields = _form_post_fields(page)
     assert fields["state"] == flow.state and fields["iss"] == ISSUER and fields["code"]
     csp = page.headers["Content-Security-Policy"]
-    assert "form-action https://bank.example" in csp and "unsafe-inline" not in csp
+    assert "form-action 'self' https://bank.example;" in csp and "unsafe-inline" not in csp
     assert flow.exchange(fields["code"]).status_code == 200
 
 
@@ -462,3 +463,30 @@ def test_form_post_carries_errors_too(app, oidc):
     page = flow.authorize(response_mode="form_post", prompt="none")
     fields = _form_post_fields(page)
     assert fields["error"] == "consent_required" and fields["state"] == flow.state
+
+
+# --- form-action: the pages whose forms end, after redirects, at the service -------------
+
+
+def _form_action(response) -> str:
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["Content-Security-Policy"].split(";")
+    )
+    return policy["form-action"]
+
+
+def test_the_login_and_consent_pages_may_lead_back_to_the_verified_service_only(app, oidc):
+    flow = oidc(register(app))
+    assert _form_action(flow.authorize()) == "'self' https://bank.example"  # consent page
+    stranger = app.test_client()  # not logged in: the login page, for the service
+    to_login = stranger.get("/authorize", query_string=flow.params())
+    login_page = stranger.get(to_login.headers["Location"])
+    assert _form_action(login_page) == "'self' https://bank.example"
+
+
+def test_a_forged_next_does_not_widen_the_login_pages_form_action(app, client, oidc):
+    flow = oidc(register(app))
+    forged = "/authorize?" + urlencode({**flow.params(), "redirect_uri": "https://evil.example/"})
+    page = client.get("/login", query_string={"next": forged, "force": "1"})
+    assert _form_action(page) == "'self'"

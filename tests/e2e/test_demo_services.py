@@ -1,0 +1,95 @@
+"""The demo services as `make run` serves them, used by a citizen in real Chromium: log in
+at the service, agree or be told, see what the service received, log out back to it.
+
+Chromium enforces the Content-Security-Policy, including `form-action` on the redirects
+after the login, consent and logout forms, which no HTTP-level test can show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+
+import pytest
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from clients import service as client_registry
+from clients.claims import CPR_CLAIM
+from clients.demo import registry as demo_registry
+from clients.demo.service import create_service
+from idp.citizens import demo
+from tests.e2e.conftest import csp_violations
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def demo_service(live_server):
+    """Serve one demo service (registered as `demo load` does) on a free port."""
+    app, issuer = live_server
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    assert runner.invoke(args=["demo", "load", "--citizens", "0"]).exit_code == 0
+    servers = []
+
+    def serve(template: demo_registry.DemoService) -> str:
+        service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
+        with app.app_context():
+            client_id = demo_registry.ensure(service).client_id
+            secret = client_registry.rotate_secret(client_id)
+        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
+                            client_secret=secret, scope=service.scope,
+                            description=service.description)  # fmt: skip
+        server = make_server("localhost", service.port, rp, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return service.url
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def _log_in_at(page, service_url: str) -> None:
+    page.goto(service_url)
+    page.get_by_role("link", name="Log in with Tillid").click()
+    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_the_bank_asks_and_learns_only_the_age(demo_service, page):
+    violations = csp_violations(page)
+    url = demo_service(demo_registry.BANK)
+    _log_in_at(page, url)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Share your information")
+    page.get_by_role("button", name="Allow").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    assert page.url.startswith(url)
+    received = page.locator("#userinfo").text_content()
+    assert "age_over_18" in received and "Ida Demo-Jensen" in received
+    assert "birthdate" not in page.content() and CPR_CLAIM not in page.content()
+
+    page.get_by_role("button", name="Log out of").click()
+    page.get_by_role("button", name="Log out").click()  # Tillid asks to confirm
+    expect(page.get_by_role("link", name="Log in with Tillid")).to_be_visible()
+    assert page.url.startswith(url)
+    assert violations == []
+
+
+def test_the_tax_authority_tells_and_receives_the_cpr_number(demo_service, page):
+    violations = csp_violations(page)
+    url = demo_service(demo_registry.TAX)
+    _log_in_at(page, url)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("will receive your information")
+    expect(page.get_by_text("Your CPR number")).to_be_visible()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    assert demo.DEMO_CPR in page.locator("#userinfo").text_content()
+    assert violations == []
