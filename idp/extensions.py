@@ -1,5 +1,6 @@
 """The ground floor every package may use: database, migrations, store, limiter, CSRF, i18n."""
 
+from flask import current_app
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -31,3 +32,9 @@ store = Store()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def source_address_key() -> str:
+    """The limiter's key: the source address, in this app's store namespace. (The limiter is
+    one object shared by every app in a process and keeps the key prefix of the first.)"""
+    return current_app.config["STORE_KEY_PREFIX"] + (get_remote_address() or "")

@@ -17,13 +17,12 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_limiter.util import get_remote_address
 
 from idp.auth import current, sessions
 from idp.auth.forms import ActivateForm, ConfirmForm, LoginForm
 from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
 from idp.citizens import service as citizens
-from idp.extensions import limiter
+from idp.extensions import limiter, source_address_key
 from idp.oidc import logout as rp_logout
 from idp.oidc.server import verified_redirect_uri
 from idp.web import allow_form_target
@@ -33,12 +32,6 @@ bp = Blueprint("auth", __name__)
 
 def _rate_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _source() -> str:
-    # The limiter is one object shared by every app in the process and keeps the key
-    # prefix of the first; naming the store namespace here keeps apps' counters apart.
-    return current_app.config["STORE_KEY_PREFIX"] + (get_remote_address() or "")
 
 
 def _rate_limited_message() -> str:
@@ -51,7 +44,10 @@ def _rate_limited_message() -> str:
 def _source_limit():
     """Attempts per source address; only POST counts, reading the page is free."""
     return limiter.limit(
-        _rate_limit, methods=["POST"], key_func=_source, error_message=_rate_limited_message
+        _rate_limit,
+        methods=["POST"],
+        key_func=source_address_key,
+        error_message=_rate_limited_message,
     )
 
 

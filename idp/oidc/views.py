@@ -27,7 +27,7 @@ from idp import crypto
 from idp.auth import current
 from idp.auth.forms import ConsentForm
 from idp.citizens.models import Citizen
-from idp.extensions import csrf, db, limiter
+from idp.extensions import csrf, db, limiter, source_address_key
 from idp.keys.service import ALGORITHMS
 from idp.oidc import claims_request, cors, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
@@ -238,8 +238,20 @@ def _client_of_form():
     return found.client if found is not None else None
 
 
+def _token_rate_limit() -> str:
+    return current_app.config["TOKEN_RATE_LIMIT"]
+
+
+# Per source address on the endpoints a service's back end calls: guessing codes, refresh
+# tokens or secrets is hopeless anyway (256 bits), but no one source may flood the IdP.
+_service_limit = limiter.shared_limit(
+    _token_rate_limit, scope="service-endpoints", methods=["POST"], key_func=source_address_key
+)
+
+
 @bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
+@_service_limit
 def token():
     if request.method == "OPTIONS":
         return cors.preflight("POST")
@@ -248,6 +260,7 @@ def token():
 
 @bp.post("/introspect")
 @csrf.exempt
+@_service_limit
 def introspect():
     return _client_endpoint(
         lambda: authorization.create_endpoint_response(Introspection.ENDPOINT_NAME)
@@ -256,6 +269,7 @@ def introspect():
 
 @bp.route("/revoke", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
+@_service_limit
 def revoke():
     if request.method == "OPTIONS":
         return cors.preflight("POST")

@@ -114,3 +114,21 @@ def test_discovery_lists_the_new_endpoints(client, oidc):
     assert meta["introspection_endpoint"].endswith("/introspect")
     assert meta["revocation_endpoint"].endswith("/revoke")
     assert "client_credentials" in meta["grant_types_supported"]
+
+
+def test_one_source_flooding_the_token_endpoints_is_rate_limited(make_app):
+    app = make_app(TOKEN_RATE_LIMIT="3 per minute")
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    auth = _service_client(app)
+    client = app.test_client()
+    assert [_client_credentials(client, auth).status_code for _ in range(2)] == [200, 200]
+    assert client.post("/introspect", data={"token": "x"}, auth=auth).status_code == 200
+    limited = _client_credentials(client, auth)  # token, introspection, revocation: one budget
+    assert limited.status_code == 429
+    assert limited.json["error"] == "invalid_request" and int(limited.headers["Retry-After"]) > 0
+    assert client.post("/revoke", data={"token": "x"}, auth=auth).status_code == 429
+    elsewhere = app.test_client()
+    other_source = {"REMOTE_ADDR": "192.0.2.7"}
+    response = elsewhere.post("/token", data={"grant_type": "client_credentials"}, auth=auth,
+                              environ_base=other_source)  # fmt: skip
+    assert response.status_code == 200, "another source has its own budget"
