@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,6 +20,9 @@ from flask import (
     session,
     url_for,
 )
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
@@ -28,6 +32,7 @@ from idp.auth import current
 from idp.auth.forms import ConsentForm
 from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
+from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
 from idp.oidc import claims_request, cors, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
@@ -103,8 +108,34 @@ def _send_to_login():
     return redirect(url_for("auth.login", **params))
 
 
-def _check_request(prompts: list[str]) -> claims_request.ClaimsRequest:
-    """Refuse what we do not support; return the parsed `claims` parameter."""
+def _hinted_subject(client) -> str | None:
+    """The `sub` of an `id_token_hint`: an ID token we issued to this client (expired is
+    fine: it only says whom the service expects)."""
+    hint = request.values.get("id_token_hint")
+    if not hint:
+        return None
+    refused = InvalidRequestError("id_token_hint is not an ID token Tillid issued to you.")
+    try:
+        verified = jwt.decode(
+            hint, KeySet.import_key_set({"keys": keys.published()}), algorithms=list(ALGORITHMS)
+        )
+    except (JoseError, ValueError):
+        raise refused from None
+    audience = verified.claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if (
+        verified.header.get("typ") == "at+jwt"  # the same keys sign access tokens
+        or verified.claims.get("iss") != current_app.config["ISSUER"]
+        or client.client_id not in audiences
+        or not isinstance(verified.claims.get("sub"), str)
+    ):
+        raise refused
+    return verified.claims["sub"]
+
+
+def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
+    """Refuse what we do not support; return the parsed `claims` parameter, with the
+    subject the service expects (from it or from `id_token_hint`)."""
     if request.values.get("request") or request.values.get("request_uri"):
         raise OAuth2Error(error="request_not_supported")
     if request.values.get("response_mode", "query") not in ("query", "form_post"):
@@ -118,7 +149,10 @@ def _check_request(prompts: list[str]) -> claims_request.ClaimsRequest:
     if asked.acr_essential and asked.acr_values and not set(asked.acr_values) & set(SUPPORTED_ACR):
         # OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
         raise AccessDeniedError("The requested assurance level is not available.")
-    return asked
+    hinted = _hinted_subject(client)
+    if hinted is not None and asked.sub not in (None, hinted):
+        raise InvalidRequestError("id_token_hint and the claims parameter name two subjects.")
+    return dataclasses.replace(asked, sub=hinted or asked.sub)
 
 
 _PROTOCOL_PARAMETERS = (
@@ -174,7 +208,7 @@ def authorize():
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
     client = grant.client.client
     try:
-        asked = _check_request(prompts)
+        asked = _check_request(prompts, client)
         fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
         if not fresh_login_needed and asked.sub is not None:
             fresh_login_needed = _another_citizen(client, citizen, asked.sub)

@@ -186,3 +186,41 @@ def test_a_claim_added_later_is_told_again(app, oidc, tax):
     flow.new_nonce()
     page = flow.authorize(scope="openid profile cpr")
     assert page.status_code == 200 and "Your CPR number" in page.text
+
+
+# --- id_token_hint and ui_locales at the authorization endpoint ------------------------------
+
+
+def test_an_id_token_hint_of_the_logged_in_citizen_gives_a_code(app, oidc, bank):
+    flow = oidc(bank)
+    hint = flow.tokens()["id_token"]
+    flow.new_nonce()
+    assert "code" in redirect_params(flow.authorize(prompt="none", id_token_hint=hint))
+
+
+def test_an_id_token_hint_of_someone_else_is_login_required(app, client, oidc, bank, citizens):
+    flow = oidc(bank)
+    annas_hint = flow.tokens()["id_token"]
+    citizens.create(username="bodil", given_name="Bodil")
+    citizens.logout()
+    assert citizens.login("bodil").status_code == 302
+    flow.new_nonce()
+    params = redirect_params(flow.authorize(prompt="none", id_token_hint=annas_hint))
+    assert params["error"] == "login_required"
+
+
+def test_a_hint_that_is_not_our_id_token_for_this_client_is_refused(app, client, oidc, bank):
+    flow = oidc(bank)
+    tokens = flow.tokens()
+    other = oidc(register(app, name="Andenbank", redirect_uri="https://other.example/cb"))
+    for hint in ("junk", tokens["access_token"], tokens["id_token"][:-4] + "AAAA"):
+        flow.new_nonce()
+        params = redirect_params(flow.authorize(id_token_hint=hint))
+        assert params["error"] == "invalid_request", hint
+    params = redirect_params(other.authorize(id_token_hint=tokens["id_token"]))
+    assert params["error"] == "invalid_request", "an ID token issued to another service"
+
+
+def test_ui_locales_is_accepted(app, oidc, bank):
+    flow = oidc(bank)
+    assert "code" in redirect_params(flow.decide(flow.authorize(ui_locales="da en")))
