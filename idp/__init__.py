@@ -77,6 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.account.views import bp as account_bp
     from idp.auth import current
     from idp.auth.views import bp as auth_bp
+    from idp.authenticators import models as authenticator_models  # noqa: F401
+    from idp.authenticators.views import bp as security_bp
     from idp.citizens import models  # noqa: F401
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
@@ -88,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(security_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)

@@ -7,6 +7,7 @@ import sys
 import threading
 
 import click
+import pyotp
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import make_server
@@ -37,9 +38,14 @@ def _emit(payload: dict) -> None:
 @click.option("--email")
 @click.option("--phone")
 @click.option("--address-json", help='{"street", "postcode", "city", "municipality_code"}')
+@click.option(
+    "--totp-secret",
+    help="Base32 TOTP seed: enrols an authenticator app at once (with --username/--password).",
+)
 def create_command(
-    cpr, given_name, family_name, birthdate, username, password, email, phone, address_json
-):
+    cpr, given_name, family_name, birthdate, username, password, email, phone, address_json,
+    totp_secret,
+):  # fmt: skip
     """Register one citizen; prints {"id", "username", "status"}."""
     try:
         address = json.loads(address_json) if address_json else {}
@@ -55,7 +61,9 @@ def create_command(
             phone=phone,
             address=address,
         )
-        citizen = citizens.create_citizen(data, username=username, password=password)
+        citizen = citizens.create_citizen(
+            data, username=username, password=password, totp_secret=totp_secret
+        )
     except citizens.InvalidCitizenData as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except (citizens.CitizenExists, citizens.UsernameTaken) as exc:
@@ -142,6 +150,14 @@ def demo_services_command():
     servers[0].serve_forever()
 
 
+@demo_cli.command("code")
+def demo_code_command():
+    """Print the demo citizen's current TOTP code (what an authenticator app would show)."""
+    if current_app.config["TILLID_ENV"] == PRODUCTION:
+        raise click.ClickException("demo data is for development; TILLID_ENV is production")
+    click.echo(pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
+
+
 @demo_cli.command("welcome")
 def demo_welcome_command():
     """Tell a developer where the server is and how to log in (used by `make run`)."""
@@ -149,7 +165,9 @@ def demo_welcome_command():
     click.echo(f"\n  Tillid is starting at {issuer}/login")
     if citizens.find_by_username(demo.DEMO_USERNAME) is not None:
         click.echo(
-            f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r}"
+            f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r},\n"
+            f"  then a code from an authenticator app set up with the key {demo.DEMO_TOTP_SECRET}\n"
+            f"  (or print one: .venv/bin/flask --app wsgi demo code)"
         )
     for service in demo_registry.DEMO_SERVICES:
         click.echo(f"  Demo service: {service.name} at {service.url}")

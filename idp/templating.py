@@ -42,6 +42,15 @@ def format_date_long(value: dt.date) -> str:
     return format_date(value, "long")
 
 
+def format_datetime_short(value: dt.datetime) -> str:
+    return format_datetime(value, "medium")
+
+
+def authenticator_kind_label(kind: str) -> str:
+    labels = {"totp": _("Authenticator app (6-digit codes)"), "webauthn": _("Passkey")}
+    return labels.get(str(kind), str(kind))
+
+
 def claim_label(claim: str) -> str:
     labels = {
         "given_name": _("Your first name"),
@@ -75,5 +84,10 @@ def init_app(app: Flask) -> None:
         device_name=device_name,
         format_timestamp=format_timestamp,
         format_date_long=format_date_long,
+        format_datetime_short=format_datetime_short,
     )
-    app.jinja_env.globals.update(claim_label=claim_label, legal_basis_label=legal_basis_label)
+    app.jinja_env.globals.update(
+        claim_label=claim_label,
+        legal_basis_label=legal_basis_label,
+        authenticator_kind_label=authenticator_kind_label,
+    )

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
+import pyotp
 import pytest
 import redis
 from sqlalchemy.engine import make_url
@@ -236,12 +237,19 @@ class CitizenActions:
         self.client = client
         self.runner = app.test_cli_runner()
         self._cprs = itertools.count(1)
+        # Shared by every CitizenActions on this app: a citizen's phone and laptop both
+        # read the one authenticator app, and the IdP's replay marks are per authenticator.
+        self.totp_secrets: dict[str, str] = app.extensions.setdefault("tests.totp_secrets", {})
+        self._used_steps: dict[str, set] = app.extensions.setdefault("tests.totp_steps", {})
 
     def next_cpr(self) -> str:
         # 1 Jan 1990 + a running serial: always a valid, unused CPR number.
         return f"010190{next(self._cprs):04d}"
 
-    def create(self, username="anna", password="correct horse battery", **fields) -> dict:
+    def create(
+        self, username="anna", password="correct horse battery", totp=True, **fields
+    ) -> dict:
+        """A citizen through the CLI; with a user ID, also an authenticator app (``totp``)."""
         args = [
             "citizens", "create",
             "--cpr", fields.pop("cpr", self.next_cpr()),
@@ -250,14 +258,45 @@ class CitizenActions:
         ]  # fmt: skip
         if username is not None:
             args += ["--username", username, "--password", password]
+            if totp:
+                self.totp_secrets[username.lower()] = pyotp.random_base32()
+                args += ["--totp-secret", self.totp_secrets[username.lower()]]
         for key, value in fields.items():
             args += [f"--{key.replace('_', '-')}", value]
         result = self.runner.invoke(args=args)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
+    def totp_code(self, username="anna") -> str:
+        """The code the citizen's app shows; never one the IdP has accepted before (it
+        refuses a replay), so each call takes a time step not used yet: the current one,
+        else the next, else the previous (the IdP accepts one either side)."""
+        used = self._used_steps.setdefault(username, set())
+        while True:
+            now = time.time()
+            step = int(now // 30)
+            late_in_step = now % 30 > 27  # the previous step is about to fall out
+            candidates = [step, step + 1] + ([] if late_in_step else [step - 1])
+            free = [c for c in candidates if c not in used]
+            if free:
+                used.add(free[0])
+                return pyotp.TOTP(self.totp_secrets[username]).generate_otp(free[0])
+            time.sleep(1)
+
     def login(self, username="anna", password="correct horse battery", next_url=None):
-        return login(self.client, username, password, next_url)
+        """Password, then (for a citizen with an authenticator app) the code: the response
+        of the last step, a redirect to the destination when all went well."""
+        response = login(self.client, username, password, next_url)
+        if response.status_code != 302 or username.lower() not in self.totp_secrets:
+            return response
+        return self.second_factor(response.headers["Location"], username.lower())
+
+    def second_factor(self, destination: str, username="anna", **request_options):
+        page = self.client.get("/login/code", query_string={"next": destination},
+                               **request_options)  # fmt: skip
+        return self.client.post("/login/code", data={
+            "csrf_token": csrf_token(page), "otp": self.totp_code(username), "next": destination,
+        }, **request_options)  # fmt: skip
 
     def letter(self, cpr: str) -> str:
         """The activation code an operator prints for a pending citizen's letter."""

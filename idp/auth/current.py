@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import g, redirect, request, url_for
 
-from idp.auth import sessions
+from idp.auth import assurance, sessions
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db
 
@@ -26,13 +26,33 @@ def citizen() -> Citizen | None:
     return g.citizen
 
 
+def _back() -> str | None:
+    # Only a page can be gone back to: after login a redirect is always a GET.
+    return request.full_path.rstrip("?") if request.method == "GET" else None
+
+
 def login_required(view):
+    """Tillid's own pages need the default level (Substantial): a password-only session is
+    sent on to the second factor (or to enrol one) first."""
+
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         if citizen() is None:
-            # Only a page can be gone back to: after login a redirect is always a GET.
-            back = request.full_path.rstrip("?") if request.method == "GET" else None
-            return redirect(url_for("auth.login", next=back))
+            return redirect(url_for("auth.login", next=_back()))
+        if not assurance.meets(sso_session().level, assurance.DEFAULT_LEVEL):
+            return redirect(url_for("auth.second_factor", next=_back()))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def session_required(view):
+    """Any logged-in session, whatever its level (enrolling a first second factor)."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if citizen() is None:
+            return redirect(url_for("auth.login", next=_back()))
         return view(*args, **kwargs)
 
     return guarded

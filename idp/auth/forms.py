@@ -87,3 +87,57 @@ class ConsentForm(FlaskForm):
     """Allow or deny a service the claims it asks for: the two buttons carry `decision`."""
 
     decision = StringField(validators=[AnyOf(["allow", "deny"])])
+
+
+class SecondFactorForm(FlaskForm):
+    otp = StringField(
+        _l("Code from your authenticator app"),
+        description=_l("6 digits. A new code appears every 30 seconds."),
+        validators=[
+            DataRequired(_l("Enter the code from your authenticator app.")),
+            Length(max=16, message=_l("The code has 6 digits.")),
+        ],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    next = HiddenField()
+
+
+class RecoveryCodeForm(FlaskForm):
+    recovery_code = StringField(
+        _l("Recovery code"),
+        description=_l("One of the codes you saved when you set up your authenticator."),
+        validators=[
+            DataRequired(_l("Enter one of your recovery codes.")),
+            Length(max=64, message=_l("A recovery code has 16 characters.")),
+        ],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    next = HiddenField()
+
+
+class EnrolTotpForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        description=_l("So you can tell your authenticators apart, e.g. “My phone”."),
+        validators=[Length(max=100, message=_l("Use at most 100 characters."))],
+    )
+    otp = StringField(
+        _l("Code from the app"),
+        description=_l("Enter the 6-digit code the app shows, to show that it works."),
+        validators=[
+            DataRequired(_l("Enter the code the app shows.")),
+            Length(max=16, message=_l("The code has 6 digits.")),
+        ],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    next = HiddenField()
+
+
+class RenameForm(FlaskForm):
+    name = StringField(
+        _l("New name"),
+        validators=[
+            DataRequired(_l("Enter a name.")),
+            Length(max=100, message=_l("Use at most 100 characters.")),
+        ],
+    )

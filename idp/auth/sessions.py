@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask import Request, Response, current_app
 
+from idp.auth import assurance
 from idp.config import issuer_is_https
 from idp.extensions import store
 
@@ -24,6 +25,12 @@ class SSOSession:
     amr: list[str] = field(default_factory=list)
     user_agent: str = ""
     ip: str = ""
+    # Got in with a recovery code: may enrol a new authenticator, nothing more.
+    recovered: bool = False
+
+    @property
+    def level(self) -> str:
+        return assurance.level_of(self.amr)
 
     def absolute_deadline(self) -> float:
         return self.created_at + current_app.config["SESSION_ABSOLUTE_TIMEOUT"]
@@ -75,7 +82,7 @@ def _load(id_hash: str) -> SSOSession | None:
     return session
 
 
-def start(citizen_id: str, amr: list[str], request: Request) -> str:
+def start(citizen_id: str, amr: list[str], request: Request, *, recovered: bool = False) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
     now = time.time()
@@ -88,9 +95,19 @@ def start(citizen_id: str, amr: list[str], request: Request) -> str:
         amr=amr,
         user_agent=(request.user_agent.string or "")[:200],
         ip=request.remote_addr or "",
+        recovered=recovered,
     )
     _save(session)
     return session_id
+
+
+def elevate(
+    session: SSOSession, amr: list[str], request: Request, *, recovered: bool = False
+) -> str:
+    """The citizen proved more (step-up): the session continues under a new id with the
+    methods used now, so a cookie seen at the lower level opens nothing at the higher."""
+    end(session.id_hash)
+    return start(session.citizen_id, amr, request, recovered=recovered)
 
 
 def current(request: Request) -> SSOSession | None:

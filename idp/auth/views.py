@@ -18,9 +18,18 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from idp.auth import current, sessions
-from idp.auth.forms import ActivateForm, ConfirmForm, LoginForm
+from idp.auth import assurance, current, lockout, sessions
+from idp.auth.forms import (
+    ActivateForm,
+    ConfirmForm,
+    LoginForm,
+    RecoveryCodeForm,
+    SecondFactorForm,
+)
 from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
+from idp.authenticators import recovery as recovery_codes
+from idp.authenticators import service as second_factors
+from idp.authenticators import totp
 from idp.citizens import service as citizens
 from idp.extensions import limiter, source_address_key
 from idp.oidc import logout as rp_logout
@@ -102,7 +111,9 @@ def login():
             previous = current.sso_session()
             if previous is not None:
                 sessions.end(previous.id_hash)
-            session_id = sessions.start(citizen.id, ["pwd"], request)
+            # A password alone reaches Low: the destination asks for more if it needs it
+            # (Tillid's pages and most services: the second factor, or enrolling one).
+            session_id = sessions.start(citizen.id, assurance.PASSWORD, request)
             g.citizen_id = citizen.id
             response = redirect(destination)
             sessions.set_cookie(response, session_id)
@@ -112,6 +123,88 @@ def login():
     page = make_response(render_template("auth/login.html", form=form), status, headers)
     # Logging in for a service ends, after redirects, at that service.
     return allow_form_target(page, verified_redirect_uri(destination))
+
+
+def _second_step_page(template: str, form, status: int = 200, headers=None):
+    page = make_response(render_template(template, form=form), status, headers or {})
+    return allow_form_target(page, verified_redirect_uri(form.next.data))
+
+
+def _after_second_step(session_id: str, destination: str):
+    response = redirect(destination)
+    sessions.set_cookie(response, session_id)
+    return response
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@_source_limit()
+@current.session_required
+def second_factor():
+    """The second step of a login, or a step-up: a TOTP code."""
+    form = SecondFactorForm()
+    destination = current.safe_next(
+        form.next.data or request.args.get("next"), url_for("account.me")
+    )
+    form.next.data = destination
+    citizen, session = current.citizen(), current.sso_session()
+    if assurance.meets(session.level, assurance.SUBSTANTIAL):
+        return redirect(destination)
+    authenticators = second_factors.active(citizen.id)
+    if not authenticators:
+        return redirect(url_for("security.enrol_totp", next=destination))
+    if not form.validate_on_submit():
+        return _second_step_page("auth/second_factor.html", form, 400 if form.errors else 200)
+    subject = f"otp:{citizen.id}"
+    wait = lockout.seconds_locked(subject)
+    if wait:
+        form.form_errors.append(_wait_message(wait))
+        return _second_step_page("auth/second_factor.html", form, 429, {"Retry-After": str(wait)})
+    try:
+        accepted = any(totp.verify(a, form.otp.data) for a in authenticators)
+    except totp.CodeReplayed:
+        form.otp.errors.append(_("This code has been used already. Wait for the next one."))
+        return _second_step_page("auth/second_factor.html", form, 401)
+    if not accepted:
+        lockout.record_failure(subject)
+        form.otp.errors.append(_("The code is wrong or has expired. Try the newest one."))
+        return _second_step_page("auth/second_factor.html", form, 401)
+    lockout.clear(subject)
+    session_id = sessions.elevate(session, assurance.PASSWORD_AND_TOTP, request)
+    return _after_second_step(session_id, destination)
+
+
+@bp.route("/login/recovery", methods=["GET", "POST"])
+@_source_limit()
+@current.session_required
+def recovery():
+    """Lost the authenticator: one recovery code lets the citizen enrol a new one."""
+    form = RecoveryCodeForm()
+    destination = current.safe_next(
+        form.next.data or request.args.get("next"), url_for("account.me")
+    )
+    form.next.data = destination
+    citizen, session = current.citizen(), current.sso_session()
+    if not form.validate_on_submit():
+        return _second_step_page("auth/recovery.html", form, 400 if form.errors else 200)
+    subject = f"otp:{citizen.id}"  # one budget with the codes: guessing is guessing
+    wait = lockout.seconds_locked(subject)
+    if wait:
+        form.form_errors.append(_wait_message(wait))
+        return _second_step_page("auth/recovery.html", form, 429, {"Retry-After": str(wait)})
+    if not recovery_codes.use(citizen.id, form.recovery_code.data):
+        lockout.record_failure(subject)
+        form.recovery_code.errors.append(_("This recovery code is wrong or has been used."))
+        return _second_step_page("auth/recovery.html", form, 401)
+    lockout.clear(subject)
+    session_id = sessions.elevate(session, session.amr, request, recovered=True)
+    flash(
+        ngettext(
+            "You used a recovery code; %(num)d is left. Set up a new authenticator now.",
+            "You used a recovery code; %(num)d are left. Set up a new authenticator now.",
+            recovery_codes.remaining(citizen.id),
+        )
+    )
+    return _after_second_step(session_id, url_for("security.enrol_totp", next=destination))
 
 
 @bp.route("/logout", methods=["GET", "POST"])

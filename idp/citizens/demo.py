@@ -12,6 +12,7 @@ from idp.citizens.models import Citizen
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "Solsikke-Fjord-42"  # noqa: S105 (published on purpose: it is the demo login)
+DEMO_TOTP_SECRET = "KRUWY3DJMQQGIZLNN4QGG2LUNF5GK3RB"  # noqa: S105 (published: the demo login)
 DEMO_CPR = "1507851234"
 PENDING_DEMO_CPR = "0203924321"
 
@@ -73,9 +74,14 @@ def load(count: int, seed: int | None = None) -> dict:
             ),
             username=DEMO_USERNAME,
             password=DEMO_PASSWORD,
+            totp_secret=DEMO_TOTP_SECRET,
         )
         result["created"] += 1
-    result["demo_citizen"] = {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    result["demo_citizen"] = {
+        "username": DEMO_USERNAME,
+        "password": DEMO_PASSWORD,
+        "totp_secret": DEMO_TOTP_SECRET,
+    }
     if service.find_by_cpr(PENDING_DEMO_CPR) is None:
         service.create_citizen(
             service.validate(cpr=PENDING_DEMO_CPR, given_name="Oskar", family_name="Demo-Hansen")

@@ -8,7 +8,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+)
 from flask import (
     Blueprint,
     abort,
@@ -28,7 +32,7 @@ from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
 from consent import release
 from idp import crypto
-from idp.auth import current
+from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
 from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
@@ -41,8 +45,8 @@ from idp.web import allow_form_target
 
 bp = Blueprint("oidc", __name__)
 
-NSIS_LOW = "https://data.gov.dk/concept/core/nsis/loa/Low"
-SUPPORTED_ACR = (NSIS_LOW,)
+# The levels a login can reach today; High comes with device-bound passkeys.
+SUPPORTED_ACR = (assurance.LOW, assurance.SUBSTANTIAL)
 _REAUTH_KEY = "oidc_reauth_after"
 _ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 
@@ -133,6 +137,34 @@ def _hinted_subject(client) -> str | None:
     return verified.claims["sub"]
 
 
+def _unmet(description: str) -> OAuth2Error:
+    # OpenID Connect Unmet Authentication Requirements 1.0.
+    return OAuth2Error(error="unmet_authentication_requirements", description=description)
+
+
+def _required_level(asked: claims_request.ClaimsRequest) -> str:
+    """The level this request needs: what `acr_values` or an essential `acr` claim demand
+    (any listed level will do, so the lowest we know), else the default, Substantial.
+    Tillid never answers with less than was asked for (no silent downgrade)."""
+    demands = []
+    acr_values = (request.values.get("acr_values") or "").split()
+    if acr_values:
+        demands.append(assurance.required_level(acr_values, assurance.DEFAULT_LEVEL))
+    if asked.acr_values and asked.acr_essential:
+        demands.append(assurance.required_level(list(asked.acr_values), assurance.DEFAULT_LEVEL))
+    elif asked.acr_values and not acr_values:  # a voluntary wish: honoured if we know it
+        demands.append(
+            assurance.required_level(list(asked.acr_values), assurance.DEFAULT_LEVEL)
+            or assurance.DEFAULT_LEVEL
+        )
+    if None in demands:
+        raise _unmet("None of the requested assurance levels is one Tillid knows.")
+    required = max(demands, key=assurance.rank) if demands else assurance.DEFAULT_LEVEL
+    if required not in SUPPORTED_ACR:
+        raise _unmet("No authenticator of the citizen can reach the requested level.")
+    return required
+
+
 def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     """Refuse what we do not support; return the parsed `claims` parameter, with the
     subject the service expects (from it or from `id_token_hint`)."""
@@ -143,12 +175,6 @@ def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     if set(prompts) - {"none", "login", "consent"}:
         raise InvalidRequestError("Unsupported prompt value.")
     asked = claims_request.parse(request.values.get("claims"))
-    acr_values = (request.values.get("acr_values") or "").split()
-    if acr_values and not set(acr_values) & set(SUPPORTED_ACR):
-        raise AccessDeniedError("The requested assurance level is not available.")
-    if asked.acr_essential and asked.acr_values and not set(asked.acr_values) & set(SUPPORTED_ACR):
-        # OIDC Core 5.5.1.1: an essential acr that cannot be met is a failed authentication.
-        raise AccessDeniedError("The requested assurance level is not available.")
     hinted = _hinted_subject(client)
     if hinted is not None and asked.sub not in (None, hinted):
         raise InvalidRequestError("id_token_hint and the claims parameter name two subjects.")
@@ -209,6 +235,7 @@ def authorize():
     client = grant.client.client
     try:
         asked = _check_request(prompts, client)
+        required = _required_level(asked)
         fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
         if not fresh_login_needed and asked.sub is not None:
             fresh_login_needed = _another_citizen(client, citizen, asked.sub)
@@ -219,6 +246,11 @@ def authorize():
             return _error(LoginRequiredError(), redirect_uri, state)
         return _send_to_login()
     session.pop(_REAUTH_KEY, None)
+    if not assurance.meets(current.sso_session().level, required):
+        if "none" in prompts:
+            return _error(InteractionRequiredError(), redirect_uri, state)
+        # Step-up: the missing factor (or enrolling one), then back here.
+        return redirect(url_for("auth.second_factor", next=request.full_path))
 
     decision = release.decide(client, citizen.id, grant.request.scope.split(), asked.all_claims)
     if request.method == "POST":
@@ -240,7 +272,7 @@ def authorize():
     sso = current.sso_session()
     grant.request.authentication_context = {
         "auth_time": int(sso.auth_time),
-        "acr": NSIS_LOW,
+        "acr": sso.level,
         "amr": sso.amr,
         "sid": crypto.keyed_hash(sso.id_hash, "oidc-sid")[:32],
         "claims": asked,

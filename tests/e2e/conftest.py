@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
+import pyotp
 import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,3 +60,25 @@ def csp_violations(page) -> list[str]:
         "console", lambda msg: seen.append(msg.text) if "Content Security" in msg.text else None
     )
     return seen
+
+
+def oathtool_code(secret: str) -> str:
+    """The current TOTP code from oathtool, an implementation independent of ours."""
+    if not shutil.which("oathtool"):
+        _unavailable("oathtool is not installed (Debian package oathtool)")
+    result = subprocess.run(["oathtool", "--totp", "-b", secret], capture_output=True,
+                            text=True, check=True, timeout=10)  # fmt: skip
+    return result.stdout.strip()
+
+
+def log_in_as_demo(page, code: str | None = None) -> None:
+    """On the login page: the demo citizen's password, then the code from the app."""
+    from idp.citizens import demo
+
+    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code from your authenticator app").fill(
+        code or pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
+    )
+    page.get_by_role("button", name="Continue").click()

@@ -10,6 +10,8 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.e2e.conftest import log_in_as_demo
+
 SPA_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Borger-app</title></head>
 <body><h1>Borger-app</h1><pre id="result">working</pre>
@@ -67,9 +69,7 @@ def test_a_browser_app_logs_in_with_pkce_and_fetch(live_server, page):
     threading.Thread(target=spa.serve_forever, daemon=True).start()
     try:
         page.goto(f"{origin}/")
-        page.get_by_label("User ID").fill("demo")
-        page.get_by_label("Password").fill("Solsikke-Fjord-42")
-        page.get_by_role("button", name="Log in").click()
+        log_in_as_demo(page)
         page.get_by_role("button", name="Continue").click()  # the notice: told, not asked
         result = page.locator("#result")
         expect(result).not_to_have_text("working", timeout=10_000)

@@ -3,10 +3,11 @@
 import json
 import re
 
+import pyotp
 from playwright.sync_api import expect
 
 from idp.citizens import demo
-from tests.e2e.conftest import csp_violations
+from tests.e2e.conftest import csp_violations, oathtool_code
 
 
 def _load_demo(app):
@@ -29,6 +30,13 @@ def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
 
     page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+    page.get_by_label("Code from your authenticator app").fill("000000")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("alert")).to_contain_text("The code is wrong or has expired")
+    code = oathtool_code(demo.DEMO_TOTP_SECRET)  # not ours: RFC 6238 as oathtool reads it
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(f"{base_url}/me")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ida")
 
@@ -41,11 +49,20 @@ def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
     expect(page.get_by_role("heading", level=1)).to_have_text("You are logged out")
     page.goto(f"{base_url}/me")
     expect(page).to_have_url(re.compile(r"/login"))
+
+    # The same code again, on the next login: refused, it has been used.
+    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("alert")).to_contain_text("This code has been used already")
     assert violations == []
 
 
-def test_activation_letter_to_first_login(live_server, page):
+def test_activation_letter_to_first_login_and_the_first_second_factor(live_server, page):
     app, base_url = live_server
+    violations = csp_violations(page)
     code = _load_demo(app)["activation_demo"]
 
     page.goto(f"{base_url}/login")
@@ -61,4 +78,18 @@ def test_activation_letter_to_first_login(live_server, page):
     page.get_by_label("User ID").fill("Oskar")
     page.get_by_label("Password").fill("blåbær syltetøj")
     page.get_by_role("button", name="Log in").click()
+
+    # Before anything else: a second factor. The QR code is an image; the key is text.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
+    qr = page.get_by_role("img", name=re.compile("QR code"))
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    secret = page.locator("#totp-secret").text_content().replace(" ", "")
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_label("Name").fill("Min telefon")
+    page.get_by_role("button", name="Set up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Oskar")
+    assert violations == []

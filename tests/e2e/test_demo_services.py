@@ -20,7 +20,7 @@ from clients.claims import CPR_CLAIM
 from clients.demo import registry as demo_registry
 from clients.demo.service import create_service
 from idp.citizens import demo
-from tests.e2e.conftest import csp_violations
+from tests.e2e.conftest import csp_violations, log_in_as_demo
 
 
 def _free_port() -> int:
@@ -59,9 +59,7 @@ def demo_service(live_server):
 def _log_in_at(page, service_url: str) -> None:
     page.goto(service_url)
     page.get_by_role("link", name="Log in with Tillid").click()
-    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in_as_demo(page)
 
 
 def test_the_bank_asks_and_learns_only_the_age(demo_service, page):

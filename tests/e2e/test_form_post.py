@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.e2e.conftest import log_in_as_demo
 from tests.oidc.conftest import pkce
 
 
@@ -44,9 +45,7 @@ def test_form_post_reaches_the_service_under_the_strict_csp(live_server, page):
             "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
         )
         page.goto(f"{issuer}/authorize?{query}")
-        page.get_by_label("User ID").fill("demo")
-        page.get_by_label("Password").fill("Solsikke-Fjord-42")
-        page.get_by_role("button", name="Log in").click()
+        log_in_as_demo(page)
         # Told once what the service receives on its contract (not asked: it is no consent).
         expect(page.get_by_role("heading", level=1)).to_have_text(
             "Posty will receive your information"

@@ -50,7 +50,10 @@ def test_activation_lets_the_citizen_choose_a_login_and_use_it(client, citizens)
     assert response.headers["Location"] == "/login"
     assert "Your account is active" in client.get("/login").text
     assert _login(client, "OSKAR").headers["Location"] == "/me"
-    assert "Welcome, Oskar" in client.get("/me").text
+    # Before anything else, a second factor (tests/idp/test_second_factor.py enrols one).
+    assert client.get("/me").headers["Location"] == "/login/code?next=/me"
+    enrol = client.get("/login/code?next=/me")
+    assert enrol.headers["Location"] == "/me/security/totp?next=/me"
 
 
 def test_activation_accepts_the_code_and_cpr_as_people_type_them(client, citizens):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pyotp
 import pytest
 from sqlalchemy import text
 
@@ -366,10 +367,20 @@ def test_demo_load_makes_fictitious_citizens_and_a_demo_login(app, runner, clien
     printed = json.loads(result.stdout)
     assert printed["loaded"] is True and printed["created"] == 5 + 2
     assert printed["demo_citizen"] == {"username": demo.DEMO_USERNAME,
-                                       "password": demo.DEMO_PASSWORD}  # fmt: skip
+                                       "password": demo.DEMO_PASSWORD,
+                                       "totp_secret": demo.DEMO_TOTP_SECRET}  # fmt: skip
     assert len(citizen_rows(app)) == 7
-    response = CitizenActions(app, client).login(demo.DEMO_USERNAME, demo.DEMO_PASSWORD)
+    actions = CitizenActions(app, client)
+    actions.totp_secrets[demo.DEMO_USERNAME] = demo.DEMO_TOTP_SECRET  # as in the README
+    response = actions.login(demo.DEMO_USERNAME, demo.DEMO_PASSWORD)
     assert response.status_code == 302 and response.headers["Location"] == "/me"
+    assert client.get("/me").status_code == 200
+
+
+def test_demo_code_prints_the_demo_citizens_current_code(app, runner):
+    assert invoke(runner, "demo", "load", "--citizens", "0").exit_code == 0
+    code = invoke(runner, "demo", "code").stdout.strip()
+    assert code == pyotp.TOTP(demo.DEMO_TOTP_SECRET).now() and len(code) == 6
 
 
 def test_demo_load_makes_a_pending_citizen_whose_printed_code_activates(app, runner, client):
@@ -430,6 +441,7 @@ def test_demo_load_is_refused_in_production(app, runner):
     app.config["TILLID_ENV"] = "production"  # what TILLID_ENV=production sets
     assert_refused(invoke(runner, "demo", "load"), "demo data is for development")
     assert citizen_rows(app) == []
+    assert_refused(invoke(runner, "demo", "code"), "demo data is for development")
 
 
 def test_demo_load_refuses_a_negative_count(app, runner):

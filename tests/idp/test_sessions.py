@@ -73,11 +73,13 @@ def _end(client, id_hash: str, token: str | None = "page"):
     return client.post(f"/me/sessions/{id_hash}/end", data=data)
 
 
-def _login_again(client, username="anna", password=PASSWORD):
+def _login_again(citizens, username="anna", password=PASSWORD):
     """Log in while logged in (/login then only redirects): the token from another form."""
-    token = csrf_token(client.get("/logout"))
+    token = csrf_token(citizens.client.get("/logout"))
     data = {"csrf_token": token, "username": username, "password": password}
-    return client.post("/login", data=data)
+    response = citizens.client.post("/login", data=data)
+    assert response.status_code == 302, response.status_code
+    return citizens.second_factor(response.headers["Location"], username)
 
 
 # --- the cookie ----------------------------------------------------------------------
@@ -108,6 +110,7 @@ def test_https_issuer_uses_a_host_prefixed_secure_cookie(make_app):
     response = _https_login(app, client)
     assert response.status_code == 302
     assert _set_cookie(response, "tillid_sso") is None
+    response = CitizenActions(app, client).second_factor("/me", base_url="https://id.example")
     _, attributes = _set_cookie(response, "__Host-tillid_sso")
     assert attributes["secure"] is True
     assert attributes["httponly"] is True
@@ -147,7 +150,7 @@ def test_a_planted_live_session_does_not_hand_the_login_to_its_owner(app, client
     planted = _sso(attacker)
     client.set_cookie("tillid_sso", planted)
     # The planted cookie already counts here, so /login only redirects: log in over it.
-    assert _login_again(client, "anna").status_code == 302
+    assert _login_again(citizens, "anna").status_code == 302
     assert _sso(client) != planted
     assert "Anna Jensen" in client.get("/me").text
     assert "Anna Jensen" not in attacker.get("/me").text
@@ -157,7 +160,7 @@ def test_logging_in_again_gives_a_new_id_and_the_old_one_stops_working(app, clie
     citizens.create()
     citizens.login()
     first = _sso(client)
-    assert _login_again(client).status_code == 302
+    assert _login_again(citizens).status_code == 302
     second = _sso(client)
     assert second != first
     assert _logged_in(client)

@@ -71,14 +71,13 @@ def _post_form(browser, page: requests.Response, data: dict) -> str:
     return urljoin(page.url, response.headers["Location"])
 
 
-def test_authlib_flask_client_logs_a_citizen_in(relying_party):
+def test_authlib_flask_client_logs_a_citizen_in(relying_party, live_server):
+    app, _ = live_server
     issuer, serve = relying_party
     service = serve("openid profile age", "consent")
     browser = requests.Session()
 
-    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
-    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
-                                                   "next": _next_of(login_page)})  # fmt: skip
+    after_login = log_in(app, browser, f"{service}/login", issuer)
     consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
     assert "Share your information with Nordbank?" in consent_page.text
     callback = _post_form(browser, consent_page, {"decision": "allow"})
@@ -98,18 +97,28 @@ def test_authlib_flask_client_logs_a_citizen_in(relying_party):
     assert browser.get(f"{issuer}/me", allow_redirects=False, timeout=10).status_code == 302
 
 
-def test_authlib_flask_client_is_told_when_the_citizen_says_no(relying_party):
+def test_authlib_flask_client_is_told_when_the_citizen_says_no(relying_party, live_server):
+    app, _ = live_server
     issuer, serve = relying_party
     service = serve("openid profile", "consent")
     browser = requests.Session()
-    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
-    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
-                                                   "next": _next_of(login_page)})  # fmt: skip
+    after_login = log_in(app, browser, f"{service}/login", issuer)
     consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
     callback = _post_form(browser, consent_page, {"decision": "deny"})
     response = browser.get(callback, allow_redirects=False, timeout=10)
     assert response.status_code == 400
     assert "access_denied" in response.text
+
+
+def log_in(app, browser: requests.Session, start_url: str, issuer: str) -> str:
+    """Anna logs in as in a browser: password, then the code from her app. Returns the
+    address the IdP sends her on to (the consent page, or back to the service)."""
+    login_page = _follow(browser, start_url, stop_at=f"{issuer}/login")
+    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
+                                                   "next": _next_of(login_page)})  # fmt: skip
+    code_page = _follow(browser, after_login, stop_at=f"{issuer}/login/code")
+    code = CitizenActions(app, app.test_client()).totp_code("anna")
+    return _post_form(browser, code_page, {"otp": code, "next": _next_of(code_page)})
 
 
 def _next_of(login_page: requests.Response) -> str:
@@ -124,9 +133,7 @@ def test_authlib_flask_client_follows_a_key_rotation(relying_party, live_server)
     issuer, serve = relying_party
     service = serve("openid profile", "consent")
     browser = requests.Session()
-    login_page = _follow(browser, f"{service}/login", stop_at=f"{issuer}/login")
-    after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
-                                                   "next": _next_of(login_page)})  # fmt: skip
+    after_login = log_in(app, browser, f"{service}/login", issuer)
     consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
     first_kid = _id_token_kid(
         _follow(browser, _post_form(browser, consent_page, {"decision": "allow"}), stop_at=service)

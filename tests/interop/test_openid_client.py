@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.interop.test_authlib_client import PASSWORD, _follow, _next_of, _post_form
+from tests.interop.test_authlib_client import PASSWORD, _follow, _post_form, log_in
 
 HERE = Path(__file__).parent / "openid-client"
 REDIRECT = "https://rp.example/callback"  # never visited: the test hands the URL to the RP
@@ -63,9 +63,7 @@ def test_openid_client_completes_the_code_flow(live_server):
         first = json.loads(rp.stdout.readline())
         assert "authorization_url" in first, first
         browser = requests.Session()
-        login_page = _follow(browser, first["authorization_url"], stop_at=f"{issuer}/login")
-        after_login = _post_form(browser, login_page, {"username": "anna", "password": PASSWORD,
-                                                       "next": _next_of(login_page)})  # fmt: skip
+        after_login = log_in(app, browser, first["authorization_url"], issuer)
         consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
         callback = _post_form(browser, consent_page, {"decision": "allow"})
         assert callback.startswith(REDIRECT)
@@ -81,7 +79,8 @@ def test_openid_client_completes_the_code_flow(live_server):
     assert "error" not in result, (result, rp.stderr.read())
     claims, userinfo = result["id_token_claims"], result["userinfo"]
     assert claims["iss"] == issuer and claims["aud"] == registered["client_id"]
-    assert claims["acr"] == "https://data.gov.dk/concept/core/nsis/loa/Low"
+    assert claims["acr"] == "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
     assert userinfo["sub"] == claims["sub"]
     assert userinfo["name"] == "Anna Jensen" and userinfo["age_over_18"] is True
     # Refresh (rotated), then revocation: the revoked refresh token no longer works.

@@ -11,6 +11,7 @@ from tests.oidc.conftest import TAX_REDIRECT, redirect_params, register
 
 LOW = "https://data.gov.dk/concept/core/nsis/loa/Low"
 SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
 
 
 def claims(**targets) -> str:
@@ -122,19 +123,21 @@ def test_a_malformed_claims_parameter_is_invalid_request(app, oidc, bank, raw):
     assert params["error_description"].startswith("claims:")
 
 
-def test_an_essential_acr_that_cannot_be_met_is_access_denied(app, oidc, bank):
+def test_an_essential_acr_that_cannot_be_met_is_unmet_authentication_requirements(app, oidc, bank):
     flow = oidc(bank)
-    asked = claims(id_token={"acr": {"essential": True, "values": [SUBSTANTIAL]}})
-    assert redirect_params(flow.authorize(claims=asked))["error"] == "access_denied"
+    for values in ([HIGH], ["urn:example:unknown"]):
+        asked = claims(id_token={"acr": {"essential": True, "values": values}})
+        params = redirect_params(flow.authorize(claims=asked))
+        assert params["error"] == "unmet_authentication_requirements", values
 
 
 def test_a_voluntary_acr_is_met_as_well_as_it_can_be(app, oidc, bank):
-    flow = oidc(bank)
+    flow = oidc(bank)  # Anna's session has password and code: Substantial
     asked = claims(id_token={"acr": {"values": [SUBSTANTIAL, LOW]}})
-    assert flow.id_token(flow.tokens(claims=asked))["acr"] == LOW
+    assert flow.id_token(flow.tokens(claims=asked))["acr"] == SUBSTANTIAL
     flow.new_nonce()
-    asked = claims(id_token={"acr": {"values": [SUBSTANTIAL]}})  # not essential: not an error
-    assert flow.id_token(flow.tokens(claims=asked))["acr"] == LOW
+    asked = claims(id_token={"acr": {"values": ["urn:example:unknown"]}})  # a wish: no error
+    assert flow.id_token(flow.tokens(claims=asked))["acr"] == SUBSTANTIAL
 
 
 def test_a_sub_value_of_the_logged_in_citizen_gives_a_code(app, oidc, bank):

@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 import pytest
 
 from clients.claims import CPR_CLAIM
-from tests.conftest import csrf_token
+from tests.conftest import CitizenActions, csrf_token
 from tests.oidc.conftest import TAX_REDIRECT, redirect_params, register
 
 ISSUER = "http://localhost:5000"
 LOW = "https://data.gov.dk/concept/core/nsis/loa/Low"
+SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 
 
@@ -35,7 +37,7 @@ def test_consent_then_code_then_tokens_then_userinfo(app, client, oidc):
     claims = flow.id_token(tokens)
     assert claims["iss"] == ISSUER and claims["aud"] == flow.service.client_id
     assert claims["nonce"] == flow.nonce
-    assert claims["acr"] == LOW and claims["amr"] == ["pwd"]
+    assert claims["acr"] == SUBSTANTIAL and claims["amr"] == ["pwd", "otp", "mfa"]
     assert {"sub", "exp", "iat", "auth_time", "sid", "at_hash"} <= claims.keys()
     assert claims["age_over_18"] is True and claims["name"] == "Anna Jensen"
     assert "birthdate" not in claims, "age_over_18 must not leak the birthdate"
@@ -135,7 +137,8 @@ def test_es256_id_tokens_for_a_client_that_registered_them(app, client, oidc):
         ({"response_type": "code id_token"}, "unsupported_response_type"),
         ({"response_mode": "fragment"}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
-        ({"acr_values": "https://data.gov.dk/concept/core/nsis/loa/High"}, "access_denied"),
+        ({"acr_values": HIGH}, "unmet_authentication_requirements"),
+        ({"acr_values": "urn:example:loa:3"}, "unmet_authentication_requirements"),
         ({"prompt": "none login"}, "invalid_request"),
         ({"max_age": "soon"}, "invalid_request"),
     ],
@@ -147,7 +150,8 @@ def test_es256_id_tokens_for_a_client_that_registered_them(app, client, oidc):
         "hybrid",
         "fragment",
         "request object",
-        "acr above low",
+        "acr high (no passkeys yet)",
+        "acr unknown",
         "prompt none+login",
         "bad max_age",
     ],
@@ -217,6 +221,9 @@ def test_without_a_session_the_citizen_logs_in_first(app, make_app, oidc):
     assert 'value="anna"' in login_page.text
     back = _submit_login(fresh, login_page)
     assert back.headers["Location"].startswith("/authorize?")
+    step_up = fresh.get(back.headers["Location"])  # the password alone is not enough
+    assert step_up.headers["Location"].startswith("/login/code?")
+    back = CitizenActions(app, fresh).second_factor(back.headers["Location"])
     assert fresh.get(back.headers["Location"]).status_code == 200  # the consent page
 
 
@@ -260,6 +267,7 @@ def test_prompt_login_and_max_age_force_a_fresh_login(app, client, oidc, overrid
     login_page = client.get(response.headers["Location"])
     assert login_page.status_code == 200  # the form, not a bounce to the service
     back = _submit_login(client, login_page)
+    back = CitizenActions(app, client).second_factor(back.headers["Location"])
     assert "code" in redirect_params(client.get(back.headers["Location"]))
 
 

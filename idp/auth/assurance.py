@@ -1,0 +1,42 @@
+"""NSIS assurance levels, what a login reached, and what a request asks for.
+
+Levels are ordered: Low (one factor) < Substantial (two factors) < High (a device-bound key
+with user verification, for a citizen proofed by the activation letter). `amr` values are
+RFC 8176's.
+"""
+
+from __future__ import annotations
+
+_NSIS = "https://data.gov.dk/concept/core/nsis/loa/"
+LOW = _NSIS + "Low"
+SUBSTANTIAL = _NSIS + "Substantial"
+HIGH = _NSIS + "High"
+LEVELS = (LOW, SUBSTANTIAL, HIGH)
+# What a login must reach unless a service asks for something else: two factors.
+DEFAULT_LEVEL = SUBSTANTIAL
+
+PASSWORD = ["pwd"]
+PASSWORD_AND_TOTP = ["pwd", "otp", "mfa"]
+
+
+def rank(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def level_of(amr: list[str]) -> str:
+    """The level a login with these methods reached."""
+    return SUBSTANTIAL if "mfa" in amr else LOW
+
+
+def meets(reached: str, required: str) -> bool:
+    return rank(reached) >= rank(required)
+
+
+def required_level(requested: list[str], default: str) -> str | None:
+    """The level to reach for a request that accepts any of ``requested`` (`acr_values`, or
+    an `acr` claim's values): the lowest of those we know; ``default`` when none are given.
+    None when values were given but none is a level we know."""
+    if not requested:
+        return default
+    known = [value for value in requested if value in LEVELS]
+    return min(known, key=rank) if known else None

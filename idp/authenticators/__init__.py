@@ -1,0 +1,1 @@
+"""Second factors: TOTP, recovery codes (and WebAuthn passkeys)."""

@@ -1,0 +1,56 @@
+"""Authenticator and RecoveryCode: a citizen's second factors and their way back in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.extensions import db
+
+
+class AuthenticatorKind(enum.StrEnum):
+    TOTP = "totp"
+    WEBAUTHN = "webauthn"  # passkeys and security keys (their columns come with them)
+
+
+class Authenticator(db.Model):
+    """One second factor. A TOTP authenticator counts only once confirmed with a code."""
+
+    __tablename__ = "authenticator"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    citizen_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[AuthenticatorKind] = mapped_column(
+        string_enum(AuthenticatorKind, "authenticator_kind", length=16)
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    # The TOTP seed, AES-GCM under the data key, bound to this column.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(db.Model):
+    """A single-use code from the list shown once at enrolment; only a keyed hash is kept."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,200 @@
+"""/me/security: the citizen's authenticators (add, rename, remove) and recovery codes."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+import segno
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from idp.auth import assurance, current, sessions
+from idp.auth.current import login_required, session_required
+from idp.auth.forms import ConfirmForm, EnrolTotpForm, RenameForm
+from idp.authenticators import recovery, service, totp
+from idp.authenticators.models import Authenticator
+from idp.extensions import db
+from idp.oidc.server import verified_redirect_uri
+from idp.web import allow_form_target
+
+bp = Blueprint("security", __name__, url_prefix="/me/security")
+
+_ENROLLING = "enrolling_totp"  # the id of the unconfirmed authenticator being set up
+
+
+def _may_enrol() -> bool:
+    """Adding an authenticator needs two factors, except for a first one (after activation)
+    and after a recovery code: a password alone must never add an attacker's phone."""
+    citizen, sso = current.citizen(), current.sso_session()
+    return (
+        assurance.meets(sso.level, assurance.SUBSTANTIAL)
+        or sso.recovered
+        or not service.has_second_factor(citizen.id)
+    )
+
+
+def enrolment_guard(view):
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not _may_enrol():
+            back = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.second_factor", next=back))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _overview(status: int = 200, error: str | None = None):
+    citizen = current.citizen()
+    page = render_template(
+        "security/overview.html",
+        authenticators=service.active(citizen.id),
+        recovery_codes_left=recovery.remaining(citizen.id),
+        rename_form=RenameForm(),
+        form=ConfirmForm(),
+        error=error,
+    )
+    return page, status
+
+
+@bp.get("")
+@login_required
+def overview():
+    return _overview()
+
+
+def _pending_totp(citizen) -> Authenticator:
+    pending_id = session.get(_ENROLLING)
+    found = service.owned(citizen.id, pending_id) if pending_id else None
+    if found is None or found.active:
+        found = totp.begin(citizen, _("Authenticator app"))
+        session[_ENROLLING] = found.id
+    return found
+
+
+@bp.route("/totp", methods=["GET", "POST"])
+@session_required
+@enrolment_guard
+def enrol_totp():
+    citizen = current.citizen()
+    form = EnrolTotpForm()
+    destination = current.safe_next(
+        form.next.data or request.args.get("next"), url_for("security.overview")
+    )
+    form.next.data = destination
+    authenticator = _pending_totp(citizen)
+    status = 200
+    if form.validate_on_submit():
+        first = not service.has_second_factor(citizen.id)
+        try:
+            confirmed = totp.verify(authenticator, form.otp.data)
+        except totp.CodeReplayed:
+            confirmed = False
+        if confirmed:
+            session.pop(_ENROLLING, None)
+            authenticator.name = service.clean_name(form.name.data, authenticator.name)
+            db.session.commit()
+            sso = current.sso_session()
+            # Password (the session) and this code: two factors, proved just now.
+            session_id = sessions.elevate(sso, assurance.PASSWORD_AND_TOTP, request)
+            if first:
+                page = make_response(
+                    render_template(
+                        "security/recovery_codes.html",
+                        codes=recovery.replace(citizen.id),
+                        destination=destination,
+                    )
+                )
+            else:
+                flash(_("Your authenticator app is set up."))
+                page = redirect(destination)
+            sessions.set_cookie(page, session_id)
+            return page
+        form.otp.errors.append(_("The code does not match. Check the app and try the newest code."))
+        status = 400
+    elif request.method == "POST":
+        status = 400
+    page = make_response(
+        render_template(
+            "security/enrol_totp.html",
+            form=form,
+            secret=totp.secret_of(authenticator),
+            first=not service.has_second_factor(citizen.id),
+        ),
+        status,
+    )
+    return allow_form_target(page, verified_redirect_uri(destination))
+
+
+@bp.get("/totp/qr.svg")
+@session_required
+@enrolment_guard
+def totp_qr():
+    """The QR code of the authenticator being set up, as an image (no script needed)."""
+    citizen = current.citizen()
+    pending_id = session.get(_ENROLLING)
+    authenticator = service.owned(citizen.id, pending_id) if pending_id else None
+    if authenticator is None or authenticator.active:
+        abort(404)
+    uri = totp.provisioning_uri(authenticator, citizen.username)
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=6, border=2, title=_("QR code"))
+    response = current_app.response_class(out.getvalue(), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _own_or_404(authenticator_id: str) -> Authenticator:
+    found = service.owned(current.citizen().id, authenticator_id)
+    if found is None or not found.active:
+        abort(404)
+    return found
+
+
+@bp.post("/<authenticator_id>/rename")
+@login_required
+def rename(authenticator_id: str):
+    authenticator = _own_or_404(authenticator_id)
+    form = RenameForm()
+    if not form.validate_on_submit():
+        abort(400, form.name.errors[0] if form.name.errors else None)
+    service.rename(authenticator, form.name.data)
+    flash(_("Renamed to “%(name)s”.", name=authenticator.name))
+    return redirect(url_for("security.overview"))
+
+
+@bp.post("/<authenticator_id>/remove")
+@login_required
+def remove(authenticator_id: str):
+    authenticator = _own_or_404(authenticator_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        service.remove(authenticator)
+    except service.LastSecondFactor:
+        return _overview(409, _("You cannot remove your only second factor. Add another first."))
+    flash(_("“%(name)s” is removed.", name=authenticator.name))
+    return redirect(url_for("security.overview"))
+
+
+@bp.post("/recovery-codes")
+@login_required
+def new_recovery_codes():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    codes = recovery.replace(current.citizen().id)
+    return render_template(
+        "security/recovery_codes.html", codes=codes, destination=url_for("security.overview")
+    )
