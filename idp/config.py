@@ -90,6 +90,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "600 per minute"),
+        # Passkeys are bound to this domain and page origin (default: the issuer's).
+        "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID") or None,
+        "WEBAUTHN_ORIGIN": os.environ.get("WEBAUTHN_ORIGIN") or None,
         "LOCKOUT_THRESHOLD": _env_int("LOCKOUT_THRESHOLD", 5),
         "LOCKOUT_BASE_SECONDS": _env_int("LOCKOUT_BASE_SECONDS", 30),
         "LOCKOUT_MAX_SECONDS": _env_int("LOCKOUT_MAX_SECONDS", 60 * 60),

@@ -13,7 +13,12 @@ class LoginForm(FlaskForm):
             DataRequired(_l("Enter your user ID.")),
             Length(max=256, message=_l("The user ID is too long.")),
         ],
-        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+        # "webauthn": the browser offers passkeys in this field's autofill (conditional UI).
+        render_kw={
+            "autocomplete": "username webauthn",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
     )
     password = PasswordField(
         _l("Password"),

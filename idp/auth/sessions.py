@@ -27,10 +27,12 @@ class SSOSession:
     ip: str = ""
     # Got in with a recovery code: may enrol a new authenticator, nothing more.
     recovered: bool = False
+    # The NSIS level, when the methods alone do not say it (a passkey can be High).
+    acr: str | None = None
 
     @property
     def level(self) -> str:
-        return assurance.level_of(self.amr)
+        return self.acr or assurance.level_of(self.amr)
 
     def absolute_deadline(self) -> float:
         return self.created_at + current_app.config["SESSION_ABSOLUTE_TIMEOUT"]
@@ -82,7 +84,14 @@ def _load(id_hash: str) -> SSOSession | None:
     return session
 
 
-def start(citizen_id: str, amr: list[str], request: Request, *, recovered: bool = False) -> str:
+def start(
+    citizen_id: str,
+    amr: list[str],
+    request: Request,
+    *,
+    recovered: bool = False,
+    level: str | None = None,
+) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
     now = time.time()
@@ -96,18 +105,24 @@ def start(citizen_id: str, amr: list[str], request: Request, *, recovered: bool 
         user_agent=(request.user_agent.string or "")[:200],
         ip=request.remote_addr or "",
         recovered=recovered,
+        acr=level,
     )
     _save(session)
     return session_id
 
 
 def elevate(
-    session: SSOSession, amr: list[str], request: Request, *, recovered: bool = False
+    session: SSOSession,
+    amr: list[str],
+    request: Request,
+    *,
+    recovered: bool = False,
+    level: str | None = None,
 ) -> str:
     """The citizen proved more (step-up): the session continues under a new id with the
     methods used now, so a cookie seen at the lower level opens nothing at the higher."""
     end(session.id_hash)
-    return start(session.citizen_id, amr, request, recovered=recovered)
+    return start(session.citizen_id, amr, request, recovered=recovered, level=level)
 
 
 def current(request: Request) -> SSOSession | None:

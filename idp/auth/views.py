@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     g,
+    jsonify,
     make_response,
     redirect,
     render_template,
@@ -27,11 +30,13 @@ from idp.auth.forms import (
     SecondFactorForm,
 )
 from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
+from idp.authenticators import passkeys, totp
 from idp.authenticators import recovery as recovery_codes
 from idp.authenticators import service as second_factors
-from idp.authenticators import totp
 from idp.citizens import service as citizens
-from idp.extensions import limiter, source_address_key
+from idp.citizens.models import Citizen, CitizenStatus
+from idp.errors import problem
+from idp.extensions import db, limiter, source_address_key
 from idp.oidc import logout as rp_logout
 from idp.oidc.server import verified_redirect_uri
 from idp.web import allow_form_target
@@ -125,8 +130,8 @@ def login():
     return allow_form_target(page, verified_redirect_uri(destination))
 
 
-def _second_step_page(template: str, form, status: int = 200, headers=None):
-    page = make_response(render_template(template, form=form), status, headers or {})
+def _second_step_page(template: str, form, status: int = 200, headers=None, **context):
+    page = make_response(render_template(template, form=form, **context), status, headers or {})
     return allow_form_target(page, verified_redirect_uri(form.next.data))
 
 
@@ -147,30 +152,98 @@ def second_factor():
     )
     form.next.data = destination
     citizen, session = current.citizen(), current.sso_session()
-    if assurance.meets(session.level, assurance.SUBSTANTIAL):
+    need_high = request.args.get("need") == "high"
+    if assurance.meets(session.level, assurance.HIGH if need_high else assurance.SUBSTANTIAL):
         return redirect(destination)
-    authenticators = second_factors.active(citizen.id)
-    if not authenticators:
+    if not second_factors.active(citizen.id):
         return redirect(url_for("security.enrol_totp", next=destination))
-    if not form.validate_on_submit():
-        return _second_step_page("auth/second_factor.html", form, 400 if form.errors else 200)
+    authenticators = [a for a in second_factors.active(citizen.id) if a.kind == "totp"]
+    page = functools.partial(
+        _second_step_page,
+        "auth/second_factor.html",
+        form,
+        need_high=need_high,
+        has_totp=bool(authenticators),
+        has_passkey=bool(passkeys.passkeys_of(citizen.id)),
+    )
+    if need_high or not form.validate_on_submit():
+        return page(400 if form.errors and not need_high else 200)
     subject = f"otp:{citizen.id}"
     wait = lockout.seconds_locked(subject)
     if wait:
         form.form_errors.append(_wait_message(wait))
-        return _second_step_page("auth/second_factor.html", form, 429, {"Retry-After": str(wait)})
+        return page(429, {"Retry-After": str(wait)})
     try:
         accepted = any(totp.verify(a, form.otp.data) for a in authenticators)
     except totp.CodeReplayed:
         form.otp.errors.append(_("This code has been used already. Wait for the next one."))
-        return _second_step_page("auth/second_factor.html", form, 401)
+        return page(401)
     if not accepted:
         lockout.record_failure(subject)
         form.otp.errors.append(_("The code is wrong or has expired. Try the newest one."))
-        return _second_step_page("auth/second_factor.html", form, 401)
+        return page(401)
     lockout.clear(subject)
     session_id = sessions.elevate(session, assurance.PASSWORD_AND_TOTP, request)
     return _after_second_step(session_id, destination)
+
+
+# --- passkeys (WebAuthn): login, usernameless or username-first, and step-up ----------------
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, _("Send a JSON object."))
+    return body
+
+
+def _json_redirect(destination: str, session_id: str):
+    response = jsonify(redirect=destination)
+    sessions.set_cookie(response, session_id)
+    return response
+
+
+@bp.post("/login/passkey/options")
+@_source_limit()
+def passkey_options():
+    """A challenge for a passkey login; for a logged-in citizen (step-up), their passkeys
+    only. A typed user ID is not looked up here, so the answer tells nothing about it."""
+    stepping_up = current.citizen()
+    json_body()
+    return current_app.response_class(
+        passkeys.authentication_options(stepping_up), mimetype="application/json"
+    )
+
+
+@bp.post("/login/passkey/verify")
+@_source_limit()
+def passkey_verify():
+    body = json_body()
+    destination = current.safe_next(body.get("next"), url_for("account.me"))
+    sso = current.sso_session() if current.citizen() is not None else None
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        return problem(400, _("The passkey's answer is missing."))
+    try:
+        passkey = passkeys.authenticate(credential, citizen=current.citizen())
+    except passkeys.PasskeyRefused as exc:
+        return problem(400, str(exc))
+    citizen = db.session.get(Citizen, passkey.citizen_id)
+    typed = body.get("username")
+    typed_another = isinstance(typed, str) and typed.strip() != ""
+    if typed_another and citizens.canonical_username(typed) != citizen.username:
+        return problem(400, _("This passkey is not for the user ID you typed."))
+    if citizen.status != CitizenStatus.ACTIVE:
+        return problem(403, _("You cannot log in with this account. Contact citizen support."))
+    level, amr = passkeys.login_level(passkey, citizen)
+    if sso is not None:
+        # Step-up: what the session proved before, and the passkey now.
+        methods = list(dict.fromkeys([*sso.amr, *amr]))
+        if assurance.rank(sso.level) > assurance.rank(level):
+            level = sso.level
+        return _json_redirect(destination, sessions.elevate(sso, methods, request, level=level))
+    g.citizen_id = citizen.id
+    return _json_redirect(destination, sessions.start(citizen.id, amr, request, level=level))
 
 
 @bp.route("/login/recovery", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.dbtypes import UTCDateTime, string_enum, utcnow
@@ -33,6 +33,16 @@ class Authenticator(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     # The TOTP seed, AES-GCM under the data key, bound to this column.
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # WebAuthn: the credential as registered (py_webauthn), and what it told about itself.
+    credential_id: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sign_count: Mapped[int | None]
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    transports: Mapped[list | None] = mapped_column(JSON)
+    backup_eligible: Mapped[bool | None]  # a synced passkey may be copied: never NSIS High
+    backup_state: Mapped[bool | None]
+    # Set when a sign count went backwards (a cloned key?): it no longer logs anyone in.
+    suspect_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 
 import segno
 from flask import (
@@ -11,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     make_response,
     redirect,
     render_template,
@@ -23,15 +25,19 @@ from flask_babel import gettext as _
 from idp.auth import assurance, current, sessions
 from idp.auth.current import login_required, session_required
 from idp.auth.forms import ConfirmForm, EnrolTotpForm, RenameForm
-from idp.authenticators import recovery, service, totp
+from idp.auth.views import json_body
+from idp.authenticators import passkeys, recovery, service, totp
 from idp.authenticators.models import Authenticator
-from idp.extensions import db
+from idp.errors import problem
+from idp.extensions import db, store
 from idp.oidc.server import verified_redirect_uri
 from idp.web import allow_form_target
 
 bp = Blueprint("security", __name__, url_prefix="/me/security")
 
 _ENROLLING = "enrolling_totp"  # the id of the unconfirmed authenticator being set up
+sso_id_unchanged = object()  # the session keeps its id: it already had two factors
+_FRESH_CODES_SECONDS = 5 * 60
 
 
 def _may_enrol() -> bool:
@@ -108,7 +114,11 @@ def enrol_totp():
             db.session.commit()
             sso = current.sso_session()
             # Password (the session) and this code: two factors, proved just now.
-            session_id = sessions.elevate(sso, assurance.PASSWORD_AND_TOTP, request)
+            session_id = (
+                sso_id_unchanged
+                if assurance.meets(sso.level, assurance.SUBSTANTIAL)
+                else sessions.elevate(sso, assurance.PASSWORD_AND_TOTP, request)
+            )
             if first:
                 page = make_response(
                     render_template(
@@ -120,7 +130,8 @@ def enrol_totp():
             else:
                 flash(_("Your authenticator app is set up."))
                 page = redirect(destination)
-            sessions.set_cookie(page, session_id)
+            if session_id is not sso_id_unchanged:
+                sessions.set_cookie(page, session_id)
             return page
         form.otp.errors.append(_("The code does not match. Check the app and try the newest code."))
         status = 400
@@ -136,6 +147,64 @@ def enrol_totp():
         status,
     )
     return allow_form_target(page, verified_redirect_uri(destination))
+
+
+@bp.post("/passkey/options")
+@session_required
+@enrolment_guard
+def passkey_options():
+    json_body()
+    return current_app.response_class(
+        passkeys.registration_options(current.citizen()), mimetype="application/json"
+    )
+
+
+@bp.post("/passkey/verify")
+@session_required
+@enrolment_guard
+def passkey_verify():
+    body = json_body()
+    citizen, sso = current.citizen(), current.sso_session()
+    destination = current.safe_next(body.get("next"), url_for("security.overview"))
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        return problem(400, _("The passkey's answer is missing."))
+    first = not service.has_second_factor(citizen.id)
+    name = service.clean_name(body.get("name") if isinstance(body.get("name"), str) else "",
+                              _("Passkey"))  # fmt: skip
+    try:
+        passkey = passkeys.register(citizen, credential, name)
+    except passkeys.PasskeyRefused as exc:
+        return problem(400, str(exc))
+    session_id = None
+    if not assurance.meets(sso.level, assurance.SUBSTANTIAL):
+        # The password (the session) and a verified passkey, just now: two factors.
+        _level, methods = passkeys.login_level(passkey, citizen)
+        session_id = sessions.elevate(sso, list(dict.fromkeys([*sso.amr, *methods])), request,
+                                      level=assurance.SUBSTANTIAL)  # fmt: skip
+    if first:
+        # The codes are shown once, on the next page: held in the store for a moment.
+        key = store.key("fresh-recovery-codes", citizen.id)
+        store.redis.set(key, json.dumps(recovery.replace(citizen.id)), ex=_FRESH_CODES_SECONDS)
+        destination = url_for("security.fresh_recovery_codes", next=destination)
+    response = jsonify(redirect=destination)
+    if session_id is not None:
+        sessions.set_cookie(response, session_id)
+    flash(_("Your passkey “%(name)s” is set up.", name=passkey.name))
+    return response
+
+
+@bp.get("/recovery-codes/new")
+@login_required
+def fresh_recovery_codes():
+    """The recovery codes made with a first passkey, shown once."""
+    raw = store.redis.getdel(store.key("fresh-recovery-codes", current.citizen().id))
+    destination = current.safe_next(request.args.get("next"), url_for("security.overview"))
+    if raw is None:
+        return redirect(url_for("security.overview"))
+    return render_template(
+        "security/recovery_codes.html", codes=json.loads(raw), destination=destination
+    )
 
 
 @bp.get("/totp/qr.svg")

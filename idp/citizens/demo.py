@@ -9,6 +9,8 @@ from faker import Faker
 
 from idp.citizens import service
 from idp.citizens.models import Citizen
+from idp.dbtypes import utcnow
+from idp.extensions import db
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "Solsikke-Fjord-42"  # noqa: S105 (published on purpose: it is the demo login)
@@ -58,7 +60,7 @@ def load(count: int, seed: int | None = None) -> dict:
             created += 1
     result: dict = {"created": created}
     if service.find_by_cpr(DEMO_CPR) is None:
-        service.create_citizen(
+        ida = service.create_citizen(
             service.validate(
                 cpr=DEMO_CPR,
                 given_name="Ida",
@@ -76,6 +78,9 @@ def load(count: int, seed: int | None = None) -> dict:
             password=DEMO_PASSWORD,
             totp_secret=DEMO_TOTP_SECRET,
         )
+        # The demo pretends her activation letter arrived, so a passkey can show NSIS High.
+        ida.identity_proofed_at = utcnow()
+        db.session.commit()
         result["created"] += 1
     result["demo_citizen"] = {
         "username": DEMO_USERNAME,

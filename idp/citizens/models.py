@@ -47,6 +47,11 @@ class Citizen(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the activation letter, sent to the registered address, proved who holds the
+    # account (NSIS identity proofing): needed for High.
+    identity_proofed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The random WebAuthn user handle (never the citizen id: authenticators may show it).
+    webauthn_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64), unique=True)
 
     activation_codes: Mapped[list[ActivationCode]] = relationship(
         back_populates="citizen", cascade="all, delete-orphan"

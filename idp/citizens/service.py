@@ -423,6 +423,7 @@ def activate(raw_cpr: str, code: str, raw_username: str, password: str) -> Citiz
         raise ActivationFailed()
     try:
         _set_credentials(citizen, username, password)
+        citizen.identity_proofed_at = now  # the letter reached the registered address
         db.session.commit()
     except (UsernameTaken, IntegrityError):
         db.session.rollback()  # the code stays unused: the citizen may pick another ID

@@ -34,6 +34,7 @@ from consent import release
 from idp import crypto
 from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
+from idp.authenticators import passkeys
 from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
 from idp.keys import service as keys
@@ -45,8 +46,7 @@ from idp.web import allow_form_target
 
 bp = Blueprint("oidc", __name__)
 
-# The levels a login can reach today; High comes with device-bound passkeys.
-SUPPORTED_ACR = (assurance.LOW, assurance.SUBSTANTIAL)
+SUPPORTED_ACR = assurance.LEVELS
 _REAUTH_KEY = "oidc_reauth_after"
 _ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 
@@ -159,10 +159,7 @@ def _required_level(asked: claims_request.ClaimsRequest) -> str:
         )
     if None in demands:
         raise _unmet("None of the requested assurance levels is one Tillid knows.")
-    required = max(demands, key=assurance.rank) if demands else assurance.DEFAULT_LEVEL
-    if required not in SUPPORTED_ACR:
-        raise _unmet("No authenticator of the citizen can reach the requested level.")
-    return required
+    return max(demands, key=assurance.rank) if demands else assurance.DEFAULT_LEVEL
 
 
 def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
@@ -247,10 +244,17 @@ def authorize():
         return _send_to_login()
     session.pop(_REAUTH_KEY, None)
     if not assurance.meets(current.sso_session().level, required):
+        if required == assurance.HIGH and not passkeys.can_reach_high(citizen):
+            return _error(
+                _unmet("High needs a passkey bound to one device and a proofed identity."),
+                redirect_uri,
+                state,
+            )
         if "none" in prompts:
             return _error(InteractionRequiredError(), redirect_uri, state)
         # Step-up: the missing factor (or enrolling one), then back here.
-        return redirect(url_for("auth.second_factor", next=request.full_path))
+        need = "high" if required == assurance.HIGH else None
+        return redirect(url_for("auth.second_factor", next=request.full_path, need=need))
 
     decision = release.decide(client, citizen.id, grant.request.scope.split(), asked.all_claims)
     if request.method == "POST":

@@ -77,7 +77,7 @@ def log_in_as_demo(page, code: str | None = None) -> None:
 
     page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
     page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.get_by_label("Code from your authenticator app").fill(
         code or pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
     )

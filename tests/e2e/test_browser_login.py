@@ -25,11 +25,11 @@ def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)me$"))
     page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
     page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("The user ID or password is wrong.")
 
     page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
     page.get_by_label("Code from your authenticator app").fill("000000")
     page.get_by_role("button", name="Continue").click()
@@ -53,7 +53,7 @@ def test_demo_citizen_logs_in_and_out_through_the_page(live_server, page):
     # The same code again, on the next login: refused, it has been used.
     page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
     page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.get_by_label("Code from your authenticator app").fill(code)
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("alert")).to_contain_text("This code has been used already")
@@ -77,7 +77,7 @@ def test_activation_letter_to_first_login_and_the_first_second_factor(live_serve
 
     page.get_by_label("User ID").fill("Oskar")
     page.get_by_label("Password").fill("blåbær syltetøj")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
 
     # Before anything else: a second factor. The QR code is an image; the key is text.
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
@@ -86,8 +86,8 @@ def test_activation_letter_to_first_login_and_the_first_second_factor(live_serve
     assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
     secret = page.locator("#totp-secret").text_content().replace(" ", "")
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
-    page.get_by_label("Name").fill("Min telefon")
-    page.get_by_role("button", name="Set up").click()
+    page.get_by_label("Name", exact=True).fill("Min telefon")
+    page.get_by_role("button", name="Set up the app").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
     expect(page.locator("#recovery-codes li")).to_have_count(10)
     page.get_by_role("link", name="I have saved them, continue").click()

@@ -29,7 +29,7 @@ def _password_only(app, flow, **params):
 
 def test_discovery_lists_the_levels_a_login_can_reach(client):
     meta = client.get("/.well-known/openid-configuration").json
-    assert meta["acr_values_supported"] == [LOW, SUBSTANTIAL]
+    assert meta["acr_values_supported"] == [LOW, SUBSTANTIAL, HIGH]
 
 
 def test_a_service_asking_for_low_gets_a_password_login(app, oidc):
@@ -77,7 +77,7 @@ def test_a_substantial_session_answers_a_low_request_with_what_it_has(app, oidc)
     assert flow.id_token(flow.tokens(acr_values=LOW))["acr"] == SUBSTANTIAL
 
 
-def test_high_is_unmet_until_passkeys_exist(app, oidc):
+def test_high_is_unmet_for_a_citizen_without_a_device_bound_passkey(app, oidc):
     flow = oidc(register(app))
     params = redirect_params(flow.authorize(acr_values=HIGH))
     assert params["error"] == "unmet_authentication_requirements"

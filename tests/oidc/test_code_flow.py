@@ -150,7 +150,7 @@ def test_es256_id_tokens_for_a_client_that_registered_them(app, client, oidc):
         "hybrid",
         "fragment",
         "request object",
-        "acr high (no passkeys yet)",
+        "acr high without a passkey",
         "acr unknown",
         "prompt none+login",
         "bad max_age",
