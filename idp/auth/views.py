@@ -33,6 +33,7 @@ from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_p
 from idp.authenticators import passkeys, totp
 from idp.authenticators import recovery as recovery_codes
 from idp.authenticators import service as second_factors
+from idp.authenticators.models import AuthenticatorKind
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.errors import problem
@@ -145,7 +146,8 @@ def _after_second_step(session_id: str, destination: str):
 @_source_limit()
 @current.session_required
 def second_factor():
-    """The second step of a login, or a step-up: a TOTP code."""
+    """The second step of a login, or a step-up: a code from the app, or a passkey (which
+    the page's script sends to /login/passkey/verify). High takes the passkey only."""
     form = SecondFactorForm()
     destination = current.safe_next(
         form.next.data or request.args.get("next"), url_for("account.me")
@@ -155,16 +157,19 @@ def second_factor():
     need_high = request.args.get("need") == "high"
     if assurance.meets(session.level, assurance.HIGH if need_high else assurance.SUBSTANTIAL):
         return redirect(destination)
-    if not second_factors.active(citizen.id):
+    enrolled = second_factors.active(citizen.id)
+    if not enrolled:
         return redirect(url_for("security.enrol_totp", next=destination))
-    authenticators = [a for a in second_factors.active(citizen.id) if a.kind == "totp"]
+    authenticators = [a for a in enrolled if a.kind == AuthenticatorKind.TOTP]
     page = functools.partial(
         _second_step_page,
         "auth/second_factor.html",
         form,
         need_high=need_high,
         has_totp=bool(authenticators),
-        has_passkey=bool(passkeys.passkeys_of(citizen.id)),
+        has_passkey=any(
+            a.kind == AuthenticatorKind.WEBAUTHN and not a.suspect_at for a in enrolled
+        ),
     )
     if need_high or not form.validate_on_submit():
         return page(400 if form.errors and not need_high else 200)
