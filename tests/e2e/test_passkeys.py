@@ -96,6 +96,18 @@ def test_register_a_passkey_then_log_in_without_a_user_id(demo_site, page):
     assert violations == []
 
 
+def test_a_security_key_registers_and_logs_in_too(demo_site, page):
+    app, base_url = demo_site
+    add_authenticator(page, transport="usb")  # a FIDO2 key with a PIN, plugged in
+    register_passkey(page, base_url, name="YubiKey")
+    (key,) = passkey_rows(app)
+    assert key.transports == ["usb"] and key.backup_eligible is False
+    log_out(page, base_url)
+    page.goto(f"{base_url}/login")
+    page.get_by_role("button", name="Log in with a passkey").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ida")
+
+
 def test_the_login_page_offers_the_passkey_in_the_user_id_autofill(demo_site, page):
     _, base_url = demo_site
     add_authenticator(page, autofill=True)
