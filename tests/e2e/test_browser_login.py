@@ -7,7 +7,7 @@ import pyotp
 from playwright.sync_api import expect
 
 from idp.citizens import demo
-from tests.e2e.conftest import csp_violations, oathtool_code
+from tests.e2e.conftest import csp_violations, log_in_as_demo, oathtool_code
 
 
 def _load_demo(app):
@@ -92,4 +92,35 @@ def test_activation_letter_to_first_login_and_the_first_second_factor(live_serve
     expect(page.locator("#recovery-codes li")).to_have_count(10)
     page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Oskar")
+    assert violations == []
+
+
+def test_a_lost_phone_a_recovery_code_and_a_new_authenticator(live_server, page):
+    app, base_url = live_server
+    _load_demo(app)
+    violations = csp_violations(page)
+    page.goto(f"{base_url}/me/security")
+    log_in_as_demo(page)
+    page.get_by_role("button", name=re.compile("Make new recovery codes")).click()
+    codes = page.locator("#recovery-codes li").all_text_contents()
+    assert len(codes) == 10
+    page.goto(f"{base_url}/logout")
+    page.get_by_role("button", name="Log out").click()
+
+    page.goto(f"{base_url}/login")
+    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.get_by_role("link", name="Use a recovery code").click()
+    page.get_by_label("Recovery code").fill(codes[0])
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("status")).to_contain_text("You used a recovery code; 9 are left.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
+    secret = page.locator("#totp-secret").text_content().replace(" ", "")
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_label("Name", exact=True).fill("Ny telefon")
+    page.get_by_role("button", name="Set up the app").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ida")
+    page.goto(f"{base_url}/me/security")
+    expect(page.get_by_role("heading", name="Ny telefon")).to_be_visible()
     assert violations == []
