@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from clients.claims import CPR_CLAIM, LegalBasis, claims_for
 from clients.models import ClaimPolicy, Client, ClientKind
+from consent import ledger
 from consent.models import ConsentGrant
 from idp.citizens.models import Citizen
 from idp.dbtypes import utcnow
@@ -95,6 +96,31 @@ def record_decision(citizen_id: str, client: Client, release: Release) -> None:
     grant.noticed = sorted(set(grant.noticed) | {p.claim for p in release.notices})
     grant.granted_at = utcnow()
     db.session.commit()
+
+
+def release(
+    client: Client,
+    citizen: Citizen,
+    scopes: list[str],
+    claims: Iterable[str],
+    channel: ledger.Channel,
+) -> dict:
+    """Decide, take the values, and ledger them: the one way claims leave Tillid.
+
+    The ledger entries join the caller's transaction; the caller commits once the response
+    is built, so nothing is released without its entry and no entry outlives a failure.
+    One entry per legal basis and purpose.
+    """
+    decision = decide(client, citizen.id, scopes, claims)
+    values = claim_values(citizen, decision)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rule in decision.granted:
+        if rule.claim in values:
+            groups.setdefault((str(rule.legal_basis), rule.purpose), []).append(rule.claim)
+    for (legal_basis, purpose), attributes in groups.items():
+        ledger.append(citizen_id=citizen.id, client=client, channel=channel,
+                      attributes=attributes, purpose=purpose, legal_basis=legal_basis)  # fmt: skip
+    return values
 
 
 def _age(born: dt.date, today: dt.date) -> int:

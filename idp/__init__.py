@@ -73,7 +73,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     # Models must be imported before migrations or create_all look at the metadata.
     from clients import models as client_models  # noqa: F401
+    from consent import ledger as ledger_models  # noqa: F401
     from consent import models as consent_models  # noqa: F401
+    from consent.views import bp as ledger_bp
     from idp.account.views import bp as account_bp
     from idp.auth import current
     from idp.auth.views import bp as auth_bp
@@ -94,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(ledger_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen

@@ -176,9 +176,11 @@ def demo_welcome_command():
 
 def init_app(app: Flask) -> None:
     from clients.cli import clients_cli
+    from consent.cli import ledger_cli
     from idp.keys.cli import keys_cli
 
     app.cli.add_command(clients_cli)
+    app.cli.add_command(ledger_cli)
     app.cli.add_command(citizens_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)

@@ -20,7 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
 _OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke")
-_JSON_PATHS = ("/api/", "/jwks", "/.well-known/", *_OAUTH_PATHS)
+_JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *_OAUTH_PATHS)
 
 
 def wants_json() -> bool:

@@ -28,7 +28,7 @@ from joserfc.jwk import KeySet
 from clients import service as clients
 from clients.claims import SCOPE_CLAIMS
 from clients.models import Client
-from consent import release
+from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db, store
 from idp.keys import service as keys
@@ -233,11 +233,18 @@ class OpenIDCodeFlow(OpenIDCode):
             claims["sid"] = code.sid
         at_hash = create_half_hash(token["access_token"], alg)
         claims["at_hash"] = at_hash.decode()
-        decision = release.decide(
-            client, request.user.id, token["scope"].split(), code.id_token_claims
+        claims.update(
+            release.release(
+                client,
+                request.user,
+                token["scope"].split(),
+                code.id_token_claims,
+                ledger.Channel.LOGIN,
+            )
         )
-        claims.update(release.claim_values(request.user, decision))
-        return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
+        id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
+        db.session.commit()  # the ledger entries, with the token they describe
+        return id_token
 
     def process_token(self, grant, response):
         token = super().process_token(grant, response)

@@ -30,7 +30,7 @@ from joserfc.jwk import KeySet
 
 from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
-from consent import release
+from consent import ledger, release
 from idp import crypto
 from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
@@ -391,10 +391,12 @@ def _userinfo(presented: str | None, record: dict | None, client):
     citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
     if citizen is None or "openid" not in scopes:
         return _bearer_error(403, "insufficient_scope", "The token carries no openid scope.")
-    decision = release.decide(client.client, citizen.id, scopes, record["userinfo_claims"])
     claims = {"sub": subjects.pairwise_sub(client.client.sector_identifier, citizen.id)}
-    claims.update(release.claim_values(citizen, decision))
-    return jsonify(claims)
+    claims.update(release.release(client.client, citizen, scopes, record["userinfo_claims"],
+                                  ledger.Channel.USERINFO))  # fmt: skip
+    response = jsonify(claims)
+    db.session.commit()  # the ledger entries, with the answer they describe
+    return response
 
 
 def _metadata() -> dict:

@@ -1,0 +1,347 @@
+"""The access ledger: one entry per release of a citizen's attributes, in an RFC 9162 Merkle
+log whose checkpoints Tillid signs (Ed25519, C2SP signed notes).
+
+Appending is a plain insert in the release's own transaction. Each entry commits to its
+content with a salted hash (the leaf), so the content can later be erased (GDPR Art. 17)
+while the leaf and every proof stay valid. The integrator gives new entries their place in
+the tree, stores the complete subtrees' hashes (fast proofs), and signs a checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import hashlib
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app, g
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clients.models import Client
+from consent import checkpoint, merkle
+from idp import crypto
+from idp.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.extensions import db, store
+
+KEY_NAME_SUFFIX = "/ledger"
+_INTEGRATE_LOCK_SECONDS = 60
+
+
+class Channel(enum.StrEnum):
+    LOGIN = "login"  # in an ID token
+    USERINFO = "userinfo"
+    ATTRIBUTE_API = "attribute_api"
+    REPORTED_LOOKUP = "reported_lookup"  # an authority's own lookup, reported to Tillid
+
+
+class LedgerEntry(db.Model):
+    __tablename__ = "ledger_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizen.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("client.client_id"))
+    client_name: Mapped[str] = mapped_column(String(200))
+    client_kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[Channel] = mapped_column(string_enum(Channel, "ledger_channel", length=32))
+    # The content (None once erased): what was released, why, on which basis.
+    attributes: Mapped[list | None] = mapped_column(db.JSON)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf_index: Mapped[int | None] = mapped_column(Integer, unique=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def content(self) -> bytes:
+        """The canonical bytes the commitment covers."""
+        return json.dumps(
+            {
+                "citizen_id": self.citizen_id,
+                "client_id": self.client_id,
+                "client_name": self.client_name,
+                "client_kind": self.client_kind,
+                "channel": str(self.channel),
+                "attributes": self.attributes,
+                "purpose": self.purpose,
+                "legal_basis": self.legal_basis,
+                "request_id": self.request_id,
+                "released_at": self.released_at.astimezone(dt.UTC).isoformat(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+
+    def committed(self) -> bytes:
+        return hashlib.sha256(self.salt + self.content()).digest()
+
+
+class MerkleNode(db.Model):
+    """The hash of a complete, aligned subtree: 2**level leaves from index * 2**level."""
+
+    __tablename__ = "merkle_node"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(db.Model):
+    __tablename__ = "ledger_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(unique=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerKey(db.Model):
+    """The Ed25519 key that signs checkpoints; the private half encrypted at rest."""
+
+    __tablename__ = "ledger_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- appending ---------------------------------------------------------------------------
+
+
+def append(
+    *,
+    citizen_id: str,
+    client: Client,
+    channel: Channel,
+    attributes: list[str],
+    purpose: str,
+    legal_basis: str,
+    released_at: dt.datetime | None = None,
+) -> LedgerEntry:
+    """Add an entry to the caller's transaction: it commits with the release, or not at all."""
+    entry = LedgerEntry(
+        citizen_id=citizen_id,
+        client_id=client.client_id,
+        client_name=client.name,
+        client_kind=str(client.kind),
+        channel=channel,
+        attributes=list(attributes),
+        purpose=purpose,
+        legal_basis=str(legal_basis),
+        request_id=g.get("request_id"),
+        released_at=released_at or utcnow(),
+        salt=secrets.token_bytes(32),
+    )
+    entry.commitment = entry.committed()
+    db.session.add(entry)
+    return entry
+
+
+# --- the tree ----------------------------------------------------------------------------
+
+
+def tree_size() -> int:
+    return db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_not(None)))
+
+
+def _stored_subtree(cache: dict[tuple[int, int], bytes]) -> merkle.Subtree:
+    def subtree(start: int, size: int) -> bytes:
+        level = size.bit_length() - 1
+        key = (level, start >> level)
+        if key not in cache:
+            node = db.session.get(MerkleNode, key)
+            if node is None:
+                raise LookupError(f"no stored node {key}")
+            cache[key] = node.hash
+        return cache[key]
+
+    return subtree
+
+
+def signing_key() -> tuple[str, Ed25519PrivateKey]:
+    key = db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
+    if key is None:
+        private = Ed25519PrivateKey.generate()
+        key = LedgerKey(
+            name=key_name(),
+            public_key=private.public_key().public_bytes_raw(),
+            private_key_encrypted=crypto.encrypt(private.private_bytes_raw(), "ledger_key"),
+        )
+        db.session.add(key)
+        db.session.flush()
+    raw = crypto.decrypt(key.private_key_encrypted, "ledger_key")
+    return key.name, Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def key_name() -> str:
+    return urlsplit(current_app.config["ISSUER"]).netloc + KEY_NAME_SUFFIX
+
+
+def public_key() -> LedgerKey | None:
+    return db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
+
+
+def integrate() -> LedgerCheckpoint | None:
+    """Give pending entries their leaves, store the new subtree hashes, sign a checkpoint.
+    One integrator at a time (a lock in the store); returns the new checkpoint, if any."""
+    lock = store.key("ledger-integrate")
+    if not store.redis.set(lock, 1, nx=True, ex=_INTEGRATE_LOCK_SECONDS):
+        return None
+    try:
+        pending = db.session.scalars(
+            select(LedgerEntry).where(LedgerEntry.leaf_index.is_(None)).order_by(LedgerEntry.id)
+        ).all()
+        if not pending:
+            return None
+        old = tree_size()
+        cache: dict[tuple[int, int], bytes] = {}
+        for offset, entry in enumerate(pending):
+            entry.leaf_index = old + offset
+            cache[(0, entry.leaf_index)] = merkle.leaf_hash(entry.commitment)
+            db.session.add(
+                MerkleNode(level=0, index=entry.leaf_index, hash=cache[(0, entry.leaf_index)])
+            )
+        new = old + len(pending)
+        subtree = _stored_subtree(cache)
+        level = 1
+        while new >> level:
+            for index in range(old >> level, new >> level):
+                left = subtree(index << level, 1 << (level - 1))
+                right = subtree((index << level) + (1 << (level - 1)), 1 << (level - 1))
+                cache[(level, index)] = merkle.node_hash(left, right)
+                db.session.add(MerkleNode(level=level, index=index, hash=cache[(level, index)]))
+            level += 1
+        root = merkle.root(0, new, subtree)
+        name, private = signing_key()
+        signed = LedgerCheckpoint(
+            tree_size=new,
+            root_hash=root,
+            note=checkpoint.sign(checkpoint.Checkpoint(name, new, root), name, private),
+        )
+        db.session.add(signed)
+        db.session.commit()
+        return signed
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        store.redis.delete(lock)
+
+
+def latest_checkpoint() -> LedgerCheckpoint | None:
+    return db.session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()))
+
+
+def inclusion_proof(entry: LedgerEntry, size: int) -> list[bytes]:
+    return merkle.inclusion_proof(entry.leaf_index, size, _stored_subtree({}))
+
+
+def consistency_proof(first: int, second: int) -> list[bytes]:
+    return merkle.consistency_proof(first, second, _stored_subtree({}))
+
+
+# --- verification ------------------------------------------------------------------------
+
+
+def verify() -> dict:
+    """Recompute the tree from the entries and check it against every signed checkpoint."""
+    problems: list[dict] = []
+    entries = db.session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.leaf_index.is_not(None))
+        .order_by(LedgerEntry.leaf_index)
+    ).all()
+    by_index = {entry.leaf_index: entry for entry in entries}
+    size = max(by_index) + 1 if by_index else 0
+    leaf_hashes: list[bytes | None] = []
+    for index in range(size):
+        entry = by_index.get(index)
+        if entry is None:
+            problems.append({"leaf_index": index, "problem": "the entry at this leaf is missing"})
+            leaf_hashes.append(None)
+            continue
+        if entry.erased_at is None and entry.committed() != entry.commitment:
+            problems.append(
+                {
+                    "entry": entry.id,
+                    "leaf_index": index,
+                    "problem": "its content no longer matches its commitment",
+                }
+            )
+        leaf_hashes.append(merkle.leaf_hash(entry.commitment))
+    stored = dict(
+        db.session.execute(
+            select(MerkleNode.index, MerkleNode.hash).where(MerkleNode.level == 0)
+        ).all()
+    )
+    for index, leaf in enumerate(leaf_hashes):
+        if leaf is not None and stored.get(index) != leaf:
+            entry = by_index[index]
+            problems.append(
+                {
+                    "entry": entry.id,
+                    "leaf_index": index,
+                    "problem": "it is not the entry that was logged at this leaf",
+                }
+            )
+    key = public_key()
+    checkpoints = db.session.scalars(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size)
+    ).all()
+    complete = None not in leaf_hashes
+    subtree = merkle.subtree_of(leaf_hashes) if complete else None
+    previous = None
+    for signed in checkpoints:
+        try:
+            note = checkpoint.open_note(signed.note, key.name, key.public_key)
+        except (checkpoint.BadNote, AttributeError) as exc:
+            problems.append({"checkpoint": signed.tree_size, "problem": f"bad signature: {exc}"})
+            continue
+        if (note.tree_size, note.root_hash) != (signed.tree_size, signed.root_hash):
+            problems.append(
+                {"checkpoint": signed.tree_size, "problem": "differs from its signed note"}
+            )
+        if note.tree_size > size:
+            problems.append(
+                {"checkpoint": note.tree_size, "problem": "more leaves signed than stored"}
+            )
+            continue
+        if subtree is not None and merkle.root(0, note.tree_size, subtree) != note.root_hash:
+            problems.append(
+                {
+                    "checkpoint": note.tree_size,
+                    "problem": "the entries no longer give the signed root",
+                }
+            )
+        if previous is not None and subtree is not None:
+            proof = merkle.consistency_proof(previous.tree_size, note.tree_size, subtree)
+            if not merkle.verify_consistency(
+                previous.tree_size, note.tree_size, previous.root_hash, note.root_hash, proof
+            ):
+                problems.append(
+                    {
+                        "checkpoint": note.tree_size,
+                        "problem": f"not consistent with checkpoint {previous.tree_size}",
+                    }
+                )
+        previous = note
+    root = merkle.root(0, size, subtree) if subtree is not None else None
+    return {
+        "ok": not problems,
+        "tree_size": size,
+        "root": base64.b64encode(root).decode() if root is not None else None,
+        "checkpoints": len(checkpoints),
+        "pending": db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None))),
+        "problems": problems,
+    }
