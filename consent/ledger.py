@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clients.models import Client
 from consent import checkpoint, merkle
+from consent import verify as proofs
 from idp import crypto
 from idp.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.extensions import db, store
@@ -345,3 +346,76 @@ def verify() -> dict:
         "pending": db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None))),
         "problems": problems,
     }
+
+
+# --- the citizen's view --------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 100
+
+
+def entries_for(citizen_id: str, *, client_id: str | None = None, attribute: str | None = None,
+                channel: str | None = None, since: dt.datetime | None = None,
+                until: dt.datetime | None = None, page: int = 1,
+                per_page: int = 20) -> tuple[list[LedgerEntry], int]:  # fmt: skip
+    """One page of the citizen's entries, newest first, and how many match in all."""
+    query = select(LedgerEntry).where(LedgerEntry.citizen_id == citizen_id)
+    if client_id:
+        query = query.where(LedgerEntry.client_id == client_id)
+    if attribute:
+        # JSON text on both databases: the quoted name is an exact element match.
+        query = query.where(LedgerEntry.attributes.cast(Text).contains(json.dumps(attribute)))
+    if channel:
+        query = query.where(LedgerEntry.channel == channel)
+    if since:
+        query = query.where(LedgerEntry.released_at >= since)
+    if until:
+        query = query.where(LedgerEntry.released_at < until)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(
+        query.order_by(LedgerEntry.released_at.desc(), LedgerEntry.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return list(items), total
+
+
+def clients_in_log(citizen_id: str) -> list[tuple[str, str]]:
+    """(client id, name) of every service in the citizen's log, for the filter."""
+    rows = db.session.execute(
+        select(LedgerEntry.client_id, LedgerEntry.client_name)
+        .where(LedgerEntry.citizen_id == citizen_id)
+        .distinct()
+        .order_by(LedgerEntry.client_name)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def proof_for(entry: LedgerEntry) -> dict | None:
+    """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
+    to check it offline (consent/verify.py); None while nothing is signed."""
+    if entry.leaf_index is None:
+        integrate()
+        db.session.refresh(entry)
+    signed = latest_checkpoint()
+    if entry.leaf_index is None or signed is None or entry.leaf_index >= signed.tree_size:
+        return None
+    erased = entry.erased_at is not None
+    return {
+        "entry_id": entry.id,
+        "leaf_index": entry.leaf_index,
+        "tree_size": signed.tree_size,
+        "leaf": base64.b64encode(entry.commitment).decode(),
+        "salt": None if erased else base64.b64encode(entry.salt).decode(),
+        "content": None if erased else entry.content().decode(),
+        "inclusion_proof": [
+            base64.b64encode(p).decode() for p in inclusion_proof(entry, signed.tree_size)
+        ],
+        "checkpoint": signed.note,
+    }
+
+
+def is_verified(entry: LedgerEntry) -> bool:
+    """Does the entry's proof hold against Tillid's own signed checkpoint?"""
+    document = proof_for(entry)
+    key = public_key()
+    return document is not None and not proofs.check(document, key.name, key.public_key)

@@ -51,6 +51,16 @@ def authenticator_kind_label(kind: str) -> str:
     return labels.get(str(kind), str(kind))
 
 
+def channel_label(channel: str) -> str:
+    labels = {
+        "login": _("When you logged in"),
+        "userinfo": _("Asked for afterwards (userinfo)"),
+        "attribute_api": _("Looked up by the authority"),
+        "reported_lookup": _("A lookup the authority reported"),
+    }
+    return labels.get(str(channel), str(channel))
+
+
 def claim_label(claim: str) -> str:
     labels = {
         "given_name": _("Your first name"),
@@ -90,4 +100,5 @@ def init_app(app: Flask) -> None:
         claim_label=claim_label,
         legal_basis_label=legal_basis_label,
         authenticator_kind_label=authenticator_kind_label,
+        channel_label=channel_label,
     )

@@ -91,3 +91,28 @@ def test_the_tax_authority_tells_and_receives_the_cpr_number(demo_service, page)
     expect(page.get_by_role("heading", level=2)).to_contain_text("received")
     assert demo.DEMO_CPR in page.locator("#userinfo").text_content()
     assert violations == []
+
+
+def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, demo_service, page):
+    _, issuer = live_server
+    bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
+    _log_in_at(page, bank)
+    page.get_by_role("button", name="Allow").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    page.goto(tax)
+    page.get_by_role("link", name="Log in with Tillid").click()  # already logged in at Tillid
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+
+    page.goto(f"{issuer}/me/access-log")
+    entries = page.locator("#access-log > li")
+    # Each service logged the login (ID token) and its userinfo call: four entries.
+    expect(entries).to_have_count(4)
+    expect(entries.filter(has_text="Skattestyrelsen (demo) e2e").first).to_contain_text(
+        "Your CPR number"
+    )
+    expect(entries.filter(has_text="Nordbank (demo) e2e").first).to_contain_text(
+        "Whether you are over 18"
+    )
+    for index in range(4):
+        expect(entries.nth(index)).to_contain_text("Verified: this entry is in Tillid's signed log")

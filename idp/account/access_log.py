@@ -1,0 +1,147 @@
+"""The citizen's access log: who received which of their attributes, when, why, on which
+basis; each entry with its proof from the signed ledger. A page under /me and its JSON twin
+under /api/me, both for the logged-in citizen (SSO session, two factors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
+
+from clients.claims import CITIZEN_CLAIMS
+from consent import checkpoint, ledger
+from idp.auth import assurance, current
+from idp.auth.current import login_required
+from idp.errors import problem
+from idp.extensions import db
+
+bp = Blueprint("access_log", __name__)
+
+PAGE_SIZE = 20
+
+
+class BadFilter(ValueError):
+    pass
+
+
+def _date(name: str) -> dt.datetime | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadFilter(_("%(name)s must be a date, YYYY-MM-DD.", name=name)) from None
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _filters() -> dict:
+    """The filters and page from the query string; anything unreadable is a BadFilter."""
+    channel = request.args.get("channel") or None
+    if channel is not None and channel not in {c.value for c in ledger.Channel}:
+        raise BadFilter(_("Unknown channel."))
+    attribute = request.args.get("attribute") or None
+    if attribute is not None and attribute not in CITIZEN_CLAIMS:
+        raise BadFilter(_("Unknown attribute."))
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        raise BadFilter(_("page must be a whole number from 1."))
+    until = _date("to")
+    return {
+        "client_id": (request.args.get("service") or None),
+        "attribute": attribute,
+        "channel": channel,
+        "since": _date("from"),
+        "until": until + dt.timedelta(days=1) if until else None,  # the whole last day
+        "page": int(page),
+        "per_page": PAGE_SIZE,
+    }
+
+
+def _entry_json(entry: ledger.LedgerEntry, verified: bool) -> dict:
+    erased = entry.erased_at is not None
+    return {
+        "id": entry.id,
+        "released_at": entry.released_at.isoformat(),
+        "service": {
+            "client_id": entry.client_id,
+            "name": entry.client_name,
+            "kind": entry.client_kind,
+        },
+        "channel": str(entry.channel),
+        "attributes": None if erased else entry.attributes,
+        "purpose": None if erased else entry.purpose,
+        "legal_basis": None if erased else entry.legal_basis,
+        "erased": erased,
+        "verified": verified,
+        "proof": url_for("access_log.proof_api", entry_id=entry.id),
+    }
+
+
+@bp.get("/me/access-log")
+@login_required
+def page():
+    citizen = current.citizen()
+    try:
+        filters = _filters()
+    except BadFilter as exc:
+        abort(400, str(exc))
+    entries, total = ledger.entries_for(citizen.id, **filters)
+    return render_template(
+        "account/access_log.html",
+        entries=[(entry, ledger.is_verified(entry)) for entry in entries],
+        total=total,
+        filters=request.args,
+        page=filters["page"],
+        pages=max(1, -(-total // PAGE_SIZE)),
+        services=ledger.clients_in_log(citizen.id),
+        attributes=sorted(CITIZEN_CLAIMS),
+        channels=[c.value for c in ledger.Channel],
+    )
+
+
+def api_login_required(view):
+    """JSON twins: the SSO session at the default level, else a 401 problem (no redirect)."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        citizen = current.citizen()
+        if citizen is None or not assurance.meets(
+            current.sso_session().level, assurance.DEFAULT_LEVEL
+        ):
+            return problem(401, _("Log in to Tillid (with two factors) first."))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+@bp.get("/api/me/access-log")
+@api_login_required
+def list_api():
+    try:
+        filters = _filters()
+    except BadFilter as exc:
+        return problem(400, str(exc))
+    entries, total = ledger.entries_for(current.citizen().id, **filters)
+    return jsonify(
+        total=total,
+        page=filters["page"],
+        per_page=PAGE_SIZE,
+        entries=[_entry_json(entry, ledger.is_verified(entry)) for entry in entries],
+    )
+
+
+@bp.get("/api/me/access-log/<int:entry_id>/proof")
+@api_login_required
+def proof_api(entry_id: int):
+    entry = db.session.get(ledger.LedgerEntry, entry_id)
+    if entry is None or entry.citizen_id != current.citizen().id:
+        return problem(404, _("There is no such entry in your log."))
+    document = ledger.proof_for(entry)
+    if document is None:
+        return problem(503, _("The ledger has not signed this entry yet. Try again shortly."))
+    key = ledger.public_key()
+    document["verifier_key"] = checkpoint.verifier_key(key.name, key.public_key)
+    return jsonify(document)

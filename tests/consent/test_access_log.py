@@ -1,0 +1,100 @@
+"""The citizen's access log: the page, its JSON twin, and proofs an outsider can check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CitizenActions, login
+from tests.oidc.conftest import TAX_REDIRECT, register
+
+
+@pytest.fixture
+def two_services(app, oidc):
+    """Anna has logged in at a bank (consent) and at the tax authority (public task)."""
+    bank = oidc(register(app))
+    bank.tokens()
+    tax = oidc(register(app, name="Skattestyrelsen", kind="public_authority",
+                        redirect_uri=TAX_REDIRECT, scope="openid profile cpr",
+                        legal_basis="public_task"))  # fmt: skip
+    tax.tokens()
+    return bank, tax
+
+
+def test_the_page_lists_each_release_newest_first_verified(client, two_services):
+    page = client.get("/me/access-log")
+    assert page.status_code == 200
+    text = page.text
+    assert text.index("<h2>Skattestyrelsen<") < text.index("<h2>Nordbank<"), "newest first"
+    assert "Your CPR number" in text and "a task in the public interest" in text
+    assert "Whether you are over 18" in text and "your consent" in text
+    assert text.count("Verified: this entry is in Tillid") == 2
+
+
+def test_the_page_filters_by_service_attribute_and_channel(client, two_services):
+    _, tax = two_services
+    only_tax = client.get("/me/access-log", query_string={"service": tax.service.client_id})
+    assert "Skattestyrelsen" in only_tax.text and "2 entries" not in only_tax.text
+    assert "<h2>Nordbank</h2>" not in only_tax.text
+    by_claim = client.get("/me/access-log", query_string={"attribute": "age_over_18"})
+    assert "<h2>Nordbank</h2>" in by_claim.text and "<h2>Skattestyrelsen</h2>" not in by_claim.text
+    none = client.get("/me/access-log", query_string={"channel": "attribute_api"})
+    assert "Nothing here yet." in none.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "yesterday"},
+        {"to": "2026-13-01"},
+        {"page": "0"},
+        {"page": "x"},
+        {"channel": "carrier-pigeon"},
+        {"attribute": "shoe_size"},
+    ],
+)
+def test_a_bad_filter_is_a_clear_400(client, two_services, query):
+    assert client.get("/me/access-log", query_string=query).status_code == 400
+    api = client.get("/api/me/access-log", query_string=query)
+    assert api.status_code == 400 and api.mimetype == "application/problem+json"
+
+
+def test_the_json_twin_and_a_proof_an_outsider_checks(tmp_path, client, two_services):
+    listing = client.get("/api/me/access-log").json
+    assert listing["total"] == 2 and all(e["verified"] for e in listing["entries"])
+    newest = listing["entries"][0]
+    assert newest["service"]["name"] == "Skattestyrelsen" and newest["channel"] == "login"
+    proof = client.get(newest["proof"]).json
+    assert json.loads(proof["content"])["client_name"] == "Skattestyrelsen"
+
+    document = tmp_path / "proof.json"
+    document.write_text(json.dumps(proof))
+    checked = subprocess.run([sys.executable, "-m", "consent.verify", str(document),
+                              proof["verifier_key"]], capture_output=True, text=True)  # fmt: skip
+    assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True
+
+    forged = {**proof, "content": proof["content"].replace("public_task", "consent")}
+    document.write_text(json.dumps(forged))
+    checked = subprocess.run([sys.executable, "-m", "consent.verify", str(document),
+                              proof["verifier_key"]], capture_output=True, text=True)  # fmt: skip
+    assert checked.returncode == 1
+    assert "does not match its leaf" in checked.stdout
+
+
+def test_nobody_else_sees_my_entries_or_proofs(app, two_services):
+    someone = CitizenActions(app, app.test_client())
+    someone.create(username="bodil", given_name="Bodil", cpr="0101901999")
+    assert someone.login("bodil").status_code == 302
+    assert someone.client.get("/api/me/access-log").json["total"] == 0
+    assert someone.client.get("/api/me/access-log/1/proof").status_code == 404
+
+
+def test_the_json_twin_needs_a_two_factor_session(app, citizens, two_services):
+    stranger = app.test_client()
+    response = stranger.get("/api/me/access-log")
+    assert response.status_code == 401 and response.mimetype == "application/problem+json"
+    assert login(stranger, "anna", "correct horse battery").status_code == 302  # password only
+    assert stranger.get("/api/me/access-log").status_code == 401
