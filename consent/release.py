@@ -123,6 +123,28 @@ def release(
     return values
 
 
+def grants_of(citizen_id: str) -> list[ConsentGrant]:
+    """What the citizen has agreed to, per service, newest first."""
+    grants = db.session.scalars(
+        select(ConsentGrant)
+        .where(ConsentGrant.citizen_id == citizen_id)
+        .order_by(ConsentGrant.granted_at.desc())
+    )
+    return [grant for grant in grants if grant.claims]
+
+
+def withdraw(citizen_id: str, client_id: str) -> bool:
+    """Withdraw the citizen's consent to ``client_id`` (GDPR Art. 7(3)): the service gets
+    none of the consent-based claims again until the citizen agrees anew. The caller also
+    ends what the service holds (its refresh tokens). False if there was nothing to withdraw."""
+    grant = _grant(citizen_id, client_id)
+    if grant is None or not grant.claims:
+        return False
+    grant.claims = []
+    db.session.commit()
+    return True
+
+
 def _age(born: dt.date, today: dt.date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 

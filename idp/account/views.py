@@ -5,10 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
+from clients import service as client_registry
+from consent import release
 from idp.auth import current, sessions
 from idp.auth.current import login_required
 from idp.auth.forms import ConfirmForm
 from idp.citizens import cpr
+from idp.oidc import refresh
 
 bp = Blueprint("account", __name__, url_prefix="/me")
 
@@ -59,3 +62,29 @@ def end_all_sessions():
     response = redirect(url_for("auth.logged_out"))
     sessions.clear_cookie(response)
     return response
+
+
+@bp.get("/consents")
+@login_required
+def consents():
+    grants = release.grants_of(current.citizen().id)
+    names = {c.client_id: c for c in client_registry.all_clients()}
+    return render_template(
+        "account/consents.html",
+        grants=[(grant, names.get(grant.client_id)) for grant in grants],
+        form=ConfirmForm(),
+    )
+
+
+@bp.post("/consents/<client_id>/withdraw")
+@login_required
+def withdraw_consent(client_id: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    citizen = current.citizen()
+    if not release.withdraw(citizen.id, client_id):
+        abort(404)
+    # What the service holds on the strength of that consent stops working too.
+    refresh.revoke_for(citizen.id, client_id)
+    flash(_("Your consent is withdrawn. The service must ask you again."))
+    return redirect(url_for("account.consents"))

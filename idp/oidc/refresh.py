@@ -121,3 +121,18 @@ def revoke_family(family_id: str) -> None:
         .values(revoked_at=utcnow())
     )
     db.session.commit()
+
+
+def revoke_for(citizen_id: str, client_id: str) -> int:
+    """Revoke every live refresh token ``client_id`` holds for ``citizen_id``."""
+    revoked = db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.citizen_id == citizen_id,
+            RefreshToken.client_id == client_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+    return revoked.rowcount
