@@ -14,3 +14,11 @@ def on_starting(server):
     from idp import refuse_workers_on_embedded_store
 
     refuse_workers_on_embedded_store(server.cfg.workers, os.environ.get("REDIS_URL"))
+
+
+def post_worker_init(worker):
+    # The access ledger's integrator: new entries get their leaves and a signed checkpoint
+    # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by a lock in the store).
+    from consent.ledger import start_integrator
+
+    start_integrator(worker.wsgi)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import sys
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from consent import ledger
+from idp.citizens.models import Citizen
+from idp.extensions import db
 
 ledger_cli = AppGroup("ledger", help="The access ledger (a signed Merkle log).")
 
@@ -38,3 +42,18 @@ def verify_command():
     _emit(report)
     if not report["ok"]:
         sys.exit(1)
+
+
+@ledger_cli.command("erase")
+@click.option(
+    "--citizen", "citizen_id", required=True, help="The citizen's id (see citizens create)."
+)
+@click.option("--retention-days", type=click.IntRange(min=0), default=None,
+              help="Keep entries younger than this (default LEDGER_RETENTION_DAYS).")  # fmt: skip
+def erase_command(citizen_id, retention_days):
+    """Erase the content of a citizen's entries past the retention period; the leaves stay,
+    so the log still verifies. Prints {"erased": N}."""
+    if db.session.get(Citizen, citizen_id) is None:
+        raise click.ClickException("no citizen with this id")
+    days = current_app.config["LEDGER_RETENTION_DAYS"] if retention_days is None else retention_days
+    _emit({"erased": ledger.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})

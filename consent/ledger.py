@@ -15,6 +15,7 @@ import enum
 import hashlib
 import json
 import secrets
+import threading
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -419,3 +420,49 @@ def is_verified(entry: LedgerEntry) -> bool:
     document = proof_for(entry)
     key = public_key()
     return document is not None and not proofs.check(document, key.name, key.public_key)
+
+
+# --- erasure (GDPR Art. 17) ------------------------------------------------------------------
+
+
+def erase(citizen_id: str, retention: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Drop the content and salt of the citizen's entries older than ``retention``. The
+    commitments (the leaves) stay, so the tree, every checkpoint and every other citizen's
+    proof still verify; the erased entry's own content can no longer be shown or checked."""
+    cutoff = (now or utcnow()) - retention
+    entries = db.session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.citizen_id == citizen_id,
+            LedgerEntry.released_at < cutoff,
+            LedgerEntry.erased_at.is_(None),
+        )
+    ).all()
+    for entry in entries:
+        entry.attributes = entry.purpose = entry.legal_basis = entry.request_id = None
+        entry.salt = None
+        entry.erased_at = utcnow()
+    db.session.commit()
+    return len(entries)
+
+
+def start_integrator(app) -> threading.Event | None:
+    """Integrate every LEDGER_INTEGRATE_SECONDS in a daemon thread (one per worker; the lock
+    in the store lets one of them work at a time). 0 turns it off. Setting the returned
+    event stops the thread."""
+    interval = app.config["LEDGER_INTEGRATE_SECONDS"]
+    if interval <= 0:
+        return None
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval):
+            with app.app_context():
+                try:
+                    integrate()
+                except Exception:  # a database outage must not end the thread
+                    app.logger.exception("ledger integration failed; retrying")
+                finally:
+                    db.session.remove()
+
+    threading.Thread(target=run, name="ledger-integrator", daemon=True).start()
+    return stop

@@ -90,6 +90,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "600 per minute"),
+        "LEDGER_RETENTION_DAYS": _env_int("LEDGER_RETENTION_DAYS", 5 * 365),
+        "LEDGER_INTEGRATE_SECONDS": _env_int("LEDGER_INTEGRATE_SECONDS", 10),
         # Passkeys are bound to this domain and page origin (default: the issuer's).
         "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID") or None,
         "WEBAUTHN_ORIGIN": os.environ.get("WEBAUTHN_ORIGIN") or None,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from sqlalchemy import text
 
 from clients.claims import CPR_CLAIM
 from consent import checkpoint, merkle
+from consent import ledger as ledger_module
 from idp.extensions import db
-from tests.oidc.conftest import TAX_REDIRECT, redirect_params, register
+from tests.conftest import CitizenActions
+from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
 
 
 def sql(app, statement: str, **params) -> list:
@@ -208,3 +211,45 @@ def test_a_tampered_checkpoint_note_is_caught(app, logged):
     code, report = cli(app, "verify")
     assert code == 1
     assert any("bad signature" in p["problem"] for p in report["problems"])
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+
+def test_erasure_drops_old_contents_but_the_log_still_verifies(app, client, logged):
+    anna = entries(app)[0]["citizen_id"]
+    kept = cli(app, "erase", "--citizen", anna)  # the default: five years
+    assert kept == (0, {"erased": 0, "retention_days": 5 * 365})
+    code, printed = cli(app, "erase", "--citizen", anna, "--retention-days", "0")
+    assert code == 0 and printed["erased"] == 6
+    rows = entries(app)
+    assert all(r["purpose"] is None and r["salt"] is None and r["erased_at"] for r in rows)
+    assert all(r["commitment"] for r in rows)
+    code, report = cli(app, "verify")
+    assert code == 0 and report["ok"] is True and report["tree_size"] == 6
+    page = client.get("/me/access-log")
+    assert page.text.count("were erased after the retention period") == 6
+    assert "Verified: this entry is in Tillid" in page.text
+
+
+def test_erase_refuses_an_unknown_citizen(app):
+    result = app.test_cli_runner().invoke(args=["ledger", "erase", "--citizen", "nobody"])
+    assert result.exit_code != 0 and "no citizen with this id" in result.output
+
+
+def test_the_integrator_thread_signs_new_entries_on_its_own(make_app):
+    app = make_app(LEDGER_INTEGRATE_SECONDS=1)
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    citizens = CitizenActions(app, app.test_client())
+    citizens.create()
+    assert citizens.login().status_code == 302
+    Flow(app, citizens.client, register(app, legal_basis="contract")).tokens()
+    stop = ledger_module.start_integrator(app)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not sql(app, "SELECT * FROM ledger_checkpoint"):
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    (signed,) = sql(app, "SELECT tree_size FROM ledger_checkpoint")
+    assert signed["tree_size"] == 1
