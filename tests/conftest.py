@@ -23,6 +23,7 @@ import psycopg
 import pyotp
 import pytest
 import redis
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
@@ -197,6 +198,16 @@ def runner(app):
 
 
 _CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def sql(app, statement: str, **params) -> list:
+    """Run raw SQL against the app's database (what an operator, or an attacker, could do);
+    the rows as mappings, committed."""
+    with app.app_context():
+        result = db.session.execute(text(statement), params)
+        rows = result.mappings().all() if result.returns_rows else []
+        db.session.commit()
+        return rows
 
 
 def csrf_token(response) -> str:

@@ -14,16 +14,8 @@ from clients.claims import CPR_CLAIM
 from consent import checkpoint, merkle
 from consent import ledger as ledger_module
 from idp.extensions import db
-from tests.conftest import CitizenActions
+from tests.conftest import CitizenActions, sql
 from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
-
-
-def sql(app, statement: str, **params) -> list:
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.mappings().all() if result.returns_rows else []
-        db.session.commit()
-        return rows
 
 
 def as_list(value) -> list:

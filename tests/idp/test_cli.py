@@ -7,13 +7,12 @@ import json
 
 import pyotp
 import pytest
-from sqlalchemy import text
 
 from idp import create_app, crypto
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
 from idp.extensions import db
-from tests.conftest import CitizenActions, activate, base_config
+from tests.conftest import CitizenActions, activate, base_config, sql
 
 ANNA = [
     "citizens", "create", "--cpr", "0101901234", "--given-name", "Anna",
@@ -25,14 +24,6 @@ NO_MATCH = "do not match, or the code has expired or been used"
 
 def invoke(runner, *args):
     return runner.invoke(args=list(args))
-
-
-def sql(app, statement: str, **params) -> list:
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.mappings().all() if result.returns_rows else []
-        db.session.commit()
-        return rows
 
 
 def citizen_rows(app) -> list:

@@ -8,17 +8,10 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import text
 
-from idp.extensions import db
-from tests.conftest import CitizenActions, csrf_token, login
+from tests.conftest import CitizenActions, csrf_token, login, sql
 
 PASSWORD = "correct horse battery"
-
-
-def sql(app, statement: str, **params) -> list:
-    with app.app_context():
-        return db.session.execute(text(statement), params).mappings().all()
 
 
 def code_page(client, destination="/me"):
