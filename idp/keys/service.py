@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 from flask import current_app
@@ -119,13 +120,27 @@ def rotate(algs: tuple[str, ...], grace_seconds: int) -> list[SigningKey]:
     return created
 
 
+# Parsing a private key (RSA above all: it is validated) costs far more than signing with
+# it, so each process keeps the few it uses. The cache key is bound to this app's data key
+# (a keyed hash), so an app that could not decrypt the key never gets it from here.
+_LOADED: dict[tuple[str, str], RSAKey | ECKey] = {}
+_LOADED_MAX = 16
+
+
 def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
     """The kid and private key that sign for ``alg`` now."""
     key = _signing_now(alg, utcnow())
     if key is None:
         raise NoSigningKey(f"no {alg} signing key is active; run `flask keys ensure`")
-    pem = crypto.decrypt(key.private_key_encrypted, _context(key.kid))
-    loaded = RSAKey.import_key(pem) if alg == "RS256" else ECKey.import_key(pem)
+    cache_key = (crypto.keyed_hash(key.kid, "loaded-signing-key"),
+                 hashlib.sha256(key.private_key_encrypted).hexdigest())  # fmt: skip
+    loaded = _LOADED.get(cache_key)
+    if loaded is None:
+        pem = crypto.decrypt(key.private_key_encrypted, _context(key.kid))
+        loaded = RSAKey.import_key(pem) if alg == "RS256" else ECKey.import_key(pem)
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.clear()
+        _LOADED[cache_key] = loaded
     return key.kid, loaded
 
 
