@@ -36,7 +36,6 @@ from idp.web import allow_form_target
 bp = Blueprint("security", __name__, url_prefix="/me/security")
 
 _ENROLLING = "enrolling_totp"  # the id of the unconfirmed authenticator being set up
-sso_id_unchanged = object()  # the session keeps its id: it already had two factors
 _FRESH_CODES_SECONDS = 5 * 60
 
 
@@ -114,11 +113,9 @@ def enrol_totp():
             db.session.commit()
             sso = current.sso_session()
             # Password (the session) and this code: two factors, proved just now.
-            session_id = (
-                sso_id_unchanged
-                if assurance.meets(sso.level, assurance.SUBSTANTIAL)
-                else sessions.elevate(sso, assurance.PASSWORD_AND_TOTP, request)
-            )
+            session_id = None  # a session with two factors already keeps its id
+            if not assurance.meets(sso.level, assurance.SUBSTANTIAL):
+                session_id = sessions.elevate(sso, assurance.PASSWORD_AND_TOTP, request)
             if first:
                 page = make_response(
                     render_template(
@@ -130,7 +127,7 @@ def enrol_totp():
             else:
                 flash(_("Your authenticator app is set up."))
                 page = redirect(destination)
-            if session_id is not sso_id_unchanged:
+            if session_id is not None:
                 sessions.set_cookie(page, session_id)
             return page
         form.otp.errors.append(_("The code does not match. Check the app and try the newest code."))
