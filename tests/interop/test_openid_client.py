@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import CitizenActions
+from tests.conftest import CitizenActions, sql
 from tests.interop.test_authlib_client import PASSWORD, _follow, _post_form, log_in
 
 HERE = Path(__file__).parent / "openid-client"
@@ -86,5 +86,11 @@ def test_openid_client_completes_the_code_flow(live_server):
     assert result["refreshed_userinfo"]["sub"] == claims["sub"]
     assert result["rotated"] is True
     assert result["after_revocation"] == "invalid_grant"
+    # Each release it received is in the citizen's access ledger: the login, and both
+    # userinfo calls (before and after the refresh).
+    channels = [row["channel"] for row in sql(
+        app, "SELECT channel FROM ledger_entry WHERE client_id = :c ORDER BY id",
+        c=registered["client_id"])]  # fmt: skip
+    assert channels == ["login", "userinfo", "userinfo"]
     # Logout through the end_session URL openid-client built: back with state, session over.
     assert result["back_after_logout"] == f"{GOODBYE}?state=bye-state"
