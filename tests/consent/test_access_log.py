@@ -90,6 +90,8 @@ def test_nobody_else_sees_my_entries_or_proofs(app, two_services):
     assert someone.login("bodil").status_code == 302
     assert someone.client.get("/api/me/access-log").json["total"] == 0
     assert someone.client.get("/api/me/access-log/1/proof").status_code == 404
+    huge = someone.client.get("/api/me/access-log/99999999999999999999/proof")
+    assert huge.status_code == 404 and huge.mimetype == "application/problem+json"
 
 
 def test_the_json_twin_needs_a_two_factor_session(app, citizens, two_services):
