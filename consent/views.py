@@ -6,6 +6,7 @@ Leaf contents are never public; only tree sizes, hashes and signatures are.
 from __future__ import annotations
 
 import base64
+import re
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -14,6 +15,7 @@ from idp.errors import problem
 from idp.extensions import limiter
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²" is a digit to Python
 
 
 def _b64(raw: bytes) -> str:
@@ -50,7 +52,7 @@ def verifier_key():
 def consistency():
     """RFC 9162 consistency proof between two signed tree sizes."""
     first, second = request.args.get("first", ""), request.args.get("second", "")
-    if not (first.isdigit() and second.isdigit()):
+    if not (_WHOLE_NUMBER.fullmatch(first) and _WHOLE_NUMBER.fullmatch(second)):
         return problem(400, "first and second must be tree sizes (whole numbers).")
     first, second = int(first), int(second)
     latest = ledger.latest_checkpoint()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
@@ -46,7 +47,7 @@ def _filters() -> dict:
     if attribute is not None and attribute not in CITIZEN_CLAIMS:
         raise BadFilter(_("Unknown attribute."))
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+    if not re.fullmatch(r"[0-9]{1,6}", page) or not 1 <= int(page) <= 100_000:
         raise BadFilter(_("page must be a whole number from 1."))
     until = _date("to")
     return {

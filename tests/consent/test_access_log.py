@@ -52,6 +52,8 @@ def test_the_page_filters_by_service_attribute_and_channel(client, two_services)
         {"to": "2026-13-01"},
         {"page": "0"},
         {"page": "x"},
+        {"page": "²"},
+        {"page": "9" * 30},
         {"channel": "carrier-pigeon"},
         {"attribute": "shoe_size"},
     ],

@@ -122,6 +122,8 @@ def checkpoint_of(client) -> checkpoint.Checkpoint:
         {"first": 0, "second": 1},
         {"first": 2, "second": 1},
         {"first": 1, "second": 99},
+        {"first": "²", "second": "1"},
+        {"first": "1", "second": "9" * 40},
     ],
 )
 def test_a_bad_consistency_request_is_a_problem(client, bank, query):
