@@ -153,10 +153,6 @@ def append(
 # --- the tree ----------------------------------------------------------------------------
 
 
-def tree_size() -> int:
-    return db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_not(None)))
-
-
 def _stored_subtree(cache: dict[tuple[int, int], bytes]) -> merkle.Subtree:
     def subtree(start: int, size: int) -> bytes:
         level = size.bit_length() - 1
@@ -206,7 +202,8 @@ def integrate() -> LedgerCheckpoint | None:
         ).all()
         if not pending:
             return None
-        old = tree_size()
+        latest = latest_checkpoint()
+        old = latest.tree_size if latest else 0  # every leaf so far is under a checkpoint
         cache: dict[tuple[int, int], bytes] = {}
         for offset, entry in enumerate(pending):
             entry.leaf_index = old + offset
@@ -391,15 +388,7 @@ def clients_in_log(citizen_id: str) -> list[tuple[str, str]]:
     return [tuple(row) for row in rows]
 
 
-def proof_for(entry: LedgerEntry) -> dict | None:
-    """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
-    to check it offline (consent/verify.py); None while nothing is signed."""
-    if entry.leaf_index is None:
-        integrate()
-        db.session.refresh(entry)
-    signed = latest_checkpoint()
-    if entry.leaf_index is None or signed is None or entry.leaf_index >= signed.tree_size:
-        return None
+def _proof_document(entry: LedgerEntry, signed: LedgerCheckpoint) -> dict:
     erased = entry.erased_at is not None
     return {
         "entry_id": entry.id,
@@ -415,11 +404,43 @@ def proof_for(entry: LedgerEntry) -> dict | None:
     }
 
 
-def is_verified(entry: LedgerEntry) -> bool:
-    """Does the entry's proof hold against Tillid's own signed checkpoint?"""
-    document = proof_for(entry)
+def _signed(entries: list[LedgerEntry]) -> LedgerCheckpoint | None:
+    """The latest checkpoint, integrating first when one of ``entries`` has no leaf yet."""
+    if any(entry.leaf_index is None for entry in entries):
+        integrate()
+        for entry in entries:
+            db.session.refresh(entry)
+    return latest_checkpoint()
+
+
+def _under(entry: LedgerEntry, signed: LedgerCheckpoint | None) -> bool:
+    return (
+        signed is not None and entry.leaf_index is not None and entry.leaf_index < signed.tree_size
+    )
+
+
+def proof_for(entry: LedgerEntry) -> dict | None:
+    """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
+    to check it offline (consent/verify.py); None while nothing is signed."""
+    signed = _signed([entry])
+    return _proof_document(entry, signed) if _under(entry, signed) else None
+
+
+def verified(entries: list[LedgerEntry]) -> dict[int, bool]:
+    """For each entry, does its proof hold against Tillid's own latest signed checkpoint?
+    The checkpoint's signature is checked once for them all."""
+    signed = _signed(entries)
     key = public_key()
-    return document is not None and not proofs.check(document, key.name, key.public_key)
+    try:
+        opened = checkpoint.open_note(signed.note, key.name, key.public_key) if signed else None
+    except checkpoint.BadNote:
+        opened = None
+    return {
+        entry.id: opened is not None
+        and _under(entry, signed)
+        and not proofs.check_against(_proof_document(entry, signed), opened)
+        for entry in entries
+    }
 
 
 # --- erasure (GDPR Art. 17) ------------------------------------------------------------------

@@ -37,13 +37,17 @@ def root(start: int, size: int, subtree: Subtree) -> bytes:
 
 
 def subtree_of(leaf_hashes: Sequence[bytes]) -> Subtree:
-    """A ``subtree`` lookup computed from leaf hashes (for verifying from scratch)."""
+    """A ``subtree`` lookup computed from leaf hashes (for verifying from scratch): every
+    complete aligned subtree is hashed once, so any number of roots and proofs over the same
+    leaves cost O(n) in all."""
+    levels = [list(leaf_hashes)]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
 
     def subtree(start: int, size: int) -> bytes:
-        if size == 1:
-            return leaf_hashes[start]
-        half = size // 2
-        return node_hash(subtree(start, half), subtree(start + half, half))
+        level = size.bit_length() - 1
+        return levels[level][start >> level]
 
     return subtree
 

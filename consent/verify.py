@@ -30,11 +30,16 @@ def parse_verifier_key(text: str) -> tuple[str, bytes]:
 
 def check(document: dict, name: str, public_key: bytes) -> list[str]:
     """The reasons the proof fails; an empty list when it holds."""
-    problems = []
     try:
         signed = checkpoint.open_note(document["checkpoint"], name, public_key)
     except checkpoint.BadNote as exc:
         return [f"the checkpoint is not signed by {name}: {exc}"]
+    return check_against(document, signed)
+
+
+def check_against(document: dict, signed: checkpoint.Checkpoint) -> list[str]:
+    """The same, against a checkpoint whose signature the caller has already checked."""
+    problems = []
     leaf = base64.b64decode(document["leaf"])
     if document.get("content") is not None:
         content = document["content"].encode()

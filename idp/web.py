@@ -102,3 +102,11 @@ def init_app(app: Flask) -> None:
             headers.setdefault("Cache-Control", "no-store")
         logs.log_request(response, g.get("started", time.perf_counter()))
         return response
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 (problem details for the JSON endpoints)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, _("Send a JSON object."))
+    return body

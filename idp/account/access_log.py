@@ -90,9 +90,10 @@ def page():
     except BadFilter as exc:
         abort(400, str(exc))
     entries, total = ledger.entries_for(citizen.id, **filters)
+    verified = ledger.verified(entries)
     return render_template(
         "account/access_log.html",
-        entries=[(entry, ledger.is_verified(entry)) for entry in entries],
+        entries=[(entry, verified[entry.id]) for entry in entries],
         total=total,
         filters=request.args,
         page=filters["page"],
@@ -126,11 +127,12 @@ def list_api():
     except BadFilter as exc:
         return problem(400, str(exc))
     entries, total = ledger.entries_for(current.citizen().id, **filters)
+    verified = ledger.verified(entries)
     return jsonify(
         total=total,
         page=filters["page"],
         per_page=PAGE_SIZE,
-        entries=[_entry_json(entry, ledger.is_verified(entry)) for entry in entries],
+        entries=[_entry_json(entry, verified[entry.id]) for entry in entries],
     )
 
 

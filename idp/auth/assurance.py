@@ -7,6 +7,8 @@ RFC 8176's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 _NSIS = "https://data.gov.dk/concept/core/nsis/loa/"
 LOW = _NSIS + "Low"
 SUBSTANTIAL = _NSIS + "Substantial"
@@ -32,11 +34,7 @@ def meets(reached: str, required: str) -> bool:
     return rank(reached) >= rank(required)
 
 
-def required_level(requested: list[str], default: str) -> str | None:
-    """The level to reach for a request that accepts any of ``requested`` (`acr_values`, or
-    an `acr` claim's values): the lowest of those we know; ``default`` when none are given.
-    None when values were given but none is a level we know."""
-    if not requested:
-        return default
+def lowest_known(requested: Sequence[str]) -> str | None:
+    """Of levels a request accepts (any will do), the lowest Tillid knows; None if none."""
     known = [value for value in requested if value in LEVELS]
     return min(known, key=rank) if known else None

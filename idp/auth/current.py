@@ -26,7 +26,7 @@ def citizen() -> Citizen | None:
     return g.citizen
 
 
-def _back() -> str | None:
+def back_url() -> str | None:
     # Only a page can be gone back to: after login a redirect is always a GET.
     return request.full_path.rstrip("?") if request.method == "GET" else None
 
@@ -38,9 +38,9 @@ def login_required(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         if citizen() is None:
-            return redirect(url_for("auth.login", next=_back()))
+            return redirect(url_for("auth.login", next=back_url()))
         if not assurance.meets(sso_session().level, assurance.DEFAULT_LEVEL):
-            return redirect(url_for("auth.second_factor", next=_back()))
+            return redirect(url_for("auth.second_factor", next=back_url()))
         return view(*args, **kwargs)
 
     return guarded
@@ -52,13 +52,22 @@ def session_required(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         if citizen() is None:
-            return redirect(url_for("auth.login", next=_back()))
+            return redirect(url_for("auth.login", next=back_url()))
         return view(*args, **kwargs)
 
     return guarded
 
 
 MAX_NEXT_LENGTH = 2048
+
+
+def form_destination(form, default: str) -> str:
+    """Where a page with a ``next`` field goes afterwards: what the form carries (or, on
+    first view, the query string), checked to stay on this site. The form is set to it, so
+    a re-rendered page carries the checked value, never what was typed in."""
+    destination = safe_next(form.next.data or request.args.get("next"), default)
+    form.next.data = destination
+    return destination
 
 
 def safe_next(target: str | None, default: str) -> str:

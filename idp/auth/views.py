@@ -7,7 +7,6 @@ import math
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -40,7 +39,7 @@ from idp.errors import problem
 from idp.extensions import db, limiter, source_address_key
 from idp.oidc import logout as rp_logout
 from idp.oidc.server import verified_redirect_uri
-from idp.web import allow_form_target
+from idp.web import allow_form_target, json_body
 
 bp = Blueprint("auth", __name__)
 
@@ -84,11 +83,7 @@ def index():
 @_source_limit()
 def login():
     form = LoginForm()
-    destination = current.safe_next(
-        form.next.data or request.args.get("next"), url_for("account.me")
-    )
-    # Re-rendered pages carry the checked destination, never what was typed in.
-    form.next.data = destination
+    destination = current.form_destination(form, url_for("account.me"))
     if request.method == "GET":
         # force=1: a service asked for a fresh login (prompt=login, max_age), so show the form
         # even to a citizen who is logged in.
@@ -131,6 +126,11 @@ def login():
     return allow_form_target(page, verified_redirect_uri(destination))
 
 
+def _second_factor_lockout(citizen_id: str) -> str:
+    """The lockout counter for guesses at a citizen's second step (codes, recovery codes)."""
+    return f"otp:{citizen_id}"
+
+
 def _second_step_page(template: str, form, status: int = 200, headers=None, **context):
     page = make_response(render_template(template, form=form, **context), status, headers or {})
     return allow_form_target(page, verified_redirect_uri(form.next.data))
@@ -149,10 +149,7 @@ def second_factor():
     """The second step of a login, or a step-up: a code from the app, or a passkey (which
     the page's script sends to /login/passkey/verify). High takes the passkey only."""
     form = SecondFactorForm()
-    destination = current.safe_next(
-        form.next.data or request.args.get("next"), url_for("account.me")
-    )
-    form.next.data = destination
+    destination = current.form_destination(form, url_for("account.me"))
     citizen, session = current.citizen(), current.sso_session()
     need_high = request.args.get("need") == "high"
     if assurance.meets(session.level, assurance.HIGH if need_high else assurance.SUBSTANTIAL):
@@ -173,7 +170,7 @@ def second_factor():
     )
     if need_high or not form.validate_on_submit():
         return page(400 if form.errors and not need_high else 200)
-    subject = f"otp:{citizen.id}"
+    subject = _second_factor_lockout(citizen.id)
     wait = lockout.seconds_locked(subject)
     if wait:
         form.form_errors.append(_wait_message(wait))
@@ -193,13 +190,6 @@ def second_factor():
 
 
 # --- passkeys (WebAuthn): login, usernameless or username-first, and step-up ----------------
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, _("Send a JSON object."))
-    return body
 
 
 def _json_redirect(destination: str, session_id: str):
@@ -257,14 +247,11 @@ def passkey_verify():
 def recovery():
     """Lost the authenticator: one recovery code lets the citizen enrol a new one."""
     form = RecoveryCodeForm()
-    destination = current.safe_next(
-        form.next.data or request.args.get("next"), url_for("account.me")
-    )
-    form.next.data = destination
+    destination = current.form_destination(form, url_for("account.me"))
     citizen, session = current.citizen(), current.sso_session()
     if not form.validate_on_submit():
         return _second_step_page("auth/recovery.html", form, 400 if form.errors else 200)
-    subject = f"otp:{citizen.id}"  # one budget with the codes: guessing is guessing
+    subject = _second_factor_lockout(citizen.id)  # one budget with the app's codes
     wait = lockout.seconds_locked(subject)
     if wait:
         form.form_errors.append(_wait_message(wait))
@@ -301,7 +288,8 @@ def logout():
         page = render_template("auth/logout.html", form=form, service=end.client if end else None)
         return allow_form_target(make_response(page), back_to_service)
     if not form.validate_on_submit():
-        return render_template("auth/logout.html", form=form), 400
+        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
+        return allow_form_target(make_response(page, 400), back_to_service)
     if session is not None:
         sessions.end(session.id_hash)
     response = redirect(back_to_service or url_for("auth.logged_out"))

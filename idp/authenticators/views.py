@@ -22,20 +22,21 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from idp import crypto
 from idp.auth import assurance, current, sessions
 from idp.auth.current import login_required, session_required
 from idp.auth.forms import ConfirmForm, EnrolTotpForm, RenameForm
-from idp.auth.views import json_body
 from idp.authenticators import passkeys, recovery, service, totp
 from idp.authenticators.models import Authenticator
 from idp.errors import problem
 from idp.extensions import db, store
 from idp.oidc.server import verified_redirect_uri
-from idp.web import allow_form_target
+from idp.web import allow_form_target, json_body
 
 bp = Blueprint("security", __name__, url_prefix="/me/security")
 
 _ENROLLING = "enrolling_totp"  # the id of the unconfirmed authenticator being set up
+_FRESH_CODES = "fresh-recovery-codes"
 _FRESH_CODES_SECONDS = 5 * 60
 
 
@@ -54,8 +55,7 @@ def enrolment_guard(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         if not _may_enrol():
-            back = request.full_path.rstrip("?") if request.method == "GET" else None
-            return redirect(url_for("auth.second_factor", next=back))
+            return redirect(url_for("auth.second_factor", next=current.back_url()))
         return view(*args, **kwargs)
 
     return guarded
@@ -95,10 +95,7 @@ def _pending_totp(citizen) -> Authenticator:
 def enrol_totp():
     citizen = current.citizen()
     form = EnrolTotpForm()
-    destination = current.safe_next(
-        form.next.data or request.args.get("next"), url_for("security.overview")
-    )
-    form.next.data = destination
+    destination = current.form_destination(form, url_for("security.overview"))
     authenticator = _pending_totp(citizen)
     status = 200
     if form.validate_on_submit():
@@ -181,8 +178,9 @@ def passkey_verify():
                                       level=assurance.SUBSTANTIAL)  # fmt: skip
     if first:
         # The codes are shown once, on the next page: held in the store for a moment.
-        key = store.key("fresh-recovery-codes", citizen.id)
-        store.redis.set(key, json.dumps(recovery.replace(citizen.id)), ex=_FRESH_CODES_SECONDS)
+        # Encrypted, as every secret at rest; five minutes to show them.
+        sealed = crypto.encrypt(json.dumps(recovery.replace(citizen.id)).encode(), _FRESH_CODES)
+        store.redis.set(store.key(_FRESH_CODES, citizen.id), sealed, ex=_FRESH_CODES_SECONDS)
         destination = url_for("security.fresh_recovery_codes", next=destination)
     response = jsonify(redirect=destination)
     if session_id is not None:
@@ -195,13 +193,12 @@ def passkey_verify():
 @login_required
 def fresh_recovery_codes():
     """The recovery codes made with a first passkey, shown once."""
-    raw = store.redis.getdel(store.key("fresh-recovery-codes", current.citizen().id))
+    sealed = store.redis.getdel(store.key(_FRESH_CODES, current.citizen().id))
     destination = current.safe_next(request.args.get("next"), url_for("security.overview"))
-    if raw is None:
+    if sealed is None:
         return redirect(url_for("security.overview"))
-    return render_template(
-        "security/recovery_codes.html", codes=json.loads(raw), destination=destination
-    )
+    codes = json.loads(crypto.decrypt(sealed, _FRESH_CODES))
+    return render_template("security/recovery_codes.html", codes=codes, destination=destination)
 
 
 @bp.get("/totp/qr.svg")

@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from flask import current_app
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import or_, select
 
 from idp import crypto
@@ -153,6 +153,11 @@ def published() -> list[dict]:
         .order_by(SigningKey.alg, SigningKey.activates_at)
     )
     return [json.loads(key.public_jwk) for key in keys]
+
+
+def published_key_set() -> KeySet:
+    """The published keys, ready to verify what Tillid signed (tokens, hints)."""
+    return KeySet.import_key_set({"keys": published()})
 
 
 def state(key: SigningKey, now: dt.datetime) -> str:

@@ -9,6 +9,7 @@ are ever allowed cross-origin (no Access-Control-Allow-Credentials).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -32,11 +33,12 @@ def browser_origins(client: Client | None) -> set[str]:
     return {_origin(uri) for uri in client.redirect_uris}
 
 
-def allow_for(response, client: Client | None):
-    """Let the browser read ``response`` if it answers ``client``'s own page."""
+def allow_for(response, client_of_request: Callable[[], Client | None]):
+    """Let the browser read ``response`` if it answers the requesting client's own page.
+    The client is looked up only for a cross-origin request (most calls come from servers)."""
     response.vary.add("Origin")
     origin = request.headers.get("Origin")
-    if origin and origin in browser_origins(client):
+    if origin and origin in browser_origins(client_of_request()):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
     return response

@@ -62,9 +62,10 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(*, client_id: str, citizen_id: str, scope: str, auth_time: int, acr: str,
-          amr: list[str], userinfo_claims: list[str],
-          family_id: str | None = None) -> str:  # fmt: skip
+def issue(*, client_id: str, scope: str, login, family_id: str | None = None) -> str:
+    """A new refresh token. ``login`` is the authorization code or refresh token it comes
+    from: its citizen, and the login's time, level, methods and requested userinfo claims
+    carry over."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(
@@ -72,12 +73,12 @@ def issue(*, client_id: str, citizen_id: str, scope: str, auth_time: int, acr: s
             token_hash=_hash(token),
             family_id=family_id or secrets.token_hex(16),
             client_id=client_id,
-            citizen_id=citizen_id,
+            citizen_id=login.citizen_id,
             scope=scope,
-            auth_time=auth_time,
-            acr=acr,
-            amr=amr,
-            userinfo_claims=list(userinfo_claims),
+            auth_time=login.auth_time,
+            acr=login.acr,
+            amr=login.amr,
+            userinfo_claims=list(login.userinfo_claims),
             issued_at=now,
             expires_at=now + dt.timedelta(seconds=current_app.config["REFRESH_TOKEN_SECONDS"]),
         )

@@ -172,13 +172,7 @@ class CodeGrant(AuthorizationCodeGrant):
         client = self.request.client
         if client.check_grant_type("refresh_token") and "offline_access" in code.scope.split():
             token["refresh_token"] = refresh.issue(
-                client_id=client.get_client_id(),
-                citizen_id=code.citizen_id,
-                scope=code.scope,
-                auth_time=code.auth_time,
-                acr=code.acr,
-                amr=code.amr,
-                userinfo_claims=code.userinfo_claims,
+                client_id=client.get_client_id(), scope=code.scope, login=code
             )
         return status, token, headers
 
@@ -278,12 +272,8 @@ class RefreshGrant(RefreshTokenGrant):
         # RFC 6749 6: the new refresh token keeps the scope originally granted.
         token["refresh_token"] = refresh.issue(
             client_id=refresh_token.client_id,
-            citizen_id=refresh_token.citizen_id,
             scope=refresh_token.scope,
-            auth_time=refresh_token.auth_time,
-            acr=refresh_token.acr,
-            amr=refresh_token.amr,
-            userinfo_claims=refresh_token.userinfo_claims,
+            login=refresh_token,
             family_id=refresh_token.family_id,
         )
         return token

@@ -10,7 +10,6 @@ import time
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from clients.models import Client
 from idp.citizens.models import Citizen
@@ -67,9 +66,7 @@ def revoke_access_token(jti: str) -> None:
 def active_access_token(token: str) -> dict | None:
     """The record of a valid, unexpired, unrevoked access token we issued; else None."""
     try:
-        verified = jwt.decode(
-            token, KeySet.import_key_set({"keys": keys.published()}), algorithms=[ACCESS_TOKEN_ALG]
-        )
+        verified = jwt.decode(token, keys.published_key_set(), algorithms=[ACCESS_TOKEN_ALG])
     except (JoseError, ValueError):
         return None
     if verified.header.get("typ") != "at+jwt":

@@ -26,7 +26,6 @@ from flask import (
 )
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
@@ -90,10 +89,16 @@ def _auth_time() -> int:
     return int(current.sso_session().auth_time)
 
 
+def _just_logged_in() -> bool:
+    """The citizen has logged in again since this request sent them to (prompt=login,
+    max_age, another citizen asked for)."""
+    required_after = session.get(_REAUTH_KEY)
+    return required_after is not None and _auth_time() >= required_after
+
+
 def _needs_fresh_login(prompts: list[str]) -> bool:
     """prompt=login or an exceeded max_age, unless the citizen just logged in for it."""
-    required_after = session.get(_REAUTH_KEY)
-    if required_after is not None and _auth_time() >= required_after:
+    if _just_logged_in():
         return False
     max_age = request.values.get("max_age")
     if max_age is not None:
@@ -120,9 +125,7 @@ def _hinted_subject(client) -> str | None:
         return None
     refused = InvalidRequestError("id_token_hint is not an ID token Tillid issued to you.")
     try:
-        verified = jwt.decode(
-            hint, KeySet.import_key_set({"keys": keys.published()}), algorithms=list(ALGORITHMS)
-        )
+        verified = jwt.decode(hint, keys.published_key_set(), algorithms=list(ALGORITHMS))
     except (JoseError, ValueError):
         raise refused from None
     audience = verified.claims.get("aud")
@@ -146,20 +149,17 @@ def _required_level(asked: claims_request.ClaimsRequest) -> str:
     """The level this request needs: what `acr_values` or an essential `acr` claim demand
     (any listed level will do, so the lowest we know), else the default, Substantial.
     Tillid never answers with less than was asked for (no silent downgrade)."""
-    demands = []
     acr_values = (request.values.get("acr_values") or "").split()
+    demands = []
     if acr_values:
-        demands.append(assurance.required_level(acr_values, assurance.DEFAULT_LEVEL))
+        demands.append(assurance.lowest_known(acr_values))
     if asked.acr_values and asked.acr_essential:
-        demands.append(assurance.required_level(list(asked.acr_values), assurance.DEFAULT_LEVEL))
+        demands.append(assurance.lowest_known(asked.acr_values))
     elif asked.acr_values and not acr_values:  # a voluntary wish: honoured if we know it
-        demands.append(
-            assurance.required_level(list(asked.acr_values), assurance.DEFAULT_LEVEL)
-            or assurance.DEFAULT_LEVEL
-        )
+        demands.append(assurance.lowest_known(asked.acr_values) or assurance.DEFAULT_LEVEL)
     if None in demands:
         raise _unmet("None of the requested assurance levels is one Tillid knows.")
-    return max(demands, key=assurance.rank) if demands else assurance.DEFAULT_LEVEL
+    return max(demands, key=assurance.rank, default=assurance.DEFAULT_LEVEL)
 
 
 def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
@@ -200,7 +200,7 @@ def _another_citizen(client, citizen: Citizen, sub: str) -> bool:
     Once the citizen has just logged in again, it is a refusal rather than a loop."""
     if sub == subjects.pairwise_sub(client.sector_identifier, citizen.id):
         return False
-    if session.get(_REAUTH_KEY) is not None and _auth_time() >= session[_REAUTH_KEY]:
+    if _just_logged_in():
         raise AccessDeniedError("The logged-in citizen is not the one the service asked for.")
     return True
 
@@ -325,7 +325,7 @@ _service_limit = limiter.shared_limit(
 def token():
     if request.method == "OPTIONS":
         return cors.preflight("POST")
-    return cors.allow_for(_client_endpoint(authorization.create_token_response), _client_of_form())
+    return cors.allow_for(_client_endpoint(authorization.create_token_response), _client_of_form)
 
 
 @bp.post("/introspect")
@@ -346,7 +346,7 @@ def revoke():
     response = _client_endpoint(
         lambda: authorization.create_endpoint_response(Revocation.ENDPOINT_NAME)
     )
-    return cors.allow_for(response, _client_of_form())
+    return cors.allow_for(response, _client_of_form)
 
 
 def _bearer_token() -> str | None:
@@ -375,7 +375,8 @@ def userinfo():
     presented = _bearer_token()
     record = tokens.active_access_token(presented) if presented else None
     client = authorization.query_client(record["client_id"]) if record else None
-    return cors.allow_for(_userinfo(presented, record, client), client.client if client else None)
+    response = _userinfo(presented, record, client)
+    return cors.allow_for(response, lambda: client.client if client else None)
 
 
 def _userinfo(presented: str | None, record: dict | None, client):
