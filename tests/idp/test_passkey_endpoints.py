@@ -48,8 +48,11 @@ def test_a_challenge_works_once(app, client):
     assert "expired" in _post(client, "/login/passkey/verify", body, token).json["detail"]
 
 
-JUNK = [None, [], "x", 7, {"credential": "x"}, {"credential": {"rawId": 5}},
-        {"credential": {"rawId": "!!!"}}, {"credential": {}}]  # fmt: skip
+JUNK = [
+    None, [], "x", 7, {"credential": "x"}, {"credential": {"rawId": 5}},
+    {"credential": {"rawId": "!!!"}}, {"credential": {}},
+    {"next": 5, "credential": {}}, {"next": ["/me"], "username": 7, "credential": {}},
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("body", JUNK, ids=range(len(JUNK)))
