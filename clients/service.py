@@ -12,7 +12,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from clients.claims import CPR_CLAIM, SCOPE_CLAIMS, LegalBasis, claims_for
+from clients.claims import (
+    ACCOUNT_ACCESS,
+    API_SCOPES,
+    CPR_CLAIM,
+    SCOPE_CLAIMS,
+    LegalBasis,
+    claims_for,
+)
 from clients.models import PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.dbtypes import utcnow
 from idp.extensions import db
@@ -108,13 +115,19 @@ def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[Cla
         given = per_claim.get(claim) or {}
         if not isinstance(given, dict):
             raise InvalidRegistration(f"claims.{claim}", "must be an object")
-        basis = given.get("legal_basis", spec.get("legal_basis"))
+        # Reading the account is always by consent, whatever basis the other claims have.
+        default_basis = LegalBasis.CONSENT if claim == ACCOUNT_ACCESS else spec.get("legal_basis")
+        basis = given.get("legal_basis", default_basis)
         purpose = given.get("purpose", spec.get("purpose"))
         if basis is None or purpose is None:
             raise InvalidRegistration(
                 f"claims.{claim}", "needs a legal basis and a purpose (--legal-basis, --purpose)"
             )
         basis = LegalBasis(_choice(f"claims.{claim}.legal_basis", basis, list(LegalBasis)))
+        if claim == ACCOUNT_ACCESS and basis != LegalBasis.CONSENT:
+            raise InvalidRegistration(
+                f"claims.{claim}", "reading a citizen's Tillid account needs their consent"
+            )
         if claim == CPR_CLAIM and basis in (LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST):
             raise InvalidRegistration(
                 f"claims.{claim}", "the CPR number needs a legal basis in law, not consent"
@@ -185,7 +198,12 @@ def register(spec: dict) -> tuple[Client, str | None]:
     scope = spec.get("scope") or ""
     scopes = _list("scope", scope.split() if isinstance(scope, str) else scope)
     for name in scopes:
-        _choice("scope", name, list(SCOPE_CLAIMS))
+        _choice("scope", name, [*SCOPE_CLAIMS, *API_SCOPES])
+    api_scopes = [name for name in scopes if name in API_SCOPES]
+    if api_scopes and "client_credentials" not in grant_types:
+        raise InvalidRegistration("scope", f"{api_scopes[0]} needs the client_credentials grant")
+    if api_scopes and kind != ClientKind.PUBLIC_AUTHORITY:
+        raise InvalidRegistration("scope", f"{api_scopes[0]} is for public authorities only")
     if "authorization_code" in grant_types and "openid" not in scopes:
         raise InvalidRegistration("scope", "a login client needs the openid scope")
     if "offline_access" in scopes and "refresh_token" not in grant_types:

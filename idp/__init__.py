@@ -77,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     from consent import models as consent_models  # noqa: F401
     from consent.views import bp as ledger_bp
     from idp.account.access_log import bp as access_log_bp
+    from idp.account.api import bp as me_api_bp
     from idp.account.views import bp as account_bp
     from idp.auth import current
     from idp.auth.views import bp as auth_bp
@@ -94,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(access_log_bp)
+    app.register_blueprint(me_api_bp)
     app.register_blueprint(security_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)

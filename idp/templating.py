@@ -8,7 +8,7 @@ from flask import Flask
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 
-from clients.claims import CPR_CLAIM
+from clients.claims import ACCOUNT_ACCESS, CPR_CLAIM
 
 _BROWSERS = (
     ("Edg/", "Edge"),
@@ -72,6 +72,10 @@ def claim_label(claim: str) -> str:
         "email": _("Your e-mail address"),
         "phone_number": _("Your phone number"),
         CPR_CLAIM: _("Your CPR number"),
+        ACCOUNT_ACCESS: _(
+            "To read your Tillid account: who received your information, what you have"
+            " agreed to, and how you log in"
+        ),
     }
     return labels.get(claim, claim)
 

@@ -5,7 +5,6 @@ under /api/me, both for the logged-in citizen (SSO session, two factors)."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
@@ -13,7 +12,9 @@ from flask_babel import gettext as _
 
 from clients.claims import CITIZEN_CLAIMS
 from consent import checkpoint, ledger
-from idp.auth import assurance, current
+from idp.account import api as me_api
+from idp.account.api import citizen_api
+from idp.auth import current
 from idp.auth.current import login_required
 from idp.errors import problem
 from idp.extensions import db
@@ -61,7 +62,8 @@ def _filters() -> dict:
     }
 
 
-def _entry_json(entry: ledger.LedgerEntry, verified: bool) -> dict:
+def entry_json(entry: ledger.LedgerEntry, verified: bool | None) -> dict:
+    """One entry as the citizen reads it; ``verified`` None where no proof was checked."""
     erased = entry.erased_at is not None
     return {
         "id": entry.id,
@@ -104,44 +106,29 @@ def page():
     )
 
 
-def api_login_required(view):
-    """JSON twins: the SSO session at the default level, else a 401 problem (no redirect)."""
-
-    @functools.wraps(view)
-    def guarded(*args, **kwargs):
-        citizen = current.citizen()
-        if citizen is None or not assurance.meets(
-            current.sso_session().level, assurance.DEFAULT_LEVEL
-        ):
-            return problem(401, _("Log in to Tillid (with two factors) first."))
-        return view(*args, **kwargs)
-
-    return guarded
-
-
 @bp.get("/api/me/access-log")
-@api_login_required
+@citizen_api()
 def list_api():
     try:
         filters = _filters()
     except BadFilter as exc:
         return problem(400, str(exc))
-    entries, total = ledger.entries_for(current.citizen().id, **filters)
+    entries, total = ledger.entries_for(me_api.citizen().id, **filters)
     verified = ledger.verified(entries)
     return jsonify(
         total=total,
         page=filters["page"],
         per_page=PAGE_SIZE,
-        entries=[_entry_json(entry, verified[entry.id]) for entry in entries],
+        entries=[entry_json(entry, verified[entry.id]) for entry in entries],
     )
 
 
 @bp.get("/api/me/access-log/<int:entry_id>/proof")
-@api_login_required
+@citizen_api()
 def proof_api(entry_id: int):
     # Beyond a database integer no entry can exist (and PostgreSQL would refuse the query).
     entry = db.session.get(ledger.LedgerEntry, entry_id) if entry_id < 2**31 else None
-    if entry is None or entry.citizen_id != current.citizen().id:
+    if entry is None or entry.citizen_id != me_api.citizen().id:
         return problem(404, _("There is no such entry in your log."))
     document = ledger.proof_for(entry)
     if document is None:

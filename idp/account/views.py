@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from clients import service as client_registry
 from consent import release
+from idp.account import export, my_data
 from idp.auth import current, sessions
 from idp.auth.current import login_required
 from idp.auth.forms import ConfirmForm
-from idp.citizens import cpr
 from idp.oidc import refresh
 
 bp = Blueprint("account", __name__, url_prefix="/me")
@@ -20,7 +20,32 @@ bp = Blueprint("account", __name__, url_prefix="/me")
 @login_required
 def me():
     citizen = current.citizen()
-    return render_template("account/me.html", citizen=citizen, masked_cpr=cpr.masked(citizen.cpr))
+    held = my_data.attributes(citizen)
+    by_source = {key: [a for a in held if a.source == key] for key in my_data.sources()}
+    return render_template(
+        "account/me.html", citizen=citizen, by_source=by_source, sources=my_data.sources()
+    )
+
+
+def _download(response: Response, filename: str) -> Response:
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/export.json")
+@login_required
+def export_json():
+    """Everything Tillid holds about you (GDPR Art. 15 and 20), as one JSON document."""
+    return _download(jsonify(export.document(current.citizen())), "tillid-my-data.json")
+
+
+@bp.get("/export.zip")
+@login_required
+def export_csv():
+    """The same as CSV files, one per part, in a ZIP archive."""
+    archive = export.csv_archive(current.citizen())
+    return _download(Response(archive, mimetype="application/zip"), "tillid-my-data-csv.zip")
 
 
 @bp.get("/sessions")

@@ -38,7 +38,7 @@ from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
-from idp.oidc import claims_request, cors, subjects, tokens
+from idp.oidc import bearer, claims_request, cors, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
 from idp.web import allow_form_target
@@ -349,51 +349,25 @@ def revoke():
     return cors.allow_for(response, _client_of_form)
 
 
-def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token")  # RFC 6750 2.2
-    return None
-
-
-def _bearer_error(status: int, error: str, description: str):
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
-    response.headers["WWW-Authenticate"] = (
-        f'Bearer error="{error}", error_description="{description}"'
-    )
-    return response
-
-
 @bp.route("/userinfo", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 def userinfo():
     if request.method == "OPTIONS":
         return cors.preflight("GET, POST")
-    presented = _bearer_token()
-    record = tokens.active_access_token(presented) if presented else None
-    client = authorization.query_client(record["client_id"]) if record else None
-    response = _userinfo(presented, record, client)
-    return cors.allow_for(response, lambda: client.client if client else None)
+    client = None
+    try:
+        token = bearer.authenticate("openid", for_citizen=True)
+        client = token.client
+        response = _userinfo(token)
+    except bearer.Rejected as rejected:
+        client, response = rejected.client, rejected.oauth_response()
+    return cors.allow_for(response, lambda: client)
 
 
-def _userinfo(presented: str | None, record: dict | None, client):
-    if not presented:
-        response = _bearer_error(401, "invalid_request", "An access token is required.")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-    if record is None:
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired.")
-    if client is None:
-        return _bearer_error(401, "invalid_token", "The client is no longer registered.")
-    scopes = record["scope"].split()
-    citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
-    if citizen is None or "openid" not in scopes:
-        return _bearer_error(403, "insufficient_scope", "The token carries no openid scope.")
-    claims = {"sub": subjects.pairwise_sub(client.client.sector_identifier, citizen.id)}
-    claims.update(release.release(client.client, citizen, scopes, record["userinfo_claims"],
+def _userinfo(token: bearer.Bearer):
+    client, citizen = token.client, token.citizen
+    claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
+    claims.update(release.release(client, citizen, token.scopes, token.record["userinfo_claims"],
                                   ledger.Channel.USERINFO))  # fmt: skip
     response = jsonify(claims)
     db.session.commit()  # the ledger entries, with the answer they describe
