@@ -20,7 +20,16 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app, g
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clients.models import Client
@@ -43,6 +52,8 @@ class Channel(enum.StrEnum):
 
 class LedgerEntry(db.Model):
     __tablename__ = "ledger_entry"
+    # An authority's reference for a reported lookup: a retried report is the same entry.
+    __table_args__ = (UniqueConstraint("client_id", "reference"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizen.id"), index=True)
@@ -55,6 +66,7 @@ class LedgerEntry(db.Model):
     purpose: Mapped[str | None] = mapped_column(Text)
     legal_basis: Mapped[str | None] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(100))
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
@@ -64,23 +76,21 @@ class LedgerEntry(db.Model):
 
     def content(self) -> bytes:
         """The canonical bytes the commitment covers."""
-        return json.dumps(
-            {
-                "citizen_id": self.citizen_id,
-                "client_id": self.client_id,
-                "client_name": self.client_name,
-                "client_kind": self.client_kind,
-                "channel": str(self.channel),
-                "attributes": self.attributes,
-                "purpose": self.purpose,
-                "legal_basis": self.legal_basis,
-                "request_id": self.request_id,
-                "released_at": self.released_at.astimezone(dt.UTC).isoformat(),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+        body = {
+            "citizen_id": self.citizen_id,
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "client_kind": self.client_kind,
+            "channel": str(self.channel),
+            "attributes": self.attributes,
+            "purpose": self.purpose,
+            "legal_basis": self.legal_basis,
+            "request_id": self.request_id,
+            "released_at": self.released_at.astimezone(dt.UTC).isoformat(),
+        }
+        if self.reference is not None:  # only reports have one (older entries stay as signed)
+            body["reference"] = self.reference
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     def committed(self) -> bytes:
         return hashlib.sha256(self.salt + self.content()).digest()
@@ -130,6 +140,7 @@ def append(
     purpose: str,
     legal_basis: str,
     released_at: dt.datetime | None = None,
+    reference: str | None = None,
 ) -> LedgerEntry:
     """Add an entry to the caller's transaction: it commits with the release, or not at all."""
     entry = LedgerEntry(
@@ -143,6 +154,7 @@ def append(
         legal_basis=str(legal_basis),
         request_id=g.get("request_id"),
         released_at=released_at or utcnow(),
+        reference=reference,
         salt=secrets.token_bytes(32),
     )
     entry.commitment = entry.committed()
@@ -460,6 +472,7 @@ def erase(citizen_id: str, retention: dt.timedelta, now: dt.datetime | None = No
     ).all()
     for entry in entries:
         entry.attributes = entry.purpose = entry.legal_basis = entry.request_id = None
+        entry.reference = None
         entry.salt = None
         entry.erased_at = utcnow()
     db.session.commit()

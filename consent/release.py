@@ -1,7 +1,7 @@
 """The one decision on every release: which claims a service gets, on which basis, and why.
 
-The OIDC layer (ID token, userinfo) asks here and nowhere else; a later issue adds the
-ledger entry to the same decision.
+The OIDC layer (ID token, userinfo) and the authorities' attribute API ask here and
+nowhere else, and each release is ledgered in the same transaction.
 """
 
 from __future__ import annotations
@@ -54,14 +54,20 @@ def _grant(citizen_id: str, client_id: str) -> ConsentGrant | None:
 
 
 def decide(
-    client: Client, citizen_id: str, scopes: list[str], claims: Iterable[str] = ()
+    client: Client,
+    citizen_id: str,
+    scopes: list[str],
+    claims: Iterable[str] = (),
+    *,
+    consent_applies: bool = True,
 ) -> Release:
     """Split the claims of ``scopes`` (and those asked for by name, ``claims``) into those
     released and those awaiting consent.
 
     A claim is released only when the client's policy names it; consent-based claims
-    only once the citizen has agreed; the CPR number never to a private service, whatever
-    the registry says.
+    only once the citizen has agreed, and never where consent does not apply (an
+    authority's lookup, which the citizen takes no part in); the CPR number never to a
+    private service, whatever the registry says.
     """
     policy = client.release_policy()
     grant = _grant(citizen_id, client.client_id)
@@ -73,6 +79,8 @@ def decide(
         if rule is None:
             continue
         if claim == CPR_CLAIM and client.kind != ClientKind.PUBLIC_AUTHORITY:
+            continue
+        if rule.legal_basis == LegalBasis.CONSENT and not consent_applies:
             continue
         if rule.legal_basis == LegalBasis.CONSENT and claim not in consented:
             release.needs_consent.append(rule)
@@ -111,7 +119,8 @@ def release(
     is built, so nothing is released without its entry and no entry outlives a failure.
     One entry per legal basis and purpose.
     """
-    decision = decide(client, citizen.id, scopes, claims)
+    consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies)
     values = claim_values(citizen, decision)
     groups: dict[tuple[str, str], list[str]] = {}
     for rule in decision.granted:

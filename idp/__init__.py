@@ -75,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
     from clients import models as client_models  # noqa: F401
     from consent import ledger as ledger_models  # noqa: F401
     from consent import models as consent_models  # noqa: F401
+    from consent.authority_api import bp as authority_api_bp
     from consent.views import bp as ledger_bp
     from idp.account.access_log import bp as access_log_bp
     from idp.account.api import bp as me_api_bp
@@ -89,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server
+    from idp.oidc import subjects as subject_models  # noqa: F401
     from idp.oidc.views import bp as oidc_bp
     from idp.ops import bp as ops_bp
 
@@ -101,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(ledger_bp)
+    app.register_blueprint(authority_api_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen

@@ -158,6 +158,9 @@ class CodeGrant(AuthorizationCodeGrant):
                 userinfo_claims=list(context["claims"].userinfo),
             ),
         )
+        # The service will know the citizen by this `sub`: let it name them by it later.
+        subjects.remember(request.client.client.sector_identifier, request.user.id)
+        db.session.commit()
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
                        include_refresh_token=True):  # fmt: skip

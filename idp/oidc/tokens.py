@@ -11,6 +11,7 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from clients.claims import API_SCOPES
 from clients.models import Client
 from idp.citizens.models import Citizen
 from idp.extensions import store
@@ -27,6 +28,8 @@ def _key(jti: str) -> str:
 def issue_access_token(
     client: Client, citizen: Citizen | None, scope: str, userinfo_claims: list[str] = ()
 ):
+    # API scopes are a service's own: never in a citizen's token, and the reverse.
+    scope = " ".join(name for name in scope.split() if (name in API_SCOPES) == (citizen is None))
     lifetime = current_app.config["ACCESS_TOKEN_SECONDS"]
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
