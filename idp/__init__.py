@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc import server as oidc_server
     from idp.oidc import subjects as subject_models  # noqa: F401
     from idp.oidc.views import bp as oidc_bp
+    from idp.openapi import bp as openapi_bp
     from idp.ops import bp as ops_bp
 
     app.register_blueprint(auth_bp)
@@ -104,6 +105,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(authority_api_bp)
+    app.register_blueprint(openapi_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen
