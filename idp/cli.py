@@ -143,6 +143,7 @@ def demo_services_command():
             client_secret=client_registry.rotate_secret(client.client_id),
             scope=service.scope,
             description=service.description,
+            api_scopes=service.api_scopes,
         )
         servers.append(make_server("localhost", service.port, app, threaded=True))
     for server in servers[1:]:

@@ -17,6 +17,8 @@ class DemoService:
     legal_basis: str
     purpose: str
     description: str
+    # The authority APIs it calls with its own client_credentials token (none for a bank).
+    api_scopes: str = ""
 
     @property
     def url(self) -> str:
@@ -31,6 +33,7 @@ TAX = DemoService(
     legal_basis="public_task",
     purpose="To assess your income tax",
     description="A public authority: it receives your name, CPR number and address by law.",
+    api_scopes="attributes:read ledger:report",
 )
 BANK = DemoService(
     name="Nordbank (demo)",
@@ -55,7 +58,9 @@ def ensure(demo: DemoService) -> Client:
             "kind": demo.kind,
             "redirect_uris": [f"{demo.url}/callback"],
             "post_logout_redirect_uris": [f"{demo.url}/"],
-            "scope": demo.scope,
+            "scope": f"{demo.scope} {demo.api_scopes}".strip(),
+            "grant_types": ["authorization_code"]
+            + (["client_credentials"] if demo.api_scopes else []),
             "legal_basis": demo.legal_basis,
             "purpose": demo.purpose,
         }

@@ -5,18 +5,20 @@ Nothing here imports Tillid: it talks to the IdP only through OpenID Connect.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from authlib.integrations.flask_client import OAuth, OAuthError
+from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, abort, redirect, render_template, request, session, url_for
 from joserfc import jws
 
 
 def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
-                   scope: str, description: str = "") -> Flask:  # fmt: skip
+                   scope: str, description: str = "", api_scopes: str = "") -> Flask:  # fmt: skip
     app = Flask(f"demo-{name}", root_path=os.path.dirname(__file__), template_folder="templates")
     app.secret_key = secrets.token_urlsafe(32)
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -34,8 +36,49 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
     @app.get("/")
     def home():
         return render_template(
-            "demo.html", name=name, description=description, received=session.get("received")
+            "demo.html",
+            name=name,
+            description=description,
+            received=session.get("received"),
+            uses_apis=bool(api_scopes),
+            api_answer=session.get("api_answer"),
         )
+
+    def service_session() -> OAuth2Session:
+        """The authority's own token (client_credentials), for its calls to the APIs."""
+        api = OAuth2Session(client_id, client_secret, scope=api_scopes)
+        api.fetch_token(tillid.load_server_metadata()["token_endpoint"],
+                        grant_type="client_credentials")  # fmt: skip
+        return api
+
+    def call_api(call) -> None:
+        """Make one API call and keep what came back to show it."""
+        received = session.get("received")
+        if not api_scopes or not received:
+            abort(404)
+        response = call(service_session(), received["id_token"]["sub"])
+        session["api_answer"] = {"status": response.status_code, "body": response.json()}
+
+    @app.post("/lookup")
+    def lookup():
+        """Read the citizen's address again later, without them (the attribute API)."""
+        call_api(lambda api, sub: api.get(
+            f"{issuer}/api/citizens/{quote(sub, safe='')}/attributes",
+            params={"claims": "given_name,address"}))  # fmt: skip
+        return redirect(url_for("home"))
+
+    @app.post("/report")
+    def report():
+        """Report a lookup made in our own case system, for the citizen's access log."""
+        call_api(lambda api, sub: api.post(f"{issuer}/api/ledger/reports", json={
+            "sub": sub,
+            "attributes": ["address"],
+            "purpose": "Checked your address in our case system for a property tax case",
+            "legal_basis": "public_task",
+            "looked_up_at": dt.datetime.now(dt.UTC).isoformat(),
+            "reference": f"demo-{secrets.token_hex(4)}",
+        }))  # fmt: skip
+        return redirect(url_for("home"))
 
     @app.get("/login")
     def login():

@@ -45,7 +45,8 @@ def demo_service(live_server):
             secret = client_registry.rotate_secret(client_id)
         rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
                             client_secret=secret, scope=service.scope,
-                            description=service.description)  # fmt: skip
+                            description=service.description,
+                            api_scopes=service.api_scopes)  # fmt: skip
         server = make_server("localhost", service.port, rp, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -114,5 +115,30 @@ def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, dem
     expect(entries.filter(has_text="Nordbank (demo) e2e").first).to_contain_text(
         "Whether you are over 18"
     )
+    for index in range(4):
+        expect(entries.nth(index)).to_contain_text("Verified: this entry is in Tillid's signed log")
+
+
+def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
+    live_server, demo_service, page
+):
+    _, issuer = live_server
+    tax = demo_service(demo_registry.TAX)
+    _log_in_at(page, tax)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Look up my address again (attribute API)").click()
+    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 200")
+    expect(page.locator("#api-answer")).to_contain_text("street_address")
+    page.get_by_role("button", name="Report a lookup in our case system (report API)").click()
+    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 201")
+
+    page.goto(f"{issuer}/me/access-log")
+    entries = page.locator("#access-log > li")
+    expect(entries).to_have_count(4)  # login, userinfo, the lookup, the report
+    looked_up = entries.filter(has_text="Looked up by the authority")
+    expect(looked_up).to_have_count(1)
+    expect(looked_up).to_contain_text("Your address")
+    reported = entries.filter(has_text="A lookup the authority reported")
+    expect(reported).to_contain_text("Checked your address in our case system")
     for index in range(4):
         expect(entries.nth(index)).to_contain_text("Verified: this entry is in Tillid's signed log")
