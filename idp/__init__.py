@@ -94,6 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc.views import bp as oidc_bp
     from idp.openapi import bp as openapi_bp
     from idp.ops import bp as ops_bp
+    from idp.phone.views import bp as phone_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
@@ -106,6 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(ledger_bp)
     app.register_blueprint(authority_api_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(phone_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen

@@ -91,6 +91,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "600 per minute"),
         "LEDGER_RETENTION_DAYS": _env_int("LEDGER_RETENTION_DAYS", 5 * 365),
+        # Phone approvals one citizen may start per 10 minutes (MFA-fatigue protection).
+        "PHONE_REQUEST_RATE_LIMIT": _env_int("PHONE_REQUEST_RATE_LIMIT", 5),
+        # How long a phone approval (or a CIBA request) waits for the citizen.
+        "PHONE_REQUEST_SECONDS": _env_int("PHONE_REQUEST_SECONDS", 120),
         "LEDGER_INTEGRATE_SECONDS": _env_int("LEDGER_INTEGRATE_SECONDS", 10),
         # Passkeys are bound to this domain and page origin (default: the issuer's).
         "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID") or None,

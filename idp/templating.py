@@ -47,7 +47,11 @@ def format_datetime_short(value: dt.datetime) -> str:
 
 
 def authenticator_kind_label(kind: str) -> str:
-    labels = {"totp": _("Authenticator app (6-digit codes)"), "webauthn": _("Passkey")}
+    labels = {
+        "totp": _("Authenticator app (6-digit codes)"),
+        "webauthn": _("Passkey"),
+        "phone": _("Phone app (approve logins on the phone)"),
+    }
     return labels.get(str(kind), str(kind))
 
 

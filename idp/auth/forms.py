@@ -84,6 +84,20 @@ class ActivateForm(FlaskForm):
     )
 
 
+class PhoneLoginForm(FlaskForm):
+    """The user ID alone: the phone app gives both factors."""
+
+    username = StringField(
+        _l("User ID"),
+        validators=[
+            DataRequired(_l("Enter your user ID.")),
+            Length(max=256, message=_l("The user ID is too long.")),
+        ],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    next = HiddenField()
+
+
 class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token: logout, end sessions."""
 

@@ -16,6 +16,7 @@ from idp.extensions import db
 class AuthenticatorKind(enum.StrEnum):
     TOTP = "totp"
     WEBAUTHN = "webauthn"  # passkeys and security keys (their columns come with them)
+    PHONE = "phone"  # the phone app: a WebAuthn credential made on the phone, for approvals
 
 
 class Authenticator(db.Model):
@@ -41,6 +42,9 @@ class Authenticator(db.Model):
     transports: Mapped[list | None] = mapped_column(JSON)
     backup_eligible: Mapped[bool | None]  # a synced passkey may be copied: never NSIS High
     backup_state: Mapped[bool | None]
+    # The phone app's own key (a long-lived cookie on the paired phone), as SHA-256: it lets
+    # the app list the requests waiting for it; approving still needs the phone's credential.
+    app_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Set when a sign count went backwards (a cloned key?): it no longer logs anyone in.
     suspect_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -107,17 +107,22 @@ def passkeys_of(citizen_id: str) -> list[Authenticator]:
     )
 
 
+def _descriptor(credential: Authenticator) -> PublicKeyCredentialDescriptor:
+    return PublicKeyCredentialDescriptor(
+        id=credential.credential_id,
+        transports=[AuthenticatorTransport(t) for t in credential.transports or []],
+    )
+
+
 def _descriptors(citizen_id: str) -> list[PublicKeyCredentialDescriptor]:
-    return [
-        PublicKeyCredentialDescriptor(
-            id=p.credential_id,
-            transports=[AuthenticatorTransport(t) for t in p.transports or []],
-        )
-        for p in passkeys_of(citizen_id)
-    ]
+    return [_descriptor(p) for p in passkeys_of(citizen_id)]
 
 
-def registration_options(citizen: Citizen) -> str:
+def registration_options(citizen: Citizen, *, purpose: str = "register",
+                         discoverable: bool = True) -> str:  # fmt: skip
+    """Options to make a credential for ``citizen``: a passkey (discoverable, so it logs in
+    without a user ID), or a phone's approval key (``discoverable=False``: it is used only
+    by Tillid's app, which names it, and never turns up in a passkey login)."""
     if citizen.webauthn_user_handle is None:
         citizen.webauthn_user_handle = secrets.token_bytes(32)
         db.session.commit()
@@ -130,17 +135,26 @@ def registration_options(citizen: Citizen) -> str:
         timeout=CHALLENGE_SECONDS * 1000,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
+            resident_key=ResidentKeyRequirement.REQUIRED
+            if discoverable
+            else ResidentKeyRequirement.DISCOURAGED,
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=_descriptors(citizen.id),
     )
-    _remember("register", options.challenge)
+    _remember(purpose, options.challenge)
     return options_to_json(options)
 
 
-def register(citizen: Citizen, credential: dict, name: str) -> Authenticator:
-    challenge = _take("register")
+def register(
+    citizen: Citizen,
+    credential: dict,
+    name: str,
+    *,
+    purpose: str = "register",
+    kind: AuthenticatorKind = AuthenticatorKind.WEBAUTHN,
+) -> Authenticator:
+    challenge = _take(purpose)
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -154,7 +168,7 @@ def register(citizen: Citizen, credential: dict, name: str) -> Authenticator:
     transports = (credential.get("response") or {}).get("transports") or []
     passkey = Authenticator(
         citizen_id=citizen.id,
-        kind=AuthenticatorKind.WEBAUTHN,
+        kind=kind,
         name=name,
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
@@ -188,6 +202,19 @@ def authentication_options(citizen: Citizen | None = None) -> str:
     return options_to_json(options)
 
 
+def approval_options(phone: Authenticator, challenge: bytes) -> str:
+    """Options for an approval on a paired phone: its own credential, over ``challenge``
+    (which the caller derives from the request being approved)."""
+    options = generate_authentication_options(
+        rp_id=rp_id(),
+        challenge=challenge,
+        timeout=CHALLENGE_SECONDS * 1000,
+        allow_credentials=[_descriptor(phone)],
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    return options_to_json(options)
+
+
 def authenticate(credential: dict, citizen: Citizen | None = None) -> Authenticator:
     """Check an assertion; the passkey it came from, or ``PasskeyRefused``."""
     challenge = _take("login")
@@ -196,12 +223,22 @@ def authenticate(credential: dict, citizen: Citizen | None = None) -> Authentica
     except _REFUSALS:
         raise PasskeyRefused("The passkey's answer could not be read.") from None
     passkey = db.session.scalar(
-        select(Authenticator).where(Authenticator.credential_id == credential_id)
+        select(Authenticator).where(
+            Authenticator.credential_id == credential_id,
+            Authenticator.kind == AuthenticatorKind.WEBAUTHN,  # a phone's key approves only
+        )
     )
     if passkey is None or not passkey.active or passkey.suspect_at is not None:
         raise PasskeyRefused("This passkey is not registered with Tillid (or is blocked).")
     if citizen is not None and passkey.citizen_id != citizen.id:
         raise PasskeyRefused("This passkey belongs to someone else.")
+    check_assertion(passkey, credential, challenge)
+    return passkey
+
+
+def check_assertion(passkey: Authenticator, credential: dict, challenge: bytes) -> None:
+    """Verify an assertion by ``passkey`` over ``challenge`` (user verified, exact origin
+    and RP ID, counter moving on); record its use, or raise ``PasskeyRefused``."""
     try:
         verified = verify_authentication_response(
             credential=credential,
@@ -227,7 +264,6 @@ def authenticate(credential: dict, citizen: Citizen | None = None) -> Authentica
     passkey.backup_state = verified.credential_backed_up
     passkey.last_used_at = utcnow()
     db.session.commit()
-    return passkey
 
 
 def login_level(passkey: Authenticator, citizen: Citizen) -> tuple[str, list[str]]:

@@ -46,6 +46,16 @@ def browser():
 
 
 @pytest.fixture
+def demo_site(live_server):
+    """A live Tillid with keys and the demo data (the demo citizen, TOTP enrolled)."""
+    app, base_url = live_server
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    assert runner.invoke(args=["demo", "load", "--citizens", "0"]).exit_code == 0
+    return app, base_url
+
+
+@pytest.fixture
 def page(browser):
     context = browser.new_context()
     page = context.new_page()

@@ -8,7 +8,6 @@ import json
 import threading
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -23,15 +22,6 @@ from tests.e2e.conftest import csp_violations, log_in_as_demo
 from tests.oidc.conftest import pkce
 
 HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
-
-
-@pytest.fixture
-def demo_site(live_server):
-    app, base_url = live_server
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
-    assert runner.invoke(args=["demo", "load", "--citizens", "0"]).exit_code == 0
-    return app, base_url
 
 
 def add_authenticator(page, autofill=False, **overrides):

@@ -98,6 +98,9 @@
     }
   }
 
+  // For the phone app's script: the same conversions and calls, one copy.
+  window.TillidWebAuthn = { toBuffer, post, assertionJSON, attestationJSON, requestOptions };
+
   const supported = typeof window.PublicKeyCredential === 'function';
   document.querySelectorAll('[data-passkey]').forEach((button) => {
     if (!supported) {

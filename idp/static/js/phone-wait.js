@@ -1,0 +1,21 @@
+// The browser waiting for an approval on the phone: asks every two seconds and continues
+// by itself once approved; without JavaScript the citizen presses the button.
+(function () {
+  'use strict';
+  const form = document.querySelector('form[data-wait]');
+  if (!form) return;
+  const status = document.querySelector('[data-wait-status]');
+  const timer = setInterval(async () => {
+    const response = await fetch(form.dataset.wait, { credentials: 'same-origin' });
+    if (!response.ok) return;
+    const answer = await response.json();
+    if (answer.status === 'approved') {
+      clearInterval(timer);
+      status.textContent = 'Approved. Logging you in…';
+      form.submit();
+    } else if (answer.status !== 'pending') {
+      clearInterval(timer);
+      window.location.reload(); // the page explains a rejection or expiry
+    }
+  }, 2000);
+}());
