@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from clients.claims import LegalBasis
+from clients.claims import CPR_CLAIM, LegalBasis
 from idp.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.extensions import db
 
@@ -57,6 +57,16 @@ class Client(db.Model):
 
     def release_policy(self) -> dict[str, ClaimPolicy]:
         return {policy.claim: policy for policy in self.claim_policies}
+
+    def may_name_citizens_by_cpr(self) -> bool:
+        """A public authority registered for the CPR number on a basis in law (not consent)
+        may name a citizen by it (attribute and report APIs, a CIBA login_hint)."""
+        rule = self.release_policy().get(CPR_CLAIM)
+        return (
+            self.kind == ClientKind.PUBLIC_AUTHORITY
+            and rule is not None
+            and rule.legal_basis != LegalBasis.CONSENT
+        )
 
 
 class ClaimPolicy(db.Model):

@@ -24,7 +24,8 @@ from clients.models import PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.dbtypes import utcnow
 from idp.extensions import db
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", CIBA_GRANT)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
 ID_TOKEN_ALGS = ("RS256", "ES256")
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -43,6 +44,7 @@ _FIELDS = {
     "legal_basis",
     "purpose",
     "claims",
+    "backchannel_token_delivery_mode",
 }
 
 
@@ -204,8 +206,14 @@ def register(spec: dict) -> tuple[Client, str | None]:
         raise InvalidRegistration("scope", f"{api_scopes[0]} needs the client_credentials grant")
     if api_scopes and kind != ClientKind.PUBLIC_AUTHORITY:
         raise InvalidRegistration("scope", f"{api_scopes[0]} is for public authorities only")
-    if "authorization_code" in grant_types and "openid" not in scopes:
+    if {"authorization_code", CIBA_GRANT} & set(grant_types) and "openid" not in scopes:
         raise InvalidRegistration("scope", "a login client needs the openid scope")
+    if spec.get("backchannel_token_delivery_mode", "poll") != "poll":
+        raise InvalidRegistration("backchannel_token_delivery_mode", "only poll is supported")
+    if "backchannel_token_delivery_mode" in spec and CIBA_GRANT not in grant_types:
+        raise InvalidRegistration(
+            "backchannel_token_delivery_mode", f"needs the {CIBA_GRANT} grant"
+        )
     if "offline_access" in scopes and "refresh_token" not in grant_types:
         raise InvalidRegistration("scope", "offline_access needs the refresh_token grant")
     method = _choice(
@@ -213,8 +221,10 @@ def register(spec: dict) -> tuple[Client, str | None]:
         spec.get("token_endpoint_auth_method") or "client_secret_basic",
         AUTH_METHODS,
     )
-    if method == PUBLIC_CLIENT_AUTH and "client_credentials" in grant_types:
-        raise InvalidRegistration("token_endpoint_auth_method", "client_credentials needs one")
+    if method == PUBLIC_CLIENT_AUTH and {"client_credentials", CIBA_GRANT} & set(grant_types):
+        raise InvalidRegistration(
+            "token_endpoint_auth_method", "client_credentials and CIBA need client authentication"
+        )
     jwks = spec.get("jwks")
     if method == "private_key_jwt":
         _check_public_jwks(jwks)
@@ -299,6 +309,7 @@ def describe(client: Client) -> dict:
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "grant_types": client.grant_types,
+        **({"backchannel_token_delivery_mode": "poll"} if CIBA_GRANT in client.grant_types else {}),
         "scope": " ".join(client.scopes),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,

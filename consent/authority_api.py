@@ -75,17 +75,12 @@ def authority_token(scope: str):
     return decorate
 
 
-def _may_use_cpr(client: Client) -> bool:
-    rule = client.release_policy().get(CPR_CLAIM)
-    return rule is not None and rule.legal_basis != LegalBasis.CONSENT
-
-
 def _citizen(client: Client, *, sub=None, cpr_number=None) -> Citizen:
     """The citizen named by exactly one of the authority's `sub` or a CPR number."""
     if (sub is None) == (cpr_number is None):
         raise BadRequest(400, "Name the citizen by exactly one of sub and cpr.")
     if cpr_number is not None:
-        if not _may_use_cpr(client):
+        if not client.may_name_citizens_by_cpr():
             raise BadRequest(403, "This authority may not name citizens by CPR number.")
         if not isinstance(cpr_number, str):
             raise BadRequest(400, "cpr must be a string.")

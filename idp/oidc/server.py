@@ -32,7 +32,7 @@ from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db, store
 from idp.keys import service as keys
-from idp.oidc import codes, refresh, subjects, tokens
+from idp.oidc import ciba, codes, refresh, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 
 authorization = AuthorizationServer()
@@ -123,7 +123,8 @@ class ClientAssertion(JWTBearerClientAssertion):
 
     def get_audiences(self):
         issuer = current_app.config["ISSUER"]
-        return [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"]
+        endpoints = ("token", "introspect", "revoke", "bc-authorize")
+        return [issuer, *(f"{issuer}/{endpoint}" for endpoint in endpoints)]
 
     def resolve_client_public_key(self, client):
         return KeySet.import_key_set(client.client.jwks or {"keys": []})
@@ -200,6 +201,32 @@ class CodeGrant(AuthorizationCodeGrant):
         return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
 
 
+def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
+                 amr: list[str], released=(), extra: dict | None = None) -> str:  # fmt: skip
+    """The ID token that goes with ``token``: who logged in, when and how, and the claims
+    released to ``client``, ledgered (channel `login`) and committed with it."""
+    alg = client.id_token_signed_response_alg
+    kid, key = keys.signing_key(alg)  # one key lookup gives both the `kid` and the signature
+    now = int(time.time())
+    claims = {
+        "iss": current_app.config["ISSUER"],
+        "sub": subjects.pairwise_sub(client.sector_identifier, citizen.id),
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + current_app.config["ID_TOKEN_SECONDS"],
+        "auth_time": auth_time,
+        "acr": acr,
+        "amr": amr,
+        "at_hash": create_half_hash(token["access_token"], alg).decode(),
+        **{name: value for name, value in (extra or {}).items() if value},
+    }
+    claims.update(release.release(client, citizen, token["scope"].split(), released,
+                                  ledger.Channel.LOGIN))  # fmt: skip
+    id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
+    db.session.commit()  # the ledger entries, with the token they describe
+    return id_token
+
+
 class OpenIDCodeFlow(OpenIDCode):
     def exists_nonce(self, nonce, request):
         return codes.nonce_in_use(request.payload.client_id, nonce)
@@ -208,40 +235,17 @@ class OpenIDCodeFlow(OpenIDCode):
         raise NotImplementedError("encode_id_token builds the claims itself")
 
     def encode_id_token(self, token, request):
-        """One key lookup gives both the `kid` header and the signature."""
-        client: Client = request.client.client
         code: codes.AuthorizationCode = request.authorization_code
-        alg = client.id_token_signed_response_alg
-        kid, key = keys.signing_key(alg)
-        now = int(time.time())
-        claims = {
-            "iss": current_app.config["ISSUER"],
-            "sub": subjects.pairwise_sub(client.sector_identifier, request.user.id),
-            "aud": client.client_id,
-            "iat": now,
-            "exp": now + current_app.config["ID_TOKEN_SECONDS"],
-            "auth_time": code.auth_time,
-            "acr": code.acr,
-            "amr": code.amr,
-        }
-        if code.nonce:
-            claims["nonce"] = code.nonce
-        if code.sid:
-            claims["sid"] = code.sid
-        at_hash = create_half_hash(token["access_token"], alg)
-        claims["at_hash"] = at_hash.decode()
-        claims.update(
-            release.release(
-                client,
-                request.user,
-                token["scope"].split(),
-                code.id_token_claims,
-                ledger.Channel.LOGIN,
-            )
+        return id_token_for(
+            request.client.client,
+            request.user,
+            token,
+            auth_time=code.auth_time,
+            acr=code.acr,
+            amr=code.amr,
+            released=code.id_token_claims,
+            extra={"nonce": code.nonce, "sid": code.sid},
         )
-        id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
-        db.session.commit()  # the ledger entries, with the token they describe
-        return id_token
 
     def process_token(self, grant, response):
         token = super().process_token(grant, response)
@@ -313,3 +317,5 @@ def init_app(app: Flask) -> None:
     authorization.register_grant(ServiceGrant)
     authorization.register_endpoint(Introspection)
     authorization.register_endpoint(Revocation)
+    authorization.register_grant(ciba.CibaGrant)
+    authorization.register_endpoint(ciba.BackchannelAuthentication)

@@ -29,6 +29,7 @@ from joserfc.errors import JoseError
 
 from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
+from clients.service import GRANT_TYPES
 from consent import ledger, release
 from idp import crypto
 from idp.auth import assurance, current
@@ -38,7 +39,7 @@ from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
-from idp.oidc import bearer, claims_request, cors, subjects
+from idp.oidc import bearer, ciba, claims_request, cors, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import authorization
 from idp.web import allow_form_target
@@ -337,6 +338,16 @@ def introspect():
     )
 
 
+@bp.post("/bc-authorize")
+@csrf.exempt
+@_service_limit
+def backchannel_authentication():
+    """CIBA: a service asks for the citizen's approval on their phone (idp/oidc/ciba.py)."""
+    return _client_endpoint(
+        lambda: authorization.create_endpoint_response(ciba.BackchannelAuthentication.ENDPOINT_NAME)
+    )
+
+
 @bp.route("/revoke", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 @_service_limit
@@ -391,7 +402,7 @@ def _metadata() -> dict:
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "userinfo_signing_alg_values_supported": [],
@@ -404,6 +415,7 @@ def _metadata() -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        **ciba.metadata(issuer),
     }
 
 

@@ -11,6 +11,7 @@ picked code, so an approval is valid for that one request only.
 from __future__ import annotations
 
 import io
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import segno
@@ -222,7 +223,7 @@ def approve(request_id: str):
             decision = release.decide(client, found.citizen_id, found.scope, found.claims)
             release.record_decision(found.citizen_id, client, decision)  # seen on the phone
         phone_requests.answer(found, phone_requests.APPROVED, authenticator_id=phone.id,
-                              amr=pairing.approval_methods(phone))  # fmt: skip
+                              amr=pairing.approval_methods(phone), at=int(time.time()))  # fmt: skip
     except (RequestRefused, passkeys.PasskeyRefused) as exc:
         return problem(400, str(exc))
     return jsonify(status=phone_requests.APPROVED)

@@ -155,7 +155,7 @@ REFUSALS = {
     ),
     "public client with client_credentials": (
         lambda a: [*_with(a, "--auth-method", "none"), "--grant-type", "client_credentials"],
-        "client_credentials needs one",
+        "client_credentials and CIBA need client authentication",
     ),
     "refresh without code": (
         lambda a: [*_without(a, "--redirect-uri"), "--grant-type", "refresh_token"],
