@@ -55,6 +55,39 @@ def demo_site(live_server):
     return app, base_url
 
 
+def add_authenticator(page, autofill=False, **overrides):
+    """A virtual platform authenticator. It answers the login page's autofill (conditional
+    UI) request at once, as a citizen picking the passkey would; tests of the button turn
+    autofill off, as in a browser without it."""
+    if not autofill:
+        page.add_init_script(
+            "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
+        )
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+               "hasUserVerification": True, "isUserVerified": True,
+               "automaticPresenceSimulation": True}  # fmt: skip
+    options.update(overrides)
+    return cdp, cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})[
+        "authenticatorId"
+    ]
+
+
+@pytest.fixture
+def phone(browser):
+    """A second browser, on a phone: its own context and platform authenticator."""
+    context = browser.new_context(
+        user_agent="Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+        viewport={"width": 390, "height": 844},
+    )
+    page = context.new_page()
+    add_authenticator(page)
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context()

@@ -18,29 +18,10 @@ from werkzeug.wrappers import Request, Response
 
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.extensions import db, store
-from tests.e2e.conftest import csp_violations, log_in_as_demo
+from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
 from tests.oidc.conftest import pkce
 
 HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
-
-
-def add_authenticator(page, autofill=False, **overrides):
-    """A virtual platform authenticator. It answers the login page's autofill (conditional
-    UI) request at once, as a citizen picking the passkey would; tests of the button turn
-    autofill off, as in a browser without it."""
-    if not autofill:
-        page.add_init_script(
-            "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
-        )
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    options = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-               "hasUserVerification": True, "isUserVerified": True,
-               "automaticPresenceSimulation": True}  # fmt: skip
-    options.update(overrides)
-    return cdp, cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})[
-        "authenticatorId"
-    ]
 
 
 def register_passkey(page, base_url, name="Min laptop"):

@@ -7,27 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import csp_violations, log_in_as_demo
-from tests.e2e.test_passkeys import add_authenticator, log_out
+from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
+from tests.e2e.test_passkeys import log_out
 from tests.interop.test_openid_client import HERE, REDIRECT, _node_ready, _register
 
 SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(
-        user_agent="Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
-        "(KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
-        viewport={"width": 390, "height": 844},
-    )
-    page = context.new_page()
-    add_authenticator(page)
-    yield page
-    context.close()
 
 
 def pair(computer, phone, base_url, name="Idas Pixel"):
