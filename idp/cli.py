@@ -144,6 +144,7 @@ def demo_services_command():
             scope=service.scope,
             description=service.description,
             api_scopes=service.api_scopes,
+            ciba=service.ciba,
         )
         servers.append(make_server("localhost", service.port, app, threaded=True))
     for server in servers[1:]:

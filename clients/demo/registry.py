@@ -19,6 +19,7 @@ class DemoService:
     description: str
     # The authority APIs it calls with its own client_credentials token (none for a bank).
     api_scopes: str = ""
+    ciba: bool = False  # asks citizens to approve on their phone (CIBA, poll mode)
 
     @property
     def url(self) -> str:
@@ -34,6 +35,7 @@ TAX = DemoService(
     purpose="To assess your income tax",
     description="A public authority: it receives your name, CPR number and address by law.",
     api_scopes="attributes:read ledger:report",
+    ciba=True,
 )
 BANK = DemoService(
     name="Nordbank (demo)",
@@ -60,7 +62,8 @@ def ensure(demo: DemoService) -> Client:
             "post_logout_redirect_uris": [f"{demo.url}/"],
             "scope": f"{demo.scope} {demo.api_scopes}".strip(),
             "grant_types": ["authorization_code"]
-            + (["client_credentials"] if demo.api_scopes else []),
+            + (["client_credentials"] if demo.api_scopes else [])
+            + ([service.CIBA_GRANT] if demo.ciba else []),
             "legal_basis": demo.legal_basis,
             "purpose": demo.purpose,
         }

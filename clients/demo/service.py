@@ -9,8 +9,10 @@ import datetime as dt
 import os
 import re
 import secrets
+import time
 from urllib.parse import quote, urlencode
 
+import requests
 from authlib.integrations.flask_client import OAuth, OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, abort, redirect, render_template, request, session, url_for
@@ -18,7 +20,8 @@ from joserfc import jws
 
 
 def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
-                   scope: str, description: str = "", api_scopes: str = "") -> Flask:  # fmt: skip
+                   scope: str, description: str = "", api_scopes: str = "",
+                   ciba: bool = False) -> Flask:  # fmt: skip
     app = Flask(f"demo-{name}", root_path=os.path.dirname(__file__), template_folder="templates")
     app.secret_key = secrets.token_urlsafe(32)
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -42,6 +45,7 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             received=session.get("received"),
             uses_apis=bool(api_scopes),
             api_answer=session.get("api_answer"),
+            uses_ciba=ciba,
         )
 
     def service_session() -> OAuth2Session:
@@ -78,6 +82,38 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             "looked_up_at": dt.datetime.now(dt.UTC).isoformat(),
             "reference": f"demo-{secrets.token_hex(4)}",
         }))  # fmt: skip
+        return redirect(url_for("home"))
+
+    @app.post("/ciba")
+    def ask_on_phone():
+        """CIBA, poll mode: ask Tillid to have the citizen approve on their phone, and poll
+        the token endpoint (at the interval Tillid gave) until they answer."""
+        received = session.get("received")
+        if not ciba or not received:
+            abort(404)
+        meta = tillid.load_server_metadata()
+        auth = (client_id, client_secret)
+        answer = requests.post(meta["backchannel_authentication_endpoint"], auth=auth, timeout=10,
+                               data={"scope": scope, "login_hint": received["id_token"]["sub"],
+                                     "binding_message": "Tax return 2026: approve?"})  # fmt: skip
+        if answer.ok:
+            ticket = answer.json()
+            interval, deadline = ticket["interval"], time.monotonic() + ticket["expires_in"]
+            while time.monotonic() < deadline:
+                time.sleep(interval)
+                answer = requests.post(meta["token_endpoint"], auth=auth, timeout=10, data={
+                    "grant_type": "urn:openid:params:grant-type:ciba",
+                    "auth_req_id": ticket["auth_req_id"]})  # fmt: skip
+                error = answer.json().get("error")
+                if error == "slow_down":
+                    interval += 5
+                elif error != "authorization_pending":
+                    break
+        body = answer.json()
+        if answer.ok and "access_token" in body:  # show what the tokens bring, not the tokens
+            body = tillid.userinfo(token={"access_token": body["access_token"],
+                                          "token_type": "Bearer"})  # fmt: skip
+        session["api_answer"] = {"status": answer.status_code, "body": dict(body)}
         return redirect(url_for("home"))
 
     @app.get("/login")

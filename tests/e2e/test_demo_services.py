@@ -46,7 +46,7 @@ def demo_service(live_server):
         rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
                             client_secret=secret, scope=service.scope,
                             description=service.description,
-                            api_scopes=service.api_scopes)  # fmt: skip
+                            api_scopes=service.api_scopes, ciba=service.ciba)  # fmt: skip
         server = make_server("localhost", service.port, rp, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -142,3 +142,33 @@ def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
     expect(reported).to_contain_text("Checked your address in our case system")
     for index in range(4):
         expect(entries.nth(index)).to_contain_text("Verified: this entry is in Tillid's signed log")
+
+
+def test_log_in_with_the_phone_then_the_tax_authority_asks_again_by_ciba(
+    live_server, demo_service, page, phone
+):
+    from tests.e2e.test_phone import pair
+
+    _, issuer = live_server
+    tax = demo_service(demo_registry.TAX)
+    pair(page, phone, issuer)
+    page.goto(tax)
+    page.get_by_role("link", name="Log in with Tillid").click()
+    page.get_by_role("link", name="Log in with the phone app").click()
+    page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
+    page.get_by_role("button", name="Continue").click()
+    code = page.locator("#binding-code").text_content().strip()
+    phone.goto(f"{issuer}/app")
+    phone.get_by_role("button", name=code, exact=True).click()
+    page.get_by_role("button", name="Continue").click()  # the notice: what the authority gets
+    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+
+    # The authority asks again, later, without a browser: the page waits for the phone.
+    page.get_by_role("button", name="Ask me to approve on my phone (CIBA)").click(
+        no_wait_after=True
+    )
+    phone.goto(f"{issuer}/app")
+    expect(phone.get_by_text("Tax return 2026: approve?")).to_be_visible(timeout=15000)
+    phone.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 200", timeout=30000)
+    expect(page.locator("#api-answer")).to_contain_text(demo.DEMO_CPR)

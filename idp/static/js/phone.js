@@ -77,6 +77,6 @@
     const response = await fetch(app.dataset.pendingUrl, { credentials: 'same-origin' });
     if (!response.ok) return;
     const { request: pending } = await response.json();
-    if ((pending || '') !== app.dataset.current && !status.textContent) window.location.reload();
+    if ((pending || '') !== app.dataset.current && !(status && status.textContent)) window.location.reload();
   }, 3000);
 }());
