@@ -171,6 +171,10 @@ def demo_welcome_command():
             f"  then a code from an authenticator app set up with the key {demo.DEMO_TOTP_SECRET}\n"
             f"  (or print one: .venv/bin/flask --app wsgi demo code)"
         )
+    click.echo(
+        f'  Phone app: pair a phone at {issuer}/me/security ("Pair a phone"), open the link on\n'
+        f"  the phone (or in a second browser window), then approve logins at {issuer}/app"
+    )
     for service in demo_registry.DEMO_SERVICES:
         click.echo(f"  Demo service: {service.name} at {service.url}")
     click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")
