@@ -21,6 +21,7 @@ from idp.citizens import demo
 from idp.dbtypes import utcnow
 from idp.extensions import db
 from idp.phone import requests as phone_requests
+from tests.conftest import csrf_token
 
 CIBA = "urn:openid:params:grant-type:ciba"
 
@@ -177,8 +178,7 @@ def test_one_pending_request_per_citizen_against_prompt_floods(client, runner, p
 
 
 def _login_csrf(client) -> str:
-    page = client.get("/login/app").get_data(as_text=True)
-    return page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    return csrf_token(client.get("/login/app"))
 
 
 def test_a_request_is_answered_once_and_only_by_its_citizens_phone(app, client, runner, phone_app):
@@ -233,8 +233,41 @@ def test_completing_before_approval_only_shows_the_wait_page(client, demo_citize
     _phone(app, demo_citizen)
     started = client.post("/login/app", data={"username": "demo",
                                               "csrf_token": _login_csrf(client)})  # fmt: skip
-    wait_page = client.get(started.headers["Location"]).get_data(as_text=True)
-    token = wait_page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    token = csrf_token(client.get(started.headers["Location"]))
     early = client.post("/login/app/complete", data={"csrf_token": token, "next": "/me"})
     assert early.status_code == 302 and "/login/app/wait" in early.headers["Location"]
     assert client.get("/me").status_code == 302  # still not logged in
+
+
+def test_removing_the_phone_on_the_portal_unpairs_it_at_once(app, client, citizens, phone_app):
+    citizens.totp_secrets[demo.DEMO_USERNAME] = demo.DEMO_TOTP_SECRET
+    assert citizens.login(demo.DEMO_USERNAME, demo.DEMO_PASSWORD).status_code == 302
+    overview = client.get("/me/security")
+    assert "Phone app (approve logins on the phone)" in overview.get_data(as_text=True)
+    with app.app_context():
+        phone_id = db.session.scalar(
+            db.select(Authenticator.id).where(Authenticator.kind == AuthenticatorKind.PHONE)
+        )
+    removed = client.post(f"/me/security/{phone_id}/remove",
+                          data={"csrf_token": csrf_token(overview)})  # fmt: skip
+    assert removed.status_code == 302
+    assert "This phone is not paired" in phone_app.get("/app").get_data(as_text=True)
+
+
+def test_approving_after_expiry_is_refused(client, runner, phone_app, monkeypatch):
+    auth_req_id = _bc_authorize(client, _authority(runner)).json["auth_req_id"]
+    token = {"X-CSRFToken": _csrf(phone_app)}
+    later = time.time() + 121
+    monkeypatch.setattr(phone_requests, "time", types.SimpleNamespace(time=lambda: later))
+    late = phone_app.post(f"/app/api/requests/{auth_req_id}/options", json={}, headers=token)
+    assert late.status_code == 409
+
+
+def test_repeated_rejections_are_logged_as_suspicious(client, runner, phone_app, caplog):
+    auth = _authority(runner)
+    token = {"X-CSRFToken": _csrf(phone_app)}
+    for _ in range(3):
+        auth_req_id = _bc_authorize(client, auth).json["auth_req_id"]
+        phone_app.post(f"/app/api/requests/{auth_req_id}/reject", json={}, headers=token)
+    warnings = [r for r in caplog.records if getattr(r, "event", None) == "phone_rejections"]
+    assert len(warnings) == 1 and warnings[0].rejections == 3
