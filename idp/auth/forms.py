@@ -6,20 +6,20 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp
 
 
-class LoginForm(FlaskForm):
-    username = StringField(
+def _user_id_field(autocomplete: str) -> StringField:
+    return StringField(
         _l("User ID"),
         validators=[
             DataRequired(_l("Enter your user ID.")),
             Length(max=256, message=_l("The user ID is too long.")),
         ],
-        # "webauthn": the browser offers passkeys in this field's autofill (conditional UI).
-        render_kw={
-            "autocomplete": "username webauthn",
-            "autocapitalize": "none",
-            "spellcheck": "false",
-        },
+        render_kw={"autocomplete": autocomplete, "autocapitalize": "none", "spellcheck": "false"},
     )
+
+
+class LoginForm(FlaskForm):
+    # "webauthn": the browser offers passkeys in this field's autofill (conditional UI).
+    username = _user_id_field("username webauthn")
     password = PasswordField(
         _l("Password"),
         validators=[
@@ -87,14 +87,7 @@ class ActivateForm(FlaskForm):
 class PhoneLoginForm(FlaskForm):
     """The user ID alone: the phone app gives both factors."""
 
-    username = StringField(
-        _l("User ID"),
-        validators=[
-            DataRequired(_l("Enter your user ID.")),
-            Length(max=256, message=_l("The user ID is too long.")),
-        ],
-        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
-    )
+    username = _user_id_field("username")
     next = HiddenField()
 
 

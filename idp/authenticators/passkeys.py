@@ -95,12 +95,15 @@ def _take(purpose: str) -> bytes:
     return challenge
 
 
-def passkeys_of(citizen_id: str) -> list[Authenticator]:
+def passkeys_of(
+    citizen_id: str, kind: AuthenticatorKind = AuthenticatorKind.WEBAUTHN
+) -> list[Authenticator]:
+    """The citizen's unblocked WebAuthn credentials of ``kind`` (passkeys, or phones)."""
     return list(
         db.session.scalars(
             select(Authenticator).where(
                 Authenticator.citizen_id == citizen_id,
-                Authenticator.kind == AuthenticatorKind.WEBAUTHN,
+                Authenticator.kind == kind,
                 Authenticator.suspect_at.is_(None),
             )
         )

@@ -96,15 +96,7 @@ def this_phone() -> Authenticator | None:
 
 
 def phones_of(citizen_id: str) -> list[Authenticator]:
-    return list(
-        db.session.scalars(
-            select(Authenticator).where(
-                Authenticator.citizen_id == citizen_id,
-                Authenticator.kind == AuthenticatorKind.PHONE,
-                Authenticator.suspect_at.is_(None),
-            )
-        )
-    )
+    return passkeys.passkeys_of(citizen_id, AuthenticatorKind.PHONE)
 
 
 def approval_methods(phone: Authenticator) -> list[str]:

@@ -30,12 +30,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def demo_service(live_server):
+def demo_service(demo_site):
     """Serve one demo service (registered as `demo load` does) on a free port."""
-    app, issuer = live_server
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
-    assert runner.invoke(args=["demo", "load", "--citizens", "0"]).exit_code == 0
+    app, issuer = demo_site
     servers = []
 
     def serve(template: demo_registry.DemoService) -> str:

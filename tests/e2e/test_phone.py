@@ -5,13 +5,13 @@ fingerprint or face unlock looks to the server)."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
 from tests.e2e.test_passkeys import log_out
-from tests.interop.test_openid_client import HERE, REDIRECT, _node_ready, _register
+from tests.e2e.test_step_up import start_step_up_rp
+from tests.interop.test_openid_client import _node_ready, _register
 
 SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
 
@@ -113,18 +113,7 @@ def test_openid_client_sees_substantial_after_a_phone_login(live_server, browser
     pair(page, phone, issuer)
     scope = "openid profile"
     registered = _register(app, scope)
-    callbacks = []
-
-    def at_the_service(route):
-        callbacks.append(route.request.url)
-        route.fulfill(body="back at the service")
-
-    page.route(f"{REDIRECT}*", at_the_service)
-    rp = subprocess.Popen(
-        ["node", str(HERE / "step_up.mjs"), issuer, registered["client_id"],
-         registered["client_secret"], REDIRECT, scope, json.dumps([SUBSTANTIAL])],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    rp, callbacks = start_step_up_rp(page, issuer, registered, scope, [SUBSTANTIAL])
     try:
         page.goto(json.loads(rp.stdout.readline())["authorization_url"])
         page.get_by_role("link", name="Log in with the phone app").click()

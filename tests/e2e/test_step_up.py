@@ -16,14 +16,12 @@ LOW = "https://data.gov.dk/concept/core/nsis/loa/Low"
 SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
 
 
-def test_openid_client_sees_a_step_up_from_low_to_substantial(live_server, page):
-    _node_ready()
-    app, issuer = live_server
-    scope = "openid profile"
-    registered = _register(app, scope)
+def start_step_up_rp(page, issuer: str, registered: dict, scope: str, levels: list[str]):
+    """Node's openid-client as the service (step_up.mjs): it prints an authorization URL per
+    level and reads each callback back. The redirect URI is not served: Chromium hands each
+    callback to the test, which passes it on."""
     callbacks = []
 
-    # The service's redirect URI is not served: Chromium hands each callback to the RP.
     def at_the_service(route):
         callbacks.append(route.request.url)
         route.fulfill(body="back at the service")
@@ -31,9 +29,18 @@ def test_openid_client_sees_a_step_up_from_low_to_substantial(live_server, page)
     page.route(f"{REDIRECT}*", at_the_service)
     rp = subprocess.Popen(
         ["node", str(HERE / "step_up.mjs"), issuer, registered["client_id"],
-         registered["client_secret"], REDIRECT, scope, json.dumps([LOW, SUBSTANTIAL])],
+         registered["client_secret"], REDIRECT, scope, json.dumps(levels)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    return rp, callbacks
+
+
+def test_openid_client_sees_a_step_up_from_low_to_substantial(live_server, page):
+    _node_ready()
+    app, issuer = live_server
+    scope = "openid profile"
+    registered = _register(app, scope)
+    rp, callbacks = start_step_up_rp(page, issuer, registered, scope, [LOW, SUBSTANTIAL])
 
     def hand_back_callback() -> dict:
         expect(page.get_by_text("back at the service")).to_be_visible()
