@@ -218,12 +218,12 @@ def approve(request_id: str):
         # code with a signature over another is refused here.
         expected = phone_requests.challenge(found, found.code, nonce)
         passkeys.check_assertion(phone, credential, expected)
-        if found.client_id:
-            client = db.session.get(Client, found.client_id)
-            decision = release.decide(client, found.citizen_id, found.scope, found.claims)
-            release.record_decision(found.citizen_id, client, decision)  # seen on the phone
         phone_requests.answer(found, phone_requests.APPROVED, authenticator_id=phone.id,
                               amr=pairing.approval_methods(phone), at=int(time.time()))  # fmt: skip
+        if found.client_id:  # what the phone showed, the citizen has now agreed to
+            client = db.session.get(Client, found.client_id)
+            decision = release.decide(client, found.citizen_id, found.scope, found.claims)
+            release.record_decision(found.citizen_id, client, decision)
     except (RequestRefused, passkeys.PasskeyRefused) as exc:
         return problem(400, str(exc))
     return jsonify(status=phone_requests.APPROVED)
