@@ -30,6 +30,7 @@ _SUSPICIOUS_REJECTIONS = 3
 _REJECTION_WINDOW_SECONDS = 3600
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+CANCELLED = "cancelled"  # the browser that started it started another
 
 
 class RequestRefused(Exception):
@@ -168,6 +169,16 @@ def answer(request: PhoneRequest, status: str, **details) -> None:
         store.redis.delete(_pending_key(request.citizen_id))
         if status == REJECTED:
             _count_rejection(request)
+
+
+def cancel(request: PhoneRequest) -> None:
+    """Withdraw a still pending request (its browser starts a new one): it leaves the phone
+    and frees the citizen's one pending place. Not a rejection: nothing is counted."""
+    if outcome(request)["status"] != PENDING:
+        return
+    if store.redis.set(_key(request.id, "answer"), json.dumps({"status": CANCELLED}), nx=True,
+                       ex=_KEEP_OUTCOME_SECONDS + _lifetime()):  # fmt: skip
+        store.redis.delete(_pending_key(request.citizen_id))
 
 
 def _count_rejection(request: PhoneRequest) -> None:

@@ -270,6 +270,11 @@ def login_with_phone():
         # Without a phone (or an account) the browser waits just the same and the request
         # expires: the page tells nobody whether the user ID exists.
         owner = citizen.id if usable and pairing.phones_of(citizen.id) else None
+        earlier = _browser_request()
+        if earlier is not None and earlier.citizen_id is not None and earlier.citizen_id == owner:
+            # This browser tries again (back button, a new tab): its own earlier request
+            # gives way, rather than block the citizen until it expires.
+            phone_requests.cancel(earlier)
         client_id, scopes, claims = _service_of(destination)
         try:
             started = phone_requests.create(

@@ -271,3 +271,17 @@ def test_repeated_rejections_are_logged_as_suspicious(client, runner, phone_app,
         phone_app.post(f"/app/api/requests/{auth_req_id}/reject", json={}, headers=token)
     warnings = [r for r in caplog.records if getattr(r, "event", None) == "phone_rejections"]
     assert len(warnings) == 1 and warnings[0].rejections == 3
+
+
+def test_the_same_browser_trying_again_replaces_its_own_pending_request(app, client, phone_app):
+    first = client.post("/login/app", data={"username": "demo", "csrf_token": _login_csrf(client)})
+    assert first.status_code == 302
+    first_id = phone_app.get("/app/api/pending").json["request"]
+    again = client.post("/login/app", data={"username": "demo", "csrf_token": _login_csrf(client)})
+    assert again.status_code == 302  # not "another request is waiting"
+    second_id = phone_app.get("/app/api/pending").json["request"]
+    assert second_id and second_id != first_id
+    # Another browser is still held back while that one waits (one request at a time).
+    other = app.test_client()
+    refused = other.post("/login/app", data={"username": "demo", "csrf_token": _login_csrf(other)})
+    assert refused.status_code == 429
