@@ -38,11 +38,17 @@
   if (!app) return;
   const request = document.querySelector('[data-request]');
   const base = request ? app.dataset.requestsUrl + request.dataset.request : null;
+  let busy = false; // a fingerprint or face prompt is open
+  let answered = false; // the citizen answered the shown request: keep its outcome in view
+  async function answer(work) {
+    busy = true;
+    try { await work(); } finally { busy = false; answered = true; }
+  }
 
   document.querySelectorAll('[data-approve]').forEach((button) => {
     if (!supported) return;
     button.hidden = false;
-    button.addEventListener('click', async () => {
+    button.addEventListener('click', () => answer(async () => {
       const code = button.dataset.code || null;
       try {
         const options = requestOptions(await post(`${base}/options`, app.dataset.csrfToken, { code }));
@@ -53,18 +59,18 @@
       } catch (error) {
         say(error.name === 'NotAllowedError' ? 'Not approved (cancelled).' : error.message);
       }
-    });
+    }));
   });
   const reject = document.querySelector('[data-reject]');
   if (reject) {
     reject.hidden = false;
-    reject.addEventListener('click', async () => {
+    reject.addEventListener('click', () => answer(async () => {
       try {
         await post(`${base}/reject`, app.dataset.csrfToken, {});
         say('Rejected. The login is stopped.');
         document.querySelectorAll('[data-approve], [data-reject]').forEach((b) => { b.hidden = true; });
       } catch (error) { say(error.message); }
-    });
+    }));
   }
 
   // Count down, and notice a new request without a reload by hand.
@@ -74,9 +80,12 @@
     setInterval(() => { seconds = Math.max(0, seconds - 1); left.textContent = String(seconds); }, 1000);
   }
   setInterval(async () => {
+    if (busy) return;
     const response = await fetch(app.dataset.pendingUrl, { credentials: 'same-origin' });
     if (!response.ok) return;
-    const { request: pending } = await response.json();
-    if ((pending || '') !== app.dataset.current && !(status && status.textContent)) window.location.reload();
+    const pending = (await response.json()).request || '';
+    if (pending === app.dataset.current) return;
+    if (answered && !pending) return; // the outcome stays until a new request comes
+    window.location.reload();
   }, 3000);
 }());
