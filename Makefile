@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 INTEROP := tests/interop/openid-client
 INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
 
-.PHONY: install interop-deps run migrate test lint format messages clean
+.PHONY: install interop-deps bench-deps run migrate test bench lint format messages clean
 
 install: $(STAMP)
 
@@ -24,6 +24,19 @@ interop-deps: $(INTEROP_STAMP)
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(INTEROP) --no-audit --no-fund; \
 	else echo "npm not found: the openid-client interop test will skip" >&2; fi
+
+# The peer in `make bench` (Node's oidc-provider), from its committed lock file.
+PEER := bench/peer
+PEER_STAMP := $(PEER)/node_modules/.package-lock.json
+
+bench-deps: $(PEER_STAMP)
+
+$(PEER_STAMP): $(PEER)/package-lock.json
+	npm ci --prefix $(PEER) --no-audit --no-fund
+
+# Load against gunicorn on PostgreSQL and Redis, beside the peer; QUICK=1 for short runs.
+bench: install bench-deps
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 
 migrate: install
 	$(FLASK) db upgrade

@@ -1,0 +1,70 @@
+"""Fill a scratch database for `make bench` and print what the load needs, as JSON.
+
+    .venv/bin/python bench/seed.py CITIZENS REDIRECT_URI     (DATABASE_URL etc. in the env)
+
+Registers a service-to-service client (client_credentials, scope attributes:read) and a
+login client (a public authority receiving the profile on its public task), and CITIZENS
+citizens `bench0`, `bench1`, … with one password and each its own TOTP seed. Every citizen's
+password hash is one real argon2id hash of that password, made once: hashing it per citizen
+would only make seeding slow, and a login verifies it at full cost all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pyotp
+
+from clients import service as clients
+from idp import create_app, passwords
+from idp.citizens import service as citizens
+
+PASSWORD = "bench-Fjord-Solsikke-7"  # noqa: S105 (a fictitious bench citizen's)
+
+
+def main(count: int, redirect_uri: str) -> None:
+    app = create_app()
+    with app.app_context():
+        one_hash = passwords.hash_password(PASSWORD)
+        passwords.hash_password = lambda _password: one_hash  # see the module docstring
+        seeds = {}
+        for index in range(count):
+            username = f"bench{index}"
+            seeds[username] = pyotp.random_base32()
+            data = citizens.validate(
+                cpr=f"010190{index:04d}", given_name="Bench", family_name=f"Citizen {index}"
+            )
+            citizens.create_citizen(
+                data, username=username, password=PASSWORD, totp_secret=seeds[username]
+            )
+        service, service_secret = clients.register({
+            "name": "Bench service", "kind": "public_authority",
+            "grant_types": ["client_credentials"], "scope": "profile attributes:read",
+            "legal_basis": "public_task", "purpose": "Benchmarking",
+        })  # fmt: skip
+        login, login_secret = clients.register({
+            "name": "Bench login", "kind": "public_authority", "redirect_uris": [redirect_uri],
+            "scope": "openid profile", "legal_basis": "public_task", "purpose": "Benchmarking",
+        })  # fmt: skip
+        _print(seeds, service, service_secret, login, login_secret, redirect_uri)
+
+
+def _print(seeds, service, service_secret, login, login_secret, redirect_uri) -> None:
+    json.dump(
+        {
+            "password": PASSWORD,
+            "totp_seeds": seeds,
+            "service": {"client_id": service.client_id, "client_secret": service_secret},
+            "login": {
+                "client_id": login.client_id,
+                "client_secret": login_secret,
+                "redirect_uri": redirect_uri,
+            },
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2])
