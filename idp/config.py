@@ -124,7 +124,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "WTF_CSRF_SSL_STRICT": False,
         "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
         "BABEL_DEFAULT_LOCALE": "en",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # No X-RateLimit-* on every answer (two store calls each); a 429 has Retry-After.
+        "RATELIMIT_HEADERS_ENABLED": False,
     }
     config.update(overrides)
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])

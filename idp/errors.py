@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -96,6 +97,10 @@ def init_app(app: Flask) -> None:
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        if isinstance(exc, RateLimitExceeded):
+            # The limiter's own headers cost two store calls on every request; a refusal
+            # says how long to wait at most (the limit's window) by itself.
+            response.headers.setdefault("Retry-After", str(exc.limit.limit.get_expiry()))
         return response
 
     @app.errorhandler(CSRFError)

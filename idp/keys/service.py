@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
+from dataclasses import dataclass
 
 from flask import current_app
 from joserfc.jwk import ECKey, KeySet, RSAKey
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from idp import crypto
 from idp.dbtypes import utcnow
@@ -89,6 +91,7 @@ def ensure() -> list[SigningKey]:
             db.session.add(key)
             created.append(key)
     db.session.commit()
+    forget_cached_keys()
     return created
 
 
@@ -117,6 +120,7 @@ def rotate(algs: tuple[str, ...], grace_seconds: int) -> list[SigningKey]:
         db.session.add(key)
         created.append(key)
     db.session.commit()
+    forget_cached_keys()
     return created
 
 
@@ -127,9 +131,57 @@ _LOADED: dict[tuple[str, str], RSAKey | ECKey] = {}
 _LOADED_MAX = 16
 
 
+# Which key signs, and the published set, were a query on every token. Now each process
+# keeps them until the key schedule says they change (an activation, a retirement, the end
+# of a retired key's publication), and at most _CACHE_SECONDS: a rotation made here is seen
+# at once, one made by another process within that time (by default a new key is published
+# an hour before it signs, so nobody meets a kid they do not know).
+_CACHE_SECONDS = 10
+
+
+@dataclass
+class _Cached:
+    value: object
+    loaded_at: float  # time.monotonic()
+    valid_until: dt.datetime | None  # from the key schedule, on the database's clock
+
+
+def _cached(name: tuple, load):
+    """``load()`` gives (value, valid_until); kept per app, as explained above."""
+    cache = current_app.extensions.setdefault("tillid_key_cache", {})
+    hit = cache.get(name)
+    if (
+        hit is not None
+        and time.monotonic() - hit.loaded_at < _CACHE_SECONDS
+        and (hit.valid_until is None or utcnow() < hit.valid_until)
+    ):
+        return hit.value
+    value, valid_until = load()
+    cache[name] = _Cached(value, time.monotonic(), valid_until)
+    return value
+
+
+def _cache_of(name: tuple) -> _Cached:
+    return current_app.extensions["tillid_key_cache"][name]
+
+
+def forget_cached_keys() -> None:
+    current_app.extensions.pop("tillid_key_cache", None)
+
+
+def _earliest(*moments: dt.datetime | None) -> dt.datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
 def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
     """The kid and private key that sign for ``alg`` now."""
-    key = _signing_now(alg, utcnow())
+    return _cached(("signing", alg), lambda: _load_signing_key(alg))
+
+
+def _load_signing_key(alg: str):
+    now = utcnow()
+    key = _signing_now(alg, now)
     if key is None:
         raise NoSigningKey(f"no {alg} signing key is active; run `flask keys ensure`")
     cache_key = (crypto.keyed_hash(key.kid, "loaded-signing-key"),
@@ -141,23 +193,48 @@ def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
         if len(_LOADED) >= _LOADED_MAX:
             _LOADED.clear()
         _LOADED[cache_key] = loaded
-    return key.kid, loaded
+    next_activation = db.session.scalar(
+        select(func.min(SigningKey.activates_at)).where(
+            SigningKey.alg == alg, SigningKey.activates_at > now
+        )
+    )
+    return (key.kid, loaded), _earliest(next_activation, key.retired_at)
 
 
 def published() -> list[dict]:
     """The public JWKs relying parties may see: upcoming, active and recently retired."""
+    return _cached(("published",), _load_published)
+
+
+def _load_published():
     cutoff = utcnow() - _retention()
-    keys = db.session.scalars(
-        select(SigningKey)
-        .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
-        .order_by(SigningKey.alg, SigningKey.activates_at)
+    keys = list(
+        db.session.scalars(
+            select(SigningKey)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
+            .order_by(SigningKey.alg, SigningKey.activates_at)
+        )
     )
-    return [json.loads(key.public_jwk) for key in keys]
+    unpublished_at = [key.retired_at + _retention() for key in keys if key.retired_at]
+    return [json.loads(key.public_jwk) for key in keys], _earliest(*unpublished_at)
 
 
-def published_key_set() -> KeySet:
-    """The published keys, ready to verify what Tillid signed (tokens, hints)."""
-    return KeySet.import_key_set({"keys": published()})
+def published_key_set(kid: str | None = None) -> KeySet:
+    """The published keys, ready to verify what Tillid signed (tokens, hints). A ``kid``
+    not among them (another process just rotated) looks again, at most once a second, so
+    tokens with made-up kids cannot turn every call into a query."""
+
+    def load():
+        keys = published()  # the set changes when the published keys do
+        return KeySet.import_key_set({"keys": keys}), _cache_of(("published",)).valid_until
+
+    key_set = _cached(("key-set",), load)
+    loaded_at = _cache_of(("key-set",)).loaded_at
+    known = {key.kid for key in key_set.keys}
+    if isinstance(kid, str) and kid not in known and time.monotonic() - loaded_at > 1:
+        forget_cached_keys()
+        key_set = _cached(("key-set",), load)
+    return key_set
 
 
 def state(key: SigningKey, now: dt.datetime) -> str:
