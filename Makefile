@@ -35,7 +35,10 @@ $(PEER_STAMP): $(PEER)/package-lock.json
 	npm ci --prefix $(PEER) --no-audit --no-fund
 
 # Load against gunicorn on PostgreSQL and Redis, beside the peer; QUICK=1 for short runs.
+# wrk (the load generator) comes from Debian's package when it is missing and we may install.
 bench: install bench-deps
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 
 migrate: install
