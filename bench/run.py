@@ -249,6 +249,10 @@ def main(quick: bool) -> None:
             record("client_credentials (JWT, ES256)", "Tillid", workers,
                    wrk(f"{server.url}/token", seconds, connections, method="POST",
                        body=cc_body, auth=auth))  # fmt: skip
+            rs256 = (seed["service_rs256"]["client_id"], seed["service_rs256"]["client_secret"])
+            record("client_credentials (JWT, RS256)", "Tillid", workers,
+                   wrk(f"{server.url}/token", seconds, connections, method="POST",
+                       body=cc_body, auth=_basic(*rs256)))  # fmt: skip
             token = _token(f"{server.url}/token", service, scope="attributes:read")
             record("introspection", "Tillid", workers,
                    wrk(f"{server.url}/introspect", seconds, connections, method="POST",

@@ -43,27 +43,30 @@ def main(count: int, redirect_uri: str) -> None:
             "grant_types": ["client_credentials"], "scope": "profile attributes:read",
             "legal_basis": "public_task", "purpose": "Benchmarking",
         })  # fmt: skip
+        rs256, rs256_secret = clients.register({
+            "name": "Bench service RS256", "kind": "public_authority",
+            "grant_types": ["client_credentials"], "scope": "profile attributes:read",
+            "legal_basis": "public_task", "purpose": "Benchmarking",
+            "access_token_signed_response_alg": "RS256",
+        })  # fmt: skip
         login, login_secret = clients.register({
             "name": "Bench login", "kind": "public_authority", "redirect_uris": [redirect_uri],
             "scope": "openid profile", "legal_basis": "public_task", "purpose": "Benchmarking",
         })  # fmt: skip
-        _print(seeds, service, service_secret, login, login_secret, redirect_uri)
-
-
-def _print(seeds, service, service_secret, login, login_secret, redirect_uri) -> None:
-    json.dump(
-        {
-            "password": PASSWORD,
-            "totp_seeds": seeds,
-            "service": {"client_id": service.client_id, "client_secret": service_secret},
-            "login": {
-                "client_id": login.client_id,
-                "client_secret": login_secret,
-                "redirect_uri": redirect_uri,
+        json.dump(
+            {
+                "password": PASSWORD,
+                "totp_seeds": seeds,
+                "service": {"client_id": service.client_id, "client_secret": service_secret},
+                "service_rs256": {"client_id": rs256.client_id, "client_secret": rs256_secret},
+                "login": {
+                    "client_id": login.client_id,
+                    "client_secret": login_secret,
+                    "redirect_uri": redirect_uri,
+                },
             },
-        },
-        sys.stdout,
-    )
+            sys.stdout,
+        )
 
 
 if __name__ == "__main__":

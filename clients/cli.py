@@ -35,7 +35,8 @@ def _fail(exc: Exception):
 @click.option("--purpose", help="Why the service needs the claims, in plain words.")
 @click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(_GRANTS))
 @click.option("--auth-method", type=click.Choice(service.AUTH_METHODS))
-@click.option("--id-token-alg", type=click.Choice(service.ID_TOKEN_ALGS))
+@click.option("--id-token-alg", type=click.Choice(service.SIGNING_ALGS))
+@click.option("--access-token-alg", type=click.Choice(service.SIGNING_ALGS))
 @click.option("--sector", help="Sector identifier (default: the redirect URIs' host).")
 @click.option(
     "--from-file",
@@ -43,7 +44,8 @@ def _fail(exc: Exception):
     help="A JSON registration (per-claim legal bases, jwks); options override it.",
 )
 def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, purpose,
-                   grant_types, auth_method, id_token_alg, sector, from_file):  # fmt: skip
+                   grant_types, auth_method, id_token_alg, access_token_alg, sector,
+                   from_file):  # fmt: skip
     """Register a service; prints {"client_id", "client_secret"} (the secret only now)."""
     spec: dict = {}
     if from_file is not None:
@@ -64,6 +66,7 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
         "grant_types": list(grant_types) or None,
         "token_endpoint_auth_method": auth_method,
         "id_token_signed_response_alg": id_token_alg,
+        "access_token_signed_response_alg": access_token_alg,
         "sector_identifier": sector,
     }
     spec.update({key: value for key, value in given.items() if value is not None})

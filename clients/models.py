@@ -36,6 +36,10 @@ class Client(db.Model):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    # RFC 9068 access tokens: ES256 unless the resource servers it calls need RS256.
+    access_token_signed_response_alg: Mapped[str] = mapped_column(
+        String(10), default="ES256", server_default="ES256"
+    )
     # SHA-256 of a 256-bit random secret: as strong as a slow hash, and cheap to check.
     secret_digest: Mapped[str | None] = mapped_column(String(64))
     jwks: Mapped[dict | None] = mapped_column(JSON)  # for private_key_jwt

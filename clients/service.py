@@ -23,11 +23,13 @@ from clients.claims import (
 from clients.models import PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.dbtypes import utcnow
 from idp.extensions import db
+from idp.keys.service import ALGORITHMS
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", CIBA_GRANT)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
-ID_TOKEN_ALGS = ("RS256", "ES256")
+# What a client may have its ID and access tokens signed with (Tillid keeps a key of each).
+SIGNING_ALGS = ALGORITHMS
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 _FIELDS = {
@@ -39,6 +41,7 @@ _FIELDS = {
     "scope",
     "token_endpoint_auth_method",
     "id_token_signed_response_alg",
+    "access_token_signed_response_alg",
     "sector_identifier",
     "jwks",
     "legal_basis",
@@ -243,7 +246,12 @@ def register(spec: dict) -> tuple[Client, str | None]:
         id_token_signed_response_alg=_choice(
             "id_token_signed_response_alg",
             spec.get("id_token_signed_response_alg") or "RS256",
-            ID_TOKEN_ALGS,
+            SIGNING_ALGS,
+        ),
+        access_token_signed_response_alg=_choice(
+            "access_token_signed_response_alg",
+            spec.get("access_token_signed_response_alg") or "ES256",
+            SIGNING_ALGS,
         ),
         jwks=jwks,
         claim_policies=_claim_policies(kind, scopes, spec),
@@ -313,6 +321,7 @@ def describe(client: Client) -> dict:
         "scope": " ".join(client.scopes),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "access_token_signed_response_alg": client.access_token_signed_response_alg,
         "claims": {
             policy.claim: {"legal_basis": policy.legal_basis.value, "purpose": policy.purpose}
             for policy in client.claim_policies

@@ -18,8 +18,6 @@ from idp.extensions import store
 from idp.keys import service as keys
 from idp.oidc import subjects
 
-ACCESS_TOKEN_ALG = "ES256"  # noqa: S105 (an algorithm name, not a secret)
-
 
 def _key(jti: str) -> str:
     return store.key("access-token", jti)
@@ -45,8 +43,9 @@ def issue_access_token(
         if citizen is not None
         else client.client_id,
     }
-    kid, key = keys.signing_key(ACCESS_TOKEN_ALG)
-    token = jwt.encode({"alg": ACCESS_TOKEN_ALG, "kid": kid, "typ": "at+jwt"}, claims, key)
+    alg = client.access_token_signed_response_alg
+    kid, key = keys.signing_key(alg)
+    token = jwt.encode({"alg": alg, "kid": kid, "typ": "at+jwt"}, claims, key, [alg])
     # The store says whose token it is (the pairwise sub cannot be reversed) and that it
     # still counts: deleting the entry revokes it at userinfo and introspection.
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
@@ -70,7 +69,7 @@ def active_access_token(token: str) -> dict | None:
     """The record of a valid, unexpired, unrevoked access token we issued; else None."""
     try:
         kid = jws.extract_compact(token.encode()).protected.get("kid")
-        verified = jwt.decode(token, keys.published_key_set(kid), algorithms=[ACCESS_TOKEN_ALG])
+        verified = jwt.decode(token, keys.published_key_set(kid), algorithms=list(keys.ALGORITHMS))
     except (JoseError, ValueError):
         return None
     if verified.header.get("typ") != "at+jwt":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from joserfc import jws
 
 from tests.oidc.conftest import register
 
@@ -132,3 +133,21 @@ def test_one_source_flooding_the_token_endpoints_is_rate_limited(make_app):
     response = elsewhere.post("/token", data={"grant_type": "client_credentials"}, auth=auth,
                               environ_base=other_source)  # fmt: skip
     assert response.status_code == 200, "another source has its own budget"
+
+
+def test_a_client_may_have_its_access_tokens_signed_rs256(app, client, oidc):
+    result = app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", "RS256 service", "--kind", "public_authority",
+        "--grant-type", "client_credentials", "--scope", "", "--access-token-alg", "RS256",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    auth = (created["client_id"], created["client_secret"])
+    token = _client_credentials(client, auth).json["access_token"]
+    assert jws.extract_compact(token.encode()).protected["alg"] == "RS256"
+    active = client.post("/introspect", data={"token": token}, auth=auth).json
+    assert active["active"] is True
+    # A login client's tokens stay ES256 unless it registered otherwise.
+    bank = register(app)
+    es256 = oidc(bank).tokens()["access_token"]
+    assert jws.extract_compact(es256.encode()).protected["alg"] == "ES256"
