@@ -33,6 +33,7 @@ import psycopg
 import redis
 import requests
 from argon2 import PasswordHasher, Type
+from psycopg import sql
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,8 +74,9 @@ def _wait_until_up(url: str, seconds: float = 30) -> None:
 def _fresh_database(url: str) -> None:
     admin_url, name = url.rsplit("/", 1)
     with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+        database = sql.Identifier(name)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(database))
 
 
 def _fresh_store(url: str) -> None:

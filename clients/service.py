@@ -275,6 +275,13 @@ def find_by_name(name: str) -> Client | None:
     return db.session.scalar(select(Client).where(Client.name == name).limit(1))
 
 
+def by_id(client_ids) -> dict[str, Client]:
+    """The named clients (those still registered), by client_id, in one query."""
+    ids = list(set(client_ids))
+    found = db.session.scalars(select(Client).where(Client.client_id.in_(ids))) if ids else []
+    return {client.client_id: client for client in found}
+
+
 def all_clients() -> list[Client]:
     return list(db.session.scalars(select(Client).order_by(Client.created_at)))
 

@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from clients.claims import CITIZEN_CLAIMS, CPR_CLAIM, LegalBasis
+from clients.claims import CITIZEN_CLAIMS, LegalBasis
 from clients.models import Client, ClientKind
 from consent import ledger, release
 from idp.citizens import cpr
@@ -115,8 +115,7 @@ def _releasable(client: Client, names: list[str]) -> None:
         name
         for name in names
         if name not in policy or policy[name].legal_basis == LegalBasis.CONSENT
-        or (name == CPR_CLAIM and client.kind != ClientKind.PUBLIC_AUTHORITY)
-    ]  # fmt: skip
+    ]
     if refused:
         raise BadRequest(
             403,

@@ -360,7 +360,18 @@ def verify() -> dict:
 
 # --- the citizen's view --------------------------------------------------------------------
 
-MAX_PAGE_SIZE = 100
+_NEWEST_FIRST = (LedgerEntry.released_at.desc(), LedgerEntry.id.desc())
+
+
+def every_entry_of(citizen_id: str):
+    """All of the citizen's entries, newest first, streamed (the export)."""
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.citizen_id == citizen_id)
+        .order_by(*_NEWEST_FIRST)
+        .execution_options(yield_per=500)
+    )
+    yield from db.session.scalars(query)
 
 
 def entries_for(citizen_id: str, *, client_id: str | None = None, attribute: str | None = None,
@@ -382,9 +393,7 @@ def entries_for(citizen_id: str, *, client_id: str | None = None, attribute: str
         query = query.where(LedgerEntry.released_at < until)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = db.session.scalars(
-        query.order_by(LedgerEntry.released_at.desc(), LedgerEntry.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        query.order_by(*_NEWEST_FIRST).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return list(items), total
 

@@ -85,9 +85,10 @@ def data():
 
 
 def consents_json(citizen_id: str) -> list[dict]:
-    names = {c.client_id: c for c in client_registry.all_clients()}
+    grants = release.grants_of(citizen_id)
+    names = client_registry.by_id(grant.client_id for grant in grants)
     items = []
-    for grant in release.grants_of(citizen_id):
+    for grant in grants:
         client = names.get(grant.client_id)
         policy = client.release_policy() if client else {}
         items.append(

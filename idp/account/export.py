@@ -9,26 +9,13 @@ import json
 import zipfile
 
 from flask import current_app
-from sqlalchemy import select
 
 from consent import ledger
 from idp.account import access_log, api, my_data
 from idp.citizens.models import Citizen
 from idp.dbtypes import utcnow
-from idp.extensions import db
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _entries(citizen_id: str):
-    query = (
-        select(ledger.LedgerEntry)
-        .where(ledger.LedgerEntry.citizen_id == citizen_id)
-        .order_by(ledger.LedgerEntry.released_at.desc(), ledger.LedgerEntry.id.desc())
-        .execution_options(yield_per=500)
-    )
-    for entry in db.session.scalars(query):
-        yield access_log.entry_json(entry, verified=None)
 
 
 def document(citizen: Citizen) -> dict:
@@ -36,7 +23,10 @@ def document(citizen: Citizen) -> dict:
         "exported_at": utcnow().isoformat(),
         "issuer": current_app.config["ISSUER"],
         "data": my_data.as_json(citizen, full_cpr=True),
-        "access_log": list(_entries(citizen.id)),
+        "access_log": [
+            access_log.entry_json(entry, verified=None)
+            for entry in ledger.every_entry_of(citizen.id)
+        ],
         "consents": api.consents_json(citizen.id),
         "authenticators": api.authenticators_json(citizen.id),
         "sessions": api.sessions_json(citizen.id),

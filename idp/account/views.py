@@ -93,7 +93,7 @@ def end_all_sessions():
 @login_required
 def consents():
     grants = release.grants_of(current.citizen().id)
-    names = {c.client_id: c for c in client_registry.all_clients()}
+    names = client_registry.by_id(grant.client_id for grant in grants)
     return render_template(
         "account/consents.html",
         grants=[(grant, names.get(grant.client_id)) for grant in grants],

@@ -101,15 +101,20 @@ class ConsentForm(FlaskForm):
     decision = StringField(validators=[AnyOf(["allow", "deny"])])
 
 
-class SecondFactorForm(FlaskForm):
-    otp = StringField(
-        _l("Code from your authenticator app"),
-        description=_l("6 digits. A new code appears every 30 seconds."),
-        validators=[
-            DataRequired(_l("Enter the code from your authenticator app.")),
-            Length(max=16, message=_l("The code has 6 digits.")),
-        ],
+def _otp_field(label, description, missing) -> StringField:
+    return StringField(
+        label,
+        description=description,
+        validators=[DataRequired(missing), Length(max=16, message=_l("The code has 6 digits."))],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class SecondFactorForm(FlaskForm):
+    otp = _otp_field(
+        _l("Code from your authenticator app"),
+        _l("6 digits. A new code appears every 30 seconds."),
+        _l("Enter the code from your authenticator app."),
     )
     next = HiddenField()
 
@@ -133,14 +138,10 @@ class EnrolTotpForm(FlaskForm):
         description=_l("So you can tell your authenticators apart, e.g. “My phone”."),
         validators=[Length(max=100, message=_l("Use at most 100 characters."))],
     )
-    otp = StringField(
+    otp = _otp_field(
         _l("Code from the app"),
-        description=_l("Enter the 6-digit code the app shows, to show that it works."),
-        validators=[
-            DataRequired(_l("Enter the code the app shows.")),
-            Length(max=16, message=_l("The code has 6 digits.")),
-        ],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+        _l("Enter the 6-digit code the app shows, to show that it works."),
+        _l("Enter the code the app shows."),
     )
     next = HiddenField()
 

@@ -55,8 +55,8 @@ def _rate_limited_message() -> str:
     )
 
 
-def _source_limit():
-    """Attempts per source address; only POST counts, reading the page is free."""
+def source_limit():
+    """Attempts per source address at a login step; only POST counts, reading is free."""
     return limiter.limit(
         _rate_limit,
         methods=["POST"],
@@ -80,7 +80,7 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@_source_limit()
+@source_limit()
 def login():
     form = LoginForm()
     destination = current.form_destination(form, url_for("account.me"))
@@ -143,7 +143,7 @@ def _after_second_step(session_id: str, destination: str):
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
-@_source_limit()
+@source_limit()
 @current.session_required
 def second_factor():
     """The second step of a login, or a step-up: a code from the app, or a passkey (which
@@ -199,7 +199,7 @@ def _json_redirect(destination: str, session_id: str):
 
 
 @bp.post("/login/passkey/options")
-@_source_limit()
+@source_limit()
 def passkey_options():
     """A challenge for a passkey login; for a logged-in citizen (step-up), their passkeys
     only. A typed user ID is not looked up here, so the answer tells nothing about it."""
@@ -211,7 +211,7 @@ def passkey_options():
 
 
 @bp.post("/login/passkey/verify")
-@_source_limit()
+@source_limit()
 def passkey_verify():
     body = json_body()
     destination = current.safe_next(body.get("next"), url_for("account.me"))
@@ -242,7 +242,7 @@ def passkey_verify():
 
 
 @bp.route("/login/recovery", methods=["GET", "POST"])
-@_source_limit()
+@source_limit()
 @current.session_required
 def recovery():
     """Lost the authenticator: one recovery code lets the citizen enrol a new one."""
@@ -303,7 +303,7 @@ def logged_out():
 
 
 @bp.route("/activate", methods=["GET", "POST"])
-@_source_limit()
+@source_limit()
 def activate():
     form = ActivateForm()
     status = 200

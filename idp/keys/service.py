@@ -161,6 +161,12 @@ def _cached(name: tuple, load):
     return value
 
 
+def verifying_keys(token) -> KeySet:
+    """For joserfc's decode: the published keys, looked up by the token's own `kid` (the
+    header is parsed once, by the decode itself)."""
+    return published_key_set(token.headers().get("kid"))
+
+
 def _cache_of(name: tuple) -> _Cached:
     return current_app.extensions["tillid_key_cache"][name]
 

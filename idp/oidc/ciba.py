@@ -214,8 +214,6 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             amr=self.request.answer["amr"],
             extra={"urn:openid:params:jwt:claim:auth_req_id": found.id},
         )
-        subjects.remember(client.sector_identifier, self.request.user.id)
-        db.session.commit()
         return 200, token, [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
 
 

@@ -159,9 +159,6 @@ class CodeGrant(AuthorizationCodeGrant):
                 userinfo_claims=list(context["claims"].userinfo),
             ),
         )
-        # The service will know the citizen by this `sub`: let it name them by it later.
-        subjects.remember(request.client.client.sector_identifier, request.user.id)
-        db.session.commit()
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
                        include_refresh_token=True):  # fmt: skip
@@ -204,13 +201,15 @@ class CodeGrant(AuthorizationCodeGrant):
 def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
                  amr: list[str], released=(), extra: dict | None = None) -> str:  # fmt: skip
     """The ID token that goes with ``token``: who logged in, when and how, and the claims
-    released to ``client``, ledgered (channel `login`) and committed with it."""
+    released to ``client``, ledgered (channel `login`) and committed with it, together with
+    the `sub` handed out."""
     alg = client.id_token_signed_response_alg
     kid, key = keys.signing_key(alg)  # one key lookup gives both the `kid` and the signature
     now = int(time.time())
     claims = {
         "iss": current_app.config["ISSUER"],
-        "sub": subjects.pairwise_sub(client.sector_identifier, citizen.id),
+        # The service will know the citizen by this `sub`: it may name them by it later.
+        "sub": subjects.remember(client.sector_identifier, citizen.id),
         "aud": client.client_id,
         "iat": now,
         "exp": now + current_app.config["ID_TOKEN_SECONDS"],

@@ -8,7 +8,7 @@ import secrets
 import time
 
 from flask import current_app
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
 
 from clients.claims import API_SCOPES
@@ -68,8 +68,7 @@ def revoke_access_token(jti: str) -> None:
 def active_access_token(token: str) -> dict | None:
     """The record of a valid, unexpired, unrevoked access token we issued; else None."""
     try:
-        kid = jws.extract_compact(token.encode()).protected.get("kid")
-        verified = jwt.decode(token, keys.published_key_set(kid), algorithms=list(keys.ALGORITHMS))
+        verified = jwt.decode(token, keys.verifying_keys, algorithms=list(keys.ALGORITHMS))
     except (JoseError, ValueError):
         return None
     if verified.header.get("typ") != "at+jwt":

@@ -24,7 +24,7 @@ from flask import (
     session,
     url_for,
 )
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
 
 from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
@@ -126,8 +126,7 @@ def _hinted_subject(client) -> str | None:
         return None
     refused = InvalidRequestError("id_token_hint is not an ID token Tillid issued to you.")
     try:
-        kid = jws.extract_compact(hint.encode()).protected.get("kid")
-        verified = jwt.decode(hint, keys.published_key_set(kid), algorithms=list(ALGORITHMS))
+        verified = jwt.decode(hint, keys.verifying_keys, algorithms=list(ALGORITHMS))
     except (JoseError, ValueError):
         raise refused from None
     audience = verified.claims.get("aud")

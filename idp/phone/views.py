@@ -35,6 +35,7 @@ from consent import release
 from idp.auth import assurance, current, sessions
 from idp.auth.current import login_required
 from idp.auth.forms import ConfirmForm, PhoneLoginForm
+from idp.auth.views import source_limit
 from idp.authenticators import passkeys
 from idp.authenticators.service import clean_name
 from idp.authenticators.views import enrolment_guard
@@ -53,13 +54,6 @@ bp = Blueprint("phone", __name__)
 
 _BROWSER_REQUEST = "phone_request"  # the browser's pending approval, in its signed session
 _PAIRING_TOKEN = "phone_pairing"  # noqa: S105 (a session key's name) the link the computer is showing, for its QR code
-
-
-def _login_limit():
-    return limiter.limit(
-        lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
-        key_func=source_address_key,
-    )  # fmt: skip
 
 
 # --- pairing, on the computer --------------------------------------------------------------
@@ -107,7 +101,7 @@ def pair():
 
 
 @bp.post("/app/api/pair/options")
-@_login_limit()
+@source_limit()
 def pair_options():
     options = pairing.registration_options(json_body().get("token"))
     if options is None:
@@ -116,7 +110,7 @@ def pair_options():
 
 
 @bp.post("/app/api/pair/verify")
-@_login_limit()
+@source_limit()
 def pair_verify():
     body = json_body()
     credential = body.get("credential")
@@ -244,22 +238,22 @@ def reject(request_id: str):
 # --- the browser's side of a login ----------------------------------------------------------
 
 
-def _service_of(destination: str) -> tuple[str | None, list[str], list[str]]:
-    """The service, scopes and claims of the authorization request the login is for."""
+def _service_of(destination: str) -> tuple[str | None, list[str]]:
+    """The service and scopes of the authorization request the login is for."""
     parts = urlsplit(destination)
     if parts.path != url_for("oidc.authorize"):
-        return None, [], []
+        return None, []
     query = parse_qs(parts.query)
     client_id = (query.get("client_id") or [None])[0]
     client = db.session.get(Client, client_id) if isinstance(client_id, str) else None
     if client is None or not client.enabled:
-        return None, [], []
+        return None, []
     scopes = [s for s in (query.get("scope") or [""])[0].split() if s in client.scopes]
-    return client.client_id, scopes, []
+    return client.client_id, scopes
 
 
 @bp.route("/login/app", methods=["GET", "POST"])
-@_login_limit()
+@source_limit()
 def login_with_phone():
     form = PhoneLoginForm()
     destination = current.form_destination(form, url_for("account.me"))
@@ -275,14 +269,13 @@ def login_with_phone():
             # This browser tries again (back button, a new tab): its own earlier request
             # gives way, rather than block the citizen until it expires.
             phone_requests.cancel(earlier)
-        client_id, scopes, claims = _service_of(destination)
+        client_id, scopes = _service_of(destination)
         try:
             started = phone_requests.create(
                 owner,
                 channel="browser",
                 client_id=client_id,
                 scope=scopes,
-                claims=claims,
                 source_ip=source_address_key(),
                 source_device=device_name(request.user_agent.string),
             )
