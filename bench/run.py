@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
@@ -65,7 +66,7 @@ def _wait_until_up(url: str, seconds: float = 30) -> None:
         try:
             if requests.get(url, timeout=1).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still loading
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not come up")
@@ -108,7 +109,11 @@ class Tillid:
             [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        _wait_until_up(f"{self.url}/readyz")
+        try:
+            _wait_until_up(f"{self.url}/readyz")
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -185,11 +190,20 @@ def sso_session_bytes(redis_url: str) -> int | None:
     return None
 
 
-def main(quick: bool) -> None:
-    if not shutil.which("wrk"):
-        raise SystemExit("make bench needs wrk (Debian package wrk)")
-    seconds, connections = (4, 16) if quick else (15, 32)
-    citizens = 300 if quick else 1200
+@dataclass
+class Setup:
+    env: dict  # the server's environment
+    seed: dict  # what bench/seed.py printed: clients, secrets, citizens' TOTP seeds
+    folder: Path  # the instance folder (keys, seed slices)
+    redis_url: str
+
+    def client(self, name: str = "service") -> tuple[str, str]:
+        return self.seed[name]["client_id"], self.seed[name]["client_secret"]
+
+
+def prepare(citizens: int) -> Setup:
+    """A fresh scratch database and store, migrated, with keys and the bench's clients and
+    ``citizens`` citizens (BENCH_DATABASE_URL, BENCH_REDIS_URL)."""
     database_url = os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tillid_bench"
     )
@@ -214,12 +228,20 @@ def main(quick: bool) -> None:
     _run([*flask, "keys", "ensure"], cwd=ROOT, env=env)
     seeded = _run([sys.executable, str(HERE / "seed.py"), str(citizens), REDIRECT_URI],
                   cwd=ROOT, env=env)  # fmt: skip
-    seed = json.loads(seeded)
+    return Setup(env=env, seed=json.loads(seeded), folder=Path(instance), redis_url=redis_url)
+
+
+def main(quick: bool) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("make bench needs wrk (Debian package wrk)")
+    seconds, connections = (4, 16) if quick else (15, 32)
+    setup = prepare(citizens=300 if quick else 1200)
+    env, seed, redis_url = setup.env, setup.seed, setup.redis_url
     worker_counts = sorted({1, os.cpu_count() or 1})
     # Each run: its own citizens for the login load, and one more for the userinfo token.
-    slices = _seed_slices(seed, Path(instance), len(worker_counts) + 2)
+    slices = _seed_slices(seed, setup.folder, len(worker_counts) + 2)
     reserved = sorted(json.loads(slices[-1].read_text())["totp_seeds"])
-    service = (seed["service"]["client_id"], seed["service"]["client_secret"])
+    service = setup.client("service")
     rows: list[dict] = []
     memory: dict = {}
 
@@ -251,7 +273,7 @@ def main(quick: bool) -> None:
             record("client_credentials (JWT, ES256)", "Tillid", workers,
                    wrk(f"{server.url}/token", seconds, connections, method="POST",
                        body=cc_body, auth=auth))  # fmt: skip
-            rs256 = (seed["service_rs256"]["client_id"], seed["service_rs256"]["client_secret"])
+            rs256 = setup.client("service_rs256")
             record("client_credentials (JWT, RS256)", "Tillid", workers,
                    wrk(f"{server.url}/token", seconds, connections, method="POST",
                        body=cc_body, auth=_basic(*rs256)))  # fmt: skip
