@@ -19,7 +19,6 @@ import functools
 import unicodedata
 
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from clients.claims import CITIZEN_CLAIMS, LegalBasis
@@ -221,14 +220,7 @@ def _same_report(entry: ledger.LedgerEntry, report: dict) -> bool:
 
 
 def _earlier_report(client: Client, reference: str | None) -> ledger.LedgerEntry | None:
-    if reference is None:
-        return None
-    return db.session.scalar(
-        select(ledger.LedgerEntry).where(
-            ledger.LedgerEntry.client_id == client.client_id,
-            ledger.LedgerEntry.reference == reference,
-        )
-    )
+    return ledger.referenced(client.client_id, reference) if reference is not None else None
 
 
 @bp.post("/ledger/reports")

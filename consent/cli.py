@@ -1,4 +1,5 @@
-"""`flask ledger integrate|verify`: the operator's handle on the access ledger."""
+"""`flask ledger integrate|verify|erase|partitions|archive`: the operator's handle on the
+access ledger."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
-from consent import ledger
+from consent import ledger, partitions
 from idp.citizens.models import Citizen
 from idp.extensions import db
 
@@ -25,7 +26,7 @@ def _emit(payload: dict) -> None:
 @ledger_cli.command("integrate")
 def integrate_command():
     """Add pending entries to the tree and sign a checkpoint; prints the checkpoint."""
-    signed = ledger.integrate()
+    signed = ledger.integrate_all()
     latest = signed or ledger.latest_checkpoint()
     _emit({
         "integrated": signed is not None,
@@ -57,3 +58,65 @@ def erase_command(citizen_id, retention_days):
         raise click.ClickException("no citizen with this id")
     days = current_app.config["LEDGER_RETENTION_DAYS"] if retention_days is None else retention_days
     _emit({"erased": ledger.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})
+
+
+@ledger_cli.group("partitions", invoke_without_command=True)
+@click.pass_context
+@with_appcontext  # a group's own callback is not run in the app context by itself
+def partitions_group(context):
+    """List the ledger's monthly partitions (PostgreSQL)."""
+    if context.invoked_subcommand is None:
+        _emit({"partitions": [_month_json(month) for month in _attached()]})
+
+
+@partitions_group.command("ensure")
+@click.option(
+    "--months-ahead",
+    type=click.IntRange(min=0, max=120),
+    default=partitions.MONTHS_AHEAD,
+    show_default=True,
+    help="Make partitions up to this many months after this one.",
+)
+@click.option("--from", "since", type=click.DateTime(formats=["%Y-%m", "%Y-%m-%d"]),
+              help="Make them from this month on (default: this month).")  # fmt: skip
+def ensure_command(months_ahead, since):
+    """Make the coming months' partitions (the integrator also does this hourly). Rows the
+    default partition caught for a month move into it."""
+    made = _partitioned(lambda: partitions.ensure(months_ahead, since and since.date()))
+    _emit({"made": made, "partitions": [_month_json(month) for month in _attached()]})
+
+
+@ledger_cli.command("archive")
+@click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m"]),
+              help="Detach every month ending on or before this date (YYYY-MM[-DD]).")  # fmt: skip
+def archive_command(before):
+    """Detach months past the retention period from the ledger. Each stays in the database
+    as its own table (ledger_entry_yYYYYmMM) for you to dump and drop; its leaves stay in the
+    tree, so checkpoints and proofs still hold and `ledger verify` counts them as archived."""
+    retention = dt.timedelta(days=current_app.config["LEDGER_RETENTION_DAYS"])
+    try:
+        done = _partitioned(lambda: partitions.archive(before.date(), retention))
+    except partitions.Refused as refused:
+        raise click.ClickException(str(refused)) from None
+    _emit({"archived": done})
+
+
+def _partitioned(action):
+    try:
+        return action()
+    except partitions.NotPartitioned as missing:
+        raise click.ClickException(
+            f"{missing}; this database is {db.engine.dialect.name}"
+        ) from None
+
+
+def _attached():
+    return _partitioned(partitions.attached)
+
+
+def _month_json(month: partitions.Month) -> dict:
+    return {
+        "partition": month.name,
+        "from": month.starts_at.isoformat(),
+        "to": month.ends_at.isoformat(),
+    }

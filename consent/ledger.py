@@ -21,19 +21,23 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app, g
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
-    UniqueConstraint,
+    delete,
     func,
+    insert,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clients.models import Client
-from consent import checkpoint, merkle
+from consent import checkpoint, merkle, partitions
 from consent import verify as proofs
 from idp import crypto
 from idp.dbtypes import UTCDateTime, string_enum, utcnow
@@ -41,6 +45,8 @@ from idp.extensions import db, store
 
 KEY_NAME_SUFFIX = "/ledger"
 _INTEGRATE_LOCK_SECONDS = 60
+# Entries per checkpoint: a batch integrates in a few seconds, well inside the lock.
+INTEGRATE_BATCH = 50_000
 
 
 class Channel(enum.StrEnum):
@@ -50,13 +56,24 @@ class Channel(enum.StrEnum):
     REPORTED_LOOKUP = "reported_lookup"  # an authority's own lookup, reported to Tillid
 
 
-class LedgerEntry(db.Model):
-    __tablename__ = "ledger_entry"
-    # An authority's reference for a reported lookup: a retried report is the same entry.
-    __table_args__ = (UniqueConstraint("client_id", "reference"),)
+# 64 bits on PostgreSQL: a nation's releases outgrow 2**31; SQLite's rowid is 64-bit anyway.
+LedgerId = BigInteger().with_variant(Integer, "sqlite")
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizen.id"), index=True)
+
+class LedgerEntry(db.Model):
+    """On PostgreSQL the table is partitioned by month of ``released_at`` (migration 0013,
+    consent/partitions.py), so its primary key there is (id, released_at) and no constraint
+    can span partitions: a leaf index is unique by the Merkle node stored with it, and a
+    report's reference by its row in ``ledger_reference``."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        # The citizen's log, newest first, one index range per page.
+        Index("ix_ledger_entry_citizen_newest", "citizen_id", "released_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizen.id"))
     client_id: Mapped[str] = mapped_column(String(64), ForeignKey("client.client_id"))
     client_name: Mapped[str] = mapped_column(String(200))
     client_kind: Mapped[str] = mapped_column(String(32))
@@ -71,7 +88,7 @@ class LedgerEntry(db.Model):
     salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
-    leaf_index: Mapped[int | None] = mapped_column(Integer, unique=True)
+    leaf_index: Mapped[int | None] = mapped_column(LedgerId, index=True)
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def content(self) -> bytes:
@@ -96,13 +113,24 @@ class LedgerEntry(db.Model):
         return hashlib.sha256(self.salt + self.content()).digest()
 
 
+class LedgerReference(db.Model):
+    """An authority's reference for a reported lookup: a retried report is the same entry.
+    Its own table, as a unique constraint on the partitioned ledger could not span months."""
+
+    __tablename__ = "ledger_reference"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(LedgerId)
+
+
 class MerkleNode(db.Model):
     """The hash of a complete, aligned subtree: 2**level leaves from index * 2**level."""
 
     __tablename__ = "merkle_node"
 
     level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(LedgerId, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
@@ -110,7 +138,7 @@ class LedgerCheckpoint(db.Model):
     __tablename__ = "ledger_checkpoint"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tree_size: Mapped[int] = mapped_column(unique=True)
+    tree_size: Mapped[int] = mapped_column(LedgerId, unique=True)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -159,7 +187,22 @@ def append(
     )
     entry.commitment = entry.committed()
     db.session.add(entry)
+    if reference is not None:
+        db.session.flush()  # the entry's id, for its reference
+        db.session.add(
+            LedgerReference(client_id=client.client_id, reference=reference, entry_id=entry.id)
+        )
     return entry
+
+
+def referenced(client_id: str, reference: str) -> LedgerEntry | None:
+    """The entry an authority reported under ``reference``, if any."""
+    entry_id = db.session.scalar(
+        select(LedgerReference.entry_id).where(
+            LedgerReference.client_id == client_id, LedgerReference.reference == reference
+        )
+    )
+    return db.session.get(LedgerEntry, entry_id) if entry_id is not None else None
 
 
 # --- the tree ----------------------------------------------------------------------------
@@ -202,37 +245,62 @@ def public_key() -> LedgerKey | None:
     return db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
 
 
-def integrate() -> LedgerCheckpoint | None:
-    """Give pending entries their leaves, store the new subtree hashes, sign a checkpoint.
-    One integrator at a time (a lock in the store); returns the new checkpoint, if any."""
+def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
+    """Give up to ``limit`` pending entries their leaves, store the new subtree hashes and
+    sign a checkpoint, in one transaction. One integrator at a time (a lock in the store);
+    returns the new checkpoint, if any. Call again while entries are pending."""
     lock = store.key("ledger-integrate")
     if not store.redis.set(lock, 1, nx=True, ex=_INTEGRATE_LOCK_SECONDS):
         return None
     try:
-        pending = db.session.scalars(
-            select(LedgerEntry).where(LedgerEntry.leaf_index.is_(None)).order_by(LedgerEntry.id)
-        ).all()
-        if not pending:
-            return None
         latest = latest_checkpoint()
         old = latest.tree_size if latest else 0  # every leaf so far is under a checkpoint
-        cache: dict[tuple[int, int], bytes] = {}
-        for offset, entry in enumerate(pending):
-            entry.leaf_index = old + offset
-            cache[(0, entry.leaf_index)] = merkle.leaf_hash(entry.commitment)
-            db.session.add(
-                MerkleNode(level=0, index=entry.leaf_index, hash=cache[(0, entry.leaf_index)])
-            )
-        new = old + len(pending)
+        # Leaves in id order, numbered in the database: one statement, however many entries.
+        # (released_at in the join lets PostgreSQL go straight to each entry's partition.)
+        pending = (
+            select(LedgerEntry.id, LedgerEntry.released_at,
+                   func.row_number().over(order_by=LedgerEntry.id).label("rank"))
+            .where(LedgerEntry.leaf_index.is_(None))
+            .order_by(LedgerEntry.id)
+            .limit(limit)
+            .subquery()
+        )  # fmt: skip
+        placed = db.session.execute(
+            update(LedgerEntry)
+            .where(LedgerEntry.id == pending.c.id, LedgerEntry.released_at == pending.c.released_at)
+            .values(leaf_index=old + pending.c.rank - 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not placed:
+            db.session.rollback()
+            return None
+        new = old + placed
+        commitments = db.session.scalars(
+            select(LedgerEntry.commitment)
+            .where(LedgerEntry.leaf_index >= old, LedgerEntry.leaf_index < new)
+            .order_by(LedgerEntry.leaf_index)
+        ).all()
+        cache: dict[tuple[int, int], bytes] = {
+            (0, old + offset): merkle.leaf_hash(commitment)
+            for offset, commitment in enumerate(commitments)
+        }
         subtree = _stored_subtree(cache)
         level = 1
         while new >> level:
             for index in range(old >> level, new >> level):
-                left = subtree(index << level, 1 << (level - 1))
-                right = subtree((index << level) + (1 << (level - 1)), 1 << (level - 1))
+                half = 1 << (level - 1)
+                left = subtree(index << level, half)
+                right = subtree((index << level) + half, half)
                 cache[(level, index)] = merkle.node_hash(left, right)
-                db.session.add(MerkleNode(level=level, index=index, hash=cache[(level, index)]))
             level += 1
+        db.session.execute(
+            insert(MerkleNode),
+            [
+                {"level": level, "index": index, "hash": digest}
+                for (level, index), digest in cache.items()
+                if index >= old >> level
+            ],
+        )
         root = merkle.root(0, new, subtree)
         name, private = signing_key()
         signed = LedgerCheckpoint(
@@ -248,6 +316,14 @@ def integrate() -> LedgerCheckpoint | None:
         raise
     finally:
         store.redis.delete(lock)
+
+
+def integrate_all() -> LedgerCheckpoint | None:
+    """Integrate until nothing is pending (or another integrator holds the lock)."""
+    last = None
+    while signed := integrate():
+        last = signed
+    return last
 
 
 def latest_checkpoint() -> LedgerCheckpoint | None:
@@ -274,10 +350,21 @@ def verify() -> dict:
         .order_by(LedgerEntry.leaf_index)
     ).all()
     by_index = {entry.leaf_index: entry for entry in entries}
-    size = max(by_index) + 1 if by_index else 0
+    stored = dict(
+        db.session.execute(
+            select(MerkleNode.index, MerkleNode.hash).where(MerkleNode.level == 0)
+        ).all()
+    )
+    latest = latest_checkpoint()
+    size = max([*by_index, (latest.tree_size if latest else 0) - 1]) + 1
+    # Months archived by `flask ledger archive` took their entries out; their leaves stay.
+    archived = partitions.ArchivedLeaves()
     leaf_hashes: list[bytes | None] = []
     for index in range(size):
         entry = by_index.get(index)
+        if entry is None and index in stored and archived.take(index):
+            leaf_hashes.append(stored[index])
+            continue
         if entry is None:
             problems.append({"leaf_index": index, "problem": "the entry at this leaf is missing"})
             leaf_hashes.append(None)
@@ -291,13 +378,8 @@ def verify() -> dict:
                 }
             )
         leaf_hashes.append(merkle.leaf_hash(entry.commitment))
-    stored = dict(
-        db.session.execute(
-            select(MerkleNode.index, MerkleNode.hash).where(MerkleNode.level == 0)
-        ).all()
-    )
     for index, leaf in enumerate(leaf_hashes):
-        if leaf is not None and stored.get(index) != leaf:
+        if leaf is not None and index in by_index and stored.get(index) != leaf:
             entry = by_index[index]
             problems.append(
                 {
@@ -353,6 +435,7 @@ def verify() -> dict:
         "tree_size": size,
         "root": base64.b64encode(root).decode() if root is not None else None,
         "checkpoints": len(checkpoints),
+        "archived": archived.counted,
         "pending": db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None))),
         "problems": problems,
     }
@@ -484,6 +567,10 @@ def erase(citizen_id: str, retention: dt.timedelta, now: dt.datetime | None = No
         entry.reference = None
         entry.salt = None
         entry.erased_at = utcnow()
+    if entries:
+        db.session.execute(
+            delete(LedgerReference).where(LedgerReference.entry_id.in_([e.id for e in entries]))
+        )
     db.session.commit()
     return len(entries)
 
@@ -501,7 +588,8 @@ def start_integrator(app) -> threading.Event | None:
         while not stop.wait(interval):
             with app.app_context():
                 try:
-                    integrate()
+                    partitions.ensure_now_and_then()
+                    integrate_all()
                 except Exception:  # a database outage must not end the thread
                     app.logger.exception("ledger integration failed; retrying")
                 finally:

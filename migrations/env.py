@@ -5,6 +5,7 @@ import logging
 from alembic import context
 from flask import current_app
 
+from consent.partitions import is_partition
 from idp.dbtypes import UTCDateTime
 
 config = context.config
@@ -22,6 +23,11 @@ def render_item(type_, obj, autogen_context):
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+def include_name(name, type_, parent_names):
+    # The ledger's monthly partitions (and detached months) are not tables of the models.
+    return not (type_ == "table" and is_partition(name))
 
 
 def run_migrations_offline():
@@ -45,6 +51,7 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_name", include_name)
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

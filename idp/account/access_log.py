@@ -127,7 +127,7 @@ def list_api():
 @citizen_api()
 def proof_api(entry_id: int):
     # Beyond a database integer no entry can exist (and PostgreSQL would refuse the query).
-    entry = db.session.get(ledger.LedgerEntry, entry_id) if entry_id < 2**31 else None
+    entry = db.session.get(ledger.LedgerEntry, entry_id) if entry_id < 2**63 else None
     if entry is None or entry.citizen_id != me_api.citizen().id:
         return problem(404, _("There is no such entry in your log."))
     document = ledger.proof_for(entry)
