@@ -51,6 +51,8 @@ def create_app(config: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=https,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # The limiter reads the same URL: redis+cluster:// is the limits library's own
+        # form for its Redis Cluster storage.
         RATELIMIT_STORAGE_URI=app.config["REDIS_URL"] or "memory://",
         RATELIMIT_KEY_PREFIX=app.config["STORE_KEY_PREFIX"] + "ratelimit",
     )

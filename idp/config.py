@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import urllib.parse
 from pathlib import Path
 
 DEVELOPMENT = "development"
@@ -52,6 +53,68 @@ def _normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+REDIS_CLUSTER_SCHEME = "redis+cluster"
+_REDIS_SCHEMES = ("redis", "rediss", "unix", REDIS_CLUSTER_SCHEME)
+
+
+def redis_cluster(url: str | None) -> dict | None:
+    """The client options of a Redis Cluster ``REDIS_URL`` (None: not a cluster URL).
+
+    The form is the rate-limit library's, so one URL serves the store and the limiter:
+    ``redis+cluster://[[user]:password@]host:port[,host:port...][/]``; each host is a startup
+    node (any one that answers is enough, the client learns the others from it).
+    """
+    if not url or urllib.parse.urlsplit(url).scheme != REDIS_CLUSTER_SCHEME:
+        return None
+    parsed = urllib.parse.urlsplit(url)
+    form = "redis+cluster://host:port,host:port/"
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError(f"REDIS_URL: a cluster URL takes no options ({form})")
+    if parsed.path not in ("", "/", "/0"):
+        raise ConfigurationError(
+            f"REDIS_URL: a Redis Cluster has only database 0, not {parsed.path[1:]!r} ({form})"
+        )
+    credentials, _, locations = parsed.netloc.rpartition("@")
+    nodes = []
+    for location in locations.split(","):
+        try:
+            node = urllib.parse.urlsplit(f"//{location.strip()}")
+            host, port = node.hostname, node.port
+        except ValueError:
+            host = port = None
+        if not host or not port:
+            raise ConfigurationError(
+                f"REDIS_URL: {location!r} is not a host:port of a cluster node ({form})"
+            )
+        nodes.append((host, port))
+    options: dict = {"startup_nodes": nodes}
+    if credentials:
+        # Verbatim (no percent-decoding), as the rate limiter reads them from the same URL.
+        username, _, password = credentials.partition(":")
+        options.update({k: v for k, v in (("username", username), ("password", password)) if v})
+    return options
+
+
+def _check_redis(config: dict) -> None:
+    url = config["REDIS_URL"]
+    if not url:
+        return
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme if "://" in url else ""
+    except ValueError:
+        scheme = ""
+    if scheme not in _REDIS_SCHEMES:
+        # Only the scheme is repeated back: the rest of the URL may hold a password.
+        raise ConfigurationError(
+            "REDIS_URL must be a URL that starts with redis://, rediss://, unix:// or "
+            "redis+cluster://" + (f", not {scheme}://" if scheme else "")
+        )
+    prefix = config["STORE_KEY_PREFIX"]
+    if redis_cluster(url) and ("{" in prefix or "}" in prefix):
+        # A {...} in the prefix would be every key's hash tag: all keys in one slot.
+        raise ConfigurationError("TILLID_STORE_PREFIX cannot contain { or } on a Redis Cluster")
 
 
 def load(instance_path: str, overrides: dict | None = None) -> dict:
@@ -151,6 +214,7 @@ def _check(config: dict) -> None:
             )
         if not issuer_is_https(config):
             raise ConfigurationError("ISSUER must be an https URL when TILLID_ENV=production")
+    _check_redis(config)
     if config["TRUSTED_PROXY_COUNT"] < 0:
         raise ConfigurationError("TRUSTED_PROXY_COUNT cannot be negative")
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
