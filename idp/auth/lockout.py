@@ -17,8 +17,9 @@ _FAILURE_WINDOW_SECONDS = 24 * 60 * 60
 def _keys(subject: str) -> tuple[str, str]:
     # The subject is a canonical username, possibly of no account: hashing it keeps
     # typed-in text out of the store and makes unknown names behave like real ones.
-    digest = hashlib.sha256(subject.encode()).hexdigest()
-    return store.key("lockout", "failures", digest), store.key("lockout", "until", digest)
+    # One hash tag: both keys in one cluster slot, so clear() is one DEL.
+    tag = store.tag(hashlib.sha256(subject.encode()).hexdigest())
+    return store.key("lockout", tag, "failures"), store.key("lockout", tag, "until")
 
 
 def seconds_locked(subject: str) -> int:
@@ -35,7 +36,7 @@ def record_failure(subject: str) -> int:
     """Count one failure; from the threshold on, each further one doubles the wait."""
     cfg = current_app.config
     failures_key, until_key = _keys(subject)
-    pipe = store.redis.pipeline()
+    pipe = store.redis.pipeline(transaction=True)  # one key: one slot, on a cluster too
     pipe.incr(failures_key)
     pipe.expire(failures_key, _FAILURE_WINDOW_SECONDS)
     failures = pipe.execute()[0]

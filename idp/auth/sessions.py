@@ -66,7 +66,10 @@ def _save(session: SSOSession) -> None:
     ttl = int(session.expires_at() - time.time()) + 1
     if ttl <= 0:
         return
-    pipe = store.redis.pipeline()
+    # The session is found by its id, the index by the citizen: two slots on a cluster, so
+    # batched, not a transaction. If a write fails, start() raises before any cookie is set
+    # (a session nobody holds), and a touch only renews what the index already lists.
+    pipe = store.redis.pipeline(transaction=False)
     pipe.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl)
     pipe.sadd(_index_key(session.citizen_id), session.id_hash)
     pipe.expire(_index_key(session.citizen_id), current_app.config["SESSION_ABSOLUTE_TIMEOUT"])
@@ -147,7 +150,7 @@ def end(id_hash: str) -> None:
 
 def end_all(citizen_id: str) -> int:
     hashes = [h.decode() for h in store.redis.smembers(_index_key(citizen_id))]
-    pipe = store.redis.pipeline()
+    pipe = store.redis.pipeline(transaction=False)  # one DEL per key, each in its own slot
     for id_hash in hashes:
         pipe.delete(_session_key(id_hash))
     pipe.delete(_index_key(citizen_id))

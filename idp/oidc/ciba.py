@@ -158,7 +158,8 @@ class BackchannelAuthentication(Endpoint):
 
 def _polled_too_soon(request_id: str) -> bool:
     """True when the last poll was less than the interval ago (then slow_down)."""
-    fresh = store.redis.set(store.key("ciba-poll", request_id), "1", nx=True,
+    # The request's hash tag: beside its other keys on a cluster.
+    fresh = store.redis.set(store.key("ciba-poll", store.tag(request_id)), "1", nx=True,
                             px=POLL_INTERVAL_SECONDS * 1000 - 250)  # fmt: skip
     return not fresh
 

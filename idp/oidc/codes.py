@@ -61,7 +61,9 @@ def _hash(code: str) -> str:
 
 def save(code: str, record: AuthorizationCode) -> None:
     record.code_hash = _hash(code)
-    pipe = store.redis.pipeline()
+    # Two unrelated keys (two slots on a cluster): batched, not a transaction. If one write
+    # fails the call raises and the code is never handed out.
+    pipe = store.redis.pipeline(transaction=False)
     pipe.set(store.key("code", record.code_hash), json.dumps(asdict(record)),
              ex=CODE_LIFETIME_SECONDS)  # fmt: skip
     if record.nonce:

@@ -75,12 +75,18 @@ def _lifetime() -> int:
     return current_app.config["PHONE_REQUEST_SECONDS"]
 
 
-def _key(*parts: str) -> str:
-    return store.key("phone-request", *parts)
+def _key(request_id: str, *parts: str) -> str:
+    # A request's keys (itself, answer, nonce, used; CIBA's poll mark) share its hash tag.
+    return store.key("phone-request", store.tag(request_id), *parts)
+
+
+def _citizen_key(kind: str, citizen_id: str) -> str:
+    # A citizen's keys (pending request, recent starts, rejections) share theirs.
+    return store.key(kind, store.tag(citizen_id))
 
 
 def _pending_key(citizen_id: str) -> str:
-    return store.key("phone-pending", citizen_id)
+    return _citizen_key("phone-pending", citizen_id)
 
 
 def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
@@ -99,7 +105,7 @@ def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
         request.code = _code()
     redis = store.redis
     if citizen_id is not None:
-        started = store.key("phone-started", citizen_id)
+        started = _citizen_key("phone-started", citizen_id)
         count = redis.incr(started)
         if count == 1:
             redis.expire(started, 600)
@@ -182,7 +188,7 @@ def cancel(request: PhoneRequest) -> None:
 
 
 def _count_rejection(request: PhoneRequest) -> None:
-    key = store.key("phone-rejections", request.citizen_id)
+    key = _citizen_key("phone-rejections", request.citizen_id)
     count = store.redis.incr(key)
     if count == 1:
         store.redis.expire(key, _REJECTION_WINDOW_SECONDS)
