@@ -3,6 +3,11 @@
 The backend is PostgreSQL + Redis when TEST_DATABASE_URL and TEST_REDIS_URL are set (CI),
 else SQLite + the embedded store. Tests that must run on both use the ``backend``
 parameter through ``make_app``.
+
+A test (or module) marked ``cluster`` runs once more on the "cluster" backend: the store on
+the Redis Cluster of TEST_REDIS_CLUSTER_URL (``redis+cluster://host:port,host:port/``),
+beside PostgreSQL when TEST_DATABASE_URL is set, else SQLite. Without the variable that
+run skips; with it and REQUIRE_E2E=1 (CI) an unreachable cluster fails the run.
 """
 
 from __future__ import annotations
@@ -23,17 +28,22 @@ import psycopg
 import pyotp
 import pytest
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from idp import create_app
+from idp.config import redis_cluster
 from idp.extensions import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+TEST_REDIS_CLUSTER_URL = os.environ.get("TEST_REDIS_CLUSTER_URL")
+REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"
 PRIMARY_BACKEND = "postgres" if TEST_DATABASE_URL and TEST_REDIS_URL else "sqlite"
 BACKENDS = ["sqlite", "postgres"]
+CLUSTER = "cluster"
 
 # Cheap argon2 parameters for speed; the rehash test raises them on purpose.
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
@@ -49,6 +59,55 @@ def base_config(**extra) -> dict:
         **FAST_ARGON2,
         **extra,
     }
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "cluster: also run on the Redis Cluster store (skipped without TEST_REDIS_CLUSTER_URL)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("cluster") and (
+        "default_backend" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("default_backend", [PRIMARY_BACKEND, CLUSTER], indirect=True)
+
+
+@pytest.fixture
+def default_backend(request):
+    """The backend ``make_app()`` builds when a test names none: the primary one, and for a
+    test marked ``cluster`` the cluster backend too (one run each)."""
+    return getattr(request, "param", PRIMARY_BACKEND)
+
+
+def cluster_client(url: str) -> RedisCluster:
+    options = redis_cluster(url)
+    assert options, f"not a redis+cluster:// URL: {url}"
+    nodes = [ClusterNode(host, port) for host, port in options.pop("startup_nodes")]
+    return RedisCluster(startup_nodes=nodes, socket_connect_timeout=5, **options)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url():
+    """TEST_REDIS_CLUSTER_URL once it answers as a whole cluster (every slot served)."""
+    if not TEST_REDIS_CLUSTER_URL:
+        pytest.skip("TEST_REDIS_CLUSTER_URL is not set: Redis Cluster tests need it")
+    try:
+        client = cluster_client(TEST_REDIS_CLUSTER_URL)
+        try:
+            state = client.cluster_info(target_nodes=RedisCluster.RANDOM)["cluster_state"]
+        finally:
+            client.close()
+    except Exception as exc:  # any failure to reach or read the cluster
+        state = f"{type(exc).__name__}: {exc}"
+    if state != "ok":
+        reason = f"the Redis Cluster at TEST_REDIS_CLUSTER_URL is not ready ({state})"
+        if REQUIRE_E2E:
+            pytest.fail(f"REQUIRE_E2E=1 but {reason}")
+        pytest.skip(reason)
+    return TEST_REDIS_CLUSTER_URL
 
 
 def _pg_admin_url() -> str:
@@ -105,10 +164,16 @@ def backend_factory(request, tmp_path):
 
     def make(name: str) -> Backend:
         prefix = f"tillid-test:{os.getpid()}:{next(_counter)}:"
-        if name == "sqlite":
+        if name == "sqlite" or (name == CLUSTER and not TEST_DATABASE_URL):
+            redis_url = request.getfixturevalue("redis_cluster_url") if name == CLUSTER else None
             path = tmp_path / f"tillid-{len(made)}.db"
             shutil.copy(request.getfixturevalue("sqlite_template"), path)
-            backend = Backend(name, f"sqlite:///{path}", None, prefix)
+            backend = Backend(name, f"sqlite:///{path}", redis_url, prefix)
+        elif name == CLUSTER:
+            redis_url = request.getfixturevalue("redis_cluster_url")
+            url = request.getfixturevalue("postgres_url")
+            _truncate_all(url)
+            backend = Backend(name, url, redis_url, prefix)
         else:
             if not TEST_REDIS_URL:
                 pytest.skip("TEST_REDIS_URL is not set: PostgreSQL + Redis tests need it")
@@ -120,12 +185,40 @@ def backend_factory(request, tmp_path):
 
     yield make
     for backend in made:
-        if backend.redis_url:
+        if backend.name == CLUSTER:
+            _clear_cluster(backend.redis_url, backend.store_prefix)
+        elif backend.redis_url:
             client = redis.Redis.from_url(backend.redis_url)
             keys = list(client.scan_iter(match=backend.store_prefix + "*", count=1000))
             if keys:
                 client.delete(*keys)
             client.close()
+
+
+def _clear_cluster(url: str, prefix: str) -> None:
+    """Delete the test's keys from every primary (a key lives on one node only)."""
+    client = cluster_client(url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in client.scan_iter(match=prefix + "*", count=1000,
+                                    target_nodes=RedisCluster.PRIMARIES):  # fmt: skip
+            pipe.delete(key)
+        pipe.execute()
+    finally:
+        client.close()
+
+
+def refuse_cross_slot_commands(client: RedisCluster) -> None:
+    """redis-py splits a DEL (EXISTS, UNLINK, TOUCH) over keys of several slots into one
+    command per slot; Tillid must never rely on that, so on the test cluster it fails."""
+    split = client._split_command_across_slots
+
+    def one_slot_only(command, *keys):
+        slots = {client.keyslot(key) for key in keys}
+        assert len(slots) == 1, f"{command} over keys of {len(slots)} slots: {keys}"
+        return split(command, *keys)
+
+    client._split_command_across_slots = one_slot_only
 
 
 def _truncate_all(url: str) -> None:
@@ -142,11 +235,12 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def make_app(backend_factory):
+def make_app(backend_factory, default_backend):
     """Build a real app on a fresh database and store of the given backend."""
     apps = []
 
-    def make(backend: str = PRIMARY_BACKEND, **config):
+    def make(backend: str | None = None, **config):
+        backend = backend or default_backend
         chosen = backend_factory(backend)
         app = create_app(
             base_config(
@@ -157,6 +251,8 @@ def make_app(backend_factory):
             )
         )
         apps.append(app)
+        if chosen.name == CLUSTER:
+            refuse_cross_slot_commands(app.extensions["tillid_store"])
         return app
 
     yield make

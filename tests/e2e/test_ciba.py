@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -42,6 +43,7 @@ def _poll(issuer, auth, auth_req_id, interval) -> requests.Response:
     raise AssertionError("no answer within a minute")
 
 
+@pytest.mark.cluster
 def test_a_service_gets_tokens_after_the_citizen_approves_on_the_phone(demo_site, page, phone):
     app, issuer = demo_site
     pair(page, phone, issuer)

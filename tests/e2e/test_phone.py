@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
@@ -53,6 +54,7 @@ def see_request(phone, base_url, service=None):
     expect(phone.get_by_role("heading", level=2)).to_have_text(title)
 
 
+@pytest.mark.cluster
 def test_pair_then_approve_a_login_on_the_phone(demo_site, page, phone):
     _, base_url = demo_site
     violations = csp_violations(page) + csp_violations(phone)

@@ -71,6 +71,7 @@ def test_login_page_has_labelled_fields_and_a_csrf_token(client):
     assert csrf_token(page)
 
 
+@pytest.mark.cluster
 def test_login_redirects_to_my_page_and_sets_the_session(client, citizens):
     citizens.create()
     response = citizens.login()
@@ -251,6 +252,7 @@ def _fail(citizens, times, username="anna"):
     return [citizens.login(username, WRONG).status_code for _ in range(times)]
 
 
+@pytest.mark.cluster
 def test_lockout_refuses_even_the_right_password_after_the_threshold(citizens):
     citizens.create()
     assert _fail(citizens, 4) == [401] * 4
@@ -264,6 +266,7 @@ def test_lockout_refuses_even_the_right_password_after_the_threshold(citizens):
     assert not _sets_sso_cookie(right)
 
 
+@pytest.mark.cluster
 def test_lockout_wait_grows_with_each_further_failure(make_app, lockout_clock):
     app = make_app(LOCKOUT_BASE_SECONDS=60, LOCKOUT_MAX_SECONDS=3600)
     citizens = CitizenActions(app, app.test_client())
@@ -309,6 +312,7 @@ def test_lockout_counts_the_user_id_whatever_its_case(citizens):
     assert citizens.login("anna", PASSWORD).status_code == 429
 
 
+@pytest.mark.cluster
 def test_a_good_login_before_the_threshold_resets_the_count(client, citizens):
     citizens.create()
     assert _fail(citizens, 4) == [401] * 4
@@ -359,6 +363,7 @@ def test_lockout_holds_across_two_app_instances_sharing_the_store(app, citizens)
 # --- per-source rate limit -----------------------------------------------------------
 
 
+@pytest.mark.cluster
 def test_the_fourth_post_from_one_address_is_rate_limited(make_app):
     app = make_app(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
@@ -380,6 +385,7 @@ def test_rate_limit_does_not_count_page_views(make_app):
     assert client.post("/login", data=data).status_code == 401
 
 
+@pytest.mark.cluster
 def test_rate_limit_is_per_source_address(make_app):
     app = make_app(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()

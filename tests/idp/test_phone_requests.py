@@ -24,6 +24,8 @@ from idp.phone import requests as phone_requests
 from tests.conftest import csrf_token
 
 CIBA = "urn:openid:params:grant-type:ciba"
+# Every test here also runs on the Redis Cluster store (tests/conftest.py).
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture

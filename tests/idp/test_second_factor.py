@@ -47,6 +47,7 @@ def test_the_password_alone_does_not_open_tillids_pages(client, anna):
     assert 'autocomplete="one-time-code"' in page.text
 
 
+@pytest.mark.cluster
 def test_the_right_code_opens_them_and_renews_the_session_id(app, client, anna):
     before = client.get_cookie("tillid_sso").value
     response = send_code(client, code_at(anna, 0))
@@ -76,6 +77,7 @@ def test_a_code_two_steps_away_is_refused(client, anna):
     assert response.status_code == 401 and "wrong or has expired" in response.text
 
 
+@pytest.mark.cluster
 def test_a_code_is_accepted_once(app, client, anna):
     code = code_at(anna, 0)
     assert send_code(client, code).status_code == 302
@@ -108,6 +110,7 @@ def test_two_concurrent_logins_with_one_code_let_only_one_in(app, anna):
     assert sorted(statuses) == [302, 401, 401, 401]
 
 
+@pytest.mark.cluster
 def test_wrong_codes_lock_the_second_step(make_app):
     app = make_app(LOCKOUT_THRESHOLD=3)
     citizens = CitizenActions(app, app.test_client())
@@ -218,6 +221,7 @@ def _use_recovery_code(client, code):
                                                 "recovery_code": code, "next": "/me"})  # fmt: skip
 
 
+@pytest.mark.cluster
 def test_a_recovery_code_lets_the_citizen_enrol_a_new_authenticator_once(app, citizens, anna):
     codes = _recovery_codes(citizens)
     assert len(codes) == 10

@@ -175,6 +175,7 @@ def test_a_forged_or_overlong_cookie_is_ignored(app):
 # --- what the store holds ------------------------------------------------------------
 
 
+@pytest.mark.cluster
 def test_the_store_holds_only_a_hash_of_the_cookie_value(app, client, citizens):
     citizens.create()
     citizens.login()
@@ -201,6 +202,7 @@ def test_the_store_holds_only_a_hash_of_the_cookie_value(app, client, citizens):
 # --- idle and absolute limits --------------------------------------------------------
 
 
+@pytest.mark.cluster
 def test_an_idle_session_ends_after_the_idle_timeout(client, citizens, clock):
     citizens.create()
     citizens.login()
@@ -259,6 +261,7 @@ def test_session_limits_are_configurable(make_app, clock):
     assert not _logged_in(busy.client)  # 150 s after login
 
 
+@pytest.mark.cluster
 def test_an_expired_session_leaves_the_session_list(app, citizens, clock):
     citizens.create()
     citizens.login()
@@ -301,6 +304,7 @@ def test_session_list_page_has_unique_ids(app, citizens):
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.cluster
 def test_ending_another_session_logs_out_only_that_one(app, citizens):
     citizens.create()
     citizens.login()
@@ -324,6 +328,7 @@ def test_ending_this_session_logs_out_here(client, citizens):
     assert not _logged_in(client)
 
 
+@pytest.mark.cluster
 def test_log_out_everywhere_ends_every_session(app, citizens):
     citizens.create()
     citizens.login()
@@ -394,6 +399,7 @@ def test_logout_page_asks_first_and_changes_nothing(client, citizens):
     assert _logged_in(client)
 
 
+@pytest.mark.cluster
 def test_logout_ends_the_session_and_clears_the_cookie(app, client, citizens):
     citizens.create()
     citizens.login()

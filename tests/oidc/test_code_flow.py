@@ -20,6 +20,7 @@ HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 
 
+@pytest.mark.cluster
 def test_consent_then_code_then_tokens_then_userinfo(app, client, oidc):
     flow = oidc(register(app))
     page = flow.authorize()
@@ -201,6 +202,7 @@ def test_a_disabled_client_cannot_start_a_login(app, oidc):
     assert oidc(service).authorize().status_code == 400
 
 
+@pytest.mark.cluster
 def test_a_reused_nonce_is_refused(app, oidc):
     flow = oidc(register(app))
     flow.code()
@@ -239,6 +241,7 @@ def test_prompt_none_when_consent_is_missing_is_consent_required(app, oidc):
     assert params["error"] == "consent_required"
 
 
+@pytest.mark.cluster
 def test_prompt_none_with_session_and_consent_gives_a_code(app, oidc):
     flow = oidc(register(app))
     flow.code()
@@ -281,6 +284,7 @@ def test_max_age_is_met_by_a_recent_login(app, oidc):
 # --- the token endpoint ---------------------------------------------------------------------
 
 
+@pytest.mark.cluster
 def test_a_code_works_once_and_its_replay_revokes_the_tokens(app, client, oidc):
     flow = oidc(register(app))
     code = flow.code()

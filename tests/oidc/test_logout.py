@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import csrf_token
 from tests.oidc.conftest import register
 
@@ -23,6 +25,7 @@ def _logout(client, **params):
     return page, client.post(url, data={"csrf_token": csrf_token(page)})
 
 
+@pytest.mark.cluster
 def test_a_service_logs_the_citizen_out_and_gets_them_back(app, client, oidc):
     _, id_token = _logged_in_service(app, oidc)
     page, done = _logout(client, id_token_hint=id_token, post_logout_redirect_uri=BYE, state="s1")

@@ -105,6 +105,7 @@ def test_attack_hs256_signed_with_the_public_key(app, client, oidc, signing_clie
     assert_invalid_client(response)
 
 
+@pytest.mark.cluster
 def test_attack_assertion_replay(app, client, oidc, signing_client):
     client_id, key = signing_client
     signed = assertion(client_id, key)

@@ -24,6 +24,7 @@ def _refresh(flow, refresh_token, **extra):
     return flow.client.post("/token", data=data, auth=auth)
 
 
+@pytest.mark.cluster
 def test_offline_access_gives_a_refresh_token_that_rotates(app, client, offline_flow):
     tokens = offline_flow.tokens()
     first = tokens["refresh_token"]
@@ -46,6 +47,7 @@ def test_refresh_tokens_are_stored_hashed(app, offline_flow):
     assert stored and token not in stored
 
 
+@pytest.mark.cluster
 def test_reusing_a_rotated_refresh_token_revokes_the_family(offline_flow):
     first = offline_flow.tokens()["refresh_token"]
     second = _refresh(offline_flow, first).json["refresh_token"]
@@ -87,6 +89,7 @@ def test_a_refresh_token_belongs_to_its_client(app, client, offline_flow):
     assert _refresh(offline_flow, token).status_code == 200  # the owner's token still works
 
 
+@pytest.mark.cluster
 def test_revoking_a_refresh_token_revokes_its_family(offline_flow):
     first = offline_flow.tokens()["refresh_token"]
     second = _refresh(offline_flow, first).json["refresh_token"]
@@ -96,6 +99,7 @@ def test_revoking_a_refresh_token_revokes_its_family(offline_flow):
     assert _refresh(offline_flow, second).json["error"] == "invalid_grant"
 
 
+@pytest.mark.cluster
 def test_introspection_of_refresh_tokens(offline_flow):
     first = offline_flow.tokens()["refresh_token"]
     auth = (offline_flow.service.client_id, offline_flow.service.client_secret)

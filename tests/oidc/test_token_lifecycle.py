@@ -24,6 +24,7 @@ def _client_credentials(client, auth, **data):
     return client.post("/token", data={"grant_type": "client_credentials", **data}, auth=auth)
 
 
+@pytest.mark.cluster
 def test_client_credentials_gives_a_service_token_without_a_citizen(app, client, oidc):
     auth = _service_client(app)
     response = _client_credentials(client, auth)
@@ -55,6 +56,7 @@ def test_client_credentials_with_a_wrong_secret_is_invalid_client(app, client, o
     assert response.status_code == 401 and response.json["error"] == "invalid_client"
 
 
+@pytest.mark.cluster
 def test_introspection_of_a_citizen_token(app, client, oidc):
     flow = oidc(register(app))
     tokens = flow.tokens()
@@ -90,6 +92,7 @@ def test_introspection_needs_client_authentication(app, client, oidc):
     assert response.status_code == 401 and response.json["error"] == "invalid_client"
 
 
+@pytest.mark.cluster
 def test_a_revoked_access_token_is_dead_everywhere(app, client, oidc):
     flow = oidc(register(app))
     token = flow.tokens()["access_token"]
@@ -117,6 +120,7 @@ def test_discovery_lists_the_new_endpoints(client, oidc):
     assert "client_credentials" in meta["grant_types_supported"]
 
 
+@pytest.mark.cluster
 def test_one_source_flooding_the_token_endpoints_is_rate_limited(make_app):
     app = make_app(TOKEN_RATE_LIMIT="3 per minute")
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
