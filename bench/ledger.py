@@ -1,78 +1,369 @@
-"""Time ledger appends, integration and `ledger verify` for N entries.
+"""The access ledger at national size, for `make bench`: 1M and 10M entries on PostgreSQL.
 
-    .venv/bin/python bench/ledger.py [N]          (default 100000)
-    DATABASE_URL=postgresql://… .venv/bin/python bench/ledger.py 100000
+    .venv/bin/python bench/ledger.py [--sizes 1000000 10000000] [--seconds 10] [--json FILE]
 
-One append is an insert with its salted commitment, committed on its own (as a release
-commits it); the rest are added in batches. SQLite in a temporary directory unless
-DATABASE_URL is set (then the tables are created in that database: use a scratch one).
+A scratch database (BENCH_LEDGER_DATABASE_URL, default tillid_bench_ledger on the local
+PostgreSQL; dropped and made again) is migrated, so the ledger is partitioned by month as in
+production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
+
+- fill: entries spread over the past twelve months are written with COPY, each with its
+  real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
+  all (what `integrate` would have made, built here in one pass because it is faster);
+- append: WRITERS threads append and commit entries for SECONDS, as releases do, while the
+  integrator runs as in production: throughput, append p50/p99, each integration (leaves,
+  nodes and a signed checkpoint) p50/p99, and how far it lagged at the end;
+- proof: the inclusion proof of random entries (GET /api/me/access-log/<id>/proof);
+- page: the citizen's access-log page (GET /me/access-log: 20 entries, each verified);
+both through the app's WSGI stack (Flask's test client: no network), with a real SSO
+session in Redis, for random citizens. Prints one JSON document.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
 import os
+import random
+import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from pathlib import Path
 
-os.environ.setdefault("TILLID_INSTANCE_PATH", tempfile.mkdtemp())
+import psycopg
+from psycopg import sql
 
-from clients import service as clients
-from consent import ledger
-from idp import create_app
-from idp.citizens import service as citizens
-from idp.extensions import db
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/tillid_bench_ledger"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+CITIZENS = 2_000  # at 10M entries 5,000 in each citizen's log: a heavy log, the worst case
+WRITERS = 8
+SAMPLES = 200
+COPY_BLOCK = 100_000
 
-SINGLE_APPENDS = 1000
-BATCH = 5000
+
+def _fresh_database(url: str) -> None:
+    admin_url, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+        database = sql.Identifier(name)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(database))
 
 
-def main(count: int) -> None:
-    overrides = {}
-    if not os.environ.get("DATABASE_URL"):
-        overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    app = create_app(overrides)
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2)
+
+
+def _summary(values_ms: list[float]) -> dict:
+    return {"n": len(values_ms), "p50_ms": _percentile(values_ms, 0.5),
+            "p99_ms": _percentile(values_ms, 0.99)}  # fmt: skip
+
+
+class Tree:
+    """The Merkle tree of the filled leaves, kept in memory between sizes: each fill adds
+    leaves and yields the nodes of every subtree it completes (what integrate stores)."""
+
+    def __init__(self) -> None:
+        self.levels: list[list[bytes]] = [[]]
+
+    def add(self, leaf_hashes: list[bytes]):
+        from consent import merkle
+
+        first = len(self.levels[0])
+        self.levels[0].extend(leaf_hashes)
+        for index in range(first, len(self.levels[0])):
+            yield 0, index, self.levels[0][index]
+        level = 1
+        while len(self.levels[level - 1]) > 1:
+            if len(self.levels) == level:
+                self.levels.append([])
+            below, here = self.levels[level - 1], self.levels[level]
+            while len(here) < len(below) // 2:
+                index = len(here)
+                here.append(merkle.node_hash(below[2 * index], below[2 * index + 1]))
+                yield level, index, here[index]
+            level += 1
+
+    def subtree(self, start: int, size: int) -> bytes:
+        level = size.bit_length() - 1
+        return self.levels[level][start >> level]
+
+
+def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> float:
+    """COPY ``count`` more entries (and their nodes), then sign a checkpoint over all."""
+    from consent import checkpoint, ledger, merkle
+    from consent.ledger import LedgerCheckpoint
+    from idp.extensions import db
+
+    started = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    first_leaf = len(tree.levels[0])
+    first_id = conn.execute("SELECT nextval('ledger_entry_id_seq')").fetchone()[0]
+    columns = ("id, citizen_id, client_id, client_name, client_kind, channel, attributes, "
+               "purpose, legal_basis, released_at, salt, commitment, leaf_index")  # fmt: skip
+    rng = random.Random(first_leaf)  # noqa: S311 (test data)
+    done = 0
+    while done < count:
+        block = min(COPY_BLOCK, count - done)
+        leaves = []
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY ledger_entry ({columns}) FROM STDIN") as copy,
+        ):
+            for offset in range(block):
+                citizen_id = citizen_ids[rng.randrange(len(citizen_ids))]
+                released = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
+                salt = os.urandom(32)
+                # Exactly LedgerEntry.content(): sorted keys, no spaces.
+                content = (
+                    '{"attributes":["given_name","family_name","address"],"channel":"login",'
+                    f'"citizen_id":"{citizen_id}","client_id":"{client.client_id}",'
+                    f'"client_kind":"public_authority","client_name":"{client.name}",'
+                    '"legal_basis":"public_task","purpose":"Benchmarking",'
+                    f'"released_at":"{released.isoformat()}","request_id":null}}'
+                )
+                commitment = hashlib.sha256(salt + content.encode()).digest()
+                leaves.append(merkle.leaf_hash(commitment))
+                copy.write_row((
+                    first_id + done + offset, citizen_id, client.client_id, client.name,
+                    "public_authority", "login", '["given_name","family_name","address"]',
+                    "Benchmarking", "public_task", released, salt, commitment,
+                    first_leaf + done + offset,
+                ))  # fmt: skip
+        nodes = tree.add(leaves)
+        with (
+            conn.cursor() as cursor,
+            cursor.copy('COPY merkle_node (level, "index", hash) FROM STDIN') as copy,
+        ):
+            for node in nodes:
+                copy.write_row(node)
+        conn.commit()
+        done += block
+    conn.execute("SELECT setval('ledger_entry_id_seq', %s)", (first_id + count,))
+    conn.execute("ANALYZE ledger_entry")
+    conn.execute("ANALYZE merkle_node")
+    conn.commit()
+    with app.app_context():
+        size = len(tree.levels[0])
+        root = merkle.root(0, size, tree.subtree)
+        name, private = ledger.signing_key()
+        db.session.add(LedgerCheckpoint(
+            tree_size=size, root_hash=root,
+            note=checkpoint.sign(checkpoint.Checkpoint(name, size, root), name, private),
+        ))  # fmt: skip
+        db.session.commit()
+    return time.perf_counter() - started
+
+
+def _writer(seed: int, client_id: str, citizen_ids: list[str], ready, seconds: float,
+            results) -> None:  # fmt: skip
+    """One writer process (a gunicorn worker releasing attributes): append and commit."""
+    from clients.models import Client
+    from consent import ledger
+    from idp import create_app
+    from idp.extensions import db
+
+    app = create_app({"LEDGER_INTEGRATE_SECONDS": 0})
+    rng = random.Random(seed)  # noqa: S311 (which citizen: no secret)
+    latencies = []
     with app.app_context(), app.test_request_context():
-        db.create_all()
-        citizen = citizens.create_citizen(
-            citizens.validate(cpr="0101901234", given_name="Bench", family_name="Mark")
+        client = db.session.get(Client, client_id)
+        ready.wait()  # every writer starts at once
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            ledger.append(citizen_id=rng.choice(citizen_ids), client=client,
+                          channel=ledger.Channel.USERINFO, attributes=["address"],
+                          purpose="Benchmarking", legal_basis="public_task")  # fmt: skip
+            db.session.commit()
+            latencies.append((time.perf_counter() - started) * 1000)
+    results.put(latencies)
+
+
+def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
+    """WRITERS processes append and commit; the integrator runs beside them as in gunicorn
+    (every LEDGER_INTEGRATE_SECONDS, as many entries as are pending, one checkpoint each)."""
+    from consent import ledger
+    from idp.extensions import db
+
+    stop = threading.Event()
+    integrations: list[tuple[float, int]] = []
+
+    def integrator() -> None:
+        with app.app_context():
+            while not stop.wait(app.config["LEDGER_INTEGRATE_SECONDS"]):
+                started = time.perf_counter()
+                before = ledger.latest_checkpoint().tree_size
+                signed = ledger.integrate()
+                if signed is not None:
+                    integrations.append(
+                        ((time.perf_counter() - started) * 1000, signed.tree_size - before)
+                    )
+                db.session.remove()
+
+    context = multiprocessing.get_context("spawn")  # fresh processes, as gunicorn's workers
+    ready, results = context.Barrier(WRITERS + 1), context.Queue()
+    writers = [
+        context.Process(target=_writer, args=(n, client_id, citizen_ids, ready, seconds, results))
+        for n in range(WRITERS)
+    ]
+    for process in writers:
+        process.start()
+    ready.wait(timeout=120)
+    thread = threading.Thread(target=integrator)
+    thread.start()
+    appends = [ms for _ in writers for ms in results.get(timeout=seconds + 120)]
+    for process in writers:
+        process.join()
+    stop.set()
+    thread.join()
+    with app.app_context():
+        pending = db.session.scalar(
+            ledger.select(ledger.func.count()).where(ledger.LedgerEntry.leaf_index.is_(None))
         )
+        drained = time.perf_counter()
+        ledger.integrate_all()
+        drain_seconds = time.perf_counter() - drained
+    batch_ms = [ms for ms, _ in integrations] or [0.0]
+    return {
+        "writers": WRITERS,
+        "seconds": seconds,
+        "appends_per_second": round(len(appends) / seconds),
+        "append": _summary(appends),
+        "integrations": len(integrations),
+        "integrated_per_second": round(sum(n for _, n in integrations) / seconds),
+        "integrate": _summary(batch_ms),
+        "integrate_leaves_per_batch_p50": statistics.median([n for _, n in integrations] or [0]),
+        "pending_at_end": pending,
+        "drain_seconds": round(drain_seconds, 2),
+    }
+
+
+def _citizen_reads(app) -> dict:
+    """Proof and log-page latency for random citizens, each with a real SSO session."""
+    from flask import request
+
+    from consent import ledger
+    from idp.auth import assurance, sessions
+    from idp.extensions import db
+
+    rng = random.Random(7)  # noqa: S311 (which entries to time)
+    proofs: list[float] = []
+    pages: list[float] = []
+    statuses: set[int] = set()
+    with app.app_context():
+        size = ledger.latest_checkpoint().tree_size
+    for _ in range(SAMPLES):
+        with app.test_request_context():  # a random leaf, and the citizen it is about
+            entry_id, citizen_id = db.session.execute(
+                ledger.select(ledger.LedgerEntry.id, ledger.LedgerEntry.citizen_id).where(
+                    ledger.LedgerEntry.leaf_index == rng.randrange(size)
+                )
+            ).one()
+            cookie = sessions.start(citizen_id, ["pwd", "otp"], request,
+                                    level=assurance.DEFAULT_LEVEL)  # fmt: skip
+            name = sessions.cookie_name()
+        browser = app.test_client()
+        browser.set_cookie(name, cookie)
+        started = time.perf_counter()
+        answer = browser.get(f"/api/me/access-log/{entry_id}/proof")
+        proofs.append((time.perf_counter() - started) * 1000)
+        statuses.add(answer.status_code)
+        started = time.perf_counter()
+        answer = browser.get("/me/access-log")
+        pages.append((time.perf_counter() - started) * 1000)
+        statuses.add(answer.status_code)
+    if statuses != {200}:
+        raise SystemExit(f"the citizen's reads answered {sorted(statuses)}, not only 200")
+    return {"proof": _summary(proofs), "page": _summary(pages)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", help="also write the results to this file")
+    options = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_LEDGER_DATABASE_URL", DEFAULT_DATABASE)
+    _fresh_database(database_url)
+    os.environ.update({
+        "DATABASE_URL": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+        "STORE_KEY_PREFIX": f"tillid-bench-ledger:{secrets.token_hex(4)}:",
+        "TILLID_INSTANCE_PATH": tempfile.mkdtemp(),
+        "LEDGER_INTEGRATE_SECONDS": os.environ.get("LEDGER_INTEGRATE_SECONDS", "1"),
+        "RATELIMIT_ENABLED": "false",
+    })  # fmt: skip
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from clients import service as clients
+    from consent import partitions
+    from idp import create_app
+    from idp.citizens import service as citizens
+    from idp.extensions import db
+
+    app = create_app({"RATELIMIT_ENABLED": False})
+    started = time.perf_counter()
+    with app.app_context():
+        upgrade()
+        partitions.ensure(since=(dt.datetime.now(dt.UTC) - dt.timedelta(days=366)).date())
+        citizen_ids = [
+            citizens.create_citizen(citizens.validate(
+                cpr=f"{1 + n % 28:02d}{1 + n // 28 % 12:02d}{50 + n // 336:02d}{n % 10000:04d}",
+                given_name="Bench", family_name=f"Citizen {n}",
+            )).id
+            for n in range(CITIZENS)
+        ]  # fmt: skip
         client, _ = clients.register({
             "name": "Bench authority", "kind": "public_authority",
-            "redirect_uris": ["https://bench.example/cb"], "scope": "openid profile",
+            "redirect_uris": ["https://bench.example/cb"], "scope": "openid profile address",
             "legal_basis": "public_task", "purpose": "Benchmarking",
         })  # fmt: skip
+        client_id = client.client_id
+        db.session.expunge(client)
+        # Registered citizens with an account (no password: the bench makes their sessions).
+        db.session.execute(text("UPDATE citizen SET status = 'active'"))
+        db.session.commit()
+    print(f"{CITIZENS} citizens in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    results = {"citizens": CITIZENS, "sizes": []}
+    tree = Tree()
+    with psycopg.connect(database_url) as conn:
+        for size in sorted(options.sizes):
+            fill_seconds = _fill(app, conn, tree, citizen_ids, client, size - len(tree.levels[0]))
+            row = {"entries": size, "fill_seconds": round(fill_seconds, 1)}
+            row["append"] = _append_under_load(app, citizen_ids, client_id, options.seconds)
+            row.update(_citizen_reads(app))
+            # The appends made the tree bigger than the bench's copy: follow it.
+            with app.app_context():
+                added = db.session.execute(ledger_leaves_after(len(tree.levels[0]))).scalars().all()
+            list(tree.add(added))
+            results["sizes"].append(row)
+            print(json.dumps(row), file=sys.stderr)
+    output = json.dumps(results, indent=2)
+    print(output)
+    if options.json:
+        Path(options.json).write_text(output + "\n")
 
-        def append():
-            ledger.append(citizen_id=citizen.id, client=client, channel=ledger.Channel.LOGIN,
-                          attributes=["given_name", "family_name"], purpose="Benchmarking",
-                          legal_basis="public_task")  # fmt: skip
 
-        single = []
-        for _ in range(min(SINGLE_APPENDS, count)):
-            started = time.perf_counter()
-            append()
-            db.session.commit()
-            single.append((time.perf_counter() - started) * 1000)
-        for done in range(len(single), count, BATCH):
-            for _ in range(min(BATCH, count - done)):
-                append()
-            db.session.commit()
-        started = time.perf_counter()
-        ledger.integrate()
-        integrated = time.perf_counter() - started
-        started = time.perf_counter()
-        report = ledger.verify()
-        verified = time.perf_counter() - started
-    assert report["ok"] and report["tree_size"] == count, report
-    backend = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
-    print(
-        f"{count} entries on {backend}: "
-        f"one append (insert + commit) median {statistics.median(single):.2f} ms; "
-        f"integrate {integrated:.1f} s; ledger verify {verified:.1f} s"
+def ledger_leaves_after(first: int):
+    """The leaf hashes from ``first`` on, in order (the appended entries, now integrated)."""
+    from consent.ledger import MerkleNode, select
+
+    return (
+        select(MerkleNode.hash)
+        .where(MerkleNode.level == 0, MerkleNode.index >= first)
+        .order_by(MerkleNode.index)
     )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    main()
