@@ -115,6 +115,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(redis.exceptions.ClusterError)  # a cluster node down or its slots moving
     def backend_unavailable(exc: Exception):
         # The database or store cannot be reached (or timed out): temporary, so 503.
         log.error("backend unavailable", extra={"error": type(exc).__name__})

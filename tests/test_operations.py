@@ -53,3 +53,18 @@ def test_a_database_outage_is_a_readable_503_page(tmp_path):
     assert response.headers["Retry-After"].isdigit()
     assert "temporarily unavailable" in response.text
     assert "Traceback" not in response.text
+
+
+def test_a_cluster_node_down_is_a_503_not_a_500(app, monkeypatch):
+    # What redis-py raises when a Redis Cluster node serving the key's slot is gone.
+    from redis.exceptions import ClusterDownError
+
+    def down(*args, **kwargs):
+        raise ClusterDownError("CLUSTERDOWN The cluster is down")
+
+    monkeypatch.setattr(app.extensions["tillid_store"], "get", down)
+    client = app.test_client()
+    client.set_cookie("tillid_sso", "some-session")
+    response = client.get("/me")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()

@@ -105,10 +105,7 @@ def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
         request.code = _code()
     redis = store.redis
     if citizen_id is not None:
-        started = _citizen_key("phone-started", citizen_id)
-        count = redis.incr(started)
-        if count == 1:
-            redis.expire(started, 600)
+        count = _count(_citizen_key("phone-started", citizen_id), 600)
         if count > current_app.config["PHONE_REQUEST_RATE_LIMIT"]:
             raise RequestRefused("Too many approval requests lately. Wait a few minutes.")
         if not redis.set(_pending_key(citizen_id), request.id, nx=True, ex=_lifetime()):
@@ -187,11 +184,18 @@ def cancel(request: PhoneRequest) -> None:
         store.redis.delete(_pending_key(request.citizen_id))
 
 
+def _count(key: str, window_seconds: int) -> int:
+    """Count one more in a window that starts with the first: the count and its expiry in
+    one transaction (one key, so one slot on a cluster), so a counter never outlives it."""
+    pipe = store.redis.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, window_seconds, nx=True)
+    count, _ = pipe.execute()
+    return count
+
+
 def _count_rejection(request: PhoneRequest) -> None:
-    key = _citizen_key("phone-rejections", request.citizen_id)
-    count = store.redis.incr(key)
-    if count == 1:
-        store.redis.expire(key, _REJECTION_WINDOW_SECONDS)
+    count = _count(_citizen_key("phone-rejections", request.citizen_id), _REJECTION_WINDOW_SECONDS)
     if count >= _SUSPICIOUS_REJECTIONS:
         # Someone who knows the user ID keeps trying: the operator's alerts pick this up.
         log.warning(
