@@ -25,6 +25,7 @@ from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from clients import cache as client_cache
 from clients import service as clients
 from clients.claims import SCOPE_CLAIMS
 from clients.models import Client
@@ -83,7 +84,9 @@ class OAuthClient(ClientMixin):
 
 
 def query_client(client_id: str) -> OAuthClient | None:
-    client = db.session.get(Client, client_id) if isinstance(client_id, str) else None
+    """The enabled client of that id, from the per-process copy (clients/cache.py: a change
+    elsewhere is seen within a few seconds, one in this process at once)."""
+    client = client_cache.get(client_id) if isinstance(client_id, str) else None
     return OAuthClient(client) if client is not None and client.enabled else None
 
 
