@@ -6,6 +6,12 @@ bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = None  # the app writes its own JSON access log, without query strings
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+# connections across them. On one shared socket, whichever worker woke first could accept a
+# whole burst of keep-alive connections (a load balancer's, or a load generator's) and keep
+# them while another worker sat idle. The price: connections still queued at a worker that
+# dies are reset. GUNICORN_REUSE_PORT=0 goes back to one shared socket.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

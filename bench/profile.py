@@ -1,13 +1,16 @@
 """Profile Tillid under the bench's own load: py-spy on each gunicorn worker while wrk runs.
 
     .venv/bin/python bench/profile.py [SCENARIO ...] [--workers N] [--seconds S]
-                                      [--connections C] [--no-py-spy] [--out DIR]
+                                      [--connections C] [--no-py-spy] [--count-per-worker]
+                                      [--out DIR]
 
 SCENARIO is any of cc-es256, cc-rs256, introspection, userinfo (default: all). The setup is
 bench/run.py's (a fresh `tillid_bench` database and Redis db 14, the same clients, rate
 limits lifted, logs at WARNING) and the same wrk request. Each line gives wrk's figures and
 `worker_cpu_ms`, the workers' own CPU time per answer: steadier than the rate on a machine
-shared with the load generator, PostgreSQL and Redis (1000 / it is what one core could serve).
+shared with the load generator, PostgreSQL and Redis (1000 / it is what one core could serve),
+and with several workers `worker_cpu_split`, each one's share; --count-per-worker counts
+each worker's answers from gunicorn's access log (pids only), to see the spread exactly.
 
 py-spy (`.venv/bin/pip install -e ".[bench]"`) samples the workers while the load runs: per
 worker, the collapsed stacks go to DIR/SCENARIO-PID.txt (for flamegraph.pl or speedscope),
@@ -17,7 +20,6 @@ and the functions that held the GIL most are printed, by own time and with their
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -31,12 +33,13 @@ SCENARIOS = ("cc-es256", "cc-rs256", "introspection", "userinfo")
 _CC_BODY = "grant_type=client_credentials&scope=attributes%3Aread"
 
 
-def _requests(setup: run.Setup, server: run.Tillid) -> dict[str, dict]:
-    """Each scenario's wrk arguments, as bench/run.py sends them."""
+def _requests(setup: run.Setup, server: run.Tillid, citizen: int = 0) -> dict[str, dict]:
+    """Each scenario's wrk arguments, as bench/run.py sends them (the userinfo token from a
+    login of the ``citizen``-th seeded citizen: a TOTP code is accepted once)."""
     service = setup.client("service")
     auth = run._basic(*service)
     token = run._token(f"{server.url}/token", service, scope="attributes:read")
-    citizen = sorted(setup.seed["totp_seeds"])[0]
+    username = sorted(setup.seed["totp_seeds"])[citizen]
     return {
         "cc-es256": {"url": f"{server.url}/token", "method": "POST", "body": _CC_BODY,
                      "auth": auth},
@@ -45,14 +48,8 @@ def _requests(setup: run.Setup, server: run.Tillid) -> dict[str, dict]:
         "introspection": {"url": f"{server.url}/introspect", "method": "POST",
                           "body": f"token={token}", "auth": auth},
         "userinfo": {"url": f"{server.url}/userinfo",
-                     "auth": f"Bearer {run._citizen_token(server.url, setup.seed, citizen)}"},
+                     "auth": f"Bearer {run._citizen_token(server.url, setup.seed, username)}"},
     }  # fmt: skip
-
-
-def cpu_seconds(pid: str) -> float:
-    """User and system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _top(stacks: Path, count: int = 18) -> str:
@@ -78,6 +75,13 @@ def _top(stacks: Path, count: int = 18) -> str:
     return "\n".join(lines)
 
 
+def _per_worker(access_log: Path) -> dict[str, int]:
+    """Answers per worker pid, from gunicorn's access log (one pid a line), then empty it."""
+    counts = Counter(line.strip("<>") for line in access_log.read_text().split())
+    access_log.write_text("")
+    return dict(sorted(counts.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
@@ -85,6 +89,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-py-spy", action="store_true", help="measure only")
+    parser.add_argument(
+        "--count-per-worker",
+        action="store_true",
+        help="count the answers of each worker (gunicorn's access log, pids only)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="where the stacks go")
     options = parser.parse_args()
     unknown = set(options.scenarios) - set(SCENARIOS)
@@ -98,11 +107,17 @@ def main() -> None:
     out = options.out or Path(tempfile.mkdtemp(prefix="tillid-profile-"))
     out.mkdir(parents=True, exist_ok=True)
     setup = run.prepare(citizens=4)
-    server = run.Tillid(setup.env, options.workers)
+    env = dict(setup.env)
+    access_log = out / "access.log"
+    if options.count_per_worker:
+        # gunicorn reads GUNICORN_CMD_ARGS after the config file: one pid (%(p)s) a line.
+        env["GUNICORN_CMD_ARGS"] = f"--access-logfile {access_log} --access-logformat %(p)s"
+    server = run.Tillid(env, options.workers)
     try:
         requests_ = _requests(setup, server)
-        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
-                                 text=True).stdout.split()  # fmt: skip
+        workers = [str(pid) for pid in server.workers()]
+        if options.count_per_worker:
+            access_log.write_text("")  # not the set-up's own requests
         for scenario in options.scenarios or SCENARIOS:
             spies = []
             if py_spy:
@@ -114,12 +129,10 @@ def main() -> None:
                          "--output", str(stacks), "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # fmt: skip
             wanted = dict(requests_[scenario])
-            before = sum(cpu_seconds(pid) for pid in workers)
-            result = run.wrk(wanted.pop("url"), options.seconds, options.connections, **wanted)
-            used = sum(cpu_seconds(pid) for pid in workers) - before
-            # The workers' own CPU per answer: what one core could serve, whatever else ran.
-            answers = result["per_second"] * options.seconds
-            result["worker_cpu_ms"] = round(used * 1000 / answers, 2) if answers else None
+            path = wanted.pop("url").removeprefix(server.url)
+            result = server.wrk(path, options.seconds, options.connections, **wanted)
+            if options.count_per_worker:
+                result["answers_per_worker"] = _per_worker(access_log)
             print(f"{scenario}: {options.workers} worker(s), {options.connections} connections, "
                   f"{options.seconds} s: {result}", flush=True)  # fmt: skip
             for pid, stacks, spy in spies:

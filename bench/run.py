@@ -115,9 +115,33 @@ class Tillid:
             self.stop()  # never leave a server behind
             raise
 
+    def workers(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
+                               text=True).stdout  # fmt: skip
+        return sorted(map(int, found.split()))
+
+    def wrk(self, path: str, seconds: int, connections: int, **request) -> dict:
+        """wrk against ``path``, with what the workers spent: their CPU time per answer, and
+        with several workers each one's share of it (the spread of the load across them)."""
+        workers = self.workers()
+        before = [cpu_seconds(pid) for pid in workers]
+        result = wrk(f"{self.url}{path}", seconds, connections, **request)
+        used = [cpu_seconds(pid) - start for pid, start in zip(workers, before, strict=True)]
+        answers = result["per_second"] * seconds
+        result["worker_cpu_ms"] = round(sum(used) * 1000 / answers, 2) if answers else None
+        if len(workers) > 1:
+            result["worker_cpu_split"] = [round(u / (sum(used) or 1), 2) for u in used]
+        return result
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Peer:
@@ -271,16 +295,16 @@ def main(quick: bool) -> None:
                 memory["server_rss_at_rest_mib"] = round(_rss_kib(server.process.pid) / 1024, 1)
             auth = _basic(*service)
             record("client_credentials (JWT, ES256)", "Tillid", workers,
-                   wrk(f"{server.url}/token", seconds, connections, method="POST",
-                       body=cc_body, auth=auth))  # fmt: skip
+                   server.wrk("/token", seconds, connections, method="POST", body=cc_body,
+                              auth=auth))  # fmt: skip
             rs256 = setup.client("service_rs256")
             record("client_credentials (JWT, RS256)", "Tillid", workers,
-                   wrk(f"{server.url}/token", seconds, connections, method="POST",
-                       body=cc_body, auth=_basic(*rs256)))  # fmt: skip
+                   server.wrk("/token", seconds, connections, method="POST", body=cc_body,
+                              auth=_basic(*rs256)))  # fmt: skip
             token = _token(f"{server.url}/token", service, scope="attributes:read")
             record("introspection", "Tillid", workers,
-                   wrk(f"{server.url}/introspect", seconds, connections, method="POST",
-                       body=f"token={token}", auth=auth))  # fmt: skip
+                   server.wrk("/introspect", seconds, connections, method="POST",
+                              body=f"token={token}", auth=auth))  # fmt: skip
             user_token = _citizen_token(server.url, seed, reserved[run])
             if workers == 1:
                 # One at a time: a login's own latency, to set beside one argon2id verify.
@@ -300,8 +324,8 @@ def main(quick: bool) -> None:
                              "p50_ms": logins["p50_ms"], "p99_ms": logins["p99_ms"],
                              "non_2xx": logins["non_2xx"]})  # fmt: skip
             record("userinfo (one ledger entry each)", "Tillid", workers,
-                   wrk(f"{server.url}/userinfo", seconds, connections,
-                       auth=f"Bearer {user_token}"))  # fmt: skip
+                   server.wrk("/userinfo", seconds, connections,
+                              auth=f"Bearer {user_token}"))  # fmt: skip
             if workers == 1:
                 memory["server_rss_after_load_mib"] = round(_rss_kib(server.process.pid) / 1024, 1)
         finally:
@@ -376,13 +400,19 @@ def _report(rows: list[dict], memory: dict, argon2_ms: float, quick: bool) -> No
         f"Measured {result['when']} on {os.cpu_count()} cores"
         f"{' (QUICK=1: short runs)' if quick else ''} by `make bench`.",
         "",
-        "| scenario | system | workers | per second | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | system | workers | per second | p50 ms | p99 ms | non-2xx "
+        "| worker CPU ms per answer | CPU share per worker |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(
             f"| {r['scenario']} | {r['system']} | {r['workers']} | {r['per_second']} | "
-            f"{r['p50_ms']} | {r['p99_ms']} | {r['non_2xx']} |"
+            f"{r['p50_ms']} | {r['p99_ms']} | {r['non_2xx']} | {r.get('worker_cpu_ms', '')} | "
+            f"{' / '.join(map(str, r.get('worker_cpu_split', ())))} |"
             for r in rows
         ),
+        "",
+        "Worker CPU: the gunicorn workers' own CPU time per answer (1000 / it is what one "
+        "core would serve), and with several workers each one's share of it: an even split "
+        "means the load reached every worker.",
         "",
         f"Tillid ÷ peer, one worker against one process: {result['tillid_per_peer']}.",
         f"One argon2id verify: {argon2_ms} ms. A whole login alone takes "
