@@ -288,7 +288,8 @@ def _citizen_reads(app) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="of concurrent appends")
+    parser.add_argument("--citizens", type=int, default=CITIZENS)
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
 
@@ -321,7 +322,7 @@ def main() -> None:
                 cpr=f"{1 + n % 28:02d}{1 + n // 28 % 12:02d}{50 + n // 336:02d}{n % 10000:04d}",
                 given_name="Bench", family_name=f"Citizen {n}",
             )).id
-            for n in range(CITIZENS)
+            for n in range(options.citizens)
         ]  # fmt: skip
         client, _ = clients.register({
             "name": "Bench authority", "kind": "public_authority",
@@ -333,8 +334,8 @@ def main() -> None:
         # Registered citizens with an account (no password: the bench makes their sessions).
         db.session.execute(text("UPDATE citizen SET status = 'active'"))
         db.session.commit()
-    print(f"{CITIZENS} citizens in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    results = {"citizens": CITIZENS, "sizes": []}
+    print(f"{options.citizens} citizens in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    results = {"citizens": options.citizens, "writers": WRITERS, "sizes": []}
     tree = Tree()
     with psycopg.connect(database_url) as conn:
         for size in sorted(options.sizes):
