@@ -4,11 +4,13 @@
 
 Tillid runs under gunicorn on PostgreSQL and Redis (a scratch database `tillid_bench` and
 Redis db 14 under its own key prefix: BENCH_DATABASE_URL, BENCH_REDIS_URL), with one
-worker and then one per core. The peer is Node's oidc-provider (bench/peer/, pinned by its
-lock file), one process, in-memory adapter, ES256. Load comes from separate processes on
-loopback: wrk (bench/wrk/request.lua) for the token, introspection and userinfo requests,
-bench/login_load.py for whole logins. Each run is bounded in time. Results: a table on
-stdout, bench/results/latest.json and bench/results/latest.md.
+worker and then one per core (each worker on a socket of its own, so wrk's keep-alive
+connections reach them all; each row records the workers' CPU per answer and its split
+across workers). bench/profile.py runs the same load under py-spy. The peer is Node's
+oidc-provider (bench/peer/, pinned by its lock file), one process, in-memory adapter, ES256.
+Load comes from separate processes on loopback: wrk (bench/wrk/request.lua) for the token,
+introspection and userinfo requests, bench/login_load.py for whole logins. Each run is
+bounded in time. Results: a table on stdout, bench/results/latest.json and latest.md.
 """
 
 from __future__ import annotations
