@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     tuple_,
     update,
 )
@@ -345,11 +346,24 @@ def _nodes_for_proofs(leaf_indices: list[int], size: int) -> dict[tuple[int, int
         merkle.inclusion_proof(index, size, note)
     if not wanted:
         return {}
-    rows = db.session.execute(
-        select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-            tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(wanted))
-        )
-    ).all()
+    if db.engine.dialect.name == "postgresql":
+        # Two arrays joined on the primary key: one short plan, where a row-value IN list of
+        # a page's few hundred nodes took PostgreSQL longer to plan than to answer.
+        levels, indices = zip(*sorted(wanted), strict=True)
+        rows = db.session.execute(
+            text(
+                "SELECT n.level, n.index, n.hash FROM merkle_node n "
+                "JOIN unnest(CAST(:levels AS integer[]), CAST(:indices AS bigint[])) "
+                "AS wanted(level, index) ON n.level = wanted.level AND n.index = wanted.index"
+            ),
+            {"levels": list(levels), "indices": list(indices)},
+        ).all()
+    else:
+        rows = db.session.execute(
+            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+                tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(wanted))
+            )
+        ).all()
     return {(level, index): digest for level, index, digest in rows}
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Flask
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from clients.claims import ACCOUNT_ACCESS, CPR_CLAIM
 
@@ -55,45 +56,55 @@ def authenticator_kind_label(kind: str) -> str:
     return labels.get(str(kind), str(kind))
 
 
+# Lazy: only the label asked for is translated (a log page asks for hundreds).
+_CHANNEL_LABELS = {
+    "login": _l("When you logged in"),
+    "userinfo": _l("Asked for afterwards (userinfo)"),
+    "attribute_api": _l("Looked up by the authority"),
+    "reported_lookup": _l("A lookup the authority reported"),
+}
+
+
 def channel_label(channel: str) -> str:
-    labels = {
-        "login": _("When you logged in"),
-        "userinfo": _("Asked for afterwards (userinfo)"),
-        "attribute_api": _("Looked up by the authority"),
-        "reported_lookup": _("A lookup the authority reported"),
-    }
-    return labels.get(str(channel), str(channel))
+    label = _CHANNEL_LABELS.get(str(channel))
+    return str(label) if label is not None else str(channel)
+
+
+_CLAIM_LABELS = {
+    "given_name": _l("Your first name"),
+    "family_name": _l("Your last name"),
+    "name": _l("Your full name"),
+    "birthdate": _l("Your date of birth"),
+    "age_over_18": _l("Whether you are over 18 (not your age or birthdate)"),
+    "address": _l("Your address"),
+    "email": _l("Your e-mail address"),
+    "phone_number": _l("Your phone number"),
+    CPR_CLAIM: _l("Your CPR number"),
+    ACCOUNT_ACCESS: _l(
+        "To read your Tillid account: who received your information, what you have"
+        " agreed to, and how you log in"
+    ),
+}
 
 
 def claim_label(claim: str) -> str:
-    labels = {
-        "given_name": _("Your first name"),
-        "family_name": _("Your last name"),
-        "name": _("Your full name"),
-        "birthdate": _("Your date of birth"),
-        "age_over_18": _("Whether you are over 18 (not your age or birthdate)"),
-        "address": _("Your address"),
-        "email": _("Your e-mail address"),
-        "phone_number": _("Your phone number"),
-        CPR_CLAIM: _("Your CPR number"),
-        ACCOUNT_ACCESS: _(
-            "To read your Tillid account: who received your information, what you have"
-            " agreed to, and how you log in"
-        ),
-    }
-    return labels.get(claim, claim)
+    label = _CLAIM_LABELS.get(claim)
+    return str(label) if label is not None else claim
+
+
+_LEGAL_BASIS_LABELS = {
+    "consent": _l("your consent"),
+    "contract": _l("a contract with you"),
+    "legal_obligation": _l("a legal obligation"),
+    "vital_interest": _l("to protect your vital interests"),
+    "public_task": _l("a task in the public interest"),
+    "legitimate_interest": _l("a legitimate interest"),
+}
 
 
 def legal_basis_label(basis: str) -> str:
-    labels = {
-        "consent": _("your consent"),
-        "contract": _("a contract with you"),
-        "legal_obligation": _("a legal obligation"),
-        "vital_interest": _("to protect your vital interests"),
-        "public_task": _("a task in the public interest"),
-        "legitimate_interest": _("a legitimate interest"),
-    }
-    return labels.get(str(basis), str(basis))
+    label = _LEGAL_BASIS_LABELS.get(str(basis))
+    return str(label) if label is not None else str(basis)
 
 
 def init_app(app: Flask) -> None:
