@@ -175,6 +175,7 @@ def _writer(seed: int, client_id: str, citizen_ids: list[str], ready, seconds: f
     latencies = []
     with app.app_context(), app.test_request_context():
         client = db.session.get(Client, client_id)
+        db.session.expunge(client)  # a release reads its client once, not after each commit
         ready.wait()  # every writer starts at once
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
