@@ -70,7 +70,7 @@ class HostGuard:
 
 
 def _has_nul(values) -> bool:
-    return any("\x00" in key or any("\x00" in v for v in values.getlist(key)) for key in values)
+    return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
 
 
 def init_app(app: Flask) -> None:
