@@ -69,9 +69,11 @@ def init_app(app: Flask) -> None:
         status = exc.code or 500
         detail = exc.description if status != 500 else None
         if request.path in _OAUTH_PATHS:
-            # OAuth clients read RFC 6749 errors: {"error", "error_description"}.
+            # OAuth clients read RFC 6749 errors: {"error", "error_description"}; a 503 is
+            # one to retry (after Retry-After), which "temporarily_unavailable" says.
+            error = "invalid_request" if status < 500 else "server_error"
             response = jsonify(
-                error="invalid_request" if status < 500 else "server_error",
+                error="temporarily_unavailable" if status == 503 else error,
                 error_description=detail or _titles().get(status, exc.name),
             )
             response.status_code = status
