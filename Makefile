@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 INTEROP := tests/interop/openid-client
 INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
 
-.PHONY: install interop-deps bench-deps run migrate test bench lint format messages clean
+.PHONY: install interop-deps bench-deps run migrate test bench lint format audit messages clean
 
 install: $(STAMP)
 
@@ -60,6 +60,31 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Known vulnerabilities in the dependencies, by pip-audit. There is no lock file (pyproject.toml
+# gives compatible ranges), so it audits exactly what .venv holds, Tillid itself aside.
+# --strict: a package it could not look up fails the audit, so an unreachable service is
+# never a pass (PyPI answers 404 for each package then). AUDIT_SERVICE=osv asks OSV instead.
+AUDIT_SERVICE ?= pypi
+define AUDIT_PREFLIGHT
+import importlib.metadata, sys, requests
+url = f"https://pypi.org/pypi/requests/{importlib.metadata.version('requests')}/json"
+if "$(AUDIT_SERVICE)" == "osv":
+    url = "https://api.osv.dev/v1/query"
+try:
+    answer = requests.post(url, json={}, timeout=20) if "osv" in url else requests.get(url, timeout=20)
+    status = answer.status_code
+except requests.RequestException as exc:
+    status = type(exc).__name__
+if status not in (200, 400):
+    sys.exit(f"make audit: the vulnerability service is not reachable from this machine ({url}: {status}); nothing was audited")
+endef
+export AUDIT_PREFLIGHT
+
+audit: install
+	@$(BIN)/python -c "$$AUDIT_PREFLIGHT"
+	$(BIN)/pip-audit --strict --local --skip-editable --progress-spinner off \
+		--vulnerability-service $(AUDIT_SERVICE) --desc on
 
 # pytest exits 5 when it collected nothing: that is a failure, never a green run.
 test: lint interop-deps
