@@ -9,7 +9,7 @@ production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
 - fill: entries spread over the past twelve months are written with COPY, each with its
   real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
   all (what `integrate` would have made, built here in one pass because it is faster);
-- append: WRITERS threads append and commit entries for SECONDS, as releases do, while the
+- append: WRITERS processes append and commit entries for SECONDS, as releases do, while the
   integrator runs as in production: throughput, append p50/p99, each integration (leaves,
   nodes and a signed checkpoint) p50/p99, and how far it lagged at the end;
 - proof: the inclusion proof of random entries (GET /api/me/access-log/<id>/proof);

@@ -10,7 +10,9 @@ across workers). bench/profile.py runs the same load under py-spy. The peer is N
 oidc-provider (bench/peer/, pinned by its lock file), one process, in-memory adapter, ES256.
 Load comes from separate processes on loopback: wrk (bench/wrk/request.lua) for the token,
 introspection and userinfo requests, bench/login_load.py for whole logins. Each run is
-bounded in time. Results: a table on stdout, bench/results/latest.json and latest.md.
+bounded in time. The ledger at 1M and 10M entries (100k with --quick) is bench/ledger.py,
+in a scratch database of its own. Results: tables on stdout, bench/results/latest.json and
+latest.md.
 """
 
 from __future__ import annotations
@@ -333,7 +335,18 @@ def main(quick: bool) -> None:
         finally:
             server.stop()
     memory["sso_session_bytes_in_redis"] = sso_session_bytes(redis_url)
-    _report(rows, memory, argon2_verify_ms(env), quick)
+    argon2_ms = argon2_verify_ms(env)
+    _report(rows, memory, argon2_ms, ledger_at_scale(quick), quick)
+
+
+def ledger_at_scale(quick: bool) -> dict:
+    """bench/ledger.py in a process of its own: append, integrate, proof and log page."""
+    sizes, seconds, citizens = (["100000"], "3", "200") if quick else (
+        ["1000000", "10000000"], "10", "2000")  # fmt: skip
+    print(f"  ledger at {', '.join(sizes)} entries (bench/ledger.py)", flush=True)
+    output = _run([sys.executable, str(HERE / "ledger.py"), "--sizes", *sizes,
+                   "--seconds", seconds, "--citizens", citizens], cwd=ROOT)  # fmt: skip
+    return json.loads(output)
 
 
 def _citizen_token(issuer: str, seed: dict, username: str) -> str:
@@ -370,7 +383,7 @@ def _ratio(rows, scenario, workers=1) -> float | None:
     return round(ours["per_second"] / peer["per_second"], 2)
 
 
-def _report(rows: list[dict], memory: dict, argon2_ms: float, quick: bool) -> None:
+def _report(rows: list[dict], memory: dict, argon2_ms: float, ledger: dict, quick: bool) -> None:
     alone = next((r for r in rows if r["scenario"] == "full login, one at a time"), None)
     busy = [r for r in rows if r["scenario"].startswith("full login (")]
     result = {
@@ -395,6 +408,7 @@ def _report(rows: list[dict], memory: dict, argon2_ms: float, quick: bool) -> No
             r["workers"]: round(r["per_second"] * argon2_ms / 1000, 2) for r in busy
         },
         "memory": memory,
+        "ledger": ledger,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -421,6 +435,26 @@ def _report(rows: list[dict], memory: dict, argon2_ms: float, quick: bool) -> No
         f"{result['login_overhead_above_argon2']:.0%} more than that; under load, hashing took "
         f"{result['hashing_share_under_load']} of the machine (by worker count).",
         f"Memory: {memory}.",
+        "",
+        f"The ledger on PostgreSQL (bench/ledger.py): {ledger['writers']} writer processes "
+        "appending and committing beside the integrator; proofs and the citizen's log page "
+        f"(20 entries, each verified) for random citizens among {ledger['citizens']}.",
+        "",
+        "| entries | fill s | appends/s | append p50 / p99 ms | integrated/s "
+        "| integrate p50 / p99 ms (leaves per batch) | pending at end | proof p50 / p99 ms "
+        "| log page p50 / p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {row['entries']:,} | {row['fill_seconds']} | {row['append']['appends_per_second']} "
+            f"| {row['append']['append']['p50_ms']} / {row['append']['append']['p99_ms']} "
+            f"| {row['append']['integrated_per_second']} "
+            f"| {row['append']['integrate']['p50_ms']} / {row['append']['integrate']['p99_ms']} "
+            f"({row['append']['integrate_leaves_per_batch_p50']}) "
+            f"| {row['append']['pending_at_end']} "
+            f"| {row['proof']['p50_ms']} / {row['proof']['p99_ms']} "
+            f"| {row['page']['p50_ms']} / {row['page']['p99_ms']} |"
+            for row in ledger["sizes"]
+        ),
     ]
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
