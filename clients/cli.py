@@ -39,13 +39,27 @@ def _fail(exc: Exception):
 @click.option("--access-token-alg", type=click.Choice(service.SIGNING_ALGS))
 @click.option("--sector", help="Sector identifier (default: the redirect URIs' host).")
 @click.option(
+    "--profile",
+    type=click.Choice(service.PROFILES),
+    help="fapi2: the FAPI 2.0 Security Profile (PAR, DPoP and private_key_jwt required).",
+)
+@click.option(
+    "--require-par",
+    is_flag=True,
+    default=None,
+    help="Accept only pushed authorization requests (RFC 9126).",
+)
+@click.option(
+    "--dpop", "dpop_bound", is_flag=True, default=None, help="Require DPoP-bound tokens (RFC 9449)."
+)
+@click.option(
     "--from-file",
     type=click.File("r", encoding="utf-8"),
     help="A JSON registration (per-claim legal bases, jwks); options override it.",
 )
 def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, purpose,
                    grant_types, auth_method, id_token_alg, access_token_alg, sector,
-                   from_file):  # fmt: skip
+                   profile, require_par, dpop_bound, from_file):  # fmt: skip
     """Register a service; prints {"client_id", "client_secret"} (the secret only now)."""
     spec: dict = {}
     if from_file is not None:
@@ -68,6 +82,9 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
         "id_token_signed_response_alg": id_token_alg,
         "access_token_signed_response_alg": access_token_alg,
         "sector_identifier": sector,
+        "profile": profile,
+        "require_pushed_authorization_requests": require_par,
+        "dpop_bound_access_tokens": dpop_bound,
     }
     spec.update({key: value for key, value in given.items() if value is not None})
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clients.claims import CPR_CLAIM, LegalBasis
@@ -20,6 +20,8 @@ class ClientKind(enum.StrEnum):
 
 # The client authentication method of a public client (it holds no secret, e.g. a browser app).
 PUBLIC_CLIENT_AUTH = "none"
+# A security profile a client may be registered under: the FAPI 2.0 Security Profile.
+FAPI2_PROFILE = "fapi2"
 
 
 class Client(db.Model):
@@ -43,6 +45,16 @@ class Client(db.Model):
     # SHA-256 of a 256-bit random secret: as strong as a slow hash, and cheap to check.
     secret_digest: Mapped[str | None] = mapped_column(String(64))
     jwks: Mapped[dict | None] = mapped_column(JSON)  # for private_key_jwt
+    # None, or FAPI2_PROFILE: PAR, DPoP, private_key_jwt and the FAPI algorithms enforced.
+    profile: Mapped[str | None] = mapped_column(String(16))
+    # RFC 9126 5: authorization requests only by reference to a pushed one.
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # RFC 9449 5.2: every token request carries a DPoP proof; access tokens are bound to it.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -54,6 +66,10 @@ class Client(db.Model):
     @property
     def enabled(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def is_fapi(self) -> bool:
+        return self.profile == FAPI2_PROFILE
 
     @property
     def is_public(self) -> bool:

@@ -20,7 +20,7 @@ from clients.claims import (
     LegalBasis,
     claims_for,
 )
-from clients.models import PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
+from clients.models import FAPI2_PROFILE, PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.dbtypes import utcnow
 from idp.extensions import db
 from idp.keys.service import ALGORITHMS
@@ -30,6 +30,10 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", CIBA
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
 # What a client may have its ID and access tokens signed with (Tillid keeps a key of each).
 SIGNING_ALGS = ALGORITHMS
+PROFILES = (FAPI2_PROFILE,)
+# FAPI 2.0 Security Profile 5.4.1: the only JWS algorithms a FAPI client may use or be sent.
+FAPI_ALGS = ("PS256", "ES256", "EdDSA")
+_FAPI_MIN_RSA_BITS = 2048  # FAPI 2.0 5.4.1: RSA keys of at least 2048 bits
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 _FIELDS = {
@@ -48,6 +52,9 @@ _FIELDS = {
     "purpose",
     "claims",
     "backchannel_token_delivery_mode",
+    "profile",
+    "require_pushed_authorization_requests",
+    "dpop_bound_access_tokens",
 }
 
 
@@ -162,6 +169,38 @@ def _check_public_jwks(jwks) -> None:
         raise InvalidRegistration("jwks", f"is not a usable key set ({exc})") from None
 
 
+def _flag(field_name: str, value) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRegistration(field_name, "must be true or false")
+    return value
+
+
+def _fapi_defaults(spec: dict) -> dict:
+    """A FAPI 2.0 client: PAR, DPoP, private_key_jwt, and tokens signed ES256 (of FAPI's
+    algorithms, the one Tillid signs with). A field that contradicts the profile is refused,
+    never silently changed."""
+    required = {
+        "token_endpoint_auth_method": "private_key_jwt",
+        "require_pushed_authorization_requests": True,
+        "dpop_bound_access_tokens": True,
+        "id_token_signed_response_alg": "ES256",
+        "access_token_signed_response_alg": "ES256",
+    }
+    for name, value in required.items():
+        if spec.get(name) not in (None, value):
+            shown = "true" if value is True else value
+            raise InvalidRegistration(name, f"must be {shown} for a FAPI 2.0 client")
+    return {**spec, **required}
+
+
+def _check_fapi_keys(jwks: dict) -> None:
+    for key in KeySet.import_key_set(jwks).keys:
+        if key.key_type == "RSA" and key.raw_value.key_size < _FAPI_MIN_RSA_BITS:
+            raise InvalidRegistration("jwks", "RSA keys need at least 2048 bits (FAPI 2.0)")
+
+
 def _sector(spec: dict, redirect_uris: list[str], client_id: str) -> str:
     if spec.get("sector_identifier"):
         return _text("sector_identifier", spec["sector_identifier"], 255)
@@ -183,6 +222,10 @@ def register(spec: dict) -> tuple[Client, str | None]:
     unknown = set(spec) - _FIELDS
     if unknown:
         raise InvalidRegistration("registration", f"unknown fields: {', '.join(sorted(unknown))}")
+    profile = spec.get("profile")
+    if profile is not None:
+        _choice("profile", profile, PROFILES)
+        spec = _fapi_defaults(spec)
     client_id = secrets.token_hex(16)  # no leading dash: it is typed as a CLI argument
     kind = ClientKind(_choice("kind", spec.get("kind"), list(ClientKind)))
     grant_types = _list("grant_types", spec.get("grant_types")) or ["authorization_code"]
@@ -231,6 +274,8 @@ def register(spec: dict) -> tuple[Client, str | None]:
     jwks = spec.get("jwks")
     if method == "private_key_jwt":
         _check_public_jwks(jwks)
+        if profile == FAPI2_PROFILE:
+            _check_fapi_keys(jwks)
     elif jwks is not None:
         raise InvalidRegistration("jwks", "only for private_key_jwt")
     client = Client(
@@ -254,6 +299,14 @@ def register(spec: dict) -> tuple[Client, str | None]:
             SIGNING_ALGS,
         ),
         jwks=jwks,
+        profile=profile,
+        require_pushed_authorization_requests=_flag(
+            "require_pushed_authorization_requests",
+            spec.get("require_pushed_authorization_requests"),
+        ),
+        dpop_bound_access_tokens=_flag(
+            "dpop_bound_access_tokens", spec.get("dpop_bound_access_tokens")
+        ),
         claim_policies=_claim_policies(kind, scopes, spec),
     )
     secret = None
@@ -329,6 +382,9 @@ def describe(client: Client) -> dict:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "access_token_signed_response_alg": client.access_token_signed_response_alg,
+        "profile": client.profile,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "claims": {
             policy.claim: {"legal_basis": policy.legal_basis.value, "purpose": policy.purpose}
             for policy in client.claim_policies

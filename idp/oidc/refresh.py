@@ -36,6 +36,8 @@ class RefreshToken(db.Model):
     amr: Mapped[list] = mapped_column(JSON, default=list)
     # Claims asked for by name for userinfo (the `claims` parameter), kept across refreshes.
     userinfo_claims: Mapped[list] = mapped_column(JSON, default=list)
+    # A public client's token is bound to its DPoP key (RFC 9449 5): the key's thumbprint.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43))
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -62,10 +64,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(*, client_id: str, scope: str, login, family_id: str | None = None) -> str:
+def issue(*, client_id: str, scope: str, login, family_id: str | None = None,
+          dpop_jkt: str | None = None) -> str:  # fmt: skip
     """A new refresh token. ``login`` is the authorization code or refresh token it comes
     from: its citizen, and the login's time, level, methods and requested userinfo claims
-    carry over."""
+    carry over. ``dpop_jkt`` binds it to a public client's DPoP key."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(
@@ -79,6 +82,7 @@ def issue(*, client_id: str, scope: str, login, family_id: str | None = None) ->
             acr=login.acr,
             amr=login.amr,
             userinfo_claims=list(login.userinfo_claims),
+            dpop_jkt=dpop_jkt,
             issued_at=now,
             expires_at=now + dt.timedelta(seconds=current_app.config["REFRESH_TOKEN_SECONDS"]),
         )
@@ -113,6 +117,22 @@ def redeem(token: str, client_id: str) -> RefreshToken | None:
     if record is not None and record.client_id == client_id and record.used_at is not None:
         revoke_family(record.family_id)
     return None
+
+
+def live(token: str, client_id: str) -> RefreshToken | None:
+    """A refresh token that stays valid when used (not rotated; FAPI 2.0 5.3.2.1 asks for
+    that: a sender-constrained refresh token gains little from rotation, and a lost answer
+    would otherwise cost the client its grant). Revocation still ends it, and its family."""
+    found = find(token)
+    if (
+        found is None
+        or found.client_id != client_id
+        or found.used_at is not None
+        or found.revoked_at is not None
+        or found.expires_at <= utcnow()
+    ):
+        return None
+    return found
 
 
 def revoke_family(family_id: str) -> None:
