@@ -1,5 +1,5 @@
-"""`flask ledger integrate|verify|erase|partitions|archive`: the operator's handle on the
-access ledger."""
+"""`flask ledger integrate|status|verify|erase|partitions|archive`: the operator's handle on
+the access ledger."""
 
 from __future__ import annotations
 
@@ -33,6 +33,31 @@ def integrate_command():
         "tree_size": latest.tree_size if latest else 0,
         "root": base64.b64encode(latest.root_hash).decode() if latest else None,
     })  # fmt: skip
+
+
+@ledger_cli.command("status")
+@click.option("--max-wait", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="Exit status 1 when an entry has waited longer for its leaf.")  # fmt: skip
+def status_command(max_wait):
+    """How far integration has come: the latest checkpoint and what waits for the next one
+    (for monitoring: a growing wait means the integrator no longer keeps up)."""
+    latest = ledger.latest_checkpoint()
+    pending, oldest = db.session.execute(
+        ledger.select(ledger.func.count(), ledger.func.min(ledger.LedgerEntry.released_at)).where(
+            ledger.LedgerEntry.leaf_index.is_(None)
+        )
+    ).one()
+    now = dt.datetime.now(dt.UTC)
+    waited = (now - oldest).total_seconds() if oldest else 0.0
+    _emit({
+        "tree_size": latest.tree_size if latest else 0,
+        "checkpoint_at": latest.created_at.isoformat() if latest else None,
+        "pending": pending,
+        "oldest_pending_at": oldest.isoformat() if oldest else None,
+        "oldest_pending_seconds": round(waited, 1),
+    })  # fmt: skip
+    if max_wait is not None and waited > max_wait:
+        sys.exit(1)
 
 
 @ledger_cli.command("verify")

@@ -93,6 +93,22 @@ def test_integrate_signs_a_checkpoint_anyone_can_check(app, client, bank):
         checkpoint.open_note(forged, key["name"], base64.b64decode(key["public_key"]))
 
 
+def test_status_shows_what_waits_for_integration_and_fails_when_it_waits_too_long(app, bank):
+    bank.tokens()
+    code, status = cli(app, "status")
+    assert code == 0 and status["pending"] == 1 and status["tree_size"] == 0
+    assert status["checkpoint_at"] is None and status["oldest_pending_seconds"] < 60
+    sql(app, "UPDATE ledger_entry SET released_at = released_at - interval '1 hour'"
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+        else "UPDATE ledger_entry SET released_at = datetime(released_at, '-1 hour')")  # fmt: skip
+    code, status = cli(app, "status", "--max-wait", "600")
+    assert code == 1 and status["pending"] == 1 and status["oldest_pending_seconds"] >= 3600
+    cli(app, "integrate")
+    code, status = cli(app, "status", "--max-wait", "600")
+    assert code == 0 and status["pending"] == 0 and status["oldest_pending_at"] is None
+    assert status["tree_size"] == 1 and status["checkpoint_at"]
+
+
 def test_checkpoints_are_consistent_and_the_proof_says_so(app, client, bank):
     bank.tokens()
     first = checkpoint_of(client)
