@@ -170,6 +170,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "ARGON2_PARALLELISM": _env_int("ARGON2_PARALLELISM", 4),
         "ACTIVATION_CODE_DAYS": _env_int("ACTIVATION_CODE_DAYS", 30),
         "ACCESS_TOKEN_SECONDS": _env_int("ACCESS_TOKEN_SECONDS", 5 * 60),
+        # DPoP proofs must carry a server nonce (RFC 9449 8): a stolen proof expires with it.
+        "DPOP_REQUIRE_NONCE": os.environ.get("DPOP_REQUIRE_NONCE", "1") != "0",
         "ID_TOKEN_SECONDS": _env_int("ID_TOKEN_SECONDS", 10 * 60),
         "REFRESH_TOKEN_SECONDS": _env_int("REFRESH_TOKEN_SECONDS", 30 * 24 * 60 * 60),
         # A new signing key is published this long before it signs (JWKS caches refresh)…

@@ -496,7 +496,11 @@ def document() -> dict:
             "securitySchemes": {
                 "oauth2": {
                     "type": "oauth2",
-                    "description": "Access tokens from Tillid's token endpoint (RFC 9068 JWTs).",
+                    "description": (
+                        "Access tokens from Tillid's token endpoint (RFC 9068 JWTs), as "
+                        "`Authorization: Bearer`; a DPoP-bound token (RFC 9449) as "
+                        "`Authorization: DPoP` with a `DPoP` proof header for each request."
+                    ),
                     "flows": {
                         "clientCredentials": {
                             "tokenUrl": f"{issuer}/token",

@@ -1,4 +1,5 @@
-"""Bearer access tokens (RFC 6750) presented to userinfo and to Tillid's own APIs."""
+"""Access tokens presented to userinfo and to Tillid's own APIs: Bearer (RFC 6750), and
+DPoP-bound tokens (RFC 9449 7) with a proof of their key for each request."""
 
 from __future__ import annotations
 
@@ -7,48 +8,84 @@ from dataclasses import dataclass
 from flask import jsonify, request
 
 from clients.models import Client
+from clients.service import FAPI_ALGS
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.errors import problem
 from idp.extensions import db
-from idp.oidc import tokens
+from idp.oidc import dpop, tokens
 from idp.oidc.server import query_client
 
 
-def presented() -> str | None:
-    """The token in the Authorization header, or (RFC 6750 2.2) in a form body."""
+def _scheme_and_token() -> tuple[str | None, str | None]:
     header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("bearer", "dpop") and value.strip():
+        return scheme.lower(), value.strip()
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token")
-    return None
+        return "bearer", request.form.get("access_token")
+    return None, None
+
+
+def presented() -> str | None:
+    """The token in the Authorization header (Bearer or DPoP), or (RFC 6750 2.2) in a form."""
+    return _scheme_and_token()[1]
 
 
 class Rejected(Exception):
-    """A token that does not let this request through: the status, the RFC 6750 error code."""
+    """A token that does not let this request through: the status, the RFC 6750 error code
+    (or RFC 9449's, with ``dpop``: then the challenge is `DPoP` and carries a nonce)."""
 
-    def __init__(self, status: int, error: str, description: str, client: Client | None = None):
+    def __init__(self, status: int, error: str, description: str, client: Client | None = None,
+                 *, dpop: bool = False):  # fmt: skip
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
         self.client = client  # known when the token was good but not good enough (CORS)
+        self.dpop = dpop
 
     def _challenge(self) -> str:
+        if self.dpop:
+            return dpop.challenge(self.error, self.description)
         if self.error == "invalid_request" and self.status == 401:
-            return "Bearer"  # no token at all: no error code (RFC 6750 3.1)
+            # No token at all: no error code (RFC 6750 3.1), and both schemes offered.
+            return f"Bearer, {dpop.challenge()}"
         return f'Bearer error="{self.error}", error_description="{self.description}"'
+
+    def _headers(self, response):
+        response.headers["WWW-Authenticate"] = self._challenge()
+        if self.dpop and dpop.nonce_required():
+            response.headers["DPoP-Nonce"] = dpop.current_nonce()
+        return response
 
     def oauth_response(self):
         """As an OAuth endpoint answers: {"error", "error_description"}."""
         response = jsonify(error=self.error, error_description=self.description)
         response.status_code = self.status
-        response.headers["WWW-Authenticate"] = self._challenge()
-        return response
+        return self._headers(response)
 
     def problem_response(self):
         """As Tillid's APIs answer: RFC 9457 problem details, with the same challenge."""
-        response = problem(self.status, self.description, error=self.error)
-        response.headers["WWW-Authenticate"] = self._challenge()
-        return response
+        return self._headers(problem(self.status, self.description, error=self.error))
+
+
+def _check_proof(token: str, scheme: str, bound_to, client: Client) -> None:
+    """A DPoP-bound token goes with the DPoP scheme and a proof by its key, made for this
+    request and this token (`ath`); a Bearer token is never presented as DPoP."""
+    if bound_to is None:
+        if scheme == "dpop":
+            raise Rejected(401, "invalid_token", "This token is not DPoP-bound.", dpop=True)
+        return
+    if scheme != "dpop":
+        bearer_use = "This token is DPoP-bound: send it as DPoP."
+        raise Rejected(401, "invalid_token", bearer_use, dpop=True)
+    algorithms = FAPI_ALGS if client.is_fapi else dpop.PROOF_ALGORITHMS
+    try:
+        proof = dpop.from_request(access_token=token, algorithms=algorithms)
+    except dpop.ProofError as failed:
+        raise Rejected(401, failed.error, failed.description, dpop=True) from None
+    if proof is None:
+        raise Rejected(401, "invalid_dpop_proof", "A DPoP proof is required.", dpop=True)
+    if not isinstance(bound_to, str) or proof.jkt != bound_to:
+        raise Rejected(401, "invalid_dpop_proof", "The proof is not by its key.", dpop=True)
 
 
 @dataclass
@@ -66,15 +103,19 @@ def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -
     """The live token of this request, carrying ``scope``; a citizen's token when
     ``for_citizen`` is True, a service's own (client_credentials) when False.
     Raises Rejected otherwise."""
-    token = presented()
+    scheme, token = _scheme_and_token()
     if not token:
         raise Rejected(401, "invalid_request", "An access token is required.")
     record = tokens.active_access_token(token)
     if record is None:
-        raise Rejected(401, "invalid_token", "The access token is invalid or expired.")
+        expired = "The access token is invalid or expired."
+        raise Rejected(401, "invalid_token", expired, dpop=scheme == "dpop")
     found = query_client(record["client_id"])
     if found is None:
         raise Rejected(401, "invalid_token", "The client is no longer registered.")
+    confirmation = record["claims"].get("cnf")
+    bound_to = confirmation.get("jkt", "") if isinstance(confirmation, dict) else None
+    _check_proof(token, scheme, bound_to, found.client)
     citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")

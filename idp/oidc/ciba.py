@@ -37,7 +37,7 @@ from idp.citizens import cpr
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.citizens.service import find_by_cpr
 from idp.extensions import db, store
-from idp.oidc import subjects, tokens
+from idp.oidc import dpop, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
 from idp.phone import pairing
 from idp.phone import requests as phone_requests
@@ -205,7 +205,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
 
         client = self.request.client.client
         found: phone_requests.PhoneRequest = self.request.phone_request
-        token = tokens.issue_access_token(client, self.request.user, " ".join(found.scope))
+        token = tokens.issue_access_token(
+            client, self.request.user, " ".join(found.scope), jkt=dpop.token_binding(client)
+        )
         token["id_token"] = id_token_for(
             client,
             self.request.user,

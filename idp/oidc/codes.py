@@ -34,6 +34,8 @@ class AuthorizationCode(AuthorizationCodeMixin):
     # Claims asked for by name (the `claims` parameter), per target.
     id_token_claims: list[str] = field(default_factory=list)
     userinfo_claims: list[str] = field(default_factory=list)
+    # RFC 9449 10: the thumbprint of the DPoP key the code may only be redeemed with.
+    dpop_jkt: str | None = None
     code_hash: str = ""
 
     def get_redirect_uri(self):

@@ -40,7 +40,7 @@ def allow_for(response, client_of_request: Callable[[], Client | None]):
     origin = request.headers.get("Origin")
     if origin and origin in browser_origins(client_of_request()):
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+        response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate, DPoP-Nonce"
     return response
 
 
@@ -57,6 +57,6 @@ def preflight(methods: str):
     if origin and any(origin in browser_origins(client) for client in public):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = methods
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
         response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE_SECONDS)
     return response

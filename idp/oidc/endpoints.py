@@ -74,9 +74,11 @@ class Introspection(IntrospectionEndpoint):
                 "iat": int(token.issued_at.timestamp()),
             }
         claims = token.claims
+        bound = {"cnf": claims["cnf"]} if "cnf" in claims else {}  # RFC 9449 6.2
         return {
             "active": True,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
+            **bound,
             "client_id": claims["client_id"],
             "scope": claims["scope"],
             "sub": claims["sub"],

@@ -24,8 +24,15 @@ def _key(jti: str) -> str:
 
 
 def issue_access_token(
-    client: Client, citizen: Citizen | None, scope: str, userinfo_claims: list[str] = ()
+    client: Client,
+    citizen: Citizen | None,
+    scope: str,
+    userinfo_claims: list[str] = (),
+    *,
+    jkt: str | None = None,
 ):
+    """An access token for ``client``; with ``jkt`` (the thumbprint of the key of the
+    request's DPoP proof) a DPoP token bound to that key (RFC 9449 6: `cnf.jkt`)."""
     # API scopes are a service's own: never in a citizen's token, and the reverse.
     scope = " ".join(name for name in scope.split() if (name in API_SCOPES) == (citizen is None))
     lifetime = current_app.config["ACCESS_TOKEN_SECONDS"]
@@ -43,6 +50,8 @@ def issue_access_token(
         if citizen is not None
         else client.client_id,
     }
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}
     alg = client.access_token_signed_response_alg
     kid, key = keys.signing_key(alg)
     token = jwt.encode({"alg": alg, "kid": kid, "typ": "at+jwt"}, claims, key, [alg])
@@ -52,7 +61,8 @@ def issue_access_token(
               "scope": scope, "userinfo_claims": list(userinfo_claims),
               "exp": claims["exp"]}  # fmt: skip
     store.redis.set(_key(jti), json.dumps(record), ex=lifetime)
-    return {"token_type": "Bearer", "access_token": token, "expires_in": lifetime, "scope": scope}
+    token_type = "DPoP" if jkt is not None else "Bearer"
+    return {"token_type": token_type, "access_token": token, "expires_in": lifetime, "scope": scope}
 
 
 def jti_of(token: str) -> str:

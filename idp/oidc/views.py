@@ -18,6 +18,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -40,9 +41,9 @@ from idp.citizens.models import Citizen
 from idp.extensions import csrf, db, limiter, source_address_key
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
-from idp.oidc import bearer, ciba, claims_request, cors, subjects
+from idp.oidc import bearer, ciba, claims_request, cors, dpop, par, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
-from idp.oidc.server import authorization
+from idp.oidc.server import ASSERTION_ALGORITHMS, authorization
 from idp.web import allow_form_target
 
 bp = Blueprint("oidc", __name__)
@@ -52,6 +53,12 @@ _REAUTH_KEY = "oidc_reauth_after"
 _ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 
 
+def _param(name: str, default=None):
+    """A parameter of this authorization request: the pushed one's (RFC 9126), else the
+    query's or form's."""
+    return g.get("authorization_params", request.values).get(name, default)
+
+
 def _to_client(response):
     """Every authorization response names its issuer (RFC 9207, mix-up defence) and goes
     back the way the client asked: a redirect, or with response_mode=form_post a page that
@@ -59,9 +66,11 @@ def _to_client(response):
     location = response.headers.get("Location")
     if response.status_code != 302 or not location:
         return response
+    if g.get("pushed_request_uri"):
+        par.finish(g.pushed_request_uri)  # answered: the pushed request is spent
     target = urlsplit(location)
     params = [*parse_qsl(target.query), ("iss", current_app.config["ISSUER"])]
-    if request.values.get("response_mode") != "form_post":
+    if _param("response_mode") != "form_post":
         response.headers["Location"] = urlunsplit(target._replace(query=urlencode(params)))
         return response
     redirect_uri = urlunsplit(target._replace(query=""))
@@ -102,7 +111,7 @@ def _needs_fresh_login(prompts: list[str]) -> bool:
     """prompt=login or an exceeded max_age, unless the citizen just logged in for it."""
     if _just_logged_in():
         return False
-    max_age = request.values.get("max_age")
+    max_age = _param("max_age")
     if max_age is not None:
         if not max_age.isdigit():
             raise InvalidRequestError("max_age must be a whole number of seconds.")
@@ -114,15 +123,15 @@ def _needs_fresh_login(prompts: list[str]) -> bool:
 def _send_to_login():
     session[_REAUTH_KEY] = int(time.time())
     params = {"next": request.full_path, "force": "1"}
-    if request.values.get("login_hint"):
-        params["username"] = request.values["login_hint"][:256]
+    if _param("login_hint"):
+        params["username"] = _param("login_hint")[:256]
     return redirect(url_for("auth.login", **params))
 
 
 def _hinted_subject(client) -> str | None:
     """The `sub` of an `id_token_hint`: an ID token we issued to this client (expired is
     fine: it only says whom the service expects)."""
-    hint = request.values.get("id_token_hint")
+    hint = _param("id_token_hint")
     if not hint:
         return None
     refused = InvalidRequestError("id_token_hint is not an ID token Tillid issued to you.")
@@ -151,7 +160,7 @@ def _required_level(asked: claims_request.ClaimsRequest) -> str:
     """The level this request needs: what `acr_values` or an essential `acr` claim demand
     (any listed level will do, so the lowest we know), else the default, Substantial.
     Tillid never answers with less than was asked for (no silent downgrade)."""
-    acr_values = (request.values.get("acr_values") or "").split()
+    acr_values = (_param("acr_values") or "").split()
     demands = []
     if acr_values:
         demands.append(assurance.lowest_known(acr_values))
@@ -167,13 +176,16 @@ def _required_level(asked: claims_request.ClaimsRequest) -> str:
 def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     """Refuse what we do not support; return the parsed `claims` parameter, with the
     subject the service expects (from it or from `id_token_hint`)."""
-    if request.values.get("request") or request.values.get("request_uri"):
+    if _param("request"):
         raise OAuth2Error(error="request_not_supported")
-    if request.values.get("response_mode", "query") not in ("query", "form_post"):
+    if _param("response_mode", "query") not in ("query", "form_post"):
         raise InvalidRequestError("response_mode must be query or form_post.")
     if set(prompts) - {"none", "login", "consent"}:
         raise InvalidRequestError("Unsupported prompt value.")
-    asked = claims_request.parse(request.values.get("claims"))
+    dpop_jkt = _param("dpop_jkt")
+    if dpop_jkt is not None and not _JWK_THUMBPRINT.fullmatch(dpop_jkt):
+        raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638).")
+    asked = claims_request.parse(_param("claims"))
     hinted = _hinted_subject(client)
     if hinted is not None and asked.sub not in (None, hinted):
         raise InvalidRequestError("id_token_hint and the claims parameter name two subjects.")
@@ -183,9 +195,11 @@ def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
 _PROTOCOL_PARAMETERS = frozenset((
     *("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt"),
     *("code_challenge", "code_challenge_method", "max_age", "acr_values", "response_mode"),
-    *("code", "code_verifier", "grant_type", "token", "token_type_hint"),
+    *("code", "code_verifier", "grant_type", "token", "token_type_hint", "request_uri"),
+    "dpop_jkt",
 ))  # fmt: skip
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
+_JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 _UNREADABLE = "A parameter holds characters OAuth does not allow."
 
 
@@ -221,18 +235,39 @@ def _consent_page(client, decision: release.Release, redirect_uri: str):
     return allow_form_target(page, redirect_uri)
 
 
+def _pushed_request() -> dict | None:
+    """The pushed request this one names by `request_uri` (RFC 9126 4), for this browser."""
+    request_uri = request.values.get("request_uri")
+    if request_uri is None:
+        return None
+    pushed = par.claim(request_uri, request.values.get("client_id"))
+    if pushed is None:
+        raise par.InvalidRequestUriError("The request_uri is unknown, expired or used.")
+    g.pushed_request_uri = request_uri
+    return pushed
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     if _malformed_protocol_parameters():
         return _error(InvalidRequestError(_UNREADABLE))
-    citizen = current.citizen()
-    prompts = (request.values.get("prompt") or "").split()
     try:
-        grant = authorization.get_consent_grant(end_user=citizen)
+        pushed = _pushed_request()
+    except OAuth2Error as error:
+        return _error(error)
+    if pushed is not None:
+        g.authorization_params = pushed  # only what was pushed counts, nothing in the URL
+    citizen = current.citizen()
+    prompts = (_param("prompt") or "").split()
+    try:
+        grant = authorization.get_consent_grant(request=pushed, end_user=citizen)
     except OAuth2Error as error:
         return _error(error)
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
     client = grant.client.client
+    if pushed is None and client.require_pushed_authorization_requests:
+        refused = InvalidRequestError("This client sends its requests by PAR (RFC 9126).")
+        return _error(refused, redirect_uri, state)
     try:
         asked = _check_request(prompts, client)
         required = _required_level(asked)
@@ -291,6 +326,10 @@ def _client_endpoint(respond):
     """Token, introspection and revocation: junk gets an OAuth error, never a crash."""
     if _malformed_protocol_parameters():
         return _token_error(400, "invalid_request", _UNREADABLE)
+    header = request.headers.get("Authorization")
+    if header is not None and len(header.split(None, 1)) != 2:
+        # A scheme without credentials ("Basic"): Authlib would fail to split it.
+        return _token_error(401, "invalid_client", "The client credentials are not readable.")
     try:
         return respond()
     except UnicodeDecodeError:  # raised by Authlib for Basic credentials that are not UTF-8
@@ -322,13 +361,65 @@ _service_limit = limiter.shared_limit(
 )
 
 
+def _checked_dpop_proof():
+    """Verify this request's DPoP proof (kept in ``g`` for the grants) before anything is
+    spent (a code, a refresh token): None when fine or absent, else the error answer."""
+    try:
+        g.dpop_proof = dpop.from_request()
+    except dpop.ProofError as failed:
+        return _token_error(400, failed.error, failed.description)
+    return None
+
+
+def _with_dpop_nonce(response):
+    """The nonce for the client's next proof, on every answer to a request that sent one
+    (RFC 9449 8.2), and on every `use_dpop_nonce`."""
+    if "DPoP" in request.headers and dpop.nonce_required():
+        response.headers["DPoP-Nonce"] = dpop.current_nonce()
+    return response
+
+
+def _check_pushed(params: dict, client) -> None:
+    """A pushed request gets the checks `/authorize` makes of its parameters, when pushed."""
+    g.authorization_params = params
+    asked = _check_request((params.get("prompt") or "").split(), client)
+    _required_level(asked)
+
+
+_pushed_authorization = par.PushedAuthorization(authorization, check_parameters=_check_pushed)
+
+
+@bp.post("/par")
+@csrf.exempt
+@_service_limit
+def pushed_authorization_request():
+    """RFC 9126: a client pushes its authorization request (idp/oidc/par.py)."""
+
+    def respond():
+        refused = _checked_dpop_proof()
+        if refused is not None:
+            return refused
+        oauth_request = authorization.create_oauth2_request(None)
+        try:
+            return authorization.handle_response(*_pushed_authorization(oauth_request))
+        except OAuth2Error as error:
+            return authorization.handle_error_response(oauth_request, error)
+
+    return _with_dpop_nonce(_client_endpoint(respond))
+
+
 @bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 @_service_limit
 def token():
     if request.method == "OPTIONS":
         return cors.preflight("POST")
-    return cors.allow_for(_client_endpoint(authorization.create_token_response), _client_of_form)
+
+    def respond():
+        refused = _checked_dpop_proof()
+        return refused if refused is not None else authorization.create_token_response()
+
+    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
 
 
 @bp.post("/introspect")
@@ -409,7 +500,7 @@ def _metadata() -> dict:
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "userinfo_signing_alg_values_supported": [],
         "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
-        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": list(SUPPORTED_ACR),
         "prompt_values_supported": ["none", "login", "consent"],
@@ -417,6 +508,10 @@ def _metadata() -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        # Per client (FAPI 2.0 clients must push); others may still send the query.
+        "require_pushed_authorization_requests": False,
+        "dpop_signing_alg_values_supported": list(dpop.PROOF_ALGORITHMS),
         **ciba.metadata(issuer),
     }
 
