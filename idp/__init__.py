@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server
+    from idp.oidc import session_tokens
     from idp.oidc import subjects as subject_models  # noqa: F401
     from idp.oidc.views import bp as oidc_bp
     from idp.openapi import bp as openapi_bp
@@ -112,6 +113,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(phone_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
+    session_tokens.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)

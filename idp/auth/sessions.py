@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from flask import Request, Response, current_app
@@ -29,6 +30,8 @@ class SSOSession:
     recovered: bool = False
     # The NSIS level, when the methods alone do not say it (a passkey can be High).
     acr: str | None = None
+    # The ids this login had before a step-up gave it new ones: it ends with all of them.
+    earlier_ids: list[str] = field(default_factory=list)
 
     @property
     def level(self) -> str:
@@ -42,6 +45,16 @@ class SSOSession:
 
     def expires_at(self) -> float:
         return min(self.absolute_deadline(), self.idle_deadline())
+
+
+# Called with every id a login had when it ends (logout, expiry, log out everywhere), not
+# when a step-up renews its id: the OIDC layer revokes what services were given at it.
+_on_end: list[Callable[[list[str]], None]] = []
+
+
+def on_end(callback: Callable[[list[str]], None]) -> None:
+    if callback not in _on_end:
+        _on_end.append(callback)
 
 
 def cookie_name() -> str:
@@ -94,6 +107,7 @@ def start(
     *,
     recovered: bool = False,
     level: str | None = None,
+    earlier_ids: list[str] | None = None,
 ) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
@@ -109,6 +123,7 @@ def start(
         ip=request.remote_addr or "",
         recovered=recovered,
         acr=level,
+        earlier_ids=earlier_ids or [],
     )
     _save(session)
     return session_id
@@ -124,8 +139,9 @@ def elevate(
 ) -> str:
     """The citizen proved more (step-up): the session continues under a new id with the
     methods used now, so a cookie seen at the lower level opens nothing at the higher."""
-    end(session.id_hash)
-    return start(session.citizen_id, amr, request, recovered=recovered, level=level)
+    _forget(session.id_hash, session.citizen_id)
+    return start(session.citizen_id, amr, request, recovered=recovered, level=level,
+                 earlier_ids=[*session.earlier_ids, session.id_hash])  # fmt: skip
 
 
 def current(request: Request) -> SSOSession | None:
@@ -141,20 +157,35 @@ def current(request: Request) -> SSOSession | None:
     return session
 
 
+def _forget(id_hash: str, citizen_id: str) -> None:
+    store.redis.delete(_session_key(id_hash))
+    store.redis.srem(_index_key(citizen_id), id_hash)
+
+
+def _ended(raw: bytes | None, id_hash: str) -> None:
+    earlier = json.loads(raw).get("earlier_ids", []) if raw is not None else []
+    for callback in _on_end:
+        callback([*earlier, id_hash])
+
+
 def end(id_hash: str) -> None:
     raw = store.redis.get(_session_key(id_hash))
     store.redis.delete(_session_key(id_hash))
     if raw is not None:
         store.redis.srem(_index_key(json.loads(raw)["citizen_id"]), id_hash)
+    _ended(raw, id_hash)
 
 
 def end_all(citizen_id: str) -> int:
     hashes = [h.decode() for h in store.redis.smembers(_index_key(citizen_id))]
+    found = [store.redis.get(_session_key(id_hash)) for id_hash in hashes]
     pipe = store.redis.pipeline(transaction=False)  # one DEL per key, each in its own slot
     for id_hash in hashes:
         pipe.delete(_session_key(id_hash))
     pipe.delete(_index_key(citizen_id))
     pipe.execute()
+    for raw, id_hash in zip(found, hashes, strict=True):
+        _ended(raw, id_hash)
     return len(hashes)
 
 
