@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -17,12 +18,14 @@ from authlib.oauth2.rfc6749.grants import (
     ClientCredentialsGrant,
     RefreshTokenGrant,
 )
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import Flask, current_app
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from clients import cache as client_cache
@@ -33,10 +36,20 @@ from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db, store
 from idp.keys import service as keys
-from idp.oidc import ciba, codes, refresh, session_tokens, subjects, tokens
+from idp.oidc import ciba, codes, dpop, par, refresh, session_tokens, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 
-authorization = AuthorizationServer()
+
+class TillidAuthorizationServer(AuthorizationServer):
+    def create_oauth2_request(self, request):
+        """A dict of parameters (a pushed request, RFC 9126) stands in for the query."""
+        oauth_request = super().create_oauth2_request(request)
+        if isinstance(request, dict):
+            oauth_request.payload = BasicOAuth2Payload(request)
+        return oauth_request
+
+
+authorization = TillidAuthorizationServer()
 
 
 class OAuthClient(ClientMixin):
@@ -97,6 +110,8 @@ def verified_redirect_uri(authorize_url: str) -> str | None:
     if parts.path != "/authorize":
         return None
     query = dict(parse_qsl(parts.query))
+    if "request_uri" in query:  # a pushed request (RFC 9126): its own parameters count
+        query = par.peek(query["request_uri"], query.get("client_id")) or {}
     client = query_client(query.get("client_id"))
     redirect_uri = query.get("redirect_uri")
     if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
@@ -119,6 +134,10 @@ class S256Required(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+# What client assertions (private_key_jwt) may be signed with.
+ASSERTION_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
+
+
 class ClientAssertion(JWTBearerClientAssertion):
     """private_key_jwt (RFC 7523): the client signs with a key registered in its `jwks`."""
 
@@ -126,8 +145,27 @@ class ClientAssertion(JWTBearerClientAssertion):
 
     def get_audiences(self):
         issuer = current_app.config["ISSUER"]
-        endpoints = ("token", "introspect", "revoke", "bc-authorize")
+        endpoints = ("token", "introspect", "revoke", "bc-authorize", "par")
         return [issuer, *(f"{issuer}/{endpoint}" for endpoint in endpoints)]
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """Signed with an asymmetric algorithm we name (never `none` or HMAC). FAPI 2.0
+        (5.3.2.1 and 5.4.1) is stricter for its clients: PS256, ES256 or EdDSA, and the
+        audience is the issuer alone, as a string (no endpoint URL: audience injection)."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGORITHMS))
+        except JoseError as error:
+            raise InvalidClientError(description=error.description) from error
+        self.verify_claims(token.claims)
+        client = query_client(token.claims["sub"])
+        if client is not None and client.client.is_fapi:
+            if token.header["alg"] not in clients.FAPI_ALGS:
+                raise InvalidClientError(
+                    description=f"Sign assertions with {', '.join(clients.FAPI_ALGS)}."
+                )
+            if token.claims["aud"] != current_app.config["ISSUER"]:
+                raise InvalidClientError(description="The audience must be the issuer alone.")
+        return token.claims
 
     def resolve_client_public_key(self, client):
         return KeySet.import_key_set(client.client.jwks or {"keys": []})
@@ -160,14 +198,16 @@ class CodeGrant(AuthorizationCodeGrant):
                 sid=context["sid"],
                 id_token_claims=list(context["claims"].id_token),
                 userinfo_claims=list(context["claims"].userinfo),
+                dpop_jkt=request.payload.data.get("dpop_jkt"),
             ),
         )
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
                        include_refresh_token=True):  # fmt: skip
         code: codes.AuthorizationCode = self.request.authorization_code
+        client = self.request.client.client
         return tokens.issue_access_token(
-            self.request.client.client, user, scope or "", code.userinfo_claims
+            client, user, scope or "", code.userinfo_claims, jkt=dpop.token_binding(client)
         )
 
     def create_token_response(self):
@@ -176,7 +216,10 @@ class CodeGrant(AuthorizationCodeGrant):
         client = self.request.client
         if client.check_grant_type("refresh_token") and "offline_access" in code.scope.split():
             token["refresh_token"] = refresh.issue(
-                client_id=client.get_client_id(), scope=code.scope, login=code
+                client_id=client.get_client_id(),
+                scope=code.scope,
+                login=code,
+                dpop_jkt=_public_client_binding(client.client),
             )
         return status, token, headers
 
@@ -191,6 +234,7 @@ class CodeGrant(AuthorizationCodeGrant):
             return None
         if record.client_id != client.get_client_id():
             return None  # a code stolen from another client (code injection)
+        dpop.check_bound_grant(record.dpop_jkt, "authorization code")
         return record
 
     def delete_authorization_code(self, authorization_code):
@@ -259,12 +303,21 @@ class OpenIDCodeFlow(OpenIDCode):
 
 
 class RefreshGrant(RefreshTokenGrant):
-    """Each use returns a new refresh token of the same family; the used one is spent."""
+    """Each use returns a new refresh token of the same family and the used one is spent;
+    a FAPI 2.0 client's refresh token is not rotated (it is sender-constrained instead)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
     def authenticate_refresh_token(self, refresh_token):
-        return refresh.redeem(refresh_token, self.request.client.get_client_id())
+        # A key-bound token is checked before it is spent: a thief's try without the key
+        # must not spend the client's token (its next use would then look like reuse).
+        found = refresh.find(refresh_token)
+        if found is not None:
+            dpop.check_bound_grant(found.dpop_jkt, "refresh token")
+        client = self.request.client
+        if client.client.is_fapi:  # FAPI 2.0: not rotated
+            return refresh.live(refresh_token, client.get_client_id())
+        return refresh.redeem(refresh_token, client.get_client_id())
 
     def authenticate_user(self, refresh_token):
         citizen = db.session.get(Citizen, refresh_token.citizen_id)
@@ -274,18 +327,23 @@ class RefreshGrant(RefreshTokenGrant):
         """Nothing to do: ``refresh.redeem`` spent it."""
 
     def issue_token(self, user, refresh_token):
+        client = self.request.client.client
         token = tokens.issue_access_token(
-            self.request.client.client,
+            client,
             user,
             self.request.payload.scope or refresh_token.scope,
             refresh_token.userinfo_claims,
+            jkt=dpop.token_binding(client),
         )
+        if client.is_fapi:
+            return token  # the client goes on with the refresh token it has
         # RFC 6749 6: the new refresh token keeps the scope originally granted.
         token["refresh_token"] = refresh.issue(
             client_id=refresh_token.client_id,
             scope=refresh_token.scope,
             login=refresh_token,
             family_id=refresh_token.family_id,
+            dpop_jkt=refresh_token.dpop_jkt,
         )
         return token
 
@@ -303,7 +361,16 @@ class ServiceGrant(ClientCredentialsGrant):
 
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,
                     include_refresh_token=True):  # fmt: skip
-    return tokens.issue_access_token(client.client, user, scope or "")
+    return tokens.issue_access_token(
+        client.client, user, scope or "", jkt=dpop.token_binding(client.client)
+    )
+
+
+def _public_client_binding(client: Client) -> str | None:
+    """RFC 9449 5: a public client's refresh tokens are bound to its DPoP key (a
+    confidential client's are bound to it by its authentication)."""
+    proof = dpop.token_request_proof()
+    return proof.jkt if client.is_public and proof is not None else None
 
 
 def _save_token(token, request):
