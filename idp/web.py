@@ -83,7 +83,11 @@ def init_app(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         # NUL cannot be stored (PostgreSQL text) and is never meaningful in our input.
-        if _has_nul(request.args) or (request.method == "POST" and _has_nul(request.form)):
+        if (
+            "\x00" in request.path
+            or _has_nul(request.args)
+            or (request.method == "POST" and _has_nul(request.form))
+        ):
             abort(400, description=_("The request contains a NUL character."))
 
     @app.after_request
@@ -104,9 +108,39 @@ def init_app(app: Flask) -> None:
         return response
 
 
+def _unstorable(body) -> bool:
+    """Text no database column takes anywhere in a parsed JSON body: NUL, or a lone
+    surrogate (a \\ud800 escape). A loop, not recursion: bodies nest as deep as the parser."""
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value or (not value.isascii() and not _encodable(value)):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_body() -> dict:
     """The request's JSON object, or a 400 (problem details for the JSON endpoints)."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser recurses: not a body we take
+        body = None
     if not isinstance(body, dict):
         abort(400, _("Send a JSON object."))
+    if _unstorable(body):
+        abort(400, _("The request contains a NUL character or text that is not Unicode."))
     return body

@@ -52,7 +52,7 @@ def parse(raw: str | None) -> ClaimsRequest:
         raise _refuse(f"longer than {MAX_LENGTH} characters.")
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser recurses
         raise _refuse("not valid JSON.") from None
     if not isinstance(document, dict):
         raise _refuse("must be a JSON object.")

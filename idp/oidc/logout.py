@@ -8,6 +8,7 @@ import json
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.errors import JoseError
 
 from idp.keys import service as keys
 from idp.oidc.server import authorization
@@ -25,7 +26,7 @@ def _is_access_token(jwt_text: str) -> bool:
     header = jwt_text.split(".")[0]
     try:
         decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # not base64 or JSON, or nested past the parser
         return False
     return isinstance(decoded, dict) and decoded.get("typ") == "at+jwt"
 
@@ -40,7 +41,8 @@ def validate(values) -> EndSessionRequest | None:
         return None
     try:
         return authorization.validate_endpoint_request(EndSession.ENDPOINT_NAME)
-    except (OAuth2Error, InvalidRequestError, ValueError):
+    except (OAuth2Error, InvalidRequestError, ValueError, JoseError):
+        # JoseError: no signing key yet (before `flask keys ensure`) to check the hint with.
         return None
 
 

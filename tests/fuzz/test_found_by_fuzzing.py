@@ -1,0 +1,75 @@
+"""What the fuzzers found, each pinned by one plain test: every one of these was a 500 (or a
+crash, or a leak) before its fix."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.consent.test_authority_api import _authority, _service_token
+
+DEEP = "[" * 3000  # nested past what Python's JSON parser recurses into: RecursionError
+
+
+def test_a_claims_parameter_nested_too_deep_is_invalid_request(app, client, oidc):
+    flow = oidc(_authority(app))
+    response = flow.authorize(claims='{"userinfo": ' + DEEP + "}")
+    assert response.status_code == 302
+    assert "error=invalid_request" in response.headers["Location"]
+
+
+def test_an_id_token_hint_nested_too_deep_is_refused_at_logout(app, client):
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    header = base64.urlsafe_b64encode(DEEP.encode()).decode().rstrip("=")
+    response = client.get("/logout", query_string={"id_token_hint": f"{header}.e30.x"})
+    assert response.status_code == 400
+
+
+def test_an_id_token_hint_before_any_signing_key_exists_is_refused_at_logout(client):
+    response = client.get("/logout", query_string={"id_token_hint": "eyJhbGciOiJub25lIn0.e30."})
+    assert response.status_code == 400
+
+
+@pytest.fixture
+def reporter(app, client, oidc):
+    authority = _authority(app)
+    flow = oidc(authority)
+    sub = flow.id_token(flow.tokens())["sub"]
+    return sub, _service_token(app, authority, "attributes:read ledger:report")
+
+
+def _report(sub: str, **override) -> dict:
+    return {"sub": sub, "attributes": ["address"], "purpose": "A case",
+            "legal_basis": "public_task", "looked_up_at": "2026-11-01T09:30:00+00:00",
+            **override}  # fmt: skip
+
+
+@pytest.mark.parametrize("body", [DEEP, '{"sub": ' + DEEP + "}"])
+def test_a_json_body_nested_too_deep_is_a_400_problem(app, reporter, body):
+    _, headers = reporter
+    response = app.test_client().post(
+        "/api/ledger/reports", data=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.get_data()
+    assert response.mimetype == "application/problem+json"
+
+
+# JSON may escape NUL or a lone surrogate; no database column stores either.
+@pytest.mark.parametrize("escaped", ["\\u0000", "\\udfff", "a\\ud800b"])
+def test_nul_and_lone_surrogates_anywhere_in_a_json_body_are_refused(app, reporter, escaped):
+    _, headers = reporter
+    body = json.dumps(_report("SUB")).replace('"SUB"', f'"{escaped}"')
+    response = app.test_client().post(
+        "/api/ledger/reports", data=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json["detail"]
+
+
+def test_a_nul_in_the_path_is_a_400(app, reporter):
+    _, headers = reporter
+    response = app.test_client().get("/api/citizens/%00/attributes?claims=address", headers=headers)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
