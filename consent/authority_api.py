@@ -187,9 +187,12 @@ def _looked_up_at(raw) -> dt.datetime:
         moment = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None:
+    try:  # year 1 or 9999 with an offset falls outside what a datetime holds in UTC
+        moment = moment.astimezone(dt.UTC) if moment and moment.tzinfo else None
+    except OverflowError:
+        moment = None
+    if moment is None:
         raise BadRequest(400, "looked_up_at must be an ISO 8601 time with its offset.")
-    moment = moment.astimezone(dt.UTC)
     now = utcnow()
     if moment > now + _CLOCK_SKEW:
         raise BadRequest(400, "looked_up_at is in the future.")

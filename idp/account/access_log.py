@@ -56,7 +56,8 @@ def _filters() -> dict:
         "attribute": attribute,
         "channel": channel,
         "since": _date("from"),
-        "until": until + dt.timedelta(days=1) if until else None,  # the whole last day
+        # The whole last day; after 9999-12-31 there is no day to stop before.
+        "until": until + dt.timedelta(days=1) if until and until.date() < dt.date.max else None,
         "page": int(page),
         "per_page": PAGE_SIZE,
     }

@@ -73,3 +73,19 @@ def test_a_nul_in_the_path_is_a_400(app, reporter):
     response = app.test_client().get("/api/citizens/%00/attributes?claims=address", headers=headers)
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_report_time_beyond_what_utc_holds_is_a_400(app, reporter, moment):
+    sub, headers = reporter
+    response = app.test_client().post(
+        "/api/ledger/reports", json=_report(sub, looked_up_at=moment), headers=headers
+    )
+    assert response.status_code == 400
+    assert "looked_up_at" in response.json["detail"]
+
+
+def test_the_access_log_filtered_to_the_last_day_of_the_calendar(client, oidc):
+    response = client.get("/api/me/access-log?to=9999-12-31")
+    assert response.status_code == 200
+    assert client.get("/me/access-log?to=9999-12-31").status_code == 200
