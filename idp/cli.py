@@ -183,6 +183,7 @@ def demo_welcome_command():
 def init_app(app: Flask) -> None:
     from clients.cli import clients_cli
     from consent.cli import ledger_cli
+    from idp.audit.cli import audit_cli, audit_every_command
     from idp.keys.cli import keys_cli
 
     app.cli.add_command(clients_cli)
@@ -190,3 +191,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(citizens_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(audit_cli)
+    # Last, so it sees every command (Flask-Migrate's `db` too): each is written to the
+    # audit log as it ends.
+    audit_every_command(app.cli)

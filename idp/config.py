@@ -26,6 +26,16 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def admin_identity() -> dict:
+    """Who runs an operator command, for the audit log: read when the command runs, since it
+    is the person's, not the deployment's. TILLID_ADMIN names the person behind a shared
+    account (claimed, not proven); sudo sets SUDO_USER."""
+    return {
+        "actor": os.environ.get("TILLID_ADMIN") or None,
+        "sudo_user": os.environ.get("SUDO_USER") or None,
+    }
+
+
 def _instance_secret(instance_path: Path, filename: str, make) -> str:
     """Read a development secret from instance/, creating it once (mode 0600)."""
     path = instance_path / filename
