@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -76,8 +77,23 @@ def open_note(note: str, name: str, public_key: bytes) -> Checkpoint:
             Ed25519PublicKey.from_public_bytes(public_key).verify(raw[4:], body.encode())
         except InvalidSignature:
             raise BadNote("the signature does not match") from None
-        lines = body.rstrip("\n").split("\n")
-        if len(lines) < 3 or not lines[1].isdigit():
-            raise BadNote("not a checkpoint")
-        return Checkpoint(lines[0], int(lines[1]), base64.b64decode(lines[2]))
+        return _checkpoint_of(body)
     raise BadNote(f"no signature by {name}")
+
+
+_TREE_SIZE = re.compile(r"0|[1-9][0-9]{0,19}")  # ASCII decimal, no leading zeros
+
+
+def _checkpoint_of(body: str) -> Checkpoint:
+    """The checkpoint a signed body states: origin, tree size, root hash (extension lines may
+    follow). Read strictly, so that what opens is exactly what was signed."""
+    lines = body.rstrip("\n").split("\n")
+    if len(lines) < 3 or not lines[0] or not _TREE_SIZE.fullmatch(lines[1]):
+        raise BadNote("not a checkpoint")
+    try:
+        root_hash = base64.b64decode(lines[2], validate=True)
+    except ValueError:
+        root_hash = b""
+    if len(root_hash) != 32 or base64.b64encode(root_hash).decode() != lines[2]:
+        raise BadNote("not a checkpoint: the root hash is not a base64 SHA-256 hash")
+    return Checkpoint(lines[0], int(lines[1]), root_hash)

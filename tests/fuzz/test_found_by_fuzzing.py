@@ -8,7 +8,9 @@ import json
 
 import pytest
 
+from consent import checkpoint
 from tests.consent.test_authority_api import _authority, _service_token
+from tests.fuzz.test_checkpoint_properties import PUBLIC_KEY, sign_body
 
 DEEP = "[" * 3000  # nested past what Python's JSON parser recurses into: RecursionError
 
@@ -89,3 +91,18 @@ def test_the_access_log_filtered_to_the_last_day_of_the_calendar(client, oidc):
     response = client.get("/api/me/access-log?to=9999-12-31")
     assert response.status_code == 200
     assert client.get("/me/access-log?to=9999-12-31").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("size", "root"),
+    [
+        ("²", base64.b64encode(bytes(32)).decode()),  # a digit to str.isdigit, not to int
+        ("007", base64.b64encode(bytes(32)).decode()),  # not what was signed, read back
+        ("7", "A"),  # not base64
+        ("7", "AAAA"),  # not a SHA-256 hash
+    ],
+)
+def test_a_signed_body_that_is_no_checkpoint_is_a_bad_note(size, root):
+    note = sign_body(f"tillid\n{size}\n{root}\n", "tillid")
+    with pytest.raises(checkpoint.BadNote):
+        checkpoint.open_note(note, "tillid", PUBLIC_KEY)
