@@ -154,6 +154,8 @@ class PushedAuthorization(Endpoint):
         except OAuth2Error as error:
             error.redirect_uri = error.state = None  # answered here, as JSON (RFC 9126 2.3)
             raise
+        except ValueError:  # Authlib cannot quote a `"` or `\` of ours into its error description
+            raise InvalidRequestError("A parameter has characters OAuth does not allow.") from None
         return EndpointRequest(request=request, client=client)
 
     def create_response(self, validated: EndpointRequest):

@@ -263,6 +263,8 @@ def authorize():
         grant = authorization.get_consent_grant(request=pushed, end_user=citizen)
     except OAuth2Error as error:
         return _error(error)
+    except ValueError:  # Authlib cannot quote a `"` or `\` of ours into its error description
+        return _error(InvalidRequestError(_UNREADABLE))
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
     client = grant.client.client
     if pushed is None and client.require_pushed_authorization_requests:
