@@ -16,6 +16,7 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,6 +48,8 @@ from idp.extensions import db, store
 
 KEY_NAME_SUFFIX = "/ledger"
 _INTEGRATE_LOCK_SECONDS = 60
+# The integrator's PostgreSQL advisory lock (advisory locks are per database): RFC 9162's number.
+_INTEGRATE_LOCK_ID = 9162
 # Entries per checkpoint: a batch integrates in a few seconds, well inside the lock.
 INTEGRATE_BATCH = 50_000
 
@@ -249,10 +252,10 @@ def public_key() -> LedgerKey | None:
 
 def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
     """Give up to ``limit`` pending entries their leaves, store the new subtree hashes and
-    sign a checkpoint, in one transaction. One integrator at a time (a lock in the store);
+    sign a checkpoint, in one transaction. One integrator at a time (``_integration_lock``);
     returns the new checkpoint, if any. Call again while entries are pending."""
-    lock = store.key("ledger-integrate")
-    if not store.redis.set(lock, 1, nx=True, ex=_INTEGRATE_LOCK_SECONDS):
+    unlock = _integration_lock()
+    if unlock is None:
         return None
     try:
         latest = latest_checkpoint()
@@ -317,7 +320,27 @@ def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
         db.session.rollback()
         raise
     finally:
-        store.redis.delete(lock)
+        unlock()
+
+
+def _integration_lock() -> Callable[[], object] | None:
+    """Take the one integrator's lock: what releases it, or None when another holds it.
+
+    On PostgreSQL a transaction-scoped advisory lock: the integration's own commit or rollback
+    releases it, and PostgreSQL does when the process holding it dies. A lock in the store
+    outlived a SIGKILLed worker by up to a minute (every integration, `flask ledger integrate`
+    too, did nothing meanwhile) and vanished when Redis restarted. Elsewhere (SQLite, one
+    writer at a time anyway) the lock is in the store.
+    """
+    if db.engine.dialect.name == "postgresql":
+        taken = db.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _INTEGRATE_LOCK_ID}
+        )
+        return (lambda: None) if taken else None
+    lock = store.key("ledger-integrate")
+    if not store.redis.set(lock, 1, nx=True, ex=_INTEGRATE_LOCK_SECONDS):
+        return None
+    return lambda: store.redis.delete(lock)
 
 
 def integrate_all() -> LedgerCheckpoint | None:
@@ -381,6 +404,10 @@ def consistency_proof(first: int, second: int) -> list[bytes]:
 
 def verify() -> dict:
     """Recompute the tree from the entries and check it against every signed checkpoint."""
+    if db.engine.dialect.name == "postgresql":
+        # One snapshot for all the reads below: an integration committed between two of them
+        # (a live server integrates every few seconds) looked like missing entries.
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     problems: list[dict] = []
     entries = db.session.scalars(
         select(LedgerEntry)
@@ -633,8 +660,8 @@ def start_integrator(app) -> threading.Event | None:
         while not stop.wait(interval):
             with app.app_context():
                 try:
+                    integrate_all()  # first: it needs only the database, not the store
                     partitions.ensure_now_and_then()
-                    integrate_all()
                 except Exception:  # a database outage must not end the thread
                     app.logger.exception("ledger integration failed; retrying")
                 finally:

@@ -1,0 +1,1 @@
+"""Fault tests: real Redis, PostgreSQL and gunicorn processes, stopped, killed and restarted."""
