@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import urllib.parse
 from pathlib import Path
@@ -76,15 +77,20 @@ def redis_cluster(url: str | None) -> dict | None:
     ``redis+cluster://[[user]:password@]host:port[,host:port...][/]``; each host is a startup
     node (any one that answers is enough, the client learns the others from it).
     """
-    if not url or urllib.parse.urlsplit(url).scheme != REDIS_CLUSTER_SCHEME:
+    if not url or _scheme(url) != REDIS_CLUSTER_SCHEME:
         return None
-    parsed = urllib.parse.urlsplit(url)
     form = "redis+cluster://host:port,host:port/"
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        raise ConfigurationError(f"REDIS_URL: not a cluster URL ({form})") from None
     if parsed.query or parsed.fragment:
         raise ConfigurationError(f"REDIS_URL: a cluster URL takes no options ({form})")
     if parsed.path not in ("", "/", "/0"):
+        # Repeated only when it is a database number: a "/" in a password starts the path.
+        database = f", not {parsed.path[1:]!r}" if parsed.path[1:].isdecimal() else ""
         raise ConfigurationError(
-            f"REDIS_URL: a Redis Cluster has only database 0, not {parsed.path[1:]!r} ({form})"
+            f"REDIS_URL: a Redis Cluster has only database 0{database} ({form})"
         )
     credentials, _, locations = parsed.netloc.rpartition("@")
     nodes = []
@@ -107,14 +113,21 @@ def redis_cluster(url: str | None) -> dict | None:
     return options
 
 
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, lowercased, as urlsplit reads it (but never raising); "" if none."""
+    scheme, separator, _ = url.partition("://")
+    scheme = scheme.lower()
+    return scheme if separator and _SCHEME_RE.fullmatch(scheme) else ""
+
+
 def _check_redis(config: dict) -> None:
     url = config["REDIS_URL"]
     if not url:
         return
-    try:
-        scheme = urllib.parse.urlsplit(url).scheme if "://" in url else ""
-    except ValueError:
-        scheme = ""
+    scheme = _scheme(url)
     if scheme not in _REDIS_SCHEMES:
         # Only the scheme is repeated back: the rest of the URL may hold a password.
         raise ConfigurationError(

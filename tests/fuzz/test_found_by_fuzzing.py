@@ -9,6 +9,9 @@ import json
 import pytest
 
 from consent import checkpoint
+from idp import create_app
+from idp.config import ConfigurationError
+from tests.conftest import base_config
 from tests.consent.test_authority_api import _authority, _service_token
 from tests.fuzz.test_checkpoint_properties import PUBLIC_KEY, sign_body
 
@@ -106,3 +109,19 @@ def test_a_signed_body_that_is_no_checkpoint_is_a_bad_note(size, root):
     note = sign_body(f"tillid\n{size}\n{root}\n", "tillid")
     with pytest.raises(checkpoint.BadNote):
         checkpoint.open_note(note, "tillid", PUBLIC_KEY)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        # A "/" in the password starts the URL's path: the path was repeated back.
+        ("redis+cluster://tillid:pa/S3cr3t@h:7000", "a Redis Cluster has only database 0 ("),
+        # An unclosed IPv6 bracket: urlsplit's ValueError escaped.
+        ("redis+cluster://h:7000,[::1", "REDIS_URL: not a cluster URL"),
+    ],
+)
+def test_a_bad_cluster_url_is_a_configuration_error_that_keeps_the_password(url, message):
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(base_config(REDIS_URL=url))
+    assert message in str(refused.value)
+    assert "S3cr3t" not in str(refused.value)
