@@ -20,7 +20,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
-_OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize")
+_OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize", "/par")
 _JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *_OAUTH_PATHS)
 
 

@@ -125,3 +125,11 @@ def test_a_bad_cluster_url_is_a_configuration_error_that_keeps_the_password(url,
         create_app(base_config(REDIS_URL=url))
     assert message in str(refused.value)
     assert "S3cr3t" not in str(refused.value)
+
+
+@pytest.mark.parametrize("endpoint", ["/token", "/introspect", "/revoke", "/bc-authorize"])
+@pytest.mark.parametrize("header", ["Basic", "Bearer  ", "Basic "])
+def test_an_authorization_scheme_without_credentials_is_invalid_client(client, endpoint, header):
+    response = client.post(endpoint, data={"token": "x"}, headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_client"
