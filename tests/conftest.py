@@ -36,6 +36,7 @@ from werkzeug.serving import make_server
 from idp import create_app
 from idp.config import redis_cluster
 from idp.extensions import db
+from tests import log_secrets
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -51,7 +52,7 @@ _counter = itertools.count()
 
 
 def base_config(**extra) -> dict:
-    return {
+    config = {
         "TESTING": True,
         "SECRET_KEY": secrets.token_urlsafe(32),
         "TILLID_DATA_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -59,6 +60,8 @@ def base_config(**extra) -> dict:
         **FAST_ARGON2,
         **extra,
     }
+    log_secrets.CHECK.registry.add([config["SECRET_KEY"], config["TILLID_DATA_KEY"]], "app key")
+    return config
 
 
 def pytest_configure(config):
@@ -66,6 +69,38 @@ def pytest_configure(config):
         "markers",
         "cluster: also run on the Redis Cluster store (skipped without TEST_REDIS_CLUSTER_URL)",
     )
+    # Secrets never in logs: every record of the session is captured from here on.
+    log_secrets.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    log_secrets.CHECK.begin(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        log_secrets.CHECK.end()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if log_secrets.CHECK.finish():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    leaks = log_secrets.CHECK.leaks
+    if leaks:
+        terminalreporter.section("secrets in logs", sep="=", red=True, bold=True)
+        for leak in leaks:
+            terminalreporter.line(leak.describe(), red=True)
+        terminalreporter.line(f"{len(leaks)} secret(s) reached the logs: the run fails")
+
+
+@pytest.fixture
+def log_secret_check():
+    """The session's check that no secret reaches a log (tests/log_secrets.py): its registry
+    for a secret a test makes by itself, and its scan for the self-tests."""
+    return log_secrets.CHECK
 
 
 def pytest_generate_tests(metafunc):

@@ -1,0 +1,368 @@
+"""Secrets never in logs, checked over the whole suite.
+
+Every log record of every test is captured as the app's JSON handler would print it
+(``idp.logs.JSONFormatter``, after its redaction), and searched at the end of each test for
+
+- the secrets that test handed out or used: the registry below learns them as they pass
+  through the test client, the CLI runner and ``requests`` (passwords and codes sent in
+  forms, tokens and client secrets in JSON answers, authorization codes in redirects and
+  form_post pages, cookies, activation and recovery codes, TOTP seeds, Basic and Bearer
+  credentials), plus what the fixtures make (``SECRET_KEY``, the data key) and what
+  ``CitizenActions`` uses (passwords, TOTP seeds and codes);
+- anything shaped like a secret whoever made it: a JWT (``eyJ….….``) or a PEM private key.
+
+What it finds is reported at the end of the session, which then fails. Logs of processes the
+tests start (gunicorn, the fault tests' servers) go to their own stderr and are not seen here.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass
+
+from idp.logs import JSONFormatter
+
+JWT_SHAPED = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+# Shorter values could be found in a log line by chance; one-time codes (6 digits, or the
+# 8 of a recovery code) are matched only as whole words instead.
+MIN_SECRET_LENGTH = 8
+_DIGITS = re.compile(r"\d{6,8}")
+
+# Request and response fields whose values are secrets (forms, JSON, redirects, pages).
+SECRET_FIELDS = frozenset({
+    "password", "password_confirm", "new_password", "current_password", "otp",
+    "code", "recovery_code", "activation_code", "code_verifier", "client_secret",
+    "client_assertion", "refresh_token", "access_token", "id_token", "id_token_hint",
+    "token", "auth_req_id", "device_code", "totp_secret", "secret", "csrf_token",
+    "recovery_codes", "app_token",
+})  # fmt: skip
+# CLI options whose values are secrets.
+SECRET_OPTIONS = frozenset({"--password", "--totp-secret", "--client-secret", "--secret"})
+
+_HIDDEN_INPUT = re.compile(r"<input\b[^>]*>", re.I)
+_ATTRIBUTE = re.compile(r'\b(name|value)="([^"]*)"')
+_TOTP_KEY = re.compile(r'<code class="secret" id="totp-secret">([^<]+)</code>')
+_RECOVERY_LIST = re.compile(r'<ul class="recovery-codes"[^>]*>(.*?)</ul>', re.S)
+_CODE_ITEM = re.compile(r"<code>([^<]+)</code>")
+
+
+@dataclass(frozen=True)
+class Leak:
+    where: str  # the test's node id, or "(outside tests)"
+    kind: str
+    secret: str
+    line: str
+
+    def describe(self) -> str:
+        # Never the whole secret: the report itself is a log someone will read.
+        shown = self.secret[:4] + "…" if len(self.secret) > 6 else "(a code)"
+        line = self.line.replace(self.secret, shown).replace(json.dumps(self.secret)[1:-1], shown)
+        return f"{self.where}: {self.kind} {shown} in: {line[:300]}"
+
+
+class CapturingHandler(logging.Handler):
+    """Keeps each record as the app's JSON line. Not a JSONFormatter handler itself, so the
+    app's logs.configure (which replaces those) leaves it in place."""
+
+    def __init__(self):
+        super().__init__(level=logging.NOTSET)
+        self._json = JSONFormatter()
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self._json.format(record)
+        except Exception:  # a record the formatter chokes on is still checked
+            line = f"{record.name} {record.msg!r} {record.args!r}"
+        with self._lock:
+            self.lines.append(line)
+
+    def take(self) -> list[str]:
+        with self._lock:
+            lines, self.lines = self.lines, []
+        return lines
+
+
+class SecretRegistry:
+    """The secrets the current test (or, outside tests, the session) has seen."""
+
+    def __init__(self):
+        self.session: set[str] = set()
+        self.test: set[str] | None = None
+        self._lock = threading.Lock()  # live-server and load-test threads add too
+
+    def add(self, value, kind: str = "secret") -> None:
+        if isinstance(value, list | tuple | set):
+            for item in value:
+                self.add(item, kind)
+            return
+        if not isinstance(value, str):
+            return
+        value = value.strip()
+        if len(value) < MIN_SECRET_LENGTH and not _DIGITS.fullmatch(value):
+            return
+        if value.startswith("[") and value.endswith("]"):
+            return  # what stands in for a secret ("[redacted]"), as `flask audit list` shows
+        forms = {value}
+        if "-" in value or " " in value:  # codes are accepted with or without separators
+            compact = value.replace("-", "").replace(" ", "")
+            if len(compact) >= MIN_SECRET_LENGTH:
+                forms.add(compact)
+        with self._lock:
+            (self.test if self.test is not None else self.session).update(forms)
+
+    def current(self) -> set[str]:
+        with self._lock:
+            return self.session | (self.test or set())
+
+    # --- what passes through the test client, the CLI and requests ---------------------
+
+    def add_fields(self, fields) -> None:
+        """Form fields, query parameters or a JSON object: the secret ones by name."""
+        if isinstance(fields, dict):
+            items = fields.items()
+        elif hasattr(fields, "items"):
+            items = fields.items(multi=True) if hasattr(fields, "getlist") else fields.items()
+        else:
+            return
+        for name, value in items:
+            if isinstance(value, dict | list) and name not in SECRET_FIELDS:
+                self.add_json(value)
+            elif name in SECRET_FIELDS:
+                self.add(value, name)
+
+    def add_json(self, document) -> None:
+        if isinstance(document, dict):
+            self.add_fields(document)
+        elif isinstance(document, list):
+            for item in document:
+                self.add_json(item)
+
+    def add_encoded(self, text) -> None:
+        """An urlencoded body or query string."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if isinstance(text, str) and "=" in text:
+            self.add_fields(dict(urllib.parse.parse_qsl(text, keep_blank_values=False)))
+
+    def add_url(self, url) -> None:
+        if not isinstance(url, str):
+            return
+        parts = urllib.parse.urlsplit(url)
+        self.add_encoded(parts.query)
+        self.add_encoded(parts.fragment)
+
+    def add_authorization(self, header) -> None:
+        if not isinstance(header, str) or " " not in header:
+            return
+        scheme, credentials = header.split(" ", 1)
+        self.add(credentials, "authorization")
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials).decode()
+            except ValueError:
+                return
+            self.add(decoded.partition(":")[2], "client_secret")
+
+    def add_page(self, html: str) -> None:
+        for tag in _HIDDEN_INPUT.findall(html):
+            attributes = dict(_ATTRIBUTE.findall(tag))
+            if attributes.get("name") in SECRET_FIELDS:
+                self.add(attributes.get("value"), attributes["name"])
+        for key in _TOTP_KEY.findall(html):
+            self.add(key.replace(" ", ""), "totp_secret")
+        for block in _RECOVERY_LIST.findall(html):
+            self.add(_CODE_ITEM.findall(block), "recovery_code")
+
+    def add_response(self, headers, body: bytes, content_type: str) -> None:
+        for name, value in headers:
+            if name.lower() == "set-cookie":
+                self.add(value.split(";", 1)[0].partition("=")[2], "cookie")
+            elif name.lower() == "location":
+                self.add_url(value)
+        if not body:
+            return
+        if "json" in content_type:
+            with contextlib.suppress(ValueError):
+                self.add_json(json.loads(body))
+        elif "html" in content_type:
+            self.add_page(body.decode("utf-8", "replace"))
+
+    def add_cli(self, args, output: str) -> None:
+        args = [str(arg) for arg in args or []]
+        for option, value in itertools.pairwise(args):
+            if option in SECRET_OPTIONS:
+                self.add(value, option.lstrip("-"))
+        with contextlib.suppress(ValueError):
+            self.add_json(json.loads(output))
+
+
+class LogSecretCheck:
+    def __init__(self):
+        self.handler = CapturingHandler()
+        self.registry = SecretRegistry()
+        self.leaks: list[Leak] = []
+        self.where = "(outside tests)"
+
+    def begin(self, nodeid: str) -> None:
+        self._check()  # whatever was logged between tests, against the session's secrets
+        self.where = nodeid
+        with self.registry._lock:
+            self.registry.test = set()
+
+    def end(self) -> None:
+        self._check()
+        self.where = "(outside tests)"
+        with self.registry._lock:
+            self.registry.test = None
+
+    def finish(self) -> list[Leak]:
+        self._check()
+        return self.leaks
+
+    def scan(self, lines: list[str]) -> list[Leak]:
+        """The leaks in ``lines``, against the secrets known now."""
+        if not lines:
+            return []
+        text = "\n".join(lines)
+        secrets = self.registry.current()
+        # The JSON line escapes quotes, backslashes and non-ASCII letters: look for both.
+        needles = {}
+        for secret in secrets:
+            if not _DIGITS.fullmatch(secret):
+                for form in (secret, json.dumps(secret)[1:-1]):
+                    if form in text:
+                        needles[form] = secret
+        codes = [s for s in secrets if _DIGITS.fullmatch(s)]
+        code_pattern = None
+        if codes:
+            alternatives = "|".join(map(re.escape, codes))
+            code_pattern = re.compile(rf"(?<![0-9A-Za-z])({alternatives})(?![0-9A-Za-z])")
+        found = []
+        for line in lines:
+            found += [
+                Leak(self.where, "known secret", secret, line)
+                for form, secret in needles.items()
+                if form in line
+            ]
+            if code_pattern:
+                found += [
+                    Leak(self.where, "one-time code", match.group(1), line)
+                    for match in code_pattern.finditer(line)
+                ]
+            found += [
+                Leak(self.where, "JWT", match.group(0), line) for match in JWT_SHAPED.finditer(line)
+            ]
+            if PRIVATE_KEY.search(line):
+                found.append(Leak(self.where, "private key", "-----BEGIN", line))
+        return found
+
+    def _check(self) -> None:
+        self.leaks += self.scan(self.handler.take())
+
+
+CHECK = LogSecretCheck()
+
+
+def _wrap_test_client() -> None:
+    from flask.testing import FlaskClient
+
+    original = FlaskClient.open
+    if getattr(original, "_log_secrets", False):
+        return
+
+    def open_and_learn(self, *args, **kwargs):
+        registry = CHECK.registry
+        data = kwargs.get("data")
+        if isinstance(data, dict):
+            registry.add_fields(data)
+        else:
+            registry.add_encoded(data)
+        registry.add_json(kwargs.get("json"))
+        query = kwargs.get("query_string")
+        if isinstance(query, dict):
+            registry.add_fields(query)
+        else:
+            registry.add_encoded(query)
+        if args and isinstance(args[0], str):
+            registry.add_url(args[0])
+        headers = kwargs.get("headers") or {}
+        for name, value in headers.items() if hasattr(headers, "items") else headers:
+            if name.lower() == "authorization":
+                registry.add_authorization(value)
+            elif name.lower() == "dpop":
+                registry.add(value, "dpop")
+        response = original(self, *args, **kwargs)
+        registry.add_response(
+            response.headers.items(),
+            b"" if response.is_streamed else response.get_data(),
+            response.headers.get("Content-Type", ""),
+        )
+        return response
+
+    open_and_learn._log_secrets = True
+    FlaskClient.open = open_and_learn
+
+
+def _wrap_cli_runner() -> None:
+    from flask.testing import FlaskCliRunner
+
+    original = FlaskCliRunner.invoke
+    if getattr(original, "_log_secrets", False):
+        return
+
+    def invoke_and_learn(self, cli=None, args=None, **kwargs):
+        result = original(self, cli, args, **kwargs)
+        CHECK.registry.add_cli(args, result.stdout)
+        return result
+
+    invoke_and_learn._log_secrets = True
+    FlaskCliRunner.invoke = invoke_and_learn
+
+
+def _wrap_requests() -> None:
+    import requests
+
+    original = requests.Session.send
+    if getattr(original, "_log_secrets", False):
+        return
+
+    def send_and_learn(self, request, **kwargs):
+        registry = CHECK.registry
+        registry.add_url(request.url)
+        registry.add_authorization(request.headers.get("Authorization"))
+        if "json" in request.headers.get("Content-Type", "") and request.body:
+            with contextlib.suppress(ValueError):
+                registry.add_json(json.loads(request.body))
+        else:
+            registry.add_encoded(request.body)
+        response = original(self, request, **kwargs)
+        registry.add([cookie.value for cookie in response.cookies], "cookie")
+        registry.add_response(
+            [("Location", response.headers.get("Location"))],
+            b"" if kwargs.get("stream") else response.content,
+            response.headers.get("Content-Type", ""),
+        )
+        return response
+
+    send_and_learn._log_secrets = True
+    requests.Session.send = send_and_learn
+
+
+def install() -> None:
+    """Capture every record from now on, and learn secrets where tests meet the app."""
+    root = logging.getLogger()
+    if CHECK.handler not in root.handlers:
+        root.addHandler(CHECK.handler)
+    _wrap_test_client()
+    _wrap_cli_runner()
+    _wrap_requests()

@@ -1,0 +1,109 @@
+"""The whole-suite check that no secret reaches a log (tests/log_secrets.py) catches what it
+should: these plant secrets in log records and look for the finding. Each test takes its
+own planted lines back, so the session itself stays clean."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pyotp
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("tillid.planted")
+
+
+def take_findings(check) -> list:
+    """What the check finds in this test's records so far; those records are then dropped."""
+    return check.scan(check.handler.take())
+
+
+def test_a_registered_secret_in_a_log_record_is_found(log_secret_check):
+    planted = secrets.token_urlsafe(24)
+    log_secret_check.registry.add(planted)
+    log.warning("a careless line", extra={"detail": f"token was {planted}"})
+    (finding,) = take_findings(log_secret_check)
+    assert finding.kind == "known secret" and finding.secret == planted
+    assert planted not in finding.describe()  # the report shows a prefix only
+    log.warning("a careful line", extra={"detail": "token was [redacted]"})
+    assert take_findings(log_secret_check) == []
+
+
+def test_a_jwt_or_private_key_is_found_even_unregistered(app, log_secret_check):
+    header = base64.urlsafe_b64encode(b'{"alg":"ES256","typ":"at+jwt"}').decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(b'{"sub":"someone-unknown"}').decode().rstrip("=")
+    token = f"{header}.{payload}.c2lnbmF0dXJl"
+    with app.test_request_context("/userinfo"):
+        log.warning("refused %s", token)
+    log.error("key material", extra={"pem": "-----BEGIN EC PRIVATE KEY-----\nMHcC..."})
+    kinds = sorted(finding.kind for finding in take_findings(log_secret_check))
+    assert kinds == ["JWT", "private key"]
+
+
+def test_a_one_time_code_is_found_as_a_word_only(log_secret_check):
+    code = pyotp.TOTP(pyotp.random_base32()).now()
+    log_secret_check.registry.add(code)
+    log.warning("request", extra={"request_id": f"ab{code}cd", "duration_ms": 12.5})
+    assert take_findings(log_secret_check) == []  # inside another value: chance, not a leak
+    log.warning(f"code {code} refused")
+    assert [finding.kind for finding in take_findings(log_secret_check)] == ["one-time code"]
+
+
+def test_what_the_app_hands_out_is_learnt_without_the_test_saying_so(
+    app, client, citizens, runner, log_secret_check
+):
+    """Through the pages and the CLI, as every other test meets them: the password typed,
+    the session cookie set, the client secret printed are all known to the check."""
+    citizens.create(username="mads", password="a very leaky passphrase")
+    assert citizens.login("mads", "a very leaky passphrase").status_code == 302
+    cookie = client.get_cookie("tillid_sso").value
+    created = runner.invoke(args=[
+        "clients", "create", "--name", "Leaky", "--kind", "private_service",
+        "--redirect-uri", "https://leaky.example/cb", "--scope", "openid",
+        "--legal-basis", "consent", "--purpose", "Testing",
+    ])  # fmt: skip
+    client_secret = json.loads(created.stdout)["client_secret"]
+    assert take_findings(log_secret_check) == []  # the app itself logged none of them
+    for value in ("a very leaky passphrase", cookie, client_secret):
+        log.warning("oops", extra={"value": value})
+        (finding,) = take_findings(log_secret_check)
+        assert finding.secret == value
+
+
+PLANTED_TESTS = """
+import logging
+
+def test_clean(log_secret_check):
+    log_secret_check.registry.add("planted-secret-of-the-clean-test")
+    logging.getLogger("tillid.planted").warning("nothing to see")
+
+def test_leaking(log_secret_check):
+    log_secret_check.registry.add("planted-secret-x7Q2")
+    logging.getLogger("tillid.planted").warning("the secret is planted-secret-x7Q2")
+"""
+
+
+def test_a_session_with_a_leak_fails_and_names_the_test(tmp_path):
+    """A one-run session with this suite's conftest (and so its log check): both tests pass,
+    the session fails, and the report names the leaking test without the secret."""
+    (tmp_path / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
+    (tmp_path / "test_planted.py").write_text(PLANTED_TESTS)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "2 passed" in run.stdout  # every test passed; the session did not
+    report = run.stdout.split("secrets in logs", 1)[1]
+    assert "test_planted.py::test_leaking: known secret plan…" in report
+    assert "test_clean" not in report
+    assert "planted-secret-x7Q2" not in report
+    assert "1 secret(s) reached the logs: the run fails" in report
