@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import config as config_module
 from idp import crypto, errors, logs, templating, web
-from idp.extensions import babel, csrf, db, limiter, migrate, store
+from idp.extensions import babel, close_session, csrf, db, limiter, migrate, store
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
@@ -65,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     web.init_app(app)  # first: its request id must exist before CSRF or limits can log
     db.init_app(app)
+    app.teardown_appcontext(close_session)  # before Flask-SQLAlchemy's own (see there)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     store.init_app(app)
     csrf.init_app(app)

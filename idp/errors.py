@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from idp.extensions import db
+from idp.extensions import roll_back_session
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,11 @@ def init_app(app: Flask) -> None:
     def backend_unavailable(exc: Exception):
         # The database or store cannot be reached (or timed out): temporary, so 503.
         log.error("backend unavailable", extra={"error": type(exc).__name__})
-        db.session.rollback()
+        roll_back_session()
         return http_error(ServiceUnavailable(retry_after=5))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         log.exception("unhandled error")
-        db.session.rollback()  # nothing half-written survives a failed request
+        roll_back_session()  # nothing half-written survives a failed request
         return http_error(InternalServerError())

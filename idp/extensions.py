@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 from idp.store import Store
@@ -38,3 +39,23 @@ def source_address_key() -> str:
     """The limiter's key: the source address, in this app's store namespace. (The limiter is
     one object shared by every app in a process and keeps the key prefix of the first.)"""
     return current_app.config["STORE_KEY_PREFIX"] + (get_remote_address() or "")
+
+
+def roll_back_session() -> None:
+    """Undo the session's transaction. When its connection died under it (the database went
+    away mid-request) the rollback itself fails: then drop the connection instead; the pool
+    makes a new one for the next request."""
+    try:
+        db.session.rollback()
+    except (OperationalError, InterfaceError):
+        db.session().invalidate()  # (the scoped session does not pass this one on)
+
+
+def close_session(_error: BaseException | None = None) -> None:
+    """End the request's session without raising. Registered after Flask-SQLAlchemy, so it
+    runs first: that one's close rolls back too, and a rollback that raised in a teardown
+    replaced the request's answer with gunicorn's bare 500."""
+    try:
+        db.session.close()
+    except (OperationalError, InterfaceError):
+        db.session().invalidate()  # (the scoped session does not pass this one on)

@@ -50,6 +50,22 @@ def tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
+def unexpected_errors(log: Path, limit: int = 5) -> str:
+    """The server log's errors other than the expected "backend unavailable" lines: the
+    app's error lines and gunicorn's "Error handling request" with their tracebacks."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    found = []
+    for number, line in enumerate(lines):
+        if "Error handling request" in line:
+            found.append("\n".join(lines[number : number + 60]))
+        elif '"ERROR"' in line and "backend unavailable" not in line:
+            found.append(line[-3000:])
+    return "\n".join(found[:limit])
+
+
 def postgres_bin() -> Path | None:
     """The folder of initdb and pg_ctl: PG_BIN, Debian's newest, or the PATH's."""
     if os.environ.get("PG_BIN"):
