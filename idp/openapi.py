@@ -295,17 +295,26 @@ def _query(name: str, description: str, schema: dict | None = None) -> dict:
     }
 
 
+def _or_empty(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _path_parameter(name: str, schema: dict) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _paths() -> dict:
+    # Each filter may also be sent empty, meaning no filter (what the page's form sends).
     access_log_filters = [
         _query("service", "client_id of one service"),
-        _query("attribute", "one attribute name", _ref("AttributeName")),
-        _query("channel", "how it left Tillid", SCHEMAS["AccessLogEntry"]["properties"]["channel"]),
-        _query("from", "first day, YYYY-MM-DD", {"type": "string", "format": "date"}),
-        _query("to", "last day, YYYY-MM-DD", {"type": "string", "format": "date"}),
+        _query("attribute", "one attribute name", _or_empty(_ref("AttributeName"))),
+        _query(
+            "channel",
+            "how it left Tillid",
+            _or_empty(SCHEMAS["AccessLogEntry"]["properties"]["channel"]),
+        ),
+        _query("from", "first day, YYYY-MM-DD", _or_empty({"type": "string", "format": "date"})),
+        _query("to", "last day, YYYY-MM-DD", _or_empty({"type": "string", "format": "date"})),
         _query("page", "from 1", {"type": "integer", "minimum": 1, "maximum": 100000}),
     ]
     return {
@@ -384,7 +393,7 @@ def _paths() -> dict:
                 404,
                 503,
                 security=_CITIZEN,
-                parameters=[_path_parameter("entry_id", {"type": "integer"})],
+                parameters=[_path_parameter("entry_id", {"type": "integer", "minimum": 1})],
             ),
         },
         "/api/citizens/{sub}/attributes": _get(
@@ -396,7 +405,8 @@ def _paths() -> dict:
             404,
             security=[{"oauth2": ["attributes:read"]}],
             parameters=[
-                _path_parameter("sub", {"type": "string", "maxLength": 64}),
+                # As Tillid hands them out: base64url, no padding (a SHA-256 is 43 characters).
+                _path_parameter("sub", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
                 {
                     "name": "claims",
                     "in": "query",

@@ -28,11 +28,16 @@ class BadFilter(ValueError):
     pass
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(name: str) -> dt.datetime | None:
-    raw = request.args.get(name, "").strip()
+    raw = request.args.get(name, "")
     if not raw:
         return None
     try:
+        if not _ISO_DATE.fullmatch(raw):  # fromisoformat also reads 20260101 and 2026-W01-1
+            raise ValueError(raw)
         day = dt.date.fromisoformat(raw)
     except ValueError:
         raise BadFilter(_("%(name)s must be a date, YYYY-MM-DD.", name=name)) from None

@@ -133,3 +133,17 @@ def test_an_authorization_scheme_without_credentials_is_invalid_client(client, e
     response = client.post(endpoint, data={"token": "x"}, headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json["error"] == "invalid_client"
+
+
+def test_the_access_log_filters_take_what_the_document_says(client, oidc):
+    """Schemathesis: `from=` (empty) was accepted though the document said a date, and
+    `20260101` was read as a date though the document says YYYY-MM-DD. Empty means no filter
+    (the page's form sends it) and is now documented; other forms are refused."""
+    spec = client.get("/api/openapi.json").json
+    parameters = spec["paths"]["/api/me/access-log"]["get"]["parameters"]
+    for name in ("from", "to", "attribute", "channel"):
+        (schema,) = [p["schema"] for p in parameters if p["name"] == name]
+        assert {"type": "string", "maxLength": 0} in schema["anyOf"]
+    assert client.get("/api/me/access-log?from=&to=&attribute=&channel=").status_code == 200
+    for odd in ("20260101", "2026-W01-1", " 2026-01-01"):
+        assert client.get("/api/me/access-log", query_string={"from": odd}).status_code == 400
