@@ -316,3 +316,33 @@ def test_attack_user_enumeration_at_recovery(app, client, citizens):
     strangers = [app.test_client().get("/login/recovery") for _ in range(2)]
     answers = {(r.status_code, r.headers.get("Location")) for r in strangers}
     assert len(answers) == 1 and answers.pop()[0] == 302
+
+
+def test_attack_webauthn_sign_count_regression_of_a_cloned_phone_key(app, client, citizens):
+    """A copy of the phone's key, taken when its counter stood lower, approves after the real
+    phone has moved on: the approval is refused and the phone blocked. (A cloned passkey at
+    the login: tests/e2e/test_passkeys.py::test_a_sign_count_that_goes_back_blocks_the_passkey.)"""
+    citizens.create()
+    assert citizens.login().status_code == 302
+    phone_key = SoftAuthenticator()
+    phone = pair_phone(app, client, phone_key)
+    answers = []
+    for count in (5, 3):  # the real phone at 5; the clone, copied earlier, at 3
+        browser, code = _phone_login(app)
+        request_id = phone.get("/app/api/pending").json["request"]
+        token = _phone_csrf(phone)
+        options = post_json(phone, f"/app/api/requests/{request_id}/options", {"code": code},
+                            token)  # fmt: skip
+        credential = phone_key.assertion(options.json["challenge"], sign_count=count)
+        answers.append(post_json(phone, f"/app/api/requests/{request_id}/approve",
+                                 {"credential": credential, "code": code}, token))  # fmt: skip
+        if count == 5:
+            assert answers[0].status_code == 200, answers[0].json
+            token = csrf_token(browser.get("/login/app/wait"))
+            done = browser.post("/login/app/complete", data={"csrf_token": token, "next": "/me"})
+            assert done.status_code == 302
+    assert answers[1].status_code == 400 and "counter went backwards" in answers[1].json["detail"]
+    assert browser.get("/login/app/status").json["status"] == "pending"
+    assert phone.get("/app/api/pending").status_code == 401  # the phone is blocked
+    listed = client.get("/api/me/authenticators").json["authenticators"]
+    assert [a["blocked"] for a in listed if a["kind"] == "phone"] == [True]

@@ -35,12 +35,13 @@ RAW = ["<script>alert(1)", "<img src=x onerror", '"><img']
 ESCAPED = ["&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;",
            "&#39;; DROP TABLE citizen; --", "{{ 7*7 }}"]  # fmt: skip
 TAX_REDIRECT = "https://skat.example/callback"
+CIBA = "urn:openid:params:grant-type:ciba"
 
 
 def _authority(app, *, name: str, purpose: str, redirect_uri: str = TAX_REDIRECT) -> Service:
     scope = "openid profile attributes:read ledger:report"
     spec = {"name": name, "kind": "public_authority", "redirect_uris": [redirect_uri],
-            "grant_types": ["authorization_code", "client_credentials"], "scope": scope,
+            "grant_types": ["authorization_code", "client_credentials", CIBA], "scope": scope,
             "legal_basis": "public_task", "purpose": purpose}  # fmt: skip
     result = app.test_cli_runner().invoke(args=["clients", "create", "--from-file", "-"],
                                           input=json.dumps(spec))  # fmt: skip
@@ -67,7 +68,8 @@ def _service_token(client, service: Service, scope: str) -> dict:
 def poisoned(app, client, citizens):
     """Anna's account, with a payload in every free-text field that reaches the portal: her
     names and address (from the register), a service's name and purpose, an authority's
-    reported purpose and reference, her authenticators' names, a device's user agent."""
+    reported purpose and reference and its CIBA binding message, her authenticators' and
+    phone's names, a device's user agent."""
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
     address = {"street": ATTRIBUTE_BREAK, "postcode": "1620", "city": TEMPLATE}
     citizens.create(username="anna", given_name=SCRIPT, family_name=SQL,
@@ -121,6 +123,10 @@ def poisoned(app, client, citizens):
         "post_logout_redirect_uri": "https://bank.example/bye"}))  # fmt: skip
     for path in ("/me", "/me/access-log", "/me/consents", "/me/security", "/me/sessions"):
         pages[path] = client.get(path)
+    # A service's binding message, shown on the phone with the request it comes with.
+    asked = client.post("/bc-authorize", auth=(tax.client_id, tax.client_secret), data={
+        "login_hint": sub, "scope": "openid profile", "binding_message": SCRIPT})  # fmt: skip
+    assert asked.status_code == 200, asked.json
     pages["phone app"] = phone.get("/app")
     return pages
 
@@ -133,6 +139,7 @@ def test_attack_stored_html_injection_in_every_portal_field(poisoned):
     everything = "".join(page.text for page in poisoned.values())
     for escaped in ESCAPED:
         assert escaped in everything, escaped  # shown, escaped: neither dropped nor run
+    assert ESCAPED[0] in poisoned["phone app"].text  # the binding message
 
 
 def test_attack_stored_sql_injection_leaves_the_data_intact(app, client, poisoned):
