@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import config as config_module
 from idp import crypto, errors, logs, templating, web
 from idp.extensions import babel, close_session, csrf, db, limiter, migrate, store
+from idp.store import TIMEOUTS as STORE_TIMEOUTS
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
@@ -54,6 +55,9 @@ def create_app(config: dict | None = None) -> Flask:
         # The limiter reads the same URL: redis+cluster:// is the limits library's own
         # form for its Redis Cluster storage.
         RATELIMIT_STORAGE_URI=app.config["REDIS_URL"] or "memory://",
+        # The limiter's own Redis client gets the store's timeouts: without them (redis-py
+        # before 8) a hung Redis would hold every rate-limited request for good.
+        RATELIMIT_STORAGE_OPTIONS=dict(STORE_TIMEOUTS) if app.config["REDIS_URL"] else {},
         RATELIMIT_KEY_PREFIX=app.config["STORE_KEY_PREFIX"] + "ratelimit",
     )
     logs.configure(app.config["LOG_LEVEL"])

@@ -18,7 +18,8 @@ from redis.exceptions import RedisClusterException
 
 from idp.config import ConfigurationError, redis_cluster
 
-_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5}
+# A store that hangs (accepts, never answers) costs a request 5 s, then a 503.
+TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
 
 def _cluster_client(options: dict) -> RedisCluster:
@@ -27,7 +28,7 @@ def _cluster_client(options: dict) -> RedisCluster:
     credentials = {k: v for k, v in options.items() if k != "startup_nodes"}
     try:
         # The client learns the slot map from the first node that answers.
-        return RedisCluster(startup_nodes=startup, **credentials, **_TIMEOUTS)
+        return RedisCluster(startup_nodes=startup, **credentials, **TIMEOUTS)
     except (redis.RedisError, RedisClusterException) as exc:
         where = ", ".join(f"{host}:{port}" for host, port in nodes)
         raise ConfigurationError(
@@ -44,7 +45,7 @@ class Store:
         if cluster:
             client = _cluster_client(cluster)
         elif url:
-            client = redis.Redis.from_url(url, **_TIMEOUTS)
+            client = redis.Redis.from_url(url, **TIMEOUTS)
         else:
             # One private server per app: the embedded store lives and dies with the process.
             client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
