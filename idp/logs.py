@@ -58,12 +58,25 @@ def configure(level: str) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+# A path segment long enough to be a token or handle, in a path no route matched.
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_.~%-]{20,}")
+
+
+def logged_path() -> str:
+    """The route, not the path: its variables (a phone request's id, which is also a CIBA
+    auth_req_id; a service's pairwise sub) stay out of the log. Never the query string: it
+    may carry codes or tokens. A path no route matched keeps its short segments only."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    return _TOKEN_SEGMENT.sub("[…]", request.path)
+
+
 def log_request(response, started: float) -> None:
     logging.getLogger("tillid.access").info(
         "request",
         extra={
             "method": request.method,
-            "path": request.path,  # never the query string: it may carry codes or tokens
+            "path": logged_path(),
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             "citizen_id": getattr(g, "citizen_id", None),

@@ -103,3 +103,14 @@ def test_cpr_shaped_numbers_are_masked_in_any_log_line(app, log_lines):
     (line,) = [line for line in log_lines() if line["logger"] == "tillid.test"]
     assert "0101901234" not in line["message"] and "010190-1234" not in line["message"]
     assert line["message"].count("[cpr]") == 2
+
+
+def test_paths_are_logged_as_their_route_so_no_handle_in_a_url_is(client, log_lines):
+    """A phone request's id is also the CIBA auth_req_id a service polls with: the route's
+    variables are not logged, and a long segment of a path no route matched is masked."""
+    handle = "Zq3xV9kR2mN8pL4tW7yB1cD5fG6hJ0aS"
+    client.post(f"/app/api/requests/{handle}/reject", json={})
+    client.get(f"/no/such/{handle}/page")
+    paths = [line["path"] for line in log_lines() if line["logger"] == "tillid.access"]
+    assert paths == ["/app/api/requests/<request_id>/reject", "/no/such/[…]/page"]
+    assert handle not in json.dumps(log_lines())
