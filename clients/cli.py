@@ -67,6 +67,8 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
             spec = json.load(from_file)
         except json.JSONDecodeError as exc:
             _fail(ValueError(f"--from-file is not valid JSON: {exc.msg} (line {exc.lineno})"))
+        except RecursionError:  # nested deeper than the parser recurses
+            _fail(ValueError("--from-file is nested too deeply"))
         if not isinstance(spec, dict):
             _fail(ValueError("--from-file must hold a JSON object"))
     given = {

@@ -107,6 +107,14 @@ def partitions_group(context):
 def ensure_command(months_ahead, since):
     """Make the coming months' partitions (the integrator also does this hourly). Rows the
     default partition caught for a month move into it."""
+    today = dt.datetime.now(dt.UTC)
+    last = (today.year * 12 + today.month - 1) + months_ahead
+    if since is not None and since.year * 12 + since.month - 1 > last:
+        # Nothing to make (and a month past 9999-12 has no end a date can hold).
+        raise click.BadParameter(
+            f"{since:%Y-%m} is after the last month to make, {last // 12:04d}-{last % 12 + 1:02d}",
+            param_hint="--from",
+        )
     made = _partitioned(lambda: partitions.ensure(months_ahead, since and since.date()))
     _emit({"made": made, "partitions": [_month_json(month) for month in _attached()]})
 

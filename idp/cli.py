@@ -51,6 +51,8 @@ def create_command(
         address = json.loads(address_json) if address_json else {}
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"--address-json is not valid JSON: {exc.msg}") from None
+    except RecursionError:  # nested deeper than the parser recurses
+        raise click.ClickException("--address-json is nested too deeply") from None
     try:
         data = citizens.validate(
             cpr=cpr,

@@ -147,3 +147,19 @@ def test_the_access_log_filters_take_what_the_document_says(client, oidc):
     assert client.get("/api/me/access-log?from=&to=&attribute=&channel=").status_code == 200
     for odd in ("20260101", "2026-W01-1", " 2026-01-01"):
         assert client.get("/api/me/access-log", query_string={"from": odd}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["citizens", "create", "--cpr", "0101901234", "--given-name", "A", "--family-name",
+          "B", "--address-json", DEEP], None, "--address-json is nested too deeply"),
+        (["clients", "create", "--from-file", "-"], DEEP, "--from-file is nested too deeply"),
+        # The month after 9999-12 has no first day a date can hold: was an OverflowError.
+        (["ledger", "partitions", "ensure", "--from", "9999-12"], None, "is after the last"),
+    ],
+)  # fmt: skip
+def test_operator_input_past_what_python_reads_is_a_clear_cli_error(app, args, stdin, message):
+    result = app.test_cli_runner().invoke(args=args, input=stdin)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code in (1, 2) and message in result.output
