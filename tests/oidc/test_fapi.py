@@ -254,6 +254,7 @@ def test_discovery_advertises_par_dpop_and_the_iss_parameter(client):
 # --- the whole flow -------------------------------------------------------------------------
 
 
+@pytest.mark.cluster
 def test_par_dpop_and_private_key_jwt_from_push_to_userinfo(app, fapi):
     pushed = fapi.push()
     assert pushed.status_code == 201 and pushed.headers["Cache-Control"] == "no-store"
@@ -394,6 +395,7 @@ def test_a_request_uri_works_once(fapi):
     assert again.status_code == 400 and "invalid_request_uri" in again.text
 
 
+@pytest.mark.cluster
 def test_a_request_uri_claimed_by_one_browser_is_refused_to_another(app, fapi):
     request_uri = fapi.request_uri()
     first = fapi.browser.get(
@@ -526,6 +528,7 @@ def test_attack_dpop_proof_carrying_a_private_key(fapi):
     _assert_json_error(fapi.exchange(fapi.code(), proof=proof), "invalid_dpop_proof")
 
 
+@pytest.mark.cluster
 def test_attack_dpop_proof_replayed(fapi):
     proof = fapi.holder.proof("POST", f"{ISSUER}/token")
     assert fapi.exchange(fapi.code(), proof=proof).status_code == 200
