@@ -41,6 +41,10 @@ class Answer:
     request_id: str
 
     @property
+    def ended_at(self) -> float:
+        return self.sent_at + self.seconds
+
+    @property
     def for_browser(self) -> bool:
         return self.path.startswith(BROWSER_PATHS)
 

@@ -203,9 +203,9 @@ class Deployment:
             with self.app.app_context():
                 db.engine.dispose()
             self.app.extensions["tillid_store"].close()
-        if not self.pg.running():  # a test that stopped it and failed before starting it
+        if not self.pg.running():  # a test that stopped it, and failed before starting it
             self.pg.start()
-        self.pg.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+        # The database stays: the cluster goes at the end of the session, all at once.
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.faults
 
 AUTHORITY_SCOPE = "openid profile cpr attributes:read ledger:report"
 THREADS = 6
-ACKNOWLEDGED_BEFORE_KILL = 150
+ACKNOWLEDGED_BEFORE_KILL = 100
 GRANTS = ("authorization_code", "client_credentials")
 BACKLOG = 5_000  # pending entries: an integration of a fraction of a second, to kill
 PENDING = "SELECT count(*) FROM ledger_entry WHERE leaf_index IS NULL"
