@@ -91,6 +91,10 @@ class Recorder:
             return [a for a in self.answers if a.sent_at >= moment]
 
 
+class OutOfCodes(RuntimeError):
+    """Every seeded citizen's codes for now are spent."""
+
+
 class Codes:
     """Authenticator-app codes never accepted before (Tillid refuses a replay): per citizen,
     each time step once, from the current one and the one either side that Tillid accepts."""
@@ -112,7 +116,7 @@ class Codes:
                         self.used.add((username, candidate))
                         code = pyotp.TOTP(self.seeds[username]).generate_otp(candidate)
                         return username, code, (username, candidate)
-        raise RuntimeError("more logins than the seeded citizens' codes allow: seed more")
+        raise OutOfCodes("more logins than the seeded citizens' codes allow: seed more")
 
     def unsent(self, mark: tuple) -> None:
         """The code never reached Tillid (the login stopped before): it is still good."""
@@ -207,7 +211,10 @@ class LoginTraffic:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            login = log_in(self.http, self.service, self.codes)
+            try:
+                login = log_in(self.http, self.service, self.codes)
+            except OutOfCodes:
+                return  # this thread's part of the load ends here; the others go on
             if login is not None:
                 self.logins.append((time.monotonic(), login))
             else:

@@ -145,17 +145,28 @@ class Deployment:
 
     def citizens(self, count: int) -> dict[str, str]:
         """``count`` citizens with the password PASSWORD and an authenticator app each:
-        user ID -> the app's TOTP seed."""
+        user ID -> the app's TOTP seed. Created as `citizens create` creates them, in this
+        process with one password hash for all (as bench/seed.py does: a hash per citizen
+        would only make seeding slow; each login verifies it at full cost all the same)."""
+        from idp import passwords
+        from idp.citizens import service as registry
+
         seeds = {}
-        for _ in range(count):
-            serial = next(self._cprs)
-            username = f"citizen{serial}"
-            seeds[username] = pyotp.random_base32()
-            self.cprs[username] = f"010190{serial:04d}"
-            self.cli("citizens", "create", "--cpr", self.cprs[username],
-                     "--given-name", "Fault", "--family-name", f"Citizen {serial}",
-                     "--username", username, "--password", PASSWORD,
-                     "--totp-secret", seeds[username])  # fmt: skip
+        with self.app.app_context():
+            one_hash = passwords.hash_password(PASSWORD)
+            hash_password, passwords.hash_password = passwords.hash_password, lambda _: one_hash
+            try:
+                for _ in range(count):
+                    serial = next(self._cprs)
+                    username = f"citizen{serial}"
+                    seeds[username] = pyotp.random_base32()
+                    self.cprs[username] = f"010190{serial:04d}"
+                    data = registry.validate(cpr=self.cprs[username], given_name="Fault",
+                                             family_name=f"Citizen {serial}")  # fmt: skip
+                    registry.create_citizen(data, username=username, password=PASSWORD,
+                                            totp_secret=seeds[username])  # fmt: skip
+            finally:
+                passwords.hash_password = hash_password
         return seeds
 
     def backlog(self, count: int, client_id: str) -> None:
