@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from flask import Request, Response, current_app
+from flask import Request, Response, current_app, g
+from flask import session as form_session
 
 from idp.auth import assurance
 from idp.config import issuer_is_https
@@ -110,6 +111,10 @@ def start(
     earlier_ids: list[str] | None = None,
 ) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
+    # A new CSRF token too: one fixed in the browser before the login opens no form after it.
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    form_session.pop(field, None)
+    g.pop(field, None)
     session_id = secrets.token_urlsafe(32)
     now = time.time()
     session = SSOSession(

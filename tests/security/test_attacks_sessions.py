@@ -261,3 +261,18 @@ def test_attack_clickjacking_on_every_html_page(app, client, victim, oidc):
         assert response.headers.get("X-Frame-Options") == "DENY", name
     form_post_csp = pages["form_post page"].headers["Content-Security-Policy"]
     assert "form-action 'self' https://other.example" in form_post_csp
+
+
+def test_attack_csrf_token_fixed_before_login(app, client, citizens):
+    """The attacker plants a form session whose CSRF token it knows (a cookie set from a
+    sibling site, or over plain http) in the victim's browser before the login: after the
+    login that token opens no form."""
+    citizens.create()
+    planted = csrf_token(client.get("/login"))
+    assert citizens.login().status_code == 302
+    for path in ("/me/sessions/end-all", "/me/security/recovery-codes"):
+        response = client.post(path, data={"csrf_token": planted})
+        assert response.status_code == 400 and CSRF_REFUSAL in response.text, path
+    assert client.get("/me").status_code == 200
+    fresh = csrf_token(client.get("/me/sessions"))  # the control: the page's own token works
+    assert client.post("/me/sessions/end-all", data={"csrf_token": fresh}).status_code == 302
