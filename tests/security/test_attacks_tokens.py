@@ -8,14 +8,19 @@ request objects in tests/oidc/test_code_flow.py, DPoP proofs with the DPoP tests
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from urllib.parse import urlencode
 
 import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from tests.conftest import CitizenActions, csrf_token
 from tests.oidc.conftest import Service, redirect_params, register
 from tests.security.conftest import forgeries, own_key_forgeries
 
+ISSUER = "http://localhost:5000"
 BYE = "https://bank.example/goodbye"
 TAX_REDIRECT = "https://skat.example/callback"
 
@@ -245,3 +250,61 @@ def test_attack_access_token_of_another_session_survives_a_logout_elsewhere(app,
     assert laptop.login().status_code == 302
     assert laptop.logout().status_code == 302
     assert client.get("/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
+
+
+# --- client assertions at every endpoint that takes them -----------------------------------------
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+BANK_REDIRECT = "https://bank.example/callback"
+
+
+@pytest.fixture
+def signing_client(app, tmp_path):
+    """A service that authenticates with private_key_jwt: its id, key and public JWK."""
+    key = ECKey.generate_key("P-256", private=True)
+    public = {**key.as_dict(private=False), "kid": "bank-1", "use": "sig", "alg": "ES256"}
+    registration = {
+        "name": "Nordbank", "kind": "private_service", "redirect_uris": [BANK_REDIRECT],
+        "scope": "openid profile", "legal_basis": "contract", "purpose": "To serve you",
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]},
+    }  # fmt: skip
+    path = tmp_path / "bank.json"
+    path.write_text(json.dumps(registration))
+    result = app.test_cli_runner().invoke(args=["clients", "create", "--from-file", str(path)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["client_id"], key, public
+
+
+def _assertion(client_id: str, key) -> str:
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": ISSUER, "iat": now, "exp": now + 60,
+              "jti": secrets.token_urlsafe(12)}  # fmt: skip
+    return jwt.encode({"alg": "ES256", "kid": "bank-1"}, claims, key)
+
+
+def test_attack_forged_client_assertion_at_every_endpoint_that_takes_one(client, signing_client):
+    """The token endpoint's own attacks are tests/oidc/test_private_key_jwt.py; the same
+    forgeries at introspection, revocation, CIBA and PAR."""
+    client_id, key, public = signing_client
+    pkce_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    bodies = {
+        "/introspect": {"token": "x"},
+        "/revoke": {"token": "x"},
+        "/bc-authorize": {"login_hint": "x", "scope": "openid"},
+        "/par": {"response_type": "code", "client_id": client_id, "redirect_uri": BANK_REDIRECT,
+                 "scope": "openid", "code_challenge": pkce_challenge,
+                 "code_challenge_method": "S256"},
+        "/token": {"grant_type": "client_credentials"},
+    }  # fmt: skip
+    for path, body in bodies.items():
+        real = _assertion(client_id, key)
+        made = {**forgeries(real, [public]), **own_key_forgeries(real)}
+        for name, forged in made.items():
+            data = {**body, "client_assertion_type": ASSERTION_TYPE, "client_assertion": forged}
+            refused = client.post(path, data=data)
+            assert refused.status_code in (400, 401), (path, name, refused.status_code)
+            assert refused.json["error"] == "invalid_client", (path, name, refused.json)
+        # The control: the genuine assertion gets past client authentication.
+        data = {**body, "client_assertion_type": ASSERTION_TYPE, "client_assertion": real}
+        answer = client.post(path, data=data)
+        assert (answer.json or {}).get("error") != "invalid_client", (path, answer.json)
