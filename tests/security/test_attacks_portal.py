@@ -284,3 +284,43 @@ def test_attack_sql_injection_in_filters_and_lookups(app, client, anna_and_bodil
     assert login(app.test_client(), probe, probe).status_code in (400, 401)
     assert len(client.get("/api/me/access-log").json["entries"]) == len(ids)  # intact
     assert sql(app, "SELECT count(*) AS n FROM citizen")[0]["n"] == 2
+
+
+def test_attack_idor_an_authority_reads_another_authoritys_report_by_its_reference(
+    app, client, oidc
+):
+    """A report with a `reference` an authority has used returns that entry (a safe retry):
+    another authority naming the same reference gets an entry of its own, never the first's."""
+    skat = _authority(app, name="Skattestyrelsen", purpose="Tax")
+    kommune = _authority(app, name="Kommunen", purpose="Housing",
+                         redirect_uri="https://kommune.example/cb")  # fmt: skip
+    subs = {}
+    for service in (skat, kommune):
+        flow = oidc(service)
+        subs[service.client_id] = flow.id_token(flow.tokens())["sub"]
+    api = app.test_client()
+    reports = {}
+    for service, purpose in ((skat, "Skat's own secret purpose"), (kommune, "Housing benefit")):
+        headers = _service_token(client, service, "ledger:report")
+        report = {"sub": subs[service.client_id], "attributes": ["given_name"],
+                  "purpose": purpose, "legal_basis": "public_task", "looked_up_at": _now(),
+                  "reference": "case-1"}  # fmt: skip
+        reports[service.client_id] = api.post("/api/ledger/reports", headers=headers, json=report)
+    first, second = reports[skat.client_id], reports[kommune.client_id]
+    assert first.status_code == 201 and second.status_code == 201, second.json
+    assert second.json["entry_id"] != first.json["entry_id"]
+    assert "secret" not in second.text
+
+
+def test_attack_idor_the_public_ledger_endpoints_carry_no_entry_bodies(app, client, anna_and_bodil):
+    """Checkpoints and consistency proofs are for anyone: hashes and signatures only."""
+    stranger = app.test_client()
+    checkpoint = stranger.get("/ledger/checkpoint")
+    assert checkpoint.status_code == 200
+    size = int(checkpoint.text.splitlines()[1])  # a C2SP note: origin, tree size, root hash
+    proof = stranger.get("/ledger/proof/consistency", query_string={"first": 1, "second": size})
+    answers = [checkpoint, stranger.get("/ledger/key"), proof]
+    for answer in answers:
+        assert answer.status_code == 200, answer.request.path
+        for private in ("Anna", "Jensen", "Nordbank", "To serve you", "given_name"):
+            assert private not in answer.text, (answer.request.path, private)
