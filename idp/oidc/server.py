@@ -99,7 +99,10 @@ class OAuthClient(ClientMixin):
 def query_client(client_id: str) -> OAuthClient | None:
     """The enabled client of that id, from the per-process copy (clients/cache.py: a change
     elsewhere is seen within a few seconds, one in this process at once)."""
-    client = client_cache.get(client_id) if isinstance(client_id, str) else None
+    # A NUL (say from percent-decoded Basic credentials) is in no client id, and PostgreSQL
+    # refuses it in a query.
+    readable = isinstance(client_id, str) and "\x00" not in client_id
+    client = client_cache.get(client_id) if readable else None
     return OAuthClient(client) if client is not None and client.enabled else None
 
 
