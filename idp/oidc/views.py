@@ -467,7 +467,7 @@ def userinfo():
         response = _userinfo(token)
     except bearer.Rejected as rejected:
         client, response = rejected.client, rejected.oauth_response()
-    return cors.allow_for(response, lambda: client)
+    return cors.allow_for(_with_dpop_nonce(response), lambda: client)
 
 
 def _userinfo(token: bearer.Bearer):

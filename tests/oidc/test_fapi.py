@@ -274,6 +274,7 @@ def test_par_dpop_and_private_key_jwt_from_push_to_userinfo(app, fapi):
 
     userinfo = _userinfo(app, tokens["access_token"], fapi.holder)
     assert userinfo.status_code == 200, userinfo.json
+    assert userinfo.headers["DPoP-Nonce"]  # the nonce for the next proof
     assert userinfo.json["sub"] == id_token.claims["sub"] and userinfo.json["name"] == "Anna Jensen"
 
     introspected = fapi.backend.post("/introspect", data={"token": tokens["access_token"],
@@ -435,6 +436,27 @@ def test_an_expired_request_uri_is_refused(app, fapi):
         store.delete(key)  # what the 60-second TTL does
     response = fapi.authorize(request_uri)
     assert response.status_code == 400 and "invalid_request_uri" in response.text
+
+
+def _form_action(response) -> str:
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["Content-Security-Policy"].split(";")
+    )
+    return policy["form-action"]
+
+
+def test_the_login_page_of_a_pushed_request_may_lead_back_to_its_service_only(app, fapi):
+    """Browsers apply form-action to the redirects after a form: the login page for a
+    pushed request names the pushed redirect_uri's origin, and only for its own browser."""
+    request_uri = fapi.request_uri()
+    query = {"client_id": fapi.client_id, "request_uri": request_uri}
+    browser = app.test_client()  # not logged in
+    to_login = browser.get("/authorize", query_string=query)
+    assert to_login.status_code == 302 and "/login" in to_login.headers["Location"]
+    assert _form_action(browser.get(to_login.headers["Location"])) == "'self' https://bank.example"
+    other = app.test_client()  # another browser, handed the same login link
+    assert _form_action(other.get(to_login.headers["Location"])) == "'self'"
 
 
 def test_parameters_in_the_url_beside_request_uri_are_ignored(fapi):
