@@ -41,7 +41,7 @@ def sign_body(body: str, name: str, key: Ed25519PrivateKey = PRIVATE_KEY) -> str
     return f"{body}\n\u2014 {name} {stamp}\n"
 
 
-@settings(max_examples=budget(200))
+@settings(max_examples=budget(60))
 @given(checkpoints, key_names)
 @example(checkpoint.Checkpoint("tillid.example/ledger", 0, bytes(32)), "tillid")
 def test_a_signed_checkpoint_opens_to_itself(signed, name):
@@ -49,7 +49,7 @@ def test_a_signed_checkpoint_opens_to_itself(signed, name):
     assert checkpoint.open_note(note, name, PUBLIC_KEY) == signed
 
 
-@settings(max_examples=budget(200))
+@settings(max_examples=budget(60))
 @given(checkpoints, key_names, st.data())
 def test_a_changed_body_is_refused(signed, name, data):
     note = checkpoint.sign(signed, name, PRIVATE_KEY)
@@ -66,7 +66,7 @@ def test_a_changed_body_is_refused(signed, name, data):
     raise AssertionError(f"a changed body opened: {changed!r}")
 
 
-@settings(max_examples=budget(200))
+@settings(max_examples=budget(60))
 @given(checkpoints, key_names, st.data())
 def test_no_single_change_anywhere_opens_to_another_checkpoint(signed, name, data):
     """Base64 leaves a few bits unused, so a change in the signature's last character may
@@ -84,7 +84,7 @@ def test_no_single_change_anywhere_opens_to_another_checkpoint(signed, name, dat
     assert opened == signed
 
 
-@settings(max_examples=budget(100))
+@settings(max_examples=budget(40))
 @given(checkpoints, key_names, key_names)
 def test_a_note_by_another_key_or_name_is_refused(signed, name, other_name):
     forgeries = [checkpoint.sign(signed, name, OTHER_KEY)]
@@ -113,7 +113,7 @@ root_lines = st.one_of(
 )
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(
     origin=st.text(max_size=20),
     size_line=size_lines,
@@ -143,7 +143,7 @@ def test_a_signed_body_that_is_no_checkpoint_is_refused_with_bad_note(
     assert len(opened.root_hash) == 32
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(st.text(max_size=300), key_names)
 @example("o\n1\nAAAA\n\n\u2014 k AAAA\n", "k")
 @example("o\n1\nAAAA\n\n\u2014 k " + base64.b64encode(b"1234").decode() + "\n", "k")
@@ -155,7 +155,7 @@ def test_any_text_is_refused_with_bad_note(text, name):
     raise AssertionError("unsigned text opened")
 
 
-@settings(max_examples=budget(100))
+@settings(max_examples=budget(40))
 @given(key_names)
 def test_a_verifier_key_reads_back(name):
     assert verify.parse_verifier_key(checkpoint.verifier_key(name, PUBLIC_KEY)) == (
@@ -164,7 +164,7 @@ def test_a_verifier_key_reads_back(name):
     )
 
 
-@settings(max_examples=budget(200))
+@settings(max_examples=budget(60))
 @given(st.text(max_size=120))
 @example("a+b+" + base64.b64encode(b"\x01" + bytes(32)).decode())
 @example("a+b+!!!")
@@ -206,7 +206,7 @@ def _flip_b64(text: str, bit: int) -> str:
     return base64.b64encode(flip(base64.b64decode(text), bit)).decode()
 
 
-@settings(max_examples=budget(150))
+@settings(max_examples=budget(50))
 @given(proof_documents(), st.integers(min_value=0), st.data())
 def test_the_offline_check_holds_and_any_single_change_fails_it(document, bit, data):
     assert verify.check(document, "tillid", PUBLIC_KEY) == []

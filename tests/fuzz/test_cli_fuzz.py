@@ -57,7 +57,7 @@ def commands(draw) -> list[str]:
     return ["clients", "create", "--from-file", "-", "--name", draw(st.text(max_size=12))]
 
 
-@settings(max_examples=budget(120))
+@settings(max_examples=budget(60))
 @given(commands(), json_texts)
 @example(["ledger", "partitions", "ensure", "--from", "9999-12", "--months-ahead", "5"], "")
 @example(["ledger", "archive", "--before", "0001-01-01"], "")

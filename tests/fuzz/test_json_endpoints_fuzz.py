@@ -91,7 +91,7 @@ def pending(client, runner, phone_app) -> str:
     return started.json["auth_req_id"]
 
 
-@settings(max_examples=budget(150))
+@settings(max_examples=budget(80))
 @given(data=st.data())
 def test_any_body_to_the_json_endpoints_is_answered_without_a_5xx(client, phone_app, pending, data):
     if data.draw(st.booleans(), label="on the phone"):

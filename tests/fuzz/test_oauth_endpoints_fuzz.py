@@ -349,7 +349,7 @@ def assert_oauth_answer(endpoint: str, response) -> None:
         assert set(body) <= {"error", "error_description", "error_uri", "state"}, body
 
 
-@settings(max_examples=budget(200))
+@settings(max_examples=budget(120))
 @given(data=st.data())
 def test_the_back_end_endpoints_answer_any_form_with_json_and_never_a_5xx(app, world, data):
     endpoint = data.draw(st.sampled_from(world.endpoints), label="endpoint")
@@ -386,7 +386,7 @@ def assert_browser_answer(world: World, response) -> None:
         assert "<h1" in response.get_data(as_text=True)
 
 
-@settings(max_examples=budget(150))
+@settings(max_examples=budget(80))
 @given(data=st.data())
 def test_the_browser_endpoints_answer_any_request_with_a_page_or_a_registered_redirect(
     client, world, data

@@ -92,7 +92,7 @@ def test_every_operation_answers_as_documented(api_schema, credentials, subtests
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if takes_input else [])
         for mode in modes:
 
-            @settings(max_examples=budget(20))
+            @settings(max_examples=budget(12))
             @given(case=operation.as_strategy(generation_mode=mode))
             def answers_as_documented(case):
                 response = case.call(**credentials.for_path(case.path))
@@ -110,7 +110,7 @@ def test_without_credentials_every_guarded_operation_is_a_401_problem(api_schema
         if not operation.definition.raw.get("security"):
             continue  # the public ledger and this document
 
-        @settings(max_examples=budget(5))
+        @settings(max_examples=budget(3))
         @given(case=operation.as_strategy())
         def is_a_401_problem(case):
             response = case.call()

@@ -54,7 +54,7 @@ def cpr_numbers(draw):
 blank = st.sampled_from(["", " ", "\t", "\n", " \u00a0"])
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(cpr_numbers(), st.booleans(), blank, blank)
 def test_a_real_cpr_number_parses_with_or_without_the_dash(number, dash, before, after):
     born, canonical = number
@@ -64,7 +64,7 @@ def test_a_real_cpr_number_parses_with_or_without_the_dash(number, dash, before,
     assert cpr.masked(canonical) == f"{canonical[:6]}-XXXX"
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(st.text(alphabet="0123456789", min_size=10, max_size=10))
 @example("2902004000")  # 29 February 2000 (a leap year)
 @example("2902001234")  # 29 February 1900 (not one)
@@ -97,7 +97,7 @@ near_misses = st.one_of(
 )
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(near_misses)
 @example("010190-12345")
 @example("0101901234\x00")
@@ -151,7 +151,7 @@ def _parse_or_refuse(raw: str) -> claims_request.ClaimsRequest | None:
         return None
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(claims_documents)
 def test_a_well_formed_claims_request_asks_for_the_known_claims_it_names(document):
     parsed = _parse_or_refuse(json.dumps(document))
@@ -170,7 +170,7 @@ def test_a_well_formed_claims_request_asks_for_the_known_claims_it_names(documen
     assert set(parsed.all_claims) <= CITIZEN_CLAIMS
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(st.one_of(json_values.map(json.dumps), st.text(max_size=60)))
 @example('{"userinfo": {"email": 5}}')
 @example('{"id_token": {"acr": {"values": "Substantial"}}}')
@@ -196,7 +196,7 @@ ports = st.integers(1, 65535)
 any_text = st.text(max_size=20)
 
 
-@settings(max_examples=budget(300))
+@settings(max_examples=budget(80))
 @given(
     st.lists(st.tuples(hosts, ports), min_size=1, max_size=4),
     st.sampled_from(["", "tillid:", ":"]),
@@ -211,7 +211,7 @@ def test_a_cluster_url_gives_its_startup_nodes(nodes, credentials, path):
     assert options.get("password") == (password or None)
 
 
-@settings(max_examples=budget(400))
+@settings(max_examples=budget(100))
 @given(
     scheme=st.sampled_from(["redis+cluster", "redis", "rediss", "unix", "http", "", "REDIS"]),
     user=st.text(max_size=6).filter(lambda u: "@" not in u),
