@@ -1,8 +1,8 @@
 """CORS for public clients that run in the browser (single-page apps using PKCE).
 
 Only a client registered with `token_endpoint_auth_method=none` can run in a browser, and
-only from the origins of its registered redirect URIs. So the token, revocation and
-userinfo endpoints answer cross-origin requests from exactly those origins, for that
+only from the origins of its registered redirect URIs. So the token, revocation, userinfo
+and pushed-request endpoints answer cross-origin requests from exactly those origins, for that
 client's own requests; confidential clients (server side) get no CORS at all. No cookies
 are ever allowed cross-origin (no Access-Control-Allow-Credentials).
 """

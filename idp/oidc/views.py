@@ -391,11 +391,14 @@ def _check_pushed(params: dict, client) -> None:
 _pushed_authorization = par.PushedAuthorization(authorization, check_parameters=_check_pushed)
 
 
-@bp.post("/par")
+@bp.route("/par", methods=["POST", "OPTIONS"], provide_automatic_options=False)
 @csrf.exempt
 @_service_limit
 def pushed_authorization_request():
-    """RFC 9126: a client pushes its authorization request (idp/oidc/par.py)."""
+    """RFC 9126: a client pushes its authorization request (idp/oidc/par.py); a public
+    browser app may, from its own origin (CORS as at the token endpoint)."""
+    if request.method == "OPTIONS":
+        return cors.preflight("POST")
 
     def respond():
         refused = _checked_dpop_proof()
@@ -407,7 +410,7 @@ def pushed_authorization_request():
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
 
-    return _with_dpop_nonce(_client_endpoint(respond))
+    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
 
 
 @bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)

@@ -33,7 +33,7 @@ def spa_tokens(client, flow, origin=SPA) -> tuple[dict, object]:
     return response.json, response
 
 
-@pytest.mark.parametrize("path", ["/token", "/userinfo", "/revoke"])
+@pytest.mark.parametrize("path", ["/token", "/userinfo", "/revoke", "/par"])
 def test_a_preflight_from_a_public_clients_origin_is_allowed(client, oidc, spa, path):
     response = preflight(client, path, SPA)
     assert response.status_code == 204
@@ -43,7 +43,7 @@ def test_a_preflight_from_a_public_clients_origin_is_allowed(client, oidc, spa, 
     assert "Origin" in response.headers["Vary"]
 
 
-@pytest.mark.parametrize("path", ["/token", "/userinfo", "/revoke", "/introspect"])
+@pytest.mark.parametrize("path", ["/token", "/userinfo", "/revoke", "/introspect", "/par"])
 def test_a_preflight_from_any_other_origin_is_not(client, oidc, spa, path):
     response = preflight(client, path, EVIL)
     assert response.status_code < 500
@@ -88,3 +88,12 @@ def test_a_disabled_public_client_loses_its_origin(app, client, oidc, spa):
     result = app.test_cli_runner().invoke(args=["clients", "disable", spa.client_id])
     assert result.exit_code == 0, result.output
     assert "Access-Control-Allow-Origin" not in preflight(client, "/token", SPA).headers
+
+
+def test_the_public_client_pushes_its_request_from_its_origin(app, client, oidc, spa):
+    flow = oidc(spa)
+    pushed = client.post("/par", headers={"Origin": SPA}, data=flow.params())
+    assert pushed.status_code == 201, pushed.json
+    assert pushed.headers["Access-Control-Allow-Origin"] == SPA
+    elsewhere = client.post("/par", headers={"Origin": EVIL}, data=flow.params())
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers
