@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from tests.conftest import csrf_token
-from tests.oidc.conftest import BANK_REDIRECT, pkce, register
+from tests.oidc.conftest import BANK_REDIRECT, pkce, redirect_params, register
 
 ISSUER = "http://localhost:5000"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -723,6 +723,28 @@ def test_an_authoritys_dpop_token_needs_its_proof_at_the_attribute_api(app, clie
         url + "?claims=name", headers={"Authorization": f"DPoP {token}", "DPoP": proof}
     )
     assert with_proof.status_code == 404, with_proof.json  # through the check: no such sub
+
+
+def test_an_apps_dpop_token_reads_the_citizens_account_only_with_its_proof(app, client, oidc):
+    reader = register(app, name="Mit Overblik", scope="openid me")
+    flow = oidc(reader)
+    code = redirect_params(flow.decide(flow.authorize()))["code"]
+    holder = Holder()
+    holder.nonce = server_nonce(app.test_client())
+    response = app.test_client().post("/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": reader.redirect_uri,
+        "code_verifier": flow.verifier,
+    }, auth=(reader.client_id, reader.client_secret),
+        headers={"DPoP": holder.proof("POST", f"{ISSUER}/token")})  # fmt: skip
+    assert response.json["token_type"] == "DPoP", response.json
+    token = response.json["access_token"]
+    reading = app.test_client()  # the app's own server: no citizen cookie
+    as_bearer = reading.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401 and as_bearer.mimetype == "application/problem+json"
+    assert as_bearer.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+    proof = holder.proof("GET", f"{ISSUER}/api/me", access_token=token)
+    mine = reading.get("/api/me", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert mine.status_code == 200 and mine.json["attributes"][1]["value"] == "Anna"
 
 
 # --- refresh tokens -------------------------------------------------------------------------
