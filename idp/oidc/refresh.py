@@ -15,7 +15,8 @@ from sqlalchemy import JSON, ForeignKey, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.dbtypes import UTCDateTime, utcnow
-from idp.extensions import db
+from idp.extensions import db, store
+from idp.oidc import tokens
 
 
 class RefreshToken(db.Model):
@@ -65,16 +66,20 @@ def _hash(token: str) -> str:
 
 
 def issue(*, client_id: str, scope: str, login, family_id: str | None = None,
-          dpop_jkt: str | None = None) -> str:  # fmt: skip
+          dpop_jkt: str | None = None, access_token: str | None = None) -> str:  # fmt: skip
     """A new refresh token. ``login`` is the authorization code or refresh token it comes
     from: its citizen, and the login's time, level, methods and requested userinfo claims
-    carry over. ``dpop_jkt`` binds it to a public client's DPoP key."""
+    carry over. ``dpop_jkt`` binds it to a public client's DPoP key; ``access_token``, the
+    one issued with it, ends with its family."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    family_id = family_id or secrets.token_hex(16)
+    if access_token is not None:
+        bind_access_token(family_id, access_token)
     db.session.add(
         RefreshToken(
             token_hash=_hash(token),
-            family_id=family_id or secrets.token_hex(16),
+            family_id=family_id,
             client_id=client_id,
             citizen_id=login.citizen_id,
             scope=scope,
@@ -135,13 +140,32 @@ def live(token: str, client_id: str) -> RefreshToken | None:
     return found
 
 
+def _family_tokens_key(family_id: str) -> str:
+    return store.key("refresh-family-tokens", family_id)
+
+
+def bind_access_token(family_id: str, access_token: str) -> None:
+    """List an access token under the refresh-token family it was issued with (RFC 7009
+    2.1: revoking the grant's refresh token ends its access tokens too)."""
+    key = _family_tokens_key(family_id)
+    pipe = store.redis.pipeline(transaction=True)  # one key: one slot, on a cluster too
+    pipe.sadd(key, tokens.jti_of(access_token))
+    pipe.expire(key, current_app.config["ACCESS_TOKEN_SECONDS"])  # the newest outlives the rest
+    pipe.execute()
+
+
 def revoke_family(family_id: str) -> None:
+    """Revoke every refresh token of the family, and the access tokens issued with them."""
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     db.session.commit()
+    key = _family_tokens_key(family_id)
+    for jti in store.redis.smembers(key):
+        tokens.revoke_access_token(jti.decode())
+    store.redis.delete(key)
 
 
 def revoke_for(citizen_id: str, client_id: str) -> int:

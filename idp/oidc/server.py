@@ -223,6 +223,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 scope=code.scope,
                 login=code,
                 dpop_jkt=_public_client_binding(client.client),
+                access_token=token["access_token"],
             )
         return status, token, headers
 
@@ -339,6 +340,7 @@ class RefreshGrant(RefreshTokenGrant):
             jkt=dpop.token_binding(client),
         )
         if client.is_fapi:
+            refresh.bind_access_token(refresh_token.family_id, token["access_token"])
             return token  # the client goes on with the refresh token it has
         # RFC 6749 6: the new refresh token keeps the scope originally granted.
         token["refresh_token"] = refresh.issue(
@@ -347,6 +349,7 @@ class RefreshGrant(RefreshTokenGrant):
             login=refresh_token,
             family_id=refresh_token.family_id,
             dpop_jkt=refresh_token.dpop_jkt,
+            access_token=token["access_token"],
         )
         return token
 

@@ -308,3 +308,49 @@ def test_attack_forged_client_assertion_at_every_endpoint_that_takes_one(client,
         data = {**body, "client_assertion_type": ASSERTION_TYPE, "client_assertion": real}
         answer = client.post(path, data=data)
         assert (answer.json or {}).get("error") != "invalid_client", (path, answer.json)
+
+
+# --- the access tokens of a refresh-token family -------------------------------------------------
+
+OFFLINE = "openid profile offline_access"
+REFRESHABLE = ["--grant-type", "authorization_code", "--grant-type", "refresh_token"]
+
+
+def _refresh(client, service: Service, refresh_token: str):
+    return client.post("/token", data={"grant_type": "refresh_token",
+                                       "refresh_token": refresh_token},
+                       auth=(service.client_id, service.client_secret))  # fmt: skip
+
+
+def _assert_dead(client, service: Service, access_tokens: list[str]) -> None:
+    for token in access_tokens:
+        assert client.get("/userinfo", headers=_bearer(token)).status_code == 401
+        assert _introspect(client, service, token) == {"active": False}
+
+
+@pytest.fixture
+def offline(app, oidc):
+    service = register(app, name="Andenbank", redirect_uri="https://other.example/cb",
+                       scope=OFFLINE, extra=REFRESHABLE)  # fmt: skip
+    return service, oidc(service).tokens()
+
+
+def test_attack_refresh_token_reuse_ends_the_familys_access_tokens(client, offline):
+    """A rotated refresh token comes back (a thief, or the client, holds a copy): its family
+    is revoked (tests/oidc/test_refresh_tokens.py), and so are the access tokens it bought."""
+    service, first = offline
+    second = _refresh(client, service, first["refresh_token"]).json
+    assert client.get("/userinfo", headers=_bearer(second["access_token"])).status_code == 200
+    reuse = _refresh(client, service, first["refresh_token"])
+    assert reuse.status_code == 400 and reuse.json["error"] == "invalid_grant"
+    _assert_dead(client, service, [first["access_token"], second["access_token"]])
+
+
+def test_attack_access_token_after_its_refresh_token_is_revoked(client, offline):
+    """RFC 7009 2.1: revoking a refresh token ends the access tokens of the same grant."""
+    service, first = offline
+    second = _refresh(client, service, first["refresh_token"]).json
+    revoked = client.post("/revoke", data={"token": second["refresh_token"]},
+                          auth=(service.client_id, service.client_secret))  # fmt: skip
+    assert revoked.status_code == 200
+    _assert_dead(client, service, [first["access_token"], second["access_token"]])
