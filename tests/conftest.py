@@ -331,6 +331,21 @@ def runner(app):
 _CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+def sibling_app(app):
+    """Another worker's app: its own process state, the same database, store, keys and
+    secrets as ``app``."""
+    cfg = app.config
+    return create_app(
+        base_config(
+            SQLALCHEMY_DATABASE_URI=cfg["SQLALCHEMY_DATABASE_URI"],
+            REDIS_URL=cfg["REDIS_URL"],
+            STORE_KEY_PREFIX=cfg["STORE_KEY_PREFIX"],
+            SECRET_KEY=cfg["SECRET_KEY"],
+            TILLID_DATA_KEY=cfg["TILLID_DATA_KEY"],
+        )
+    )
+
+
 def sql(app, statement: str, **params) -> list:
     """Run raw SQL against the app's database (what an operator, or an attacker, could do);
     the rows as mappings, committed."""

@@ -8,7 +8,6 @@ import argon2
 import pytest
 from sqlalchemy import text
 
-from idp import create_app
 from idp.auth import lockout
 from idp.extensions import db
 from tests.conftest import (
@@ -16,8 +15,8 @@ from tests.conftest import (
     CitizenActions,
     Clock,
     assert_field_error,
-    base_config,
     csrf_token,
+    sibling_app,
 )
 
 PASSWORD = "correct horse battery"
@@ -334,16 +333,7 @@ def test_lockout_of_one_user_id_leaves_others_alone(citizens):
     reason="the embedded store is private to one app by design; needs TEST_REDIS_URL",
 )
 def test_lockout_holds_across_two_app_instances_sharing_the_store(app, citizens):
-    cfg = app.config
-    second = create_app(
-        base_config(
-            SQLALCHEMY_DATABASE_URI=cfg["SQLALCHEMY_DATABASE_URI"],
-            REDIS_URL=cfg["REDIS_URL"],
-            STORE_KEY_PREFIX=cfg["STORE_KEY_PREFIX"],
-            SECRET_KEY=cfg["SECRET_KEY"],
-            TILLID_DATA_KEY=cfg["TILLID_DATA_KEY"],
-        )
-    )
+    second = sibling_app(app)
     try:
         elsewhere = CitizenActions(second, second.test_client())
         citizens.create()

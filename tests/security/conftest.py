@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, RSAKey
 
-from idp import create_app
 from idp.extensions import db
-from tests.conftest import base_config, csrf_token
+from tests.conftest import csrf_token, sibling_app
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture)
 
 ISSUER = "http://localhost:5000"
@@ -251,15 +250,7 @@ def second_worker(app):
     """Another worker's app: its own process state, the same database, store, keys and secret.
     On the embedded store (one per app) it is given the first app's, as Redis would be shared."""
     cfg = app.config
-    other = create_app(
-        base_config(
-            SQLALCHEMY_DATABASE_URI=cfg["SQLALCHEMY_DATABASE_URI"],
-            REDIS_URL=cfg["REDIS_URL"],
-            STORE_KEY_PREFIX=cfg["STORE_KEY_PREFIX"],
-            SECRET_KEY=cfg["SECRET_KEY"],
-            TILLID_DATA_KEY=cfg["TILLID_DATA_KEY"],
-        )
-    )
+    other = sibling_app(app)
     own_store = other.extensions["tillid_store"]
     if not cfg["REDIS_URL"]:
         other.extensions["tillid_store"] = app.extensions["tillid_store"]
