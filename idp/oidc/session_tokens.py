@@ -1,8 +1,10 @@
 """Access tokens bought at a login live no longer than the citizen's SSO session.
 
 A code carries the session's `sid`; the access token redeemed with it is listed under that
-`sid` in the store, and when the session ends (logout here or at a service's request, log
-out everywhere, expiry) its tokens are revoked at once, at userinfo and introspection alike.
+`sid` in the store, and when the session is ended (logout here or at a service's request,
+log out everywhere) its tokens are revoked at once, at userinfo and introspection alike. A
+session that times out in the store ends no callback: its tokens live out their own short
+lifetime (ACCESS_TOKEN_SECONDS).
 Refresh tokens (`offline_access`) are meant to outlive the session and are left alone.
 """
 
