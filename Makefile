@@ -8,9 +8,13 @@ STAMP := $(VENV)/.installed
 INTEROP := tests/interop/openid-client
 INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
 
-.PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages clean
+.PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
 
-install: $(STAMP)
+# The Danish and English catalogues are kept as .po files; install compiles them.
+CATALOGUES := $(wildcard idp/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+install: $(STAMP) $(COMPILED)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tillid needs Python 3.11 or newer")'
@@ -18,6 +22,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# Det Fælles Designsystem (npm package dkfds, pinned in frontend/package-lock.json): its
+# built CSS, fonts, icons and licence are taken from the package into idp/static/dkfds/.
+assets:
+	npm ci --prefix frontend --no-audit --no-fund
+	$(BIN)/python frontend/build_assets.py
+
+# The main pages in Danish and English, phone and desktop widths, into docs/screenshots/.
+screenshots: install
+	$(BIN)/python docs/screenshots/take.py
 
 interop-deps: $(INTEROP_STAMP)
 
@@ -95,9 +112,12 @@ test: lint interop-deps
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
 
+# After changing user-visible text: extract it and merge it into the Danish catalogue,
+# then translate what is new or fuzzy (tests/i18n fails until every string is).
 messages: install
 	mkdir -p idp/translations
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o idp/translations/messages.pot .
+	$(BIN)/pybabel update -i idp/translations/messages.pot -d idp/translations
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules

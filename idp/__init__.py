@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import config as config_module
-from idp import crypto, errors, logs, templating, web
+from idp import crypto, errors, i18n, logs, templating, web
 from idp.extensions import babel, close_session, csrf, db, limiter, migrate, store
 from idp.store import TIMEOUTS as STORE_TIMEOUTS
 
@@ -27,10 +27,6 @@ def refuse_workers_on_embedded_store(workers: int, redis_url: str | None) -> Non
             "each worker would have its own sessions, codes and lockout counters. "
             "Set REDIS_URL, or run one worker."
         )
-
-
-def _select_locale() -> str:
-    return "en"
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -74,9 +70,10 @@ def create_app(config: dict | None = None) -> Flask:
     store.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     templating.init_app(app)
+    i18n.init_app(app)
 
     # Models must be imported before migrations or create_all look at the metadata.
     from clients import models as client_models  # noqa: F401

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import urllib.parse
+import zoneinfo
 from pathlib import Path
 
 DEVELOPMENT = "development"
@@ -211,11 +212,15 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # (browsers then send no Referer); the token and SameSite=Lax cookies carry CSRF.
         "WTF_CSRF_SSL_STRICT": False,
         "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
-        "BABEL_DEFAULT_LOCALE": "en",
+        # Pages speak Danish unless the citizen or the service asks otherwise (idp/i18n.py).
+        "DEFAULT_LANGUAGE": os.environ.get("DEFAULT_LANGUAGE", "da"),
+        # Times shown to citizens are Danish time; tokens and the ledger stay in UTC.
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Europe/Copenhagen"),
         # No X-RateLimit-* on every answer (two store calls each); a 429 has Retry-After.
         "RATELIMIT_HEADERS_ENABLED": False,
     }
     config.update(overrides)
+    config["BABEL_DEFAULT_LOCALE"] = config["DEFAULT_LANGUAGE"]
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     _check(config)
     return config
@@ -240,6 +245,14 @@ def _check(config: dict) -> None:
         if not issuer_is_https(config):
             raise ConfigurationError("ISSUER must be an https URL when TILLID_ENV=production")
     _check_redis(config)
+    if config["DEFAULT_LANGUAGE"] not in ("da", "en"):
+        raise ConfigurationError("DEFAULT_LANGUAGE must be da or en")
+    try:
+        zoneinfo.ZoneInfo(config["BABEL_DEFAULT_TIMEZONE"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"DISPLAY_TIMEZONE {config['BABEL_DEFAULT_TIMEZONE']!r} is not a known time zone"
+        ) from None
     if config["TRUSTED_PROXY_COUNT"] < 0:
         raise ConfigurationError("TRUSTED_PROXY_COUNT cannot be negative")
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):

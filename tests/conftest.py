@@ -57,6 +57,8 @@ def base_config(**extra) -> dict:
         "SECRET_KEY": secrets.token_urlsafe(32),
         "TILLID_DATA_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "ISSUER": "http://localhost:5000",
+        # The suite reads its pages in English; tests/i18n tests the Danish default itself.
+        "DEFAULT_LANGUAGE": "en",
         **FAST_ARGON2,
         **extra,
     }

@@ -33,7 +33,7 @@ from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
 from clients.service import GRANT_TYPES
 from consent import ledger, release
-from idp import crypto
+from idp import crypto, i18n
 from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
 from idp.authenticators import passkeys
@@ -267,6 +267,7 @@ def authorize():
         return _error(InvalidRequestError(_UNREADABLE))
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
     client = grant.client.client
+    i18n.remember_ui_locales(_param("ui_locales"))
     if pushed is None and client.require_pushed_authorization_requests:
         refused = InvalidRequestError("This client sends its requests by PAR (RFC 9126).")
         return _error(refused, redirect_uri, state)
@@ -500,6 +501,7 @@ def _metadata() -> dict:
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
+        "ui_locales_supported": list(i18n.LANGUAGES),
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),

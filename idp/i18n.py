@@ -1,0 +1,89 @@
+"""The citizen's language: Danish or English.
+
+Chosen, first that applies: the `ui_locales` of the service's request being answered (or
+the switch clicked since), the switch remembered in a cookie, the browser's
+Accept-Language, then DEFAULT_LANGUAGE (Danish unless the operator says otherwise).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask_babel import get_locale
+
+from idp.config import issuer_is_https
+
+LANGUAGES = ("da", "en")
+LANGUAGE_NAMES = {"da": "Dansk", "en": "English"}
+COOKIE = "tillid_lang"
+_SESSION_KEY = "ui_locale"
+_COOKIE_SECONDS = 365 * 24 * 60 * 60
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    chosen = session.get(_SESSION_KEY) or request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or current_app.config["DEFAULT_LANGUAGE"]
+
+
+def remember_ui_locales(ui_locales: str | None) -> None:
+    """A service's `ui_locales` (OIDC Core 3.1.2.1: preferred first, space-separated): the
+    first one Tillid speaks holds for the rest of this login; unknown tags are ignored."""
+    for tag in (ui_locales or "").split():
+        language = tag.split("-")[0].lower()
+        if language in LANGUAGES:
+            session[_SESSION_KEY] = language
+            return
+
+
+def _local_path(target: str | None) -> str:
+    """Only a path on this site: never another origin (`//host`, `/\\host`, `https:`)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return url_for("auth.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("auth.index")
+    return target
+
+
+@bp.get("/language/<language>")
+def switch(language: str):
+    """The language switch on every page: a link, so it works without script, kept a year."""
+    if language not in LANGUAGES:
+        return redirect(_local_path(request.args.get("next")))
+    session[_SESSION_KEY] = language
+    response = redirect(_local_path(request.args.get("next")))
+    response.set_cookie(
+        COOKIE,
+        language,
+        max_age=_COOKIE_SECONDS,
+        secure=issuer_is_https(current_app.config),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def switch_links() -> list[dict]:
+    """For the page header: the other language(s), each leading back to this page."""
+    here = request.full_path if request.method == "GET" else request.path
+    here = here[:-1] if here.endswith("?") else here
+    current = str(get_locale())
+    return [
+        {
+            "code": code,
+            "name": LANGUAGE_NAMES[code],
+            "href": url_for("i18n.switch", language=code, next=here),
+        }
+        for code in LANGUAGES
+        if code != current
+    ]
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    app.jinja_env.globals["language_switch_links"] = switch_links
