@@ -132,7 +132,8 @@ def demo_load_command(count, seed, if_empty):
 def demo_services_command():
     """Serve the demo tax authority and bank (ports 5001, 5002) until interrupted.
 
-    Each start gives the demo services fresh client secrets, so none is kept on disk.
+    Each start gives the demo services fresh client secrets, so none is kept on disk. They
+    are Danish services: they ask for the login in DEFAULT_LANGUAGE (ui_locales).
     """
     issuer = current_app.config["ISSUER"]
     servers = []
@@ -147,6 +148,7 @@ def demo_services_command():
             description=service.description,
             api_scopes=service.api_scopes,
             ciba=service.ciba,
+            ui_locales=current_app.config["DEFAULT_LANGUAGE"],
         )
         servers.append(make_server("localhost", service.port, app, threaded=True))
     for server in servers[1:]:

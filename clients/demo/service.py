@@ -21,7 +21,7 @@ from joserfc import jws
 
 def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
                    scope: str, description: str = "", api_scopes: str = "",
-                   ciba: bool = False) -> Flask:  # fmt: skip
+                   ciba: bool = False, ui_locales: str | None = None) -> Flask:  # fmt: skip
     app = Flask(f"demo-{name}", root_path=os.path.dirname(__file__), template_folder="templates")
     app.secret_key = secrets.token_urlsafe(32)
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -118,7 +118,10 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
 
     @app.get("/login")
     def login():
-        return tillid.authorize_redirect(url_for("callback", _external=True))
+        # A service that speaks one language asks the login to speak it too (OIDC ui_locales);
+        # the citizen can still switch on Tillid's pages.
+        extra = {"ui_locales": ui_locales} if ui_locales else {}
+        return tillid.authorize_redirect(url_for("callback", _external=True), **extra)
 
     @app.get("/callback")
     def callback():

@@ -34,7 +34,7 @@ def relying_party(live_server):
     server = make_server("localhost", 0, lambda environ, start: [], threaded=True)
     base = f"http://localhost:{server.server_port}"
 
-    def serve(scope: str, legal_basis: str, kind: str = "private_service"):
+    def serve(scope: str, legal_basis: str, kind: str = "private_service", ui_locales=None):
         args = ["clients", "create", "--name", "Nordbank", "--kind", kind,
                 "--redirect-uri", f"{base}/callback", "--scope", scope,
                 "--post-logout-redirect-uri", f"{base}/",
@@ -44,7 +44,8 @@ def relying_party(live_server):
         registered = json.loads(result.stdout)
         server.app = create_service(name="Nordbank", issuer=issuer, scope=scope,
                                     client_id=registered["client_id"],
-                                    client_secret=registered["client_secret"])  # fmt: skip
+                                    client_secret=registered["client_secret"],
+                                    ui_locales=ui_locales)  # fmt: skip
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return base
 
@@ -69,6 +70,21 @@ def _post_form(browser, page: requests.Response, data: dict) -> str:
                             allow_redirects=False, timeout=10)  # fmt: skip
     assert response.status_code == 302, response.text[:500]
     return urljoin(page.url, response.headers["Location"])
+
+
+def test_a_service_asking_for_danish_gets_a_danish_login_whatever_the_browser_says(
+    relying_party,
+):
+    """The demo services of `make run` send ui_locales=da (OIDC Core 3.1.2.1) through Authlib:
+    the login speaks Danish to a browser that prefers English, and offers English."""
+    issuer, serve = relying_party
+    service = serve("openid profile age", "consent", ui_locales="da")
+    browser = requests.Session()
+    browser.headers["Accept-Language"] = "en-US,en;q=0.9"
+
+    login_page = _follow(browser, f"{service}/login", f"{issuer}/login")
+    assert '<html lang="da"' in login_page.text
+    assert 'hreflang="en"' in login_page.text  # the switch to English on the page
 
 
 def test_authlib_flask_client_logs_a_citizen_in(relying_party, live_server):
