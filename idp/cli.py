@@ -181,6 +181,11 @@ def demo_welcome_command():
     )
     for service in demo_registry.DEMO_SERVICES:
         click.echo(f"  Demo service: {service.name} at {service.url}")
+    language = {"da": "Danish", "en": "English"}[current_app.config["DEFAULT_LANGUAGE"]]
+    click.echo(
+        f"  Language: the demo services ask for {language}; Tillid's own pages follow your\n"
+        "  browser's language (Danish or English); every page has a switch at the top"
+    )
     click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")
 
 
