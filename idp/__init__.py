@@ -85,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.account.api import bp as me_api_bp
     from idp.account.views import bp as account_bp
     from idp.auth import current
+    from idp.auth.keepalive import bp as keepalive_bp
     from idp.auth.views import bp as auth_bp
     from idp.authenticators import models as authenticator_models  # noqa: F401
     from idp.authenticators.views import bp as security_bp
@@ -102,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.phone.views import bp as phone_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(keepalive_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(access_log_bp)
     app.register_blueprint(me_api_bp)
