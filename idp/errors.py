@@ -46,6 +46,33 @@ def _titles() -> dict[int, str]:
     }
 
 
+def _html_details() -> dict[int, str]:
+    """What a citizen reads under the title when the error says nothing more specific."""
+    return {
+        400: _("Something in what was sent is wrong or missing. Go back and try again."),
+        401: _("Log in and try again."),
+        404: _("Check the address, or start again from the front page."),
+        413: _("What was sent is larger than Tillid accepts."),
+        429: _("Wait a little and try again."),
+        500: _(
+            "Try again in a moment. If it keeps happening, contact citizen support and give"
+            " them the reference below."
+        ),
+        503: _("Try again in a moment."),
+    }
+
+
+def _html_detail(exc: HTTPException, status: int) -> str | None:
+    """Tillid's own (translated) description, else a translated one: never werkzeug's
+    English default or the rate limit's "20 per 1 minute" on a citizen's page."""
+    own = exc.description if status < 500 else None
+    if isinstance(exc, RateLimitExceeded) and not exc.limit.error_message:
+        own = None
+    if own and own != type(exc).description:
+        return own
+    return _html_details().get(status)
+
+
 def problem(status: int, detail: str | None = None, **extra):
     body = {
         "type": "about:blank",
@@ -90,7 +117,7 @@ def init_app(app: Flask) -> None:
                         "errors/error.html",
                         status=status,
                         title=_titles().get(status, exc.name),
-                        detail=detail,
+                        detail=_html_detail(exc, status),
                     ),
                     status,
                 )

@@ -7,7 +7,7 @@ Accept-Language, then DEFAULT_LANGUAGE (Danish unless the operator says otherwis
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
@@ -77,7 +77,9 @@ def switch_links() -> list[dict]:
         {
             "code": code,
             "name": LANGUAGE_NAMES[code],
-            "href": url_for("i18n.switch", language=code, next=here),
+            # Every reserved character escaped: the page's own query (say a refused
+            # `next=https://…`) never shows up in the link as a readable address.
+            "href": f"{url_for('i18n.switch', language=code)}?next={quote(here, safe='')}",
         }
         for code in LANGUAGES
         if code != current

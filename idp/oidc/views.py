@@ -26,6 +26,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -88,11 +89,17 @@ def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | Non
         error.state = state
     if error.redirect_uri:
         return _to_client(authorization.handle_error_response(None, error))
+    description = error.get_error_description() or error.description
+    technical = f"{error.error}: {description}" if description else error.error
     return render_template(
         "errors/error.html",
         status=400,
-        title=error.error,
-        detail=error.get_error_description() or error.description,
+        title=_("The service's request cannot be used"),
+        detail=_(
+            "The service that sent you here asked in a way Tillid cannot accept. Go back to"
+            " the service and try again. For the service (in English): %(details)s",
+            details=technical,
+        ),
     ), 400
 
 
