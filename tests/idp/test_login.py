@@ -26,7 +26,9 @@ CONTACT_SUPPORT = "You cannot log in with this account. Contact citizen support.
 
 
 def error_summary(response) -> str:
-    match = re.search(r'<div class="error-summary" role="alert".*?</div>', response.text, re.S)
+    match = re.search(
+        r'<div class="alert alert-error error-summary" role="alert".*?</ul>', response.text, re.S
+    )
     assert match, "no error summary"
     return match.group(0)
 
@@ -64,8 +66,8 @@ def lockout_clock(monkeypatch):
 def test_login_page_has_labelled_fields_and_a_csrf_token(client):
     page = client.get("/login")
     assert page.status_code == 200
-    assert '<label class="label" for="username">User ID</label>' in page.text
-    assert '<label class="label" for="password">Password</label>' in page.text
+    assert '<label class="form-label" for="username">User ID</label>' in page.text
+    assert '<label class="form-label" for="password">Password</label>' in page.text
     assert 'autocomplete="current-password"' in page.text
     assert csrf_token(page)
 
