@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 
-from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
 from clients.claims import CITIZEN_CLAIMS
-from consent import checkpoint, ledger
+from consent import checkpoint, ledger, legal_basis
+from idp.account import access_summary
 from idp.account import api as me_api
 from idp.account.api import citizen_api
 from idp.auth import current
 from idp.auth.current import login_required
 from idp.errors import problem
 from idp.extensions import db
+from idp.templating import claim_label
 
 bp = Blueprint("access_log", __name__)
 
@@ -31,7 +34,7 @@ class BadFilter(ValueError):
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _date(name: str) -> dt.datetime | None:
+def _date(name: str) -> dt.date | None:
     raw = request.args.get(name, "")
     if not raw:
         return None
@@ -41,7 +44,21 @@ def _date(name: str) -> dt.datetime | None:
         day = dt.date.fromisoformat(raw)
     except ValueError:
         raise BadFilter(_("%(name)s must be a date, YYYY-MM-DD.", name=name)) from None
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return day
+
+
+def _start_of(day: dt.date | None) -> dt.datetime | None:
+    """Midnight of ``day`` where the citizen reads the times (DISPLAY_TIMEZONE), in UTC: the
+    days of the filter are the days the page shows, and the summary's months link to them.
+    None for no day, and where midnight falls outside what a datetime holds (year 1 or 9999
+    shifted by the zone's offset): no bound is then the same bound."""
+    if day is None:
+        return None
+    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    try:
+        return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    except OverflowError:
+        return None
 
 
 def _filters() -> dict:
@@ -60,9 +77,9 @@ def _filters() -> dict:
         "client_id": (request.args.get("service") or None),
         "attribute": attribute,
         "channel": channel,
-        "since": _date("from"),
+        "since": _start_of(_date("from")),
         # The whole last day; after 9999-12-31 there is no day to stop before.
-        "until": until + dt.timedelta(days=1) if until and until.date() < dt.date.max else None,
+        "until": _start_of(until + dt.timedelta(days=1)) if until and until < dt.date.max else None,
         "page": int(page),
         "per_page": PAGE_SIZE,
     }
@@ -99,8 +116,20 @@ def page():
         abort(400, str(exc))
     entries, total = ledger.entries_for(citizen.id, **filters)
     verified = ledger.verified(entries)
+    summary = access_summary.last_twelve_months(citizen.id)
     return render_template(
         "account/access_log.html",
+        summary=summary,
+        service_chart=access_summary.chart([(s.name, s.releases) for s in summary.services]),
+        attribute_chart=access_summary.chart(
+            [(claim_label(a.attribute), a.releases) for a in summary.attributes]
+        ),
+        summary_links=access_summary.entries_link,
+        services_in_words=access_summary.services_in_words(summary),
+        attributes_in_words=access_summary.attributes_in_words(summary),
+        chart_width=access_summary.CHART_WIDTH,
+        bases=legal_basis.explanations(),
+        basis_anchor=legal_basis.anchor,
         entries=[(entry, verified[entry.id]) for entry in entries],
         total=total,
         filters=request.args,
@@ -127,6 +156,13 @@ def list_api():
         per_page=PAGE_SIZE,
         entries=[entry_json(entry, verified[entry.id]) for entry in entries],
     )
+
+
+@bp.get("/api/me/access-log/summary")
+@citizen_api()
+def summary_api():
+    summary = access_summary.last_twelve_months(me_api.citizen().id)
+    return jsonify(access_summary.as_json(summary))
 
 
 @bp.get("/api/me/access-log/<int:entry_id>/proof")

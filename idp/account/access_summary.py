@@ -1,0 +1,235 @@
+"""The summary atop the citizen's access log: over the last twelve calendar months, how often
+each service or authority received something, and how often each attribute left and to how
+many services. Counted by the database (GROUP BY over one index range of the citizen's
+entries), never by loading the entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from flask_babel import format_number, ngettext
+from flask_babel import gettext as _
+from sqlalchemy import case, distinct, func, select, true
+
+from consent.ledger import LedgerEntry
+from idp.extensions import db
+from idp.templating import claim_label
+
+MONTHS = 12
+
+
+@dataclass(frozen=True)
+class ServiceCount:
+    client_id: str
+    name: str
+    kind: str
+    releases: int
+    # Entries whose content was erased after the retention period: still releases, but
+    # what they released is no longer known, so they count for no attribute.
+    erased: int
+
+
+@dataclass(frozen=True)
+class AttributeCount:
+    attribute: str
+    releases: int
+    services: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    first_day: dt.date  # the first day of the window, in the display time zone
+    last_day: dt.date  # its last day (the end of this month), inclusive
+    timezone: str
+    services: list[ServiceCount]
+    attributes: list[AttributeCount]
+
+    @property
+    def total(self) -> int:
+        return sum(service.releases for service in self.services)
+
+    @property
+    def erased(self) -> int:
+        return sum(service.erased for service in self.services)
+
+
+def window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """This calendar month and the eleven before it: (first day, first day after)."""
+    months_back = today.year * 12 + today.month - 1 - (MONTHS - 1)
+    first = dt.date(months_back // 12, months_back % 12 + 1, 1)
+    following = today.year * 12 + today.month  # the month after this one, counted from year 0
+    return first, dt.date(following // 12, following % 12 + 1, 1)
+
+
+def _attribute_elements():
+    """The table-valued function that turns an entry's JSON list of attribute names into rows
+    (one column, ``value``). An erased entry holds JSON null, not a list: it gives no rows
+    (PostgreSQL would refuse to take elements of a scalar)."""
+    names = case((LedgerEntry.erased_at.is_(None), LedgerEntry.attributes))
+    if db.engine.dialect.name == "postgresql":
+        return func.json_array_elements_text(names).table_valued("value")
+    return func.json_each(names).table_valued("value")
+
+
+def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Summary:
+    """The citizen's summary for the calendar months of the display time zone
+    (``DISPLAY_TIMEZONE``) up to and including the current one."""
+    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(zone).date()
+    first, following = window(today)
+    # Midnight where the citizen lives, as UTC: the index on (citizen_id, released_at) and
+    # PostgreSQL's monthly partitions see a plain range (the partitions are UTC months, so
+    # the window touches at most one partition more than twelve).
+    since = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    until = dt.datetime.combine(following, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    in_window = (
+        LedgerEntry.citizen_id == citizen_id,
+        LedgerEntry.released_at >= since,
+        LedgerEntry.released_at < until,
+    )
+
+    releases = func.count()
+    service_rows = db.session.execute(
+        # A renamed service keeps its client_id; one name stands for it.
+        select(
+            LedgerEntry.client_id,
+            func.max(LedgerEntry.client_name),
+            func.max(LedgerEntry.client_kind),
+            releases,
+            func.count(LedgerEntry.erased_at),
+        )
+        .where(*in_window)
+        .group_by(LedgerEntry.client_id)
+        .order_by(releases.desc(), func.max(LedgerEntry.client_name), LedgerEntry.client_id)
+    ).all()
+
+    elements = _attribute_elements()
+    attribute = elements.c.value
+    entries = func.count(distinct(LedgerEntry.id))  # an entry names an attribute once anyway
+    attribute_rows = db.session.execute(
+        select(attribute, entries, func.count(distinct(LedgerEntry.client_id)))
+        .select_from(LedgerEntry)
+        .join(elements, true())
+        .where(*in_window, attribute.is_not(None))
+        .group_by(attribute)
+        .order_by(entries.desc(), attribute)
+    ).all()
+
+    return Summary(
+        first_day=first,
+        last_day=following - dt.timedelta(days=1),
+        timezone=zone.key,
+        services=[ServiceCount(*row) for row in service_rows],
+        attributes=[AttributeCount(*row) for row in attribute_rows],
+    )
+
+
+# --- for the page and the API ------------------------------------------------------------
+
+
+def as_json(summary: Summary) -> dict:
+    return {
+        "from": summary.first_day.isoformat(),
+        "to": summary.last_day.isoformat(),
+        "timezone": summary.timezone,
+        "total": summary.total,
+        "erased": summary.erased,
+        "services": [
+            {
+                "client_id": s.client_id,
+                "name": s.name,
+                "kind": s.kind,
+                "releases": s.releases,
+                "erased": s.erased,
+            }
+            for s in summary.services
+        ],
+        "attributes": [
+            {"attribute": a.attribute, "releases": a.releases, "services": a.services}
+            for a in summary.attributes
+        ],
+    }
+
+
+# The chart's geometry in SVG user units; the viewBox scales it to the width it is given.
+CHART_WIDTH = 400
+ROW_HEIGHT = 44
+_BAR_ROOM = CHART_WIDTH - 64  # the longest bar leaves room for its number
+_LABEL_CHARACTERS = 48  # what fits on a row at font-size 14; the table has the whole name
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str  # shortened to fit
+    number: str  # formatted for the locale
+    width: int
+    y: int  # the top of the row
+
+
+@dataclass(frozen=True)
+class Chart:
+    bars: list[Bar]
+    height: int
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= _LABEL_CHARACTERS else label[: _LABEL_CHARACTERS - 1] + "…"
+
+
+def chart(rows: list[tuple[str, int]]) -> Chart:
+    """Horizontal bars, one a row, each as long as its count relative to the largest."""
+    largest = max((count for _, count in rows), default=0) or 1
+    bars = [
+        Bar(
+            label=_short(label),
+            number=format_number(count),
+            # Never invisible: a single release still shows.
+            width=max(3, round(_BAR_ROOM * count / largest)),
+            y=index * ROW_HEIGHT,
+        )
+        for index, (label, count) in enumerate(rows)
+    ]
+    return Chart(bars=bars, height=len(bars) * ROW_HEIGHT + 4)
+
+
+def _times(count: int) -> str:
+    # Not %(num)s: that is ngettext's own argument, unformatted.
+    return ngettext("%(count)s time", "%(count)s times", count, count=format_number(count))
+
+
+def services_in_words(summary: Summary) -> str:
+    """The chart's description: every number it shows, in a sentence."""
+    parts = [
+        _("%(name)s: %(times)s", name=s.name, times=_times(s.releases)) for s in summary.services
+    ]
+    return "; ".join(parts) + "."
+
+
+def attributes_in_words(summary: Summary) -> str:
+    parts = [
+        _(
+            "%(attribute)s: %(times)s, to %(services)s",
+            attribute=claim_label(a.attribute),
+            times=_times(a.releases),
+            services=ngettext(
+                "%(count)s service or authority",
+                "%(count)s services and authorities",
+                a.services,
+                count=format_number(a.services),
+            ),
+        )
+        for a in summary.attributes
+    ]
+    return "; ".join(parts) + "."
+
+
+def entries_link(summary: Summary, **filters: str) -> str:
+    """The access log filtered to the window (and a service or an attribute)."""
+    return url_for(
+        "access_log.page",
+        **{"from": summary.first_day.isoformat(), "to": summary.last_day.isoformat()},
+        **filters,
+    )
