@@ -173,6 +173,48 @@ SCHEMAS: dict[str, dict] = {
             "entries": {"type": "array", "items": _ref("AccessLogEntry")},
         },
     },
+    "AccessLogSummary": {
+        "type": "object",
+        "description": "The calendar months of DISPLAY_TIMEZONE from 11 months back to this one."
+        " Erased entries count as releases but for no attribute.",
+        "required": ["from", "to", "timezone", "total", "erased", "services", "attributes"],
+        "additionalProperties": False,
+        "properties": {
+            "from": {"type": "string", "format": "date", "description": "first day"},
+            "to": {"type": "string", "format": "date", "description": "last day"},
+            "timezone": {"type": "string"},
+            "total": {"type": "integer", "minimum": 0},
+            "erased": {"type": "integer", "minimum": 0},
+            "services": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["client_id", "name", "kind", "releases", "erased"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "client_id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "releases": {"type": "integer", "minimum": 1},
+                        "erased": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+            "attributes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["attribute", "releases", "services"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "attribute": {"type": "string"},
+                        "releases": {"type": "integer", "minimum": 1},
+                        "services": {"type": "integer", "minimum": 1},
+                    },
+                },
+            },
+        },
+    },
     "InclusionProof": {
         "type": "object",
         "description": "Check it offline with `python -m consent.verify PROOF.json KEY`.",
@@ -383,6 +425,13 @@ def _paths() -> dict:
             403,
             security=_CITIZEN,
             parameters=access_log_filters,
+        ),
+        "/api/me/access-log/summary": _get(
+            "Who received my information in the last 12 months: per service and per attribute",
+            _json(_ref("AccessLogSummary"), "Counts per service and per attribute"),
+            401,
+            403,
+            security=_CITIZEN,
         ),
         "/api/me/access-log/{entry_id}/proof": {
             **_get(
