@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from idp.config import issuer_is_https
 
@@ -86,6 +87,27 @@ def switch_links() -> list[dict]:
     ]
 
 
+# What the page scripts (idp/static/js) say by themselves, keyed as they ask for it: each page
+# carries them in its language in <meta name="tillid-messages"> (a script reads the content;
+# nothing inline runs, so the CSP stays strict).
+_SCRIPT_MESSAGES = {
+    "requestFailed": _l("The request failed."),
+    "passkeyNotUsed": _l("The passkey was not used (cancelled, timed out, or not for this site)."),
+    "passkeyNotMade": _l("No passkey was made (cancelled, timed out, or already registered)."),
+    "openPairingLink": _l("Open the pairing link from your computer (scan its QR code)."),
+    "phoneNotPaired": _l("The phone was not paired (cancelled)."),
+    "phoneApproved": _l("Approved. You can go back to your browser."),
+    "phoneNotApproved": _l("Not approved (cancelled)."),
+    "phoneRejected": _l("Rejected. The login is stopped."),
+    "approvedLoggingIn": _l("Approved. Logging you in…"),
+}
+
+
+def script_messages() -> dict[str, str]:
+    return {key: str(text) for key, text in _SCRIPT_MESSAGES.items()}
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["language_switch_links"] = switch_links
+    app.jinja_env.globals["script_messages"] = script_messages

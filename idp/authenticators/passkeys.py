@@ -12,6 +12,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import current_app, session
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
@@ -60,7 +61,8 @@ _REFUSALS = (
 
 
 class PasskeyRefused(Exception):
-    """The ceremony failed; the message is for the citizen."""
+    """The ceremony failed; the message (lazy: read it in the citizen's language) is for the
+    citizen."""
 
 
 def rp_id() -> str:
@@ -90,7 +92,7 @@ def _take(purpose: str) -> bytes:
     challenge = store.redis.getdel(_challenge_key(purpose))
     if challenge is None:
         raise PasskeyRefused(
-            "The request has expired or was started in another browser. Try again."
+            _l("The request has expired or was started in another browser. Try again.")
         )
     return challenge
 
@@ -167,7 +169,7 @@ def register(
             require_user_verification=True,
         )
     except _REFUSALS as exc:
-        raise PasskeyRefused(f"The passkey was not accepted: {exc}") from None
+        raise PasskeyRefused(_l("The passkey was not accepted: %(reason)s", reason=exc)) from None
     transports = (credential.get("response") or {}).get("transports") or []
     passkey = Authenticator(
         citizen_id=citizen.id,
@@ -188,7 +190,7 @@ def register(
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise PasskeyRefused("This passkey is already registered.") from None
+        raise PasskeyRefused(_l("This passkey is already registered.")) from None
     return passkey
 
 
@@ -224,7 +226,7 @@ def authenticate(credential: dict, citizen: Citizen | None = None) -> Authentica
     try:
         credential_id = base64url_to_bytes(credential["rawId"])
     except _REFUSALS:
-        raise PasskeyRefused("The passkey's answer could not be read.") from None
+        raise PasskeyRefused(_l("The passkey's answer could not be read.")) from None
     passkey = db.session.scalar(
         select(Authenticator).where(
             Authenticator.credential_id == credential_id,
@@ -232,9 +234,9 @@ def authenticate(credential: dict, citizen: Citizen | None = None) -> Authentica
         )
     )
     if passkey is None or not passkey.active or passkey.suspect_at is not None:
-        raise PasskeyRefused("This passkey is not registered with Tillid (or is blocked).")
+        raise PasskeyRefused(_l("This passkey is not registered with Tillid (or is blocked)."))
     if citizen is not None and passkey.citizen_id != citizen.id:
-        raise PasskeyRefused("This passkey belongs to someone else.")
+        raise PasskeyRefused(_l("This passkey belongs to someone else."))
     check_assertion(passkey, credential, challenge)
     return passkey
 
@@ -253,15 +255,17 @@ def check_assertion(passkey: Authenticator, credential: dict, challenge: bytes) 
             require_user_verification=True,
         )
     except _REFUSALS as exc:
-        raise PasskeyRefused(f"The passkey was not accepted: {exc}") from None
+        raise PasskeyRefused(_l("The passkey was not accepted: %(reason)s", reason=exc)) from None
     previous = passkey.sign_count or 0
     if (verified.new_sign_count or previous) and verified.new_sign_count <= previous:
         # A correct signature with a counter that went back: likely a cloned key.
         passkey.suspect_at = utcnow()
         db.session.commit()
         raise PasskeyRefused(
-            "This passkey's counter went backwards, which a copied key would do. It is "
-            "blocked; log in another way and check your passkeys."
+            _l(
+                "This passkey's counter went backwards, which a copied key would do. It is "
+                "blocked; log in another way and check your passkeys."
+            )
         )
     passkey.sign_count = verified.new_sign_count
     passkey.backup_state = verified.credential_backed_up

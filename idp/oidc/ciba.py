@@ -30,6 +30,7 @@ from authlib.oauth2.rfc8628.errors import (
     ExpiredTokenError,
     SlowDownError,
 )
+from flask_babel import force_locale
 
 from clients.service import CIBA_GRANT
 from idp.auth import assurance
@@ -147,7 +148,8 @@ class BackchannelAuthentication(Endpoint):
                 source_device=client.name,
             )
         except phone_requests.RequestRefused as exc:
-            raise RefusedError(str(exc)) from None
+            with force_locale("en"):  # for the service's developers, not the citizen
+                raise RefusedError(str(exc)) from None
         body = {
             "auth_req_id": started.id,
             "expires_in": started.seconds_left,

@@ -19,6 +19,7 @@ import string
 import time
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from idp.extensions import store
 
@@ -34,7 +35,8 @@ CANCELLED = "cancelled"  # the browser that started it started another
 
 
 class RequestRefused(Exception):
-    """The request cannot be made or answered; the message is for the person."""
+    """The request cannot be made or answered; the message (lazy: read it in the person's
+    language) is for the person."""
 
 
 @dataclasses.dataclass
@@ -107,11 +109,13 @@ def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
     if citizen_id is not None:
         count = _count(_citizen_key("phone-started", citizen_id), 600)
         if count > current_app.config["PHONE_REQUEST_RATE_LIMIT"]:
-            raise RequestRefused("Too many approval requests lately. Wait a few minutes.")
+            raise RequestRefused(_l("Too many approval requests lately. Wait a few minutes."))
         if not redis.set(_pending_key(citizen_id), request.id, nx=True, ex=_lifetime()):
             raise RequestRefused(
-                "Another request is already waiting on the phone. Answer it there, or wait "
-                "until it expires (at most two minutes)."
+                _l(
+                    "Another request is already waiting on the phone. Answer it there, or wait "
+                    "until it expires (at most two minutes)."
+                )
             )
     payload = json.dumps(dataclasses.asdict(request))
     redis.set(_key(request.id), payload, ex=_lifetime() + _KEEP_OUTCOME_SECONDS)
@@ -163,11 +167,11 @@ def take_nonce(request: PhoneRequest) -> bytes | None:
 def answer(request: PhoneRequest, status: str, **details) -> None:
     """Record the first answer; a second (or one after expiry) is refused."""
     if outcome(request)["status"] != PENDING:
-        raise RequestRefused("This request has already been answered or has expired.")
+        raise RequestRefused(_l("This request has already been answered or has expired."))
     record = json.dumps({"status": status, **details})
     if not store.redis.set(_key(request.id, "answer"), record, nx=True,
                            ex=_KEEP_OUTCOME_SECONDS + _lifetime()):  # fmt: skip
-        raise RequestRefused("This request has already been answered.")
+        raise RequestRefused(_l("This request has already been answered."))
     if request.citizen_id is not None:
         store.redis.delete(_pending_key(request.citizen_id))
         if status == REJECTED:

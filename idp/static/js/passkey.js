@@ -2,6 +2,12 @@
 // <-> ArrayBuffer here. Buttons carry data-passkey="login|step-up|register" and their URLs.
 (function () {
   'use strict';
+  // Texts in the page's language, from <meta name="tillid-messages"> (idp/i18n.py).
+  const messages = (() => {
+    const meta = document.querySelector('meta[name="tillid-messages"]');
+    try { return JSON.parse(meta.content); } catch (error) { return {}; }
+  })();
+  const text = (key, english) => messages[key] || english;
   const toBuffer = (text) => {
     const base64 = text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4);
     return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer;
@@ -17,7 +23,7 @@
       body: JSON.stringify(body || {}),
     });
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(answer.detail || answer.title || 'The request failed.');
+    if (!response.ok) throw new Error(answer.detail || answer.title || text('requestFailed', 'The request failed.'));
     return answer;
   }
 
@@ -72,7 +78,7 @@
     } catch (error) {
       if (error.name === 'AbortError') return;
       status.textContent = error.name === 'NotAllowedError'
-        ? 'The passkey was not used (cancelled, timed out, or not for this site).'
+        ? text('passkeyNotUsed', 'The passkey was not used (cancelled, timed out, or not for this site).')
         : error.message;
     }
   }
@@ -93,7 +99,7 @@
       window.location.assign(result.redirect);
     } catch (error) {
       status.textContent = error.name === 'NotAllowedError'
-        ? 'No passkey was made (cancelled, timed out, or already registered).'
+        ? text('passkeyNotMade', 'No passkey was made (cancelled, timed out, or already registered).')
         : error.message;
     }
   }

@@ -2,6 +2,12 @@
 // by itself once approved; without JavaScript the citizen presses the button.
 (function () {
   'use strict';
+  // Texts in the page's language, from <meta name="tillid-messages"> (idp/i18n.py).
+  const messages = (() => {
+    const meta = document.querySelector('meta[name="tillid-messages"]');
+    try { return JSON.parse(meta.content); } catch (error) { return {}; }
+  })();
+  const text = (key, english) => messages[key] || english;
   const form = document.querySelector('form[data-wait]');
   if (!form) return;
   const status = document.querySelector('[data-wait-status]');
@@ -11,7 +17,7 @@
     const answer = await response.json();
     if (answer.status === 'approved') {
       clearInterval(timer);
-      status.textContent = 'Approved. Logging you in…';
+      status.textContent = text('approvedLoggingIn', 'Approved. Logging you in…');
       form.submit();
     } else if (answer.status !== 'pending') {
       clearInterval(timer);

@@ -2,6 +2,12 @@
 // approving or rejecting a login with it. Uses passkey.js's helpers (loaded first).
 (function () {
   'use strict';
+  // Texts in the page's language, from <meta name="tillid-messages"> (idp/i18n.py).
+  const messages = (() => {
+    const meta = document.querySelector('meta[name="tillid-messages"]');
+    try { return JSON.parse(meta.content); } catch (error) { return {}; }
+  })();
+  const text = (key, english) => messages[key] || english;
   const { toBuffer, post, assertionJSON, attestationJSON, requestOptions } = window.TillidWebAuthn;
   const status = document.querySelector('[data-phone-status]');
   const say = (text) => { if (status) status.textContent = text; };
@@ -13,7 +19,7 @@
     if (!supported) {
       document.querySelector('[data-phone-unsupported]').hidden = false;
     } else if (!token) {
-      say('Open the pairing link from your computer (scan its QR code).');
+      say(text('openPairingLink', 'Open the pairing link from your computer (scan its QR code).'));
     } else {
       pair.hidden = false;
       pair.addEventListener('click', async () => {
@@ -28,7 +34,7 @@
             { token, name, credential: attestationJSON(credential) });
           window.location.replace(result.redirect); // drops the link's secret from history
         } catch (error) {
-          say(error.name === 'NotAllowedError' ? 'The phone was not paired (cancelled).' : error.message);
+          say(error.name === 'NotAllowedError' ? text('phoneNotPaired', 'The phone was not paired (cancelled).') : error.message);
         }
       });
     }
@@ -54,10 +60,10 @@
         const options = requestOptions(await post(`${base}/options`, app.dataset.csrfToken, { code }));
         const credential = await navigator.credentials.get({ publicKey: options });
         await post(`${base}/approve`, app.dataset.csrfToken, { code, credential: assertionJSON(credential) });
-        say('Approved. You can go back to your browser.');
+        say(text('phoneApproved', 'Approved. You can go back to your browser.'));
         document.querySelectorAll('[data-approve], [data-reject]').forEach((b) => { b.hidden = true; });
       } catch (error) {
-        say(error.name === 'NotAllowedError' ? 'Not approved (cancelled).' : error.message);
+        say(error.name === 'NotAllowedError' ? text('phoneNotApproved', 'Not approved (cancelled).') : error.message);
       }
     }));
   });
@@ -67,7 +73,7 @@
     reject.addEventListener('click', () => answer(async () => {
       try {
         await post(`${base}/reject`, app.dataset.csrfToken, {});
-        say('Rejected. The login is stopped.');
+        say(text('phoneRejected', 'Rejected. The login is stopped.'));
         document.querySelectorAll('[data-approve], [data-reject]').forEach((b) => { b.hidden = true; });
       } catch (error) { say(error.message); }
     }));
