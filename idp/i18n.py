@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, current_app, has_request_context, redirect, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -25,6 +25,10 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        # The flask commands and background work: an operator reads them, in English (as
+        # every command's own text is). Nothing here has a session or a browser to ask.
+        return "en"
     chosen = session.get(_SESSION_KEY) or request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen

@@ -9,6 +9,7 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # 800-63B asks for at least 64; beyond this it is only a hashing cost
@@ -43,17 +44,17 @@ def normalise(password: str) -> str:
 def check_policy(password: str, *, username: str | None = None) -> None:
     """Raise ``WeakPassword`` unless the password may be chosen. No composition rules."""
     if any(unicodedata.category(ch) == "Cs" for ch in password):
-        raise WeakPassword("The password is not valid text; type it again.")
+        raise WeakPassword(_l("The password is not valid text; type it again."))
     password = normalise(password)
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
+        raise WeakPassword(_l("Use at least %(num)d characters.", num=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
+        raise WeakPassword(_l("Use at most %(num)d characters.", num=MAX_LENGTH))
     folded = password.casefold()
     if folded in _common_passwords():
-        raise WeakPassword("This password is among the most common ones. Choose another.")
+        raise WeakPassword(_l("This password is among the most common ones. Choose another."))
     if username and username.casefold() in folded:
-        raise WeakPassword("The password must not contain your user ID.")
+        raise WeakPassword(_l("The password must not contain your user ID."))
 
 
 def hash_password(password: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -67,12 +68,14 @@ def check_username(raw: str) -> str:
     if not USERNAME_RE.match(username):
         raise InvalidCitizenData(
             "username",
-            "3 to 64 characters: letters a–z, digits, dot, dash or underscore, "
-            "starting with a letter or digit",
+            _l(
+                "3 to 64 characters: letters a–z, digits, dot, dash or underscore, "
+                "starting with a letter or digit"
+            ),
         )
     if username.isdigit():
         # A user ID of digits only could be, or be mistaken for, a CPR number.
-        raise InvalidCitizenData("username", "must contain at least one letter")
+        raise InvalidCitizenData("username", _l("must contain at least one letter"))
     return username
 
 
