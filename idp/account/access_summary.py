@@ -155,10 +155,10 @@ def as_json(summary: Summary) -> dict:
 
 
 # The chart's geometry in SVG user units; the viewBox scales it to the width it is given.
-CHART_WIDTH = 400
-ROW_HEIGHT = 44
-_BAR_ROOM = CHART_WIDTH - 64  # the longest bar leaves room for its number
-_LABEL_CHARACTERS = 48  # what fits on a row at font-size 14; the table has the whole name
+CHART_WIDTH = 320
+ROW_HEIGHT = 48
+_BAR_ROOM = CHART_WIDTH - 80  # the longest bar leaves room for its number
+_LABEL_CHARACTERS = 34  # what fits on a row at font-size 16; the table has the whole name
 
 
 @dataclass(frozen=True)
