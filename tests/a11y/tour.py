@@ -1,0 +1,285 @@
+"""The tour of Tillid's pages a citizen meets, each in its state, for the axe checks
+(tests/a11y/test_axe.py) and the screenshots (docs/screenshots/take.py).
+
+``serve(app)`` runs a Tillid (keys, the demo citizen) with three demo services beside it;
+``prepare()`` gives the demo citizen a paired phone, a consent and a few entries in the
+access log, all by real logins; ``visit()`` walks one browser context (a language, a width)
+through every page and yields each one, ready to check or photograph.
+
+Selectors name form fields and actions (input names, form actions, button values), not
+texts, so the tour works in Danish and English and whatever the design.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode, urlsplit
+
+import pyotp
+from werkzeug.serving import make_server
+
+from clients import service as client_registry
+from clients.demo import registry as demo_registry
+from clients.demo.service import create_service
+from idp.citizens import demo
+
+LANGUAGES = ("da", "en")
+LOCALES = {"da": "da-DK", "en": "en-GB"}  # the browser's Accept-Language
+WIDTHS = {"phone": 375, "desktop": 1280}
+
+# The app's settings for a tour: Danish by default, as Tillid ships; limits that one
+# source (this machine) logging in a few dozen times a minute would otherwise reach.
+CONFIG = {
+    "DEFAULT_LANGUAGE": "da",
+    "LOGIN_RATE_LIMIT": "1000 per minute",
+    "LOCKOUT_THRESHOLD": 1000,
+    "PHONE_REQUEST_RATE_LIMIT": 1000,
+}
+
+# The bank the citizen has said yes to (in the access log), and one still asking.
+ASKING_BANK = dataclasses.replace(
+    demo_registry.BANK,
+    name="Andelskassen (demo)",
+    description="A private service that has not asked the citizen before.",
+    port=5003,
+)
+# An authority the citizen has not met: its notice (no consent asked) shows until they go on.
+NEW_AUTHORITY = dataclasses.replace(
+    demo_registry.TAX,
+    name="Udbetaling Danmark (demo)",
+    purpose="To pay out your benefits",
+    description="A public authority the citizen has not used Tillid with before.",
+    port=5004,
+)
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Site:
+    app: object
+    base_url: str
+    # Each demo service (by its name in clients.demo) -> (its URL, its client_id).
+    services: dict[str, tuple[str, str]]
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def authorize_url(self, service: demo_registry.DemoService, **extra) -> str:
+        """An authorization request as the service makes it (PKCE S256, state, nonce)."""
+        url, client_id = self.services[service.name]
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        query = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": f"{url}/callback",
+            "scope": service.scope,
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": challenge.decode().rstrip("="),
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return self.url("/authorize?" + urlencode(query))
+
+
+def _listen(template: demo_registry.DemoService):
+    """A server for a demo service: on its own port, as `demo load` registered it, when that
+    is free (the screenshots show the demo as `make run` has it); else under another name
+    on any free port (registered anew: a registration is found by its name)."""
+    try:
+        return make_server("localhost", template.port, None, threaded=True), template
+    except OSError:
+        service = dataclasses.replace(
+            template, name=f"{template.name} – {secrets.token_hex(2)}", port=free_port()
+        )
+        return make_server("localhost", service.port, None, threaded=True), service
+
+
+def _serve_in_thread(wsgi_app, port: int = 0):
+    server = make_server("localhost", port, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@contextmanager
+def serve(app) -> Iterator[Site]:
+    """Serve ``app`` (migrated, empty) with keys, the demo citizen and the demo services."""
+    server, thread = _serve_in_thread(app)
+    base_url = f"http://localhost:{server.server_port}"
+    app.config["ISSUER"] = base_url
+    runner = app.test_cli_runner()
+    for args in (["keys", "ensure"], ["demo", "load", "--citizens", "0"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+    services, servers = {}, [(server, thread)]
+    for template in (demo_registry.TAX, demo_registry.BANK, ASKING_BANK, NEW_AUTHORITY):
+        rp_server, service = _listen(template)
+        with app.app_context():
+            client_id = demo_registry.ensure(service).client_id
+            secret = client_registry.rotate_secret(client_id)
+        rp_server.app = create_service(
+            name=service.name,
+            issuer=base_url,
+            client_id=client_id,
+            client_secret=secret,
+            scope=service.scope,
+            description=service.description,
+            api_scopes=service.api_scopes,
+            ciba=service.ciba,
+        )
+        worker = threading.Thread(target=rp_server.serve_forever, daemon=True)
+        worker.start()
+        servers.append((rp_server, worker))
+        services[template.name] = (service.url, client_id)
+    try:
+        yield Site(app, base_url, services)
+    finally:
+        for running, worker in servers:
+            running.shutdown()
+            worker.join(timeout=5)
+
+
+def _submit(page, form: str) -> None:
+    """Send the form matched by ``form`` (a CSS selector) with its submit button."""
+    button = page.locator(f"{form} [type=submit]").first
+    if not button.count():
+        raise AssertionError(f"no form {form!r} on {page.url}:\n{page.inner_text('body')[:600]}")
+    with page.expect_navigation():
+        button.click()
+
+
+def log_in_with_password(page, password: str = demo.DEMO_PASSWORD) -> None:
+    page.locator("input[name=username]").fill(demo.DEMO_USERNAME)
+    page.locator("input[name=password]").fill(password)
+    _submit(page, "form:has(input[name=password])")
+
+
+def new_phone(browser):
+    """The citizen's phone: its own context, with a platform authenticator (fingerprint)."""
+    from tests.e2e.conftest import add_authenticator
+
+    context = browser.new_context(
+        user_agent=PHONE_USER_AGENT, viewport={"width": 375, "height": 800}, locale="da-DK"
+    )
+    phone = context.new_page()
+    add_authenticator(phone)
+    return phone
+
+
+def prepare(browser, site: Site, phone) -> None:
+    """By real logins: the demo citizen pairs ``phone``, logs in at the tax authority and
+    says yes to the bank, so the portal has a phone, a consent and access-log entries."""
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(site.url("/login?next=/me/security"))
+        log_in_with_password(page)
+        page.locator("input[name=otp]").fill(pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
+        _submit(page, "form:has(input[name=otp])")
+        _submit(page, "form[action$='/me/security/phone']")
+        phone.goto(page.locator("#pairing-link").get_attribute("href"))
+        phone.locator("#phone-name").fill("Idas Pixel")
+        phone.locator("button[data-phone=pair]").click()
+        phone.wait_for_url("**/app")
+        for service in (demo_registry.TAX, demo_registry.BANK):
+            url = site.services[service.name][0]
+            page.goto(url)
+            with page.expect_navigation():
+                page.locator("a[href='/login']").click()
+            with page.expect_navigation(url=f"{url}/**"):
+                page.locator("button[name=decision][value=allow]").click()
+    finally:
+        context.close()
+
+
+def visit(browser, site: Site, phone, language: str, width: int) -> Iterator[tuple[str, object]]:
+    """Walk a new browser context (Accept-Language ``language``, ``width`` px) through the
+    pages; yield (stop name, page) at each, the page (or the phone's) in that state."""
+    context = browser.new_context(
+        locale=LOCALES[language], viewport={"width": width, "height": 900}
+    )
+    page = context.new_page()
+    try:
+        yield from _logged_out(site, page)
+        yield from _phone_login(site, page, phone, language, width)
+        yield from _logged_in(site, page)
+    finally:
+        context.close()
+
+
+def _logged_out(site: Site, page) -> Iterator[tuple[str, object]]:
+    page.goto(site.url("/login"))
+    yield "login", page
+    log_in_with_password(page, password="not the password")
+    yield "login-error", page
+    page.goto(site.url("/activate"))
+    yield "activate", page
+    _submit(page, "form:has(input[name=password])")
+    yield "activate-error", page
+    page.goto(site.url("/no-such-page"))
+    yield "error-404", page
+    page.goto(site.url("/authorize?client_id=no-such-service"))
+    yield "error-400", page
+    page.goto(site.url("/login"))
+    log_in_with_password(page)  # the password only: the second step is next
+    yield "second-factor", page
+    page.goto(site.url("/login/recovery"))
+    yield "recovery", page
+    page.context.clear_cookies()  # a fresh start, for the login with the phone
+
+
+def _phone_login(site: Site, page, phone, language: str, width: int):
+    page.goto(site.url("/login/app"))
+    yield "phone-login", page
+    page.locator("input[name=username]").fill(demo.DEMO_USERNAME)
+    _submit(page, "form:has(input[name=username])")
+    yield "phone-wait", page
+    code = page.locator("#binding-code").text_content().strip()
+    phone.set_viewport_size({"width": width, "height": 800})
+    phone.goto(site.url(f"/language/{language}?next=/app"))
+    phone.locator(f"button[data-code='{code}']").wait_for()
+    yield "phone-app", phone
+    phone.locator(f"button[data-code='{code}']").click()
+    # The browser goes on by itself once the phone has approved.
+    page.wait_for_url(lambda url: urlsplit(url).path == "/me", timeout=20000)
+
+
+def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
+    portal = [("me", "/me"), ("sessions", "/me/sessions"), ("consents", "/me/consents"),
+              ("access-log", "/me/access-log"), ("security", "/me/security"),
+              ("enrol-totp", "/me/security/totp")]  # fmt: skip
+    for name, path in portal:
+        page.goto(site.url(path))
+        yield name, page
+    page.goto(site.url("/me/security"))
+    _submit(page, "form[action$='/me/security/phone']")
+    yield "pair-phone", page
+    page.goto(site.authorize_url(ASKING_BANK))
+    yield "consent", page
+    page.goto(site.authorize_url(NEW_AUTHORITY))
+    yield "notice", page
+    # A service asking for NSIS High: the step-up asks for a passkey on this device.
+    page.goto(site.url("/login/code?need=high&next=/me"))
+    yield "step-up", page
+    page.goto(site.url("/logout"))
+    yield "logout", page
+    _submit(page, "main form[action$='/logout']")
+    yield "logged-out", page
