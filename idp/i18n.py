@@ -20,6 +20,7 @@ LANGUAGE_NAMES = {"da": "Dansk", "en": "English"}
 COOKIE = "tillid_lang"
 _SESSION_KEY = "ui_locale"
 _COOKIE_SECONDS = 365 * 24 * 60 * 60
+_MAX_TARGET = 8192  # the page to go back to, with its query (a login page carries /authorize)
 
 bp = Blueprint("i18n", __name__)
 
@@ -46,12 +47,18 @@ def remember_ui_locales(ui_locales: str | None) -> None:
 
 
 def _local_path(target: str | None) -> str:
-    """Only a path on this site: never another origin (`//host`, `/\\host`, `https:`)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return url_for("auth.index")
+    """Only a path on this site: never another origin (`//host`, `/\\host`, `https:`), nor
+    what a browser would read as one (tabs, newlines, backslashes); else the front page."""
+    home = url_for("auth.index")
+    if not target or len(target) > _MAX_TARGET or not target.startswith("/"):
+        return home
+    if target.startswith("//") or any(
+        ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target
+    ):
+        return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
-        return url_for("auth.index")
+        return home
     return target
 
 
