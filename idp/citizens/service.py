@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -230,7 +231,10 @@ def create_citizen(
         db.session.add(citizen)
         if totp_secret is not None:
             db.session.flush()  # gives the citizen its id
-            totp.enrol_confirmed(citizen, totp_secret, name="Authenticator app")
+            # Named in the citizens' language, as a citizen setting it up would have it named.
+            with force_locale(current_app.config["DEFAULT_LANGUAGE"]):
+                name = gettext("Authenticator app")
+            totp.enrol_confirmed(citizen, totp_secret, name=name)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

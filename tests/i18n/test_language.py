@@ -298,3 +298,11 @@ def test_every_text_a_script_asks_for_is_on_the_page(client):
         asked |= set(re.findall(r"\btext\('([A-Za-z]+)'", script.read_text()))
     assert asked, "no script asks for a text: is the pattern still right?"
     assert asked <= offered, f"scripts ask for texts no page carries: {asked - offered}"
+
+
+def test_an_authenticator_the_operator_set_up_is_named_in_the_citizens_language(danish_app, client):
+    citizens = CitizenActions(danish_app, client)
+    citizens.create()  # through the flask command, with an authenticator app
+    assert citizens.login().status_code == 302
+    page = client.get("/me/security")
+    assert "Autentificeringsapp" in page.text and "Authenticator app" not in page.text
