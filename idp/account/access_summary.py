@@ -14,6 +14,7 @@ from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import case, distinct, func, select, true
 
+from clients.claims import CITIZEN_CLAIMS
 from consent.ledger import LedgerEntry
 from idp.extensions import db
 from idp.templating import claim_label
@@ -226,8 +227,12 @@ def attributes_in_words(summary: Summary) -> str:
     return "; ".join(parts) + "."
 
 
-def entries_link(summary: Summary, **filters: str) -> str:
-    """The access log filtered to the window (and a service or an attribute)."""
+def entries_link(summary: Summary, **filters: str) -> str | None:
+    """The access log filtered to the window (and a service or an attribute); None for an
+    attribute the log's filter does not offer (it would refuse it)."""
+    attribute = filters.get("attribute")
+    if attribute is not None and attribute not in CITIZEN_CLAIMS:
+        return None
     return url_for(
         "access_log.page",
         **{"from": summary.first_day.isoformat(), "to": summary.last_day.isoformat()},

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 import zoneinfo
 
 import pytest
+from babel.dates import format_date
 from jsonschema import Draft202012Validator, ValidationError
 from werkzeug.serving import make_server
 
@@ -149,12 +150,44 @@ def test_the_page_shows_a_chart_with_a_name_and_a_table_with_the_same_numbers(cl
     assert "Your full name: 3 times, to 2 services and authorities" in words
 
 
+def _row_link(html: str, label: str) -> str:
+    found = re.search(rf'<th scope="row"><a href="([^"]+)">{re.escape(label)}</a>', html)
+    assert found, f"no link for {label!r}"
+    return found.group(1).replace("&amp;", "&")
+
+
 def test_a_row_leads_to_its_entries_in_the_window(client, releases):
+    """The period filter's days are Copenhagen days too: the lookup at the window's first
+    instant (23:00 UTC the day before) is among the service's entries, as in its count."""
     html = client.get("/me/access-log").text
-    link = re.search(r'<th scope="row"><a href="([^"]+)">Skattestyrelsen</a>', html).group(1)
-    entries = client.get(link.replace("&amp;", "&"))
+    entries = client.get(_row_link(html, "Skattestyrelsen"))
     assert entries.status_code == 200
     assert "4 entries." in entries.text
+    named = client.get(_row_link(html, "Your full name"))
+    assert named.status_code == 200 and "3 entries." in named.text
+
+
+def test_an_attribute_the_filter_does_not_offer_is_counted_without_a_link(app, client, releases):
+    """An older entry may name an attribute Tillid no longer releases: it counts, and its row
+    does not lead to a filter that would refuse it."""
+    from clients.models import Client
+    from consent import ledger
+
+    authority, _ = releases
+    citizen_id = sql(app, "SELECT DISTINCT citizen_id FROM ledger_entry")[0]["citizen_id"]
+    with app.test_request_context():
+        ledger.append(
+            citizen_id=citizen_id,
+            client=ledger.db.session.get(Client, authority.client_id),
+            channel=ledger.Channel.ATTRIBUTE_API,
+            attributes=["shoe_size"],
+            purpose="Old",
+            legal_basis="public_task",
+        )
+        ledger.db.session.commit()
+    html = client.get("/me/access-log").text
+    assert _table(html, "table-attributes")["shoe_size"] == ["1", "1"]
+    assert '<th scope="row">shoe_size</th>' in html
 
 
 def test_another_citizens_releases_never_count(app, client, releases):
@@ -226,10 +259,13 @@ def test_the_summary_needs_a_two_factor_session(app, releases):
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
 
 
-def test_numbers_follow_the_locale(app, client, releases):
+def test_the_window_reads_in_the_citizens_language(client, releases):
+    first = _first_day_of_window(dt.datetime.now(ZONE).date()).date()
+    english = client.get("/me/access-log", headers={"Accept-Language": "en"}).text
+    assert f"From {format_date(first, 'long', locale='en')} to" in english
     danish = client.get("/me/access-log", headers={"Accept-Language": "da"})
-    assert danish.status_code == 200
-    # Whatever the Danish catalogue holds so far, the table's numbers are there.
+    assert danish.status_code == 200 and 'lang="da"' in danish.text
+    assert format_date(first, "long", locale="da") in danish.text  # "1. januar 2026"
     assert _table(danish.text, "table-services")["Skattestyrelsen"] == ["4"]
 
 
