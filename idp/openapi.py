@@ -355,8 +355,16 @@ def _paths() -> dict:
             "how it left Tillid",
             _or_empty(SCHEMAS["AccessLogEntry"]["properties"]["channel"]),
         ),
-        _query("from", "first day, YYYY-MM-DD", _or_empty({"type": "string", "format": "date"})),
-        _query("to", "last day, YYYY-MM-DD", _or_empty({"type": "string", "format": "date"})),
+        _query(
+            "from",
+            "first day, YYYY-MM-DD (a day of DISPLAY_TIMEZONE, as the portal shows times)",
+            _or_empty({"type": "string", "format": "date"}),
+        ),
+        _query(
+            "to",
+            "last day, YYYY-MM-DD (a day of DISPLAY_TIMEZONE)",
+            _or_empty({"type": "string", "format": "date"}),
+        ),
         _query("page", "from 1", {"type": "integer", "minimum": 1, "maximum": 100000}),
     ]
     return {
