@@ -105,7 +105,7 @@ def _listen(template: demo_registry.DemoService):
     on any free port (registered anew: a registration is found by its name)."""
     try:
         return make_server("localhost", template.port, None, threaded=True), template
-    except OSError:
+    except (OSError, SystemExit):  # werkzeug exits when the port is taken
         service = dataclasses.replace(
             template, name=f"{template.name} – {secrets.token_hex(2)}", port=free_port()
         )
