@@ -27,6 +27,8 @@ class ServiceCount:
     client_id: str
     name: str
     kind: str
+    # Ledger entries, as the log below lists them: one login that released attributes on two
+    # legal bases (or for two purposes) is two entries, and counts twice.
     releases: int
     # Entries whose content was erased after the retention period: still releases, but
     # what they released is no longer known, so they count for no attribute.
