@@ -8,7 +8,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.e2e.conftest import browser  # noqa: F401  (the real Chromium fixture)
+from tests.e2e.conftest import browser, demo_site, page, phone  # noqa: F401  (fixtures)
+from tests.e2e.test_phone import pair
 
 
 @pytest.fixture
@@ -28,21 +29,21 @@ def danish_site(make_app):
 def test_a_danish_browser_switches_to_english_and_back(browser, danish_site):  # noqa: F811
     _app, base_url = danish_site
     context = browser.new_context(locale="da-DK")
-    page = context.new_page()
-    page.goto(f"{base_url}/login")
-    assert page.locator("html").get_attribute("lang") == "da"
-    assert page.get_by_role("heading", level=1).inner_text() == "Log på Tillid"
-    page.get_by_role("link", name="English").click()
-    page.wait_for_url(f"{base_url}/login")
-    assert page.locator("html").get_attribute("lang") == "en"
-    assert page.get_by_role("heading", level=1).inner_text() == "Log in to Tillid"
-    page.goto(f"{base_url}/activate")  # remembered on the next page
-    assert page.locator("html").get_attribute("lang") == "en"
+    tab = context.new_page()
+    tab.goto(f"{base_url}/login")
+    assert tab.locator("html").get_attribute("lang") == "da"
+    assert tab.get_by_role("heading", level=1).inner_text() == "Log på Tillid"
+    tab.get_by_role("link", name="English").click()
+    tab.wait_for_url(f"{base_url}/login")
+    assert tab.locator("html").get_attribute("lang") == "en"
+    assert tab.get_by_role("heading", level=1).inner_text() == "Log in to Tillid"
+    tab.goto(f"{base_url}/activate")  # remembered on the next page
+    assert tab.locator("html").get_attribute("lang") == "en"
     cookie = next(c for c in context.cookies() if c["name"] == "tillid_lang")
     assert cookie["value"] == "en" and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-    page.get_by_role("link", name="Dansk").click()
-    page.wait_for_url(f"{base_url}/activate")
-    assert page.locator("html").get_attribute("lang") == "da"
+    tab.get_by_role("link", name="Dansk").click()
+    tab.wait_for_url(f"{base_url}/activate")
+    assert tab.locator("html").get_attribute("lang") == "da"
     context.close()
 
 
@@ -61,13 +62,22 @@ def test_the_phone_scripts_own_words_are_in_the_pages_language(
 ):
     _app, base_url = danish_site
     context = browser.new_context(locale=locale)
-    page = context.new_page()
+    tab = context.new_page()
     errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    page.goto(f"{base_url}/app/pair")  # opened without the link's secret: the script says so
-    status = page.locator("[data-phone-status]")
+    tab.on("pageerror", lambda error: errors.append(error))
+    tab.goto(f"{base_url}/app/pair")  # opened without the link's secret: the script says so
+    status = tab.locator("[data-phone-status]")
     status.wait_for(state="attached")
-    page.wait_for_function("document.querySelector('[data-phone-status]').textContent.length > 0")
+    tab.wait_for_function("document.querySelector('[data-phone-status]').textContent.length > 0")
     assert status.inner_text() == expected
     assert errors == []
     context.close()
+
+
+def test_the_phone_app_greets_its_citizen_by_name(demo_site, page, phone):  # noqa: F811
+    """The page's own `citizen` (the phone's owner) is not the signed-in citizen the page
+    header looks up: the phone has no login session, and the greeting once came out empty."""
+    _app, base_url = demo_site
+    pair(page, phone, base_url)
+    phone.goto(f"{base_url}/app")
+    assert phone.get_by_text("Ida Demo-Jensen, on Idas Pixel").is_visible()
