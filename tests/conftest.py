@@ -326,17 +326,19 @@ def refuse_cross_slot_commands(client: RedisCluster) -> None:
     client._split_command_across_slots = one_slot_only
 
 
-# Empties the database in one round trip: TRUNCATE (with CASCADE, and RESTART IDENTITY)
-# only the tables that hold a row, as a TRUNCATE of all ~20 costs ~100 ms even when they
-# are empty, and restart every sequence that was used (a rolled-back insert uses one too).
-# A partitioned table is probed and emptied through its parent (the ledger's months).
-# TRUNCATE, unlike DELETE, passes audit_entry's append-only trigger.
+# Empties the database in one round trip, in ~1 ms: the tables that hold a row are emptied
+# by DELETE, with triggers off for the transaction (session_replication_role = replica, as a
+# superuser may: so foreign keys need no order, and audit_entry's append-only trigger lets
+# the test harness through), and every sequence that was used (a rolled-back insert uses one
+# too) starts again. TRUNCATE ... RESTART IDENTITY CASCADE of all of them took ~100 ms even
+# when they were empty, and a role that is not a superuser still gets that. A partitioned
+# table is probed and emptied through its parent (the ledger's months).
 _EMPTY_DATABASE = """
 DO $$
 DECLARE
     relation regclass;
     has_rows boolean;
-    written text[] := ARRAY[]::text[];
+    written regclass[] := ARRAY[]::regclass[];
 BEGIN
     FOR relation IN
         SELECT c.oid::regclass FROM pg_class c
@@ -345,10 +347,16 @@ BEGIN
     LOOP
         EXECUTE format('SELECT EXISTS (SELECT FROM %s)', relation) INTO has_rows;
         IF has_rows THEN
-            written := written || relation::text;
+            written := written || relation;
         END IF;
     END LOOP;
-    IF cardinality(written) > 0 THEN
+    IF cardinality(written) > 0 AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+    THEN
+        PERFORM set_config('session_replication_role', 'replica', true);
+        FOREACH relation IN ARRAY written LOOP
+            EXECUTE format('DELETE FROM %s', relation);
+        END LOOP;
+    ELSIF cardinality(written) > 0 THEN
         EXECUTE format('TRUNCATE %s RESTART IDENTITY CASCADE', array_to_string(written, ', '));
     END IF;
     FOR relation IN
