@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from clients.models import Client
+from consent import ledger
 from idp.citizens.models import Citizen
 from idp.extensions import db
 from tests.conftest import CitizenActions, activate
@@ -306,3 +308,25 @@ def test_an_authenticator_the_operator_set_up_is_named_in_the_citizens_language(
     assert citizens.login().status_code == 302
     page = client.get("/me/security")
     assert "Autentificeringsapp" in page.text and "Authenticator app" not in page.text
+
+
+def test_numbers_are_written_in_the_language(danish_app, client):
+    """1234 releases in the access log's summary: 1.234 in Danish, 1,234 in English."""
+    citizens = CitizenActions(danish_app, client)
+    citizens.create()
+    service = register(danish_app, name="Skattestyrelsen", kind="public_authority",
+                       scope="openid address", legal_basis="public_task")  # fmt: skip
+    with danish_app.test_request_context():
+        citizen = db.session.scalar(select(Citizen).where(Citizen.username == "anna"))
+        registered = db.session.scalar(select(Client).where(Client.client_id == service.client_id))
+        for _ in range(1234):
+            ledger.append(citizen_id=citizen.id, client=registered, channel=ledger.Channel.LOGIN,
+                          attributes=["address"], purpose="Property tax",
+                          legal_basis="public_task")  # fmt: skip
+        db.session.commit()
+    assert citizens.login().status_code == 302
+    danish = client.get("/me/access-log")
+    assert danish.status_code == 200
+    assert "I alt 1.234 videregivelser af dine oplysninger." in danish.text
+    english = client.get("/me/access-log", headers={"Accept-Language": "en"})
+    assert "In all, 1,234 releases of your information." in english.text
