@@ -27,7 +27,8 @@ from tests.a11y import tour  # noqa: E402
 
 # The pages photographed (tour stop names); the README shows login, consent and access-log.
 PHOTOGRAPHED = ("login", "login-error", "second-factor", "phone-wait", "phone-app", "me",
-                "access-log", "consents", "security", "consent", "notice", "error-404")  # fmt: skip
+                "access-log", "consents", "security", "consent", "notice", "error-404",
+                "session-warning")  # fmt: skip
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 

@@ -15,8 +15,8 @@ FAILING_IMPACTS = ("serious", "critical")
 PAGES = {
     "login", "login-error", "activate", "activate-error", "second-factor", "recovery",
     "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents", "access-log",
-    "security", "enrol-totp", "pair-phone", "consent", "notice", "step-up", "logout",
-    "logged-out", "error-404", "error-400",
+    "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
+    "step-up", "logout", "logged-out", "error-404", "error-400",
 }  # fmt: skip
 
 

@@ -269,6 +269,7 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     for name, path in portal:
         page.goto(site.url(path))
         yield name, page
+    yield from _session_warning(site, page)
     page.goto(site.url("/me/security"))
     _submit(page, "form[action$='/me/security/phone']")
     yield "pair-phone", page
@@ -283,3 +284,18 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     yield "logout", page
     _submit(page, "main form[action$='/logout']")
     yield "logged-out", page
+
+
+def _session_warning(site: Site, page) -> Iterator[tuple[str, object]]:
+    """The warning before the session times out, open on the access log: a page of its own
+    whose clock the tour moves on to 90 seconds before the idle end."""
+    warned = page.context.new_page()
+    try:
+        warned.clock.install()
+        warned.goto(site.url("/me/access-log"))
+        idle = site.app.config["SESSION_IDLE_TIMEOUT"]
+        warned.clock.fast_forward((idle - 90) * 1000)
+        warned.locator("dialog[data-session-timeout][open]").wait_for()
+        yield "session-warning", warned
+    finally:
+        warned.close()
