@@ -146,17 +146,54 @@ def pytest_runtest_protocol(item, nextitem):
         log_secrets.CHECK.end()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A secret in a log fails the test that logged it: its call (with what its setup
+    logged), or its teardown for what the teardown logged (or a setup that did not pass).
+    The report carries the leaks, so an xdist worker's leak fails the run like any other."""
+    report = yield
+    if call.when == "setup" and report.passed:
+        return report  # checked with the call, which comes next
+    leaks = log_secrets.CHECK.test_leaks()
+    if leaks:
+        text = "\n".join(leak.describe() for leak in leaks)
+        text += f"\n{len(leaks)} secret(s) reached the logs: the test fails"
+        masked = []  # the captured log and output shown with the failure: not the secrets
+        for name, content in report.sections:
+            for leak in leaks:
+                content = leak.mask(content)
+            masked.append((name, content))
+        report.sections[:] = masked
+        if report.failed:
+            report.sections.append(("secrets in logs", text))
+        else:
+            report.outcome = "failed"
+            report.longrepr = f"secrets in logs:\n{text}"
+    return report
+
+
+_WORKER_LEAKS: list[str] = []  # on the xdist controller: what workers logged outside tests
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if log_secrets.CHECK.finish():
+    leaks = [leak.describe() for leak in log_secrets.CHECK.finish()]
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: tell the controller
+        session.config.workeroutput["log_secret_leaks"] = leaks
+    if leaks or _WORKER_LEAKS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _WORKER_LEAKS.extend(getattr(node, "workeroutput", {}).get("log_secret_leaks", []))
+
+
 def pytest_terminal_summary(terminalreporter):
-    leaks = log_secrets.CHECK.leaks
+    leaks = [leak.describe() for leak in log_secrets.CHECK.leaks] + _WORKER_LEAKS
     if leaks:
-        terminalreporter.section("secrets in logs", sep="=", red=True, bold=True)
+        terminalreporter.section("secrets in logs outside tests", sep="=", red=True, bold=True)
         for leak in leaks:
-            terminalreporter.line(leak.describe(), red=True)
+            terminalreporter.line(leak, red=True)
         terminalreporter.line(f"{len(leaks)} secret(s) reached the logs: the run fails")
 
 

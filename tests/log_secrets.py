@@ -11,8 +11,11 @@ Every log record of every test is captured as the app's JSON handler would print
   ``CitizenActions`` uses (passwords, TOTP seeds and codes);
 - anything shaped like a secret whoever made it: a JWT (``eyJ….….``) or a PEM private key.
 
-What it finds is reported at the end of the session, which then fails. Logs of processes the
-tests start (gunicorn, the fault tests' servers) go to their own stderr and are not seen here.
+A leak fails the test that logged it (its call, or its teardown when a fixture logged it
+then), with the leaks as the failure's report: so it works the same in a pytest-xdist worker
+as in a single process. What is logged outside any test (collection, between tests) fails the
+session at its end, through the xdist controller too. Logs of processes the tests start
+(gunicorn, the fault tests' servers) go to their own stderr and are not seen here.
 """
 
 from __future__ import annotations
@@ -61,11 +64,19 @@ class Leak:
     secret: str
     line: str
 
+    @property
+    def shown(self) -> str:
+        return self.secret[:4] + "…" if len(self.secret) > 6 else "(a code)"
+
+    def mask(self, text: str) -> str:
+        """``text`` with the secret (also as JSON escapes it) replaced by its prefix."""
+        return text.replace(self.secret, self.shown).replace(
+            json.dumps(self.secret)[1:-1], self.shown
+        )
+
     def describe(self) -> str:
         # Never the whole secret: the report itself is a log someone will read.
-        shown = self.secret[:4] + "…" if len(self.secret) > 6 else "(a code)"
-        line = self.line.replace(self.secret, shown).replace(json.dumps(self.secret)[1:-1], shown)
-        return f"{self.where}: {self.kind} {shown} in: {line[:300]}"
+        return f"{self.where}: {self.kind} {self.shown} in: {self.mask(self.line)[:300]}"
 
 
 class CapturingHandler(logging.Handler):
@@ -219,13 +230,19 @@ class LogSecretCheck:
         with self.registry._lock:
             self.registry.test = set()
 
+    def test_leaks(self) -> list[Leak]:
+        """The current test's leaks logged since it began or since the last call: they are
+        its own failure, not the session's."""
+        return self.scan(self.handler.take())
+
     def end(self) -> None:
-        self._check()
+        self._check()  # what was logged after its teardown's report: the session's
         self.where = "(outside tests)"
         with self.registry._lock:
             self.registry.test = None
 
     def finish(self) -> list[Leak]:
+        """The leaks logged outside any test, the session's to fail on."""
         self._check()
         return self.leaks
 

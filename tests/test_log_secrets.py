@@ -1,6 +1,6 @@
 """The whole-suite check that no secret reaches a log (tests/log_secrets.py) catches what it
 should: these plant secrets in log records and look for the finding. Each test takes its
-own planted lines back, so the session itself stays clean."""
+own planted lines back (or plants them in a run of its own), so it stays clean itself."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("tillid.planted")
@@ -76,34 +78,71 @@ def test_what_the_app_hands_out_is_learnt_without_the_test_saying_so(
         assert finding.secret == value
 
 
+PLANTED_CONFTEST = """
+import logging
+
+from tests.conftest import *  # noqa: F403
+from tests import log_secrets
+
+def pytest_collection_finish(session):
+    log_secrets.CHECK.registry.add("planted-outside-tests-k9W4")
+    logging.getLogger("tillid.planted").warning("collected; planted-outside-tests-k9W4")
+"""
+
 PLANTED_TESTS = """
 import logging
 
+import pytest
+
+log = logging.getLogger("tillid.planted")
+
 def test_clean(log_secret_check):
     log_secret_check.registry.add("planted-secret-of-the-clean-test")
-    logging.getLogger("tillid.planted").warning("nothing to see")
+    log.warning("nothing to see")
 
 def test_leaking(log_secret_check):
     log_secret_check.registry.add("planted-secret-x7Q2")
-    logging.getLogger("tillid.planted").warning("the secret is planted-secret-x7Q2")
+    log.warning("the secret is planted-secret-x7Q2")
+
+@pytest.fixture
+def leaky_teardown(log_secret_check):
+    log_secret_check.registry.add("planted-teardown-secret-p3Z8")
+    yield
+    log.warning("tearing down planted-teardown-secret-p3Z8")
+
+def test_with_a_leaky_fixture(leaky_teardown):
+    pass
 """
 
 
-def test_a_session_with_a_leak_fails_and_names_the_test(tmp_path):
-    """A one-run session with this suite's conftest (and so its log check): both tests pass,
-    the session fails, and the report names the leaking test without the secret."""
-    (tmp_path / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
+@pytest.mark.parametrize("workers", [None, "2"], ids=["one-process", "xdist"])
+def test_a_leak_fails_the_test_that_logged_it(tmp_path, workers):
+    """A run with this suite's conftest (and so its log check), in one process and on
+    pytest-xdist workers: the leaking test fails, a fixture leaking in its teardown errors,
+    the clean test passes, a leak outside any test fails the run; no report shows a secret."""
+    (tmp_path / "conftest.py").write_text(PLANTED_CONFTEST)
     (tmp_path / "test_planted.py").write_text(PLANTED_TESTS)
+    parallel = ["-n", workers] if workers else ["-p", "no:xdist"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *parallel,
          "--rootdir", str(tmp_path), str(tmp_path)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "2 passed" in run.stdout  # every test passed; the session did not
-    report = run.stdout.split("secrets in logs", 1)[1]
-    assert "test_planted.py::test_leaking: known secret plan…" in report
-    assert "test_clean" not in report
-    assert "planted-secret-x7Q2" not in report
-    assert "1 secret(s) reached the logs: the run fails" in report
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    assert "1 failed, 2 passed, 1 error" in run.stdout, output
+    failures = re.findall(r"^(FAILED|ERROR) (\S+)", run.stdout, re.M)
+    assert sorted(failures) == [
+        ("ERROR", "test_planted.py::test_with_a_leaky_fixture"),
+        ("FAILED", "test_planted.py::test_leaking"),
+    ], output
+    assert "test_planted.py::test_leaking: known secret plan…" in run.stdout
+    assert "test_planted.py::test_with_a_leaky_fixture: known secret plan…" in run.stdout
+    outside = run.stdout.split("secrets in logs outside tests", 1)[1]
+    assert "(outside tests): known secret plan…" in outside
+    assert "reached the logs: the run fails" in outside
+    for secret in ("planted-secret-x7Q2", "planted-teardown-secret-p3Z8",
+                   "planted-outside-tests-k9W4"):  # fmt: skip
+        assert secret not in output
