@@ -6,6 +6,7 @@ import logging
 
 import redis
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -46,6 +47,18 @@ def _titles() -> dict[int, str]:
     }
 
 
+# The citizen's own account API (their apps show its answers to them) speaks their language;
+# the rest of the JSON surface is for services' developers and stays English.
+_CITIZEN_JSON_PATHS = ("/api/me",)
+
+
+def _title(status: int, default: str) -> str:
+    if request.path.startswith(_JSON_PATHS) and not request.path.startswith(_CITIZEN_JSON_PATHS):
+        with force_locale("en"):
+            return _titles().get(status, default)
+    return _titles().get(status, default)
+
+
 def _html_details() -> dict[int, str]:
     """What a citizen reads under the title when the error says nothing more specific."""
     return {
@@ -76,7 +89,7 @@ def _html_detail(exc: HTTPException, status: int) -> str | None:
 def problem(status: int, detail: str | None = None, **extra):
     body = {
         "type": "about:blank",
-        "title": _titles().get(status, "Error"),
+        "title": _title(status, "Error"),
         "status": status,
         "instance": request.path,
         "request_id": g.get("request_id"),
@@ -101,7 +114,7 @@ def init_app(app: Flask) -> None:
             error = "invalid_request" if status < 500 else "server_error"
             response = jsonify(
                 error="temporarily_unavailable" if status == 503 else error,
-                error_description=detail or _titles().get(status, exc.name),
+                error_description=detail or _title(status, exc.name),
             )
             response.status_code = status
         elif wants_json():

@@ -330,3 +330,16 @@ def test_numbers_are_written_in_the_language(danish_app, client):
     assert "I alt 1.234 videregivelser af dine oplysninger." in danish.text
     english = client.get("/me/access-log", headers={"Accept-Language": "en"})
     assert "In all, 1,234 releases of your information." in english.text
+
+
+def test_apis_for_developers_answer_in_english_the_citizens_own_in_their_language(client):
+    """A service's developer reads the ledger and OAuth answers; the citizen's apps show
+    theirs (/api/me) to the citizen."""
+    developer = client.get("/ledger/proof/consistency", query_string={"first": "x"})
+    assert developer.status_code == 400
+    assert developer.json["title"] == "The request could not be understood"
+    missing = client.get("/api/no-such-thing")
+    assert missing.status_code == 404 and missing.json["title"] == "The page does not exist"
+    citizens_own = client.get("/api/me/access-log/1/proof")
+    assert citizens_own.status_code == 401
+    assert citizens_own.json["title"] == "Du skal logge på"
