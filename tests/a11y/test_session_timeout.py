@@ -1,7 +1,8 @@
 """The session-timeout warning in Chromium (WCAG 2.2.1), with the page's clock moved by
 Playwright: the dialog opens before the end with the focus in it, "Stay logged in" extends
 the session on the server, "Log out" logs out, and a session that reaches its absolute end
-offers only to log in again and then says it has ended."""
+offers only to log in again and then says it has ended. A page loaded in another tab of
+the same browser puts the warning away."""
 
 from __future__ import annotations
 
@@ -102,3 +103,19 @@ def test_at_the_absolute_end_only_a_new_login_is_offered_and_the_end_is_told(ser
     expect(page.get_by_role("alertdialog", name="Your session has ended")).to_be_visible()
     expect(alert.get_by_role("link", name="Log in again")).to_be_focused()
     expect(alert).to_contain_text("maximum length")
+
+
+def test_a_page_loaded_in_another_tab_puts_the_warning_away(serve_tour, page):
+    """The session lives on while the citizen works in another tab: that tab's newer end
+    reaches this one (localStorage), whose warning closes."""
+    site = serve_tour(SESSION_IDLE_TIMEOUT=600, SESSION_ABSOLUTE_TIMEOUT=3600)
+    log_in(page, site)
+    page.clock.fast_forward("08:30")
+    alert = page.get_by_role("alertdialog")
+    expect(alert).to_be_visible()
+
+    other = page.context.new_page()  # the same browser's clock, as a real tab has
+    other.goto(site.url("/me/consents"))
+    expect(other.locator(DIALOG)).to_be_hidden()
+    page.clock.fast_forward("00:01")
+    expect(alert).to_be_hidden()
