@@ -64,8 +64,16 @@ def context(browser):
     context.close()
 
 
-def test_log_in_with_password_and_code_and_approve_consent_by_keyboard(context, tour_site):
-    page = context.new_page()
+@pytest.fixture(params=[("en-GB", 1280), ("da-DK", 375)], ids=["en-desktop", "da-phone"])
+def either_context(browser, request):
+    locale, width = request.param
+    context = browser.new_context(locale=locale, viewport={"width": width, "height": 800})
+    yield context
+    context.close()
+
+
+def test_log_in_with_password_and_code_and_approve_consent_by_keyboard(either_context, tour_site):
+    page = either_context.new_page()
     bank_url, _ = tour_site.services[demo_registry.BANK.name]
     page.goto(bank_url)
 
