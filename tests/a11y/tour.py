@@ -29,6 +29,7 @@ from clients import service as client_registry
 from clients.demo import registry as demo_registry
 from clients.demo.service import create_service
 from idp.citizens import demo
+from idp.extensions import db
 
 LANGUAGES = ("da", "en")
 LOCALES = {"da": "da-DK", "en": "en-GB"}  # the browser's Accept-Language
@@ -100,16 +101,23 @@ class Site:
 
 
 def _listen(template: demo_registry.DemoService):
-    """A server for a demo service: on its own port, as `demo load` registered it, when that
-    is free (the screenshots show the demo as `make run` has it); else under another name
-    on any free port (registered anew: a registration is found by its name)."""
+    """A server for a demo service: on its own port when that is free, else on another."""
     try:
         return make_server("localhost", template.port, None, threaded=True), template
     except (OSError, SystemExit):  # werkzeug exits when the port is taken
-        service = dataclasses.replace(
-            template, name=f"{template.name} – {secrets.token_hex(2)}", port=free_port()
-        )
+        service = dataclasses.replace(template, port=free_port())
         return make_server("localhost", service.port, None, threaded=True), service
+
+
+def _registered(service: demo_registry.DemoService) -> str:
+    """The service's client_id, registered as `demo load` does; on another port than its
+    own, its registration (in this throwaway instance) follows it there."""
+    client = demo_registry.ensure(service)
+    if client.redirect_uris != [f"{service.url}/callback"]:
+        client.redirect_uris = [f"{service.url}/callback"]
+        client.post_logout_redirect_uris = [f"{service.url}/"]
+        db.session.commit()
+    return client.client_id
 
 
 def _serve_in_thread(wsgi_app, port: int = 0):
@@ -133,7 +141,7 @@ def serve(app) -> Iterator[Site]:
     for template in (demo_registry.TAX, demo_registry.BANK, ASKING_BANK, NEW_AUTHORITY):
         rp_server, service = _listen(template)
         with app.app_context():
-            client_id = demo_registry.ensure(service).client_id
+            client_id = _registered(service)
             secret = client_registry.rotate_secret(client_id)
         rp_server.app = create_service(
             name=service.name,
