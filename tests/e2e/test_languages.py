@@ -8,7 +8,6 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.e2e.conftest import browser, demo_site, page, phone  # noqa: F401  (fixtures)
 from tests.e2e.test_phone import pair
 
 
@@ -26,7 +25,7 @@ def danish_site(make_app):
     thread.join(timeout=5)
 
 
-def test_a_danish_browser_switches_to_english_and_back(browser, danish_site):  # noqa: F811
+def test_a_danish_browser_switches_to_english_and_back(browser, danish_site):
     _app, base_url = danish_site
     context = browser.new_context(locale="da-DK")
     tab = context.new_page()
@@ -55,7 +54,7 @@ def test_a_danish_browser_switches_to_english_and_back(browser, danish_site):  #
     ],
 )
 def test_the_phone_scripts_own_words_are_in_the_pages_language(
-    browser,  # noqa: F811
+    browser,
     danish_site,
     locale,
     expected,
@@ -74,7 +73,7 @@ def test_the_phone_scripts_own_words_are_in_the_pages_language(
     context.close()
 
 
-def test_the_phone_app_greets_its_citizen_by_name(demo_site, page, phone):  # noqa: F811
+def test_the_phone_app_greets_its_citizen_by_name(demo_site, page, phone):
     """The page's own `citizen` (the phone's owner) is not the signed-in citizen the page
     header looks up: the phone has no login session, and the greeting once came out empty."""
     _app, base_url = demo_site
