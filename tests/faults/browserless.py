@@ -79,7 +79,7 @@ class Recorder:
             response.headers.get("Content-Type", "") if response is not None else "",
             response.headers.get("Retry-After") if response is not None else None,
             time.monotonic() - started, started,
-            response.text[:400] if response is not None else error,
+            response.text[:8000] if response is not None else error,  # past the page head
             request_id,
         )  # fmt: skip
         with self._lock:
