@@ -118,6 +118,9 @@ class Deployment:
             "TOKEN_RATE_LIMIT": UNLIMITED,
             "ACCESS_TOKEN_SECONDS": "3600",
             "LOG_LEVEL": "WARNING",
+            # The pages the checks read are in English, as in base_config (the product's
+            # default is Danish).
+            "DEFAULT_LANGUAGE": "en",
             **{name: str(value) for name, value in FAST_ARGON2.items()},
         }
         # The operator's CLI, in this process (a `flask` process per citizen would be slow).
