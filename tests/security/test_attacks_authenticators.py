@@ -250,7 +250,11 @@ def _activate(client, cpr: str):
 
 
 def _shape(html: str) -> str:
-    """The page without what differs between two renderings (the CSRF token, request id)."""
+    """The page without what differs between two renderings (the CSRF token, request id,
+    the session-timeout warning's clock readings)."""
+    html = re.sub(
+        r'(data-(?:server-now|idle-expires-at|absolute-expires-at))="[0-9.]*"', r'\1=""', html
+    )
     return re.sub(r'value="[^"]*"', 'value=""', html)
 
 
