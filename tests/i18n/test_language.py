@@ -219,6 +219,19 @@ def test_the_switch_after_ui_locales_wins(danish_app, client):
     assert_danish(client.get(login, headers={"Accept-Language": "en"}))
 
 
+def test_ui_locales_in_a_pushed_request_counts_too(danish_app, client):
+    service = register(danish_app)
+    flow = Flow(danish_app, client, service)
+    pushed = danish_app.test_client().post(
+        "/par", data=flow.params(ui_locales="en"), auth=(service.client_id, service.client_secret)
+    )
+    assert pushed.status_code == 201, pushed.json
+    query = {"client_id": service.client_id, "request_uri": pushed.json["request_uri"]}
+    response = client.get("/authorize", query_string=query, headers={"Accept-Language": "da"})
+    assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
+    assert_english(client.get(response.headers["Location"], headers={"Accept-Language": "da"}))
+
+
 def test_discovery_lists_the_languages(client):
     metadata = client.get("/.well-known/openid-configuration").json
     assert metadata["ui_locales_supported"] == ["da", "en"]
