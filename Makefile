@@ -106,6 +106,9 @@ audit: audit-reachable
 	$(BIN)/pip-audit --strict --local --skip-editable --progress-spinner off \
 		--vulnerability-service $(AUDIT_SERVICE) --desc on
 
+# The suite on pytest-xdist workers, one per CPU up to 4 (each its own database, store
+# prefix, ports and browser); `make test PYTEST_ARGS=` runs it in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist worksteal
 # pytest exits 5 when it collected nothing: that is a failure, never a green run.
 test: lint interop-deps
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
