@@ -13,6 +13,7 @@ run skips; with it and REQUIRE_E2E=1 (CI) an unreachable cluster fails the run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -447,18 +448,26 @@ def make_app(backend_factory, default_backend):
         store_client.close()
 
 
-@pytest.fixture
-def live_server(make_app):
-    """Serve a fresh app on a free localhost port, as browsers and client libraries meet it."""
-    app = make_app()
+@contextlib.contextmanager
+def serving(app):
+    """Serve ``app`` on a free localhost port, its issuer that address, until the block ends."""
     server = make_server("localhost", 0, app, threaded=True)
     base_url = f"http://localhost:{server.server_port}"
     app.config["ISSUER"] = base_url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        yield app, base_url
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(make_app):
+    """Serve a fresh app on a free localhost port, as browsers and client libraries meet it."""
+    with serving(make_app()) as served:
+        yield served
 
 
 @pytest.fixture

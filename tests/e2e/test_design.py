@@ -1,7 +1,6 @@
 """The design system's pages in Chromium: after a failed submit the keyboard focus is on the
 error summary, whose links lead to the fields; the step indicator and the language switch."""
 
-import json
 import re
 
 from playwright.sync_api import expect
@@ -10,15 +9,8 @@ from idp.citizens import demo
 from tests.e2e.conftest import csp_violations
 
 
-def _load_demo(app):
-    result = app.test_cli_runner().invoke(args=["demo", "load", "--citizens", "1", "--seed", "7"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def test_a_failed_login_puts_the_focus_on_the_error_summary(live_server, page):
-    app, base_url = live_server
-    _load_demo(app)
+def test_a_failed_login_puts_the_focus_on_the_error_summary(demo_site, page):
+    _, base_url = demo_site
     violations = csp_violations(page)
     page.goto(f"{base_url}/login")
     expect(page).to_have_title(re.compile(r"^Log in – Tillid$"))

@@ -3,26 +3,17 @@ remembered, and the page scripts speak the page's language."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
+from tests.conftest import serving
 from tests.e2e.test_phone import pair
 
 
 @pytest.fixture
 def danish_site(make_app):
     """A live Tillid with the product's default language, Danish."""
-    app = make_app(DEFAULT_LANGUAGE="da")
-    server = make_server("localhost", 0, app, threaded=True)
-    base_url = f"http://localhost:{server.server_port}"
-    app.config["ISSUER"] = base_url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, base_url
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(make_app(DEFAULT_LANGUAGE="da")) as served:
+        yield served
 
 
 def test_a_danish_browser_switches_to_english_and_back(browser, danish_site):
