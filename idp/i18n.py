@@ -7,12 +7,13 @@ Accept-Language, then DEFAULT_LANGUAGE (Danish unless the operator says otherwis
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, has_request_context, redirect, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from idp.auth.current import safe_next
 from idp.config import issuer_is_https
 
 LANGUAGES = ("da", "en")
@@ -47,19 +48,9 @@ def remember_ui_locales(ui_locales: str | None) -> None:
 
 
 def _local_path(target: str | None) -> str:
-    """Only a path on this site: never another origin (`//host`, `/\\host`, `https:`), nor
-    what a browser would read as one (tabs, newlines, backslashes); else the front page."""
-    home = url_for("auth.index")
-    if not target or len(target) > _MAX_TARGET or not target.startswith("/"):
-        return home
-    if target.startswith("//") or any(
-        ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target
-    ):
-        return home
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return home
-    return target
+    """Back to the page the switch was on, on this site only; else the front page. Longer
+    than a login's own `next` allows: a login page's address carries the service's request."""
+    return safe_next(target, url_for("auth.index"), max_length=_MAX_TARGET)
 
 
 @bp.get("/language/<language>")

@@ -70,9 +70,9 @@ def form_destination(form, default: str) -> str:
     return destination
 
 
-def safe_next(target: object, default: str) -> str:
+def safe_next(target: object, default: str, *, max_length: int = MAX_NEXT_LENGTH) -> str:
     """A post-login destination on this site only: no scheme, host or backslash tricks."""
-    if not isinstance(target, str) or not target or len(target) > MAX_NEXT_LENGTH:
+    if not isinstance(target, str) or not target or len(target) > max_length:
         return default
     # Browsers read a backslash as a slash and drop tabs and newlines: "/\\evil" is "//evil".
     if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
