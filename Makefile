@@ -123,4 +123,5 @@ messages: install
 	$(BIN)/pybabel update -i idp/translations/messages.pot -d idp/translations
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules frontend/node_modules $(PEER)/node_modules
+	rm -f $(COMPILED)
