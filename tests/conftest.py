@@ -448,6 +448,15 @@ def make_app(backend_factory, default_backend):
         store_client.close()
 
 
+def csp_form_action(response) -> str:
+    """The `form-action` of a page's Content-Security-Policy."""
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["Content-Security-Policy"].split(";")
+    )
+    return policy["form-action"]
+
+
 @contextlib.contextmanager
 def serving(app):
     """Serve ``app`` on a free localhost port, its issuer that address, until the block ends."""

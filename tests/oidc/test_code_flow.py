@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from clients.claims import CPR_CLAIM
-from tests.conftest import CitizenActions, csrf_token
+from tests.conftest import CitizenActions, csp_form_action, csrf_token
 from tests.oidc.conftest import TAX_REDIRECT, redirect_params, register
 
 ISSUER = "http://localhost:5000"
@@ -480,25 +480,17 @@ def test_form_post_carries_errors_too(app, oidc):
 # --- form-action: the pages whose forms end, after redirects, at the service -------------
 
 
-def _form_action(response) -> str:
-    policy = dict(
-        part.strip().split(" ", 1)
-        for part in response.headers["Content-Security-Policy"].split(";")
-    )
-    return policy["form-action"]
-
-
 def test_the_login_and_consent_pages_may_lead_back_to_the_verified_service_only(app, oidc):
     flow = oidc(register(app))
-    assert _form_action(flow.authorize()) == "'self' https://bank.example"  # consent page
+    assert csp_form_action(flow.authorize()) == "'self' https://bank.example"  # consent page
     stranger = app.test_client()  # not logged in: the login page, for the service
     to_login = stranger.get("/authorize", query_string=flow.params())
     login_page = stranger.get(to_login.headers["Location"])
-    assert _form_action(login_page) == "'self' https://bank.example"
+    assert csp_form_action(login_page) == "'self' https://bank.example"
 
 
-def test_a_forged_next_does_not_widen_the_login_pages_form_action(app, client, oidc):
+def test_a_forged_next_does_not_widen_the_login_pagescsp_form_action(app, client, oidc):
     flow = oidc(register(app))
     forged = "/authorize?" + urlencode({**flow.params(), "redirect_uri": "https://evil.example/"})
     page = client.get("/login", query_string={"next": forged, "force": "1"})
-    assert _form_action(page) == "'self'"
+    assert csp_form_action(page) == "'self'"

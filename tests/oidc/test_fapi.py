@@ -15,7 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
-from tests.conftest import csrf_token
+from tests.conftest import csp_form_action, csrf_token
 from tests.oidc.conftest import BANK_REDIRECT, pkce, redirect_params, register
 
 ISSUER = "http://localhost:5000"
@@ -438,14 +438,6 @@ def test_an_expired_request_uri_is_refused(app, fapi):
     assert response.status_code == 400 and "invalid_request_uri" in response.text
 
 
-def _form_action(response) -> str:
-    policy = dict(
-        part.strip().split(" ", 1)
-        for part in response.headers["Content-Security-Policy"].split(";")
-    )
-    return policy["form-action"]
-
-
 def test_the_login_page_of_a_pushed_request_may_lead_back_to_its_service_only(app, fapi):
     """Browsers apply form-action to the redirects after a form: the login page for a
     pushed request names the pushed redirect_uri's origin, and only for its own browser."""
@@ -454,9 +446,11 @@ def test_the_login_page_of_a_pushed_request_may_lead_back_to_its_service_only(ap
     browser = app.test_client()  # not logged in
     to_login = browser.get("/authorize", query_string=query)
     assert to_login.status_code == 302 and "/login" in to_login.headers["Location"]
-    assert _form_action(browser.get(to_login.headers["Location"])) == "'self' https://bank.example"
+    assert (
+        csp_form_action(browser.get(to_login.headers["Location"])) == "'self' https://bank.example"
+    )
     other = app.test_client()  # another browser, handed the same login link
-    assert _form_action(other.get(to_login.headers["Location"])) == "'self'"
+    assert csp_form_action(other.get(to_login.headers["Location"])) == "'self'"
 
 
 def test_parameters_in_the_url_beside_request_uri_are_ignored(fapi):

@@ -17,11 +17,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ISSUER = "http://localhost:5000"
 
 
-@pytest.fixture
-def signing_client(app, oidc, tmp_path):
-    """A service registered with only the public half of its own EC key."""
-    key = ECKey.generate_key("P-256", private=True)
-    public = {**key.as_dict(private=False), "kid": "bank-1", "use": "sig"}
+def register_key_client(app, tmp_path, public: dict) -> str:
+    """Register a private_key_jwt service that holds only ``public`` (a JWK); its client_id."""
     registration = {
         "name": "Nordbank", "kind": "private_service", "redirect_uris": [BANK_REDIRECT],
         "scope": "openid profile", "legal_basis": "contract", "purpose": "To serve you",
@@ -33,7 +30,15 @@ def signing_client(app, oidc, tmp_path):
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
     assert created["client_secret"] is None
-    return created["client_id"], key
+    return created["client_id"]
+
+
+@pytest.fixture
+def signing_client(app, oidc, tmp_path):
+    """A service registered with only the public half of its own EC key."""
+    key = ECKey.generate_key("P-256", private=True)
+    public = {**key.as_dict(private=False), "kid": "bank-1", "use": "sig"}
+    return register_key_client(app, tmp_path, public), key
 
 
 def assertion(client_id, key, *, alg="ES256", aud=f"{ISSUER}/token", **claims):

@@ -17,7 +17,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from tests.conftest import CitizenActions, csrf_token
-from tests.oidc.conftest import Service, redirect_params, register
+from tests.oidc.conftest import BANK_REDIRECT, Service, redirect_params, register
+from tests.oidc.test_private_key_jwt import register_key_client
 from tests.security.conftest import forgeries, own_key_forgeries
 
 ISSUER = "http://localhost:5000"
@@ -255,7 +256,6 @@ def test_attack_access_token_of_another_session_survives_a_logout_elsewhere(app,
 # --- client assertions at every endpoint that takes them -----------------------------------------
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-BANK_REDIRECT = "https://bank.example/callback"
 
 
 @pytest.fixture
@@ -263,16 +263,7 @@ def signing_client(app, tmp_path):
     """A service that authenticates with private_key_jwt: its id, key and public JWK."""
     key = ECKey.generate_key("P-256", private=True)
     public = {**key.as_dict(private=False), "kid": "bank-1", "use": "sig", "alg": "ES256"}
-    registration = {
-        "name": "Nordbank", "kind": "private_service", "redirect_uris": [BANK_REDIRECT],
-        "scope": "openid profile", "legal_basis": "contract", "purpose": "To serve you",
-        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]},
-    }  # fmt: skip
-    path = tmp_path / "bank.json"
-    path.write_text(json.dumps(registration))
-    result = app.test_cli_runner().invoke(args=["clients", "create", "--from-file", str(path)])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["client_id"], key, public
+    return register_key_client(app, tmp_path, public), key, public
 
 
 def _assertion(client_id: str, key) -> str:
