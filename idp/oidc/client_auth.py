@@ -131,7 +131,7 @@ def presented(request) -> Presented:
     elif body_id:
         found = Presented(PUBLIC_CLIENT_AUTH, body_id)
     else:
-        raise Refused("Authenticate the client.")
+        raise Refused("Authenticate the client (a public client sends its client_id).")
     if body_id and body_id != found.client_id:
         raise Refused("client_id is not the client the credentials are for.")
     return found
