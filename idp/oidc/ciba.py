@@ -173,10 +173,10 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_token_request(self):
+        client = self.authenticate_token_endpoint_client()  # first, as at every endpoint
         auth_req_id = self.request.payload.data.get("auth_req_id")
         if not auth_req_id:
             raise InvalidRequestError("auth_req_id is required.")
-        client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("The client is not registered for CIBA.")
         found = phone_requests.load(auth_req_id)

@@ -8,10 +8,11 @@ from urllib.parse import parse_qsl, urlsplit
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
-    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
+    UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.grants import (
     AuthorizationCodeGrant,
@@ -36,7 +37,7 @@ from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db, store
 from idp.keys import service as keys
-from idp.oidc import ciba, codes, dpop, par, refresh, session_tokens, subjects, tokens
+from idp.oidc import ciba, client_auth, codes, dpop, par, refresh, session_tokens, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 
 
@@ -47,6 +48,25 @@ class TillidAuthorizationServer(AuthorizationServer):
         if isinstance(request, dict):
             oauth_request.payload = BasicOAuth2Payload(request)
         return oauth_request
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Every endpoint and grant authenticates its client here (idp/oidc/client_auth.py)."""
+        return client_auth.authenticate(
+            request, methods, query_client=query_client, assertion=ClientAssertion()
+        )
+
+    def create_token_response(self, request=None):
+        """The client is authenticated whatever the grant: a grant type we do not serve is
+        told only to a client that authenticates (each grant authenticates its own)."""
+        oauth_request = self.create_oauth2_request(request)
+        try:
+            self.get_token_grant(oauth_request)
+        except UnsupportedGrantTypeError:
+            try:
+                self.authenticate_client(oauth_request, [*CONFIDENTIAL_METHODS, "none"])
+            except OAuth2Error as error:
+                return self.handle_error_response(oauth_request, error)
+        return super().create_token_response(request)
 
 
 authorization = TillidAuthorizationServer()
@@ -87,7 +107,7 @@ class OAuthClient(ClientMixin):
         return clients.check_secret(self.client, client_secret)
 
     def check_endpoint_auth_method(self, method, endpoint):
-        return method == self.client.token_endpoint_auth_method
+        return method in client_auth.accepted_methods(self.client)
 
     def check_response_type(self, response_type):
         return response_type == "code" and "authorization_code" in self.client.grant_types
@@ -157,17 +177,15 @@ class ClientAssertion(JWTBearerClientAssertion):
         audience is the issuer alone, as a string (no endpoint URL: audience injection)."""
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGORITHMS))
-        except JoseError as error:
-            raise InvalidClientError(description=error.description) from error
+        except JoseError as error:  # its description may quote the attacker's header
+            raise client_auth.Refused(error.description or "The signature does not hold.") from None
         self.verify_claims(token.claims)
         client = query_client(token.claims["sub"])
         if client is not None and client.client.is_fapi:
             if token.header["alg"] not in clients.FAPI_ALGS:
-                raise InvalidClientError(
-                    description=f"Sign assertions with {', '.join(clients.FAPI_ALGS)}."
-                )
+                raise client_auth.Refused(f"Sign assertions with {', '.join(clients.FAPI_ALGS)}.")
             if token.claims["aud"] != current_app.config["ISSUER"]:
-                raise InvalidClientError(description="The audience must be the issuer alone.")
+                raise client_auth.Refused("The audience must be the issuer alone.")
         return token.claims
 
     def resolve_client_public_key(self, client):
@@ -387,9 +405,6 @@ def init_app(app: Flask) -> None:
     authorization.init_app(app, query_client=query_client, save_token=_save_token)
     authorization.register_token_generator("default", _generate_token)
     authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])
-    authorization.register_client_auth_method(
-        ClientAssertion.CLIENT_AUTH_METHOD, ClientAssertion(validate_jti=True)
-    )
     authorization.register_grant(RefreshGrant)
     authorization.register_grant(ServiceGrant)
     authorization.register_endpoint(Introspection)

@@ -17,6 +17,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tests.idp.test_phone_requests import demo_citizen, phone_app  # noqa: F401 (fixtures)
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture: a logged-in citizen, services)
+from tests.oidc.test_client_authentication import clients  # noqa: F401 (a fixture)
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
 

@@ -15,13 +15,25 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import csrf_token
 from tests.consent.test_authority_api import _service_token
 from tests.fuzz.conftest import budget
 from tests.oidc.conftest import BANK_REDIRECT, Service, register
+from tests.oidc.test_client_authentication import (
+    ENDPOINTS,
+    PUBLIC_ENDPOINTS,
+    Attempt,
+    Clients,
+    assert_invalid_client,
+    attempt,
+    basic,
+    posted,
+    send,
+)
+from tests.oidc.test_private_key_jwt import ISSUER, assertion
 
 CIBA = "urn:openid:params:grant-type:ciba"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -409,3 +421,187 @@ def test_the_browser_endpoints_answer_any_request_with_a_page_or_a_registered_re
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert_browser_answer(world, response)
+
+
+# --- client authentication: every combination, with an oracle ----------------------------------
+
+# Who a credential names, and how each registration may authenticate (the rule of
+# idp/oidc/client_auth.py): the two secret methods are one, the rest strict; a disabled or
+# unknown client not at all.
+WHO = ("secret", "post", "disabled", "public", "key", "other_key", "fapi", "unknown")
+ACCEPTS = {
+    "secret": {"client_secret_basic", "client_secret_post"},
+    "post": {"client_secret_basic", "client_secret_post"},
+    "public": {"none"},
+    "key": {"private_key_jwt"},
+    "other_key": {"private_key_jwt"},
+    "fapi": {"private_key_jwt"},
+}
+who = st.sampled_from(WHO)
+secret_kinds = st.sampled_from(["own", "another's", "wrong", "empty"])
+assertion_kinds = st.sampled_from(["own key", "another client's key", "unsigned", "junk"])
+garbled_basic = st.one_of(
+    st.binary(max_size=40).map(lambda raw: "Basic " + base64.b64encode(raw).decode()),
+    st.text(max_size=40).map(lambda text: "Basic " + on_the_wire(text)),
+    st.sampled_from(["Basic", "Basic ", "Basic =", "basic Og==", "Bearer x", "Digest x"]),
+)
+
+
+@dataclass
+class AuthPieces:
+    """One request's client authentication, as drawn: each credential may be absent."""
+
+    endpoint: str
+    basic: tuple[str, str] | str | None  # (who, secret kind) or a garbled header
+    post: tuple[str, str] | None  # (who, secret kind)
+    assertion: tuple[str, str] | None  # (who, how it is signed)
+    client_id: str | None  # who the body's client_id names, beside the credential
+    twice: str | None  # a credential parameter sent twice
+    in_url: bool  # the credentials in the query string
+
+
+@st.composite
+def any_auth_pieces(draw) -> AuthPieces:
+    """Each credential present or not, naming anyone, made any way."""
+    return AuthPieces(
+        endpoint=draw(st.sampled_from(sorted(ENDPOINTS)), label="endpoint"),
+        basic=draw(st.none() | st.tuples(who, secret_kinds) | garbled_basic, label="basic"),
+        post=draw(st.none() | st.tuples(who, secret_kinds), label="client_secret_post"),
+        assertion=draw(st.none() | st.tuples(who, assertion_kinds), label="assertion"),
+        client_id=draw(st.none() | who, label="client_id"),
+        twice=draw(st.none() | st.sampled_from(["client_id", "client_secret"]), label="twice"),
+        in_url=draw(st.booleans(), label="in the URL"),
+    )
+
+
+@st.composite
+def fitting_auth_pieces(draw) -> AuthPieces:
+    """One method a registration accepts, with its own credential (a public client's
+    client_id alone fits only where a public client may come): the oracle's other side."""
+    method = draw(st.sampled_from(["basic", "post", "assertion", "none"]), label="method")
+    named = {"basic": ("secret", "post"), "post": ("secret", "post"),
+             "assertion": ("key", "other_key", "fapi"), "none": ("public",)}[method]  # fmt: skip
+    name = draw(st.sampled_from(named), label="client")
+    credential = (name, "own key" if method == "assertion" else "own")
+    return AuthPieces(
+        endpoint=draw(st.sampled_from(sorted(ENDPOINTS)), label="endpoint"),
+        basic=credential if method == "basic" else None,
+        post=credential if method == "post" else None,
+        assertion=credential if method == "assertion" else None,
+        client_id=name if method == "none" else draw(st.sampled_from([None, name])),
+        twice=None,
+        in_url=False,
+    )
+
+
+auth_pieces = any_auth_pieces() | fitting_auth_pieces()
+
+
+def secret_owner(name: str, kind: str) -> str | None:
+    """Whose secret a drawn secret is (``_secret`` makes them so): None for a made-up one."""
+    if kind == "own" and name in ("secret", "post", "disabled"):
+        return name
+    if kind in ("own", "another's"):  # a client with no secret of its own gets another's
+        return "post" if name == "secret" else "secret"
+    return None
+
+
+def fits(pieces: AuthPieces) -> bool:
+    """Whether the drawn authentication is one method the named client may use, whole."""
+    if pieces.twice or (pieces.in_url and (pieces.post or pieces.assertion)):
+        return False  # a client_id alone may come in the URL (as at /authorize)
+    credentials = [p for p in (pieces.basic, pieces.post, pieces.assertion) if p is not None]
+    if len(credentials) > 1 or isinstance(pieces.basic, str):
+        return False
+    if not credentials:
+        return (
+            pieces.client_id is not None
+            and "none" in ACCEPTS.get(pieces.client_id, ())
+            and pieces.endpoint in PUBLIC_ENDPOINTS
+        )
+    named, kind = credentials[0]
+    if pieces.post is not None:  # the body's client_id, if drawn, is the one it names
+        named = pieces.client_id or named
+        return secret_owner(pieces.post[0], kind) == named and named in ACCEPTS
+    if pieces.client_id not in (None, named):
+        return False
+    if pieces.assertion is not None:
+        return kind == "own key" and "private_key_jwt" in ACCEPTS.get(named, ())
+    return secret_owner(named, kind) == named and named in ACCEPTS
+
+
+def _client_id(registered: Clients, name: str) -> str:
+    services = {"secret": registered.secret, "post": registered.post,
+                "disabled": registered.disabled, "public": registered.public}  # fmt: skip
+    if name in services:
+        return services[name].client_id
+    ids = {"key": registered.key_id, "other_key": registered.other_key_id,
+           "fapi": registered.fapi_id}  # fmt: skip
+    return ids.get(name, "nobody")
+
+
+def _secret(registered: Clients, name: str, kind: str) -> str:
+    own = {"secret": registered.secret, "post": registered.post, "disabled": registered.disabled}
+    if kind == "own" and name in own:
+        return own[name].client_secret
+    if kind == "own" or kind == "another's":  # a client with no secret, or another's secret
+        return (registered.post if name == "secret" else registered.secret).client_secret
+    return "" if kind == "empty" else "wrong"
+
+
+def _assertion(registered: Clients, name: str, kind: str) -> str:
+    client_id = _client_id(registered, name)
+    keys = {"key": registered.key, "other_key": registered.other_key, "fapi": registered.fapi_key}
+    own = keys.get(name, registered.key)  # the clients with no keys sign with someone's
+    if kind == "own key":
+        return assertion(client_id, own, aud=ISSUER)
+    if kind == "another client's key":
+        other = registered.other_key if own is not registered.other_key else registered.key
+        return assertion(client_id, other, aud=ISSUER)
+    if kind == "unsigned":
+        return _unsigned_jwt({"alg": "none"}, {"iss": client_id, "sub": client_id,
+                                               "aud": ISSUER, "exp": 2**31})  # fmt: skip
+    return "not.a.jwt"
+
+
+def auth_request(registered: Clients, pieces: AuthPieces) -> Attempt:
+    form, headers = {}, {}
+    if isinstance(pieces.basic, str):
+        headers["Authorization"] = pieces.basic
+    elif pieces.basic is not None:
+        named, kind = pieces.basic
+        headers.update(basic(_client_id(registered, named), _secret(registered, named, kind)))
+    if pieces.post is not None:
+        named, kind = pieces.post
+        form.update(posted(_client_id(registered, named), _secret(registered, named, kind)))
+    if pieces.assertion is not None:
+        named, kind = pieces.assertion
+        form["client_assertion_type"] = JWT_BEARER
+        form["client_assertion"] = _assertion(registered, named, kind)
+    if pieces.client_id is not None:
+        form["client_id"] = _client_id(registered, pieces.client_id)
+    if pieces.twice is not None:
+        form[pieces.twice] = [form.get(pieces.twice, "x"), "x"]
+    if pieces.in_url:
+        return attempt(headers=headers, query=form)
+    return attempt(form, headers)
+
+
+@settings(max_examples=budget(200))
+@given(data=st.data())
+def test_client_authentication_that_does_not_fit_is_invalid_client_and_never_a_5xx(
+    client, clients, data
+):
+    """Any mix of Basic (real, wrong, garbled), a posted secret, an assertion (signed by the
+    client's key, another's, unsigned, junk), client_id, repeated or in the URL, at every
+    endpoint that authenticates clients: 401 invalid_client unless it is exactly one method
+    the named client may use with its own credential."""
+    pieces = data.draw(auth_pieces)
+    sent = auth_request(clients, pieces)
+    response = send(client, pieces.endpoint, sent)
+    assert response.status_code < 500, (pieces, response.status_code, response.get_data())
+    event("fits" if fits(pieces) else "does not fit")
+    if fits(pieces):
+        assert response.json.get("error") != "invalid_client", (pieces, response.json)
+    else:
+        assert_invalid_client(response, sent, pieces)

@@ -15,6 +15,8 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
 from werkzeug.serving import make_server
 
 from clients.demo.service import create_service
@@ -170,3 +172,43 @@ def _id_token_kid(home: requests.Response) -> str:
     found = re.search(r'data-id-token-kid="([^"]+)"', home.text)
     assert found, "the demo service shows which key signed the ID token"
     return found.group(1)
+
+
+def test_authlib_client_in_either_secret_mode_on_one_default_registration(live_server):
+    """One registration made the default way (client_secret_basic); Authlib's client set to
+    client_secret_basic, then to client_secret_post, completes code + PKCE, refresh and
+    client_credentials with it: the two secret methods are one."""
+    app, issuer = live_server
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    CitizenActions(app, app.test_client()).create(username="anna", password=PASSWORD)
+    redirect_uri, scope = "https://rp.example/callback", "openid profile offline_access"
+    result = runner.invoke(args=[
+        "clients", "create", "--name", "Nordbank", "--kind", "public_authority",
+        "--redirect-uri", redirect_uri, "--scope", f"{scope} attributes:read",
+        "--legal-basis", "public_task", "--purpose", "To assess your tax",
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--grant-type", "client_credentials",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    registered = json.loads(result.stdout)
+    metadata = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
+    for method in ("client_secret_basic", "client_secret_post"):
+        rp = OAuth2Session(registered["client_id"], registered["client_secret"], scope=scope,
+                           redirect_uri=redirect_uri, code_challenge_method="S256",
+                           token_endpoint_auth_method=method)  # fmt: skip
+        verifier = generate_token(48)
+        url, _ = rp.create_authorization_url(metadata["authorization_endpoint"],
+                                             code_verifier=verifier, nonce=generate_token(),
+                                             prompt="consent")  # fmt: skip
+        browser = requests.Session()
+        consent_page = _follow(browser, log_in(app, browser, url, issuer), f"{issuer}/authorize")
+        callback = _post_form(browser, consent_page, {"decision": "allow"})
+        token = rp.fetch_token(metadata["token_endpoint"], authorization_response=callback,
+                               code_verifier=verifier)  # fmt: skip
+        assert token["id_token"] and token["refresh_token"], (method, token)
+        refreshed = rp.refresh_token(metadata["token_endpoint"], token["refresh_token"])
+        assert refreshed["refresh_token"] != token["refresh_token"], method
+        service = rp.fetch_token(metadata["token_endpoint"], grant_type="client_credentials",
+                                 scope="attributes:read")  # fmt: skip
+        assert service["scope"] == "attributes:read", (method, service)

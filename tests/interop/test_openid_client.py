@@ -33,29 +33,29 @@ def _node_ready():
     pytest.skip(reason)
 
 
-def _register(app, scope: str) -> dict:
+def _register(app, scope: str, *, kind="private_service", legal_basis="consent",
+              grants=("authorization_code", "refresh_token")) -> dict:  # fmt: skip
+    """A registration made the default way (`flask clients create`, no --auth-method)."""
     runner = app.test_cli_runner()
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
     CitizenActions(app, app.test_client()).create(username="anna", password=PASSWORD)
     result = runner.invoke(args=[
-        "clients", "create", "--name", "Node bank", "--kind", "private_service",
-        "--redirect-uri", REDIRECT, "--scope", scope, "--legal-basis", "consent",
+        "clients", "create", "--name", "Node bank", "--kind", kind,
+        "--redirect-uri", REDIRECT, "--scope", scope, "--legal-basis", legal_basis,
         "--purpose", "To open your account",
-        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        *(arg for grant in grants for arg in ("--grant-type", grant)),
         "--post-logout-redirect-uri", GOODBYE,
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_openid_client_completes_the_code_flow(live_server):
-    _node_ready()
-    app, issuer = live_server
-    scope = "openid profile age offline_access"
-    registered = _register(app, scope)
+def _drive(app, issuer: str, script: str, *args: str) -> tuple[dict, requests.Session]:
+    """Run an openid-client relying party (``script`` in openid-client/): Anna's browser
+    follows its authorization URL, logs in and allows, and hands it the callback. Returns
+    what the RP reports, and the browser."""
     rp = subprocess.Popen(
-        ["node", str(HERE / "flow.mjs"), issuer, registered["client_id"],
-         registered["client_secret"], REDIRECT, scope],
+        ["node", str(HERE / script), issuer, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -69,13 +69,23 @@ def test_openid_client_completes_the_code_flow(live_server):
         rp.stdin.write(callback + "\n")
         rp.stdin.flush()
         result = json.loads(rp.stdout.readline())
-        if "end_session_url" in result:  # RP-initiated logout, as openid-client builds it
-            confirm = _follow(browser, result["end_session_url"], stop_at=f"{issuer}/logout")
-            result["back_after_logout"] = _post_form(browser, confirm, {})
     finally:
         rp.stdin.close()
         rp.wait(timeout=30)
     assert "error" not in result, (result, rp.stderr.read())
+    return result, browser
+
+
+def test_openid_client_completes_the_code_flow(live_server):
+    _node_ready()
+    app, issuer = live_server
+    scope = "openid profile age offline_access"
+    registered = _register(app, scope)
+    result, browser = _drive(app, issuer, "flow.mjs", registered["client_id"],
+                             registered["client_secret"], REDIRECT, scope)  # fmt: skip
+    # RP-initiated logout, through the end_session URL openid-client built.
+    confirm = _follow(browser, result["end_session_url"], stop_at=f"{issuer}/logout")
+    result["back_after_logout"] = _post_form(browser, confirm, {})
     claims, userinfo = result["id_token_claims"], result["userinfo"]
     assert claims["iss"] == issuer and claims["aud"] == registered["client_id"]
     assert claims["acr"] == "https://data.gov.dk/concept/core/nsis/loa/Substantial"
@@ -94,3 +104,37 @@ def test_openid_client_completes_the_code_flow(live_server):
     assert channels == ["login", "userinfo", "userinfo"]
     # Logout through the end_session URL openid-client built: back with state, session over.
     assert result["back_after_logout"] == f"{GOODBYE}?state=bye-state"
+
+
+def test_openid_client_with_its_defaults_on_a_default_registration(live_server):
+    """openid-client given a secret and no clientAuthentication posts the secret
+    (client_secret_post); the registration says client_secret_basic, the default. Code +
+    PKCE, refresh and client_credentials all work: the two secret methods are one."""
+    _node_ready()
+    app, issuer = live_server
+    scope, service_scope = "openid profile offline_access", "attributes:read"
+    registered = _register(
+        app,
+        f"{scope} {service_scope}",
+        kind="public_authority",
+        legal_basis="public_task",
+        grants=("authorization_code", "refresh_token", "client_credentials"),
+    )
+    shown = app.test_cli_runner().invoke(args=["clients", "show", registered["client_id"]])
+    assert json.loads(shown.stdout)["token_endpoint_auth_method"] == "client_secret_basic"
+    result, _ = _drive(
+        app,
+        issuer,
+        "defaults.mjs",
+        registered["client_id"],
+        registered["client_secret"],
+        REDIRECT,
+        scope,
+        service_scope,
+    )
+    assert result["token_endpoint_auth"] == ["client_secret_post"] * 3, result
+    claims = result["id_token_claims"]
+    assert claims["iss"] == issuer and claims["aud"] == registered["client_id"]
+    assert result["refreshed"] is True and result["rotated"] is True
+    assert result["service_token_scope"] == service_scope
+    assert result["service_token_type"].lower() == "bearer"

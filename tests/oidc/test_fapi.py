@@ -346,7 +346,7 @@ def test_par_validates_the_request_when_pushed(fapi, override, error):
 
 def test_par_refuses_a_client_id_other_than_the_authenticated_one(app, fapi):
     other = register(app, name="Other")
-    _assert_json_error(fapi.push(client_id=other.client_id), "invalid_request")
+    _assert_json_error(fapi.push(client_id=other.client_id), "invalid_client", status=401)
 
 
 def test_par_refuses_a_repeated_parameter(fapi):
