@@ -34,6 +34,14 @@ def _listed(scope) -> list[str] | None:
     return list(dict.fromkeys(names)) or None
 
 
+def _named(names: list[str]) -> str:
+    """The scopes for an error description: only names Tillid knows are repeated (a
+    description allows no `"` or `\\` (RFC 6749 5.2), and echoes nothing a caller made up)."""
+    known = [name for name in names if name in SCOPE_CLAIMS or name in API_SCOPES]
+    unknown = len(names) - len(known)
+    return " ".join([*known, *([f"({unknown} unknown)"] if unknown else [])])
+
+
 def _grant_carries(grant: str, name: str) -> bool:
     if grant == SERVICE_GRANT:
         return name in API_SCOPES
@@ -52,11 +60,11 @@ def grantable_scopes(client: Client, requested, *, grant: str, granted=None) -> 
     if asked is not None:
         unregistered = [name for name in asked if name not in registered]
         if unregistered:
-            raise InvalidScopeError(f"Not registered for this client: {' '.join(unregistered)}.")
+            raise InvalidScopeError(f"Not registered for this client: {_named(unregistered)}.")
         if granted is not None:
             beyond = [name for name in asked if name not in set(_listed(granted) or ())]
             if beyond:
-                raise InvalidScopeError(f"More than originally granted: {' '.join(beyond)}.")
+                raise InvalidScopeError(f"More than originally granted: {_named(beyond)}.")
         if grant == SERVICE_GRANT and any(name in SCOPE_CLAIMS for name in asked):
             raise InvalidScopeError("client_credentials tokens carry no citizen scopes.")
         candidates = asked

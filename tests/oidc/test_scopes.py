@@ -113,6 +113,26 @@ def test_attack_api_token_after_the_registration_lost_its_scope(app, client, oid
     assert _client_credentials(client, authority).json["scope"] == "attributes:read"
 
 
+MADE_UP = ['openid "quoted', "openid back\\slash", "openid " + "x" * 3000]
+
+
+@pytest.mark.parametrize("scope", MADE_UP, ids=["quote", "backslash", "long"])
+def test_a_made_up_scope_is_invalid_scope_and_never_echoed(app, client, oidc, scope):
+    """An error description may hold no `"` or `\\` (RFC 6749 5.2): a made-up name is
+    counted, never repeated, so it cannot turn the refusal into a 500."""
+    bank = register(app)
+    flow = oidc(bank)
+    at_authorize = redirect_params(flow.authorize(scope=scope))
+    assert at_authorize["error"] == "invalid_scope" and at_authorize["state"] == flow.state
+    assert at_authorize["error_description"] == "Not registered for this client: (1 unknown)."
+    pushed = app.test_client().post("/par", data=flow.params(scope=scope), auth=_auth(bank))
+    _invalid_scope(pushed)
+    service = _client_credentials(client, _authority(app, scope="attributes:read"), scope)
+    _invalid_scope(service)
+    described = service.json["error_description"]
+    assert described == "Not registered for this client: openid (1 unknown)."
+
+
 # --- authorization code -------------------------------------------------------------------------
 
 
