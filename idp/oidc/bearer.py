@@ -13,6 +13,7 @@ from idp.citizens.models import Citizen, CitizenStatus
 from idp.errors import problem
 from idp.extensions import db
 from idp.oidc import dpop, tokens
+from idp.oidc.scopes import honoured_scopes
 from idp.oidc.server import query_client
 
 
@@ -93,10 +94,8 @@ class Bearer:
     record: dict  # what the store keeps for the token: client_id, citizen_id, scope, ...
     client: Client
     citizen: Citizen | None
-
-    @property
-    def scopes(self) -> list[str]:
-        return self.record["scope"].split()
+    # The token's scopes that its client's registration still allows.
+    scopes: list[str]
 
 
 def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -> Bearer:
@@ -119,7 +118,8 @@ def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -
     citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
-    bearer = Bearer(record=record, client=found.client, citizen=citizen)
+    scopes = honoured_scopes(found.client, record["scope"], for_citizen=citizen is not None)
+    bearer = Bearer(record=record, client=found.client, citizen=citizen, scopes=scopes)
     if scope is not None and scope not in bearer.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:

@@ -40,6 +40,7 @@ from idp.citizens.service import find_by_cpr
 from idp.extensions import db, store
 from idp.oidc import dpop, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
+from idp.oidc.scopes import grantable_scopes
 from idp.phone import pairing
 from idp.phone import requests as phone_requests
 
@@ -114,10 +115,9 @@ class BackchannelAuthentication(Endpoint):
         hint = data.get("login_hint")
         if not hint:
             raise InvalidRequestError("login_hint is required.")
-        asked = (data.get("scope") or "").split()
-        if "openid" not in asked:
+        scope = grantable_scopes(client, data.get("scope"), grant=CIBA_GRANT)
+        if "openid" not in scope:
             raise InvalidScopeError("The scope must include openid.")
-        scope = oauth_client.get_allowed_scope(" ".join(asked)).split()
         acr_values = (data.get("acr_values") or "").split()
         if acr_values and not any(
             assurance.meets(assurance.SUBSTANTIAL, level) for level in acr_values
@@ -207,8 +207,9 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
 
         client = self.request.client.client
         found: phone_requests.PhoneRequest = self.request.phone_request
+        scope = grantable_scopes(client, None, grant=CIBA_GRANT, granted=found.scope)
         token = tokens.issue_access_token(
-            client, self.request.user, " ".join(found.scope), jkt=dpop.token_binding(client)
+            client, self.request.user, " ".join(scope), jkt=dpop.token_binding(client)
         )
         token["id_token"] = id_token_for(
             client,

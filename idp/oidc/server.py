@@ -10,7 +10,6 @@ from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidGrantError,
     InvalidRequestError,
-    InvalidScopeError,
     OAuth2Error,
     UnsupportedGrantTypeError,
 )
@@ -31,7 +30,6 @@ from joserfc.jwk import KeySet
 
 from clients import cache as client_cache
 from clients import service as clients
-from clients.claims import SCOPE_CLAIMS
 from clients.models import Client
 from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
@@ -39,6 +37,7 @@ from idp.extensions import db, store
 from idp.keys import service as keys
 from idp.oidc import ciba, client_auth, codes, dpop, par, refresh, session_tokens, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
+from idp.oidc.scopes import grantable_scopes
 
 
 class TillidAuthorizationServer(AuthorizationServer):
@@ -97,8 +96,8 @@ class OAuthClient(ClientMixin):
         return None  # redirect_uri is required on every request (OIDC Core 3.1.2.1)
 
     def get_allowed_scope(self, scope):
-        allowed = self.client.scopes
-        return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in allowed)
+        """The scope of an authorization request (Authlib asks at /authorize and /par)."""
+        return " ".join(grantable_scopes(self.client, scope, grant="authorization_code"))
 
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in self.client.redirect_uris  # exact match, RFC 9700 4.1.3
@@ -227,18 +226,19 @@ class CodeGrant(AuthorizationCodeGrant):
                        include_refresh_token=True):  # fmt: skip
         code: codes.AuthorizationCode = self.request.authorization_code
         client = self.request.client.client
+        scope = grantable_scopes(client, None, grant="authorization_code", granted=code.scope)
         return tokens.issue_access_token(
-            client, user, scope or "", code.userinfo_claims, jkt=dpop.token_binding(client)
+            client, user, " ".join(scope), code.userinfo_claims, jkt=dpop.token_binding(client)
         )
 
     def create_token_response(self):
         status, token, headers = super().create_token_response()
         code: codes.AuthorizationCode = self.request.authorization_code
         client = self.request.client
-        if client.check_grant_type("refresh_token") and "offline_access" in code.scope.split():
+        if client.check_grant_type("refresh_token") and "offline_access" in token["scope"].split():
             token["refresh_token"] = refresh.issue(
                 client_id=client.get_client_id(),
-                scope=code.scope,
+                scope=token["scope"],
                 login=code,
                 dpop_jkt=_public_client_binding(client.client),
                 access_token=token["access_token"],
@@ -337,9 +337,22 @@ class RefreshGrant(RefreshTokenGrant):
         if found is not None:
             dpop.check_bound_grant(found.dpop_jkt, "refresh token")
         client = self.request.client
+        if found is not None and found.check_client(client) and not found.is_revoked():
+            # Nor does asking for more than was granted spend it (a spent one is left to
+            # ``redeem``, which revokes the family of a reused token).
+            self._scope(found)
         if client.client.is_fapi:  # FAPI 2.0: not rotated
             return refresh.live(refresh_token, client.get_client_id())
         return refresh.redeem(refresh_token, client.get_client_id())
+
+    def _scope(self, refresh_token) -> str:
+        """What the new access token carries: the scope asked for, at most the one granted
+        (RFC 6749 6), as far as the registration still allows."""
+        client = self.request.client.client
+        asked = self.request.payload.scope
+        return " ".join(
+            grantable_scopes(client, asked, grant=self.GRANT_TYPE, granted=refresh_token.scope)
+        )
 
     def authenticate_user(self, refresh_token):
         citizen = db.session.get(Citizen, refresh_token.citizen_id)
@@ -353,7 +366,7 @@ class RefreshGrant(RefreshTokenGrant):
         token = tokens.issue_access_token(
             client,
             user,
-            self.request.payload.scope or refresh_token.scope,
+            self._scope(refresh_token),
             refresh_token.userinfo_claims,
             jkt=dpop.token_binding(client),
         )
@@ -373,14 +386,23 @@ class RefreshGrant(RefreshTokenGrant):
 
 
 class ServiceGrant(ClientCredentialsGrant):
-    """Service-to-service tokens: the client's own allowed scopes, never a citizen's."""
+    """Service-to-service tokens: the client's own registered API scopes, never a citizen's
+    (without a scope asked for: all its API scopes)."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_token_request(self):
         super().validate_token_request()
-        if set((self.request.payload.scope or "").split()) & set(SCOPE_CLAIMS):
-            raise InvalidScopeError("client_credentials tokens carry no citizen scopes.")
+        client = self.request.client.client
+        self.request.scope = " ".join(
+            grantable_scopes(client, self.request.payload.scope, grant=self.GRANT_TYPE)
+        )
+
+    def create_token_response(self):
+        # Authlib's would issue the scope as sent; this one issues what the request may have.
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None,

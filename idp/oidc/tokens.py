@@ -11,7 +11,6 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from clients.claims import API_SCOPES
 from clients.models import Client
 from idp.citizens.models import Citizen
 from idp.extensions import store
@@ -31,10 +30,9 @@ def issue_access_token(
     *,
     jkt: str | None = None,
 ):
-    """An access token for ``client``; with ``jkt`` (the thumbprint of the key of the
-    request's DPoP proof) a DPoP token bound to that key (RFC 9449 6: `cnf.jkt`)."""
-    # API scopes are a service's own: never in a citizen's token, and the reverse.
-    scope = " ".join(name for name in scope.split() if (name in API_SCOPES) == (citizen is None))
+    """An access token for ``client`` carrying ``scope`` (what idp/oidc/scopes.py allowed
+    its grant); with ``jkt`` (the thumbprint of the key of the request's DPoP proof) a DPoP
+    token bound to that key (RFC 9449 6: `cnf.jkt`)."""
     lifetime = current_app.config["ACCESS_TOKEN_SECONDS"]
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
