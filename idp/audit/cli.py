@@ -51,7 +51,7 @@ def list_command(since, limit, as_json):
 
 def audit_every_command(group: click.Group) -> None:
     """Write every command under ``group`` to the audit log (the one hook: commands need
-    nothing of their own). Read-only commands too: see README, "Admin audit log"."""
+    nothing of their own). Read-only commands too: see docs/operations.md, "Admin audit log"."""
     for command in list(group.commands.values()):
         _audit(command)
         if isinstance(command, click.Group):
