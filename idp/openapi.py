@@ -31,7 +31,7 @@ def _problems(*statuses: int) -> dict:
         403: "Authenticated, but not allowed this (scope, registration or consent).",
         404: "Nothing known by that identifier.",
         409: "A retried report with the same reference but other content.",
-        429: "Too many requests; retry later.",
+        429: "Too many requests (a rate limit's budget is spent); retry after Retry-After seconds.",
         503: "Not yet possible; retry shortly.",
     }
     return {
@@ -543,6 +543,15 @@ def _paths() -> dict:
     }
 
 
+def _rate_limited(paths: dict) -> dict:
+    """Every guarded /api/ operation may answer 429 (idp/rate_limits.py)."""
+    for path, operations in paths.items():
+        if path.startswith("/api/") and path != "/api/openapi.json":
+            for operation in operations.values():
+                operation["responses"].update(_problems(429))
+    return paths
+
+
 def document() -> dict:
     issuer = current_app.config["ISSUER"]
     return {
@@ -557,7 +566,7 @@ def document() -> dict:
             ),
         },
         "servers": [{"url": issuer}],
-        "paths": _paths(),
+        "paths": _rate_limited(_paths()),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
