@@ -18,6 +18,7 @@ wait), so refusing costs nothing more.
 from __future__ import annotations
 
 import functools
+import logging
 
 from flask import current_app, g
 from flask_limiter.util import get_remote_address
@@ -25,6 +26,8 @@ from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
 from idp.extensions import limiter
+
+log = logging.getLogger(__name__)
 
 # Requests no credential vouches for, per source address (every machine endpoint shares it).
 SOURCE_BUDGET = "TOKEN_RATE_LIMIT"
@@ -57,6 +60,10 @@ def _spend(setting: str, holder: tuple[str, ...]) -> None:
         return
     for limit in _parsed(current_app.config[setting]):
         if not limiter.limiter.hit(limit, *_bucket(setting, holder)):
+            # Which client, for the operator; never a citizen's id or an address.
+            client_id = holder[1] if holder[0] == "client" else None
+            log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
+                                                   "client_id": client_id})  # fmt: skip
             raise Exhausted(limit)
 
 

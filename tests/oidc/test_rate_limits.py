@@ -56,10 +56,12 @@ def _bearer(token: str) -> dict:
 # The token endpoints
 
 
-def test_a_client_spends_its_own_budget_at_the_token_endpoints_not_its_sources(app, client,
-                                                                                oidc):  # fmt: skip
+def test_a_client_spends_its_own_budget_at_the_token_endpoints_not_its_sources(
+    app, client, oidc, caplog
+):
     """A big authority behind one address: its authenticated calls never touch the source
-    budget (here smaller than its own); over its own it gets 429, its neighbour does not."""
+    budget (here smaller than its own); over its own it gets 429, its neighbour does not.
+    The operator's log says which client."""
     skat, kommune = _authority(app), _authority(app, name="Kommunen")
     _limit(app, TOKEN_RATE_LIMIT="2 per minute", TOKEN_RATE_LIMIT_PER_CLIENT="4 per minute")
     api = app.test_client()
@@ -76,6 +78,10 @@ def test_a_client_spends_its_own_budget_at_the_token_endpoints_not_its_sources(a
         _oauth_429(api.post(path, data={"token": token, "client_id": skat.client_id}, auth=auth,
                             environ_base=AUTHORITY))  # fmt: skip
     assert _client_credentials(api, kommune).status_code == 200, "the neighbour has its own"
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "rate_limited"]
+    assert logged and {(r.budget, r.client_id) for r in logged} == {
+        ("TOKEN_RATE_LIMIT_PER_CLIENT", skat.client_id)
+    }
 
 
 def test_attack_failed_client_authentication_spends_the_senders_source_budget(app, client,
