@@ -47,6 +47,8 @@ RESULTS = HERE / "results"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never served: the load reads the code off it
 STORE_PREFIX = "tillid-bench:"
 UNLIMITED = "1000000000 per minute"  # rate limits would turn load into 429s
+RATE_LIMITS = ("LOGIN_RATE_LIMIT", "TOKEN_RATE_LIMIT", "TOKEN_RATE_LIMIT_PER_CLIENT",
+               "USERINFO_RATE_LIMIT", "API_RATE_LIMIT")  # idp/config.py's  # fmt: skip
 
 
 def _run(command: list[str], **options) -> str:
@@ -245,8 +247,7 @@ def prepare(citizens: int) -> Setup:
         "REDIS_URL": redis_url,
         "TILLID_STORE_PREFIX": STORE_PREFIX,
         "TILLID_INSTANCE_PATH": instance,
-        "TOKEN_RATE_LIMIT": UNLIMITED,
-        "LOGIN_RATE_LIMIT": UNLIMITED,
+        **{name: UNLIMITED for name in RATE_LIMITS},
         "ACCESS_TOKEN_SECONDS": "3600",
         "LOG_LEVEL": "WARNING",  # one JSON line per request would measure the terminal
         "PYTHONPATH": str(ROOT),

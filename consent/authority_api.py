@@ -51,13 +51,14 @@ class BadRequest(Exception):
 
 def authority_token(scope: str):
     """A public authority's own live token carrying ``scope``; bearer tokens are not
-    cookies, so no CSRF token is asked for."""
+    cookies, so no CSRF token is asked for. Each call spends the authority's API_RATE_LIMIT
+    (idp/rate_limits.py)."""
 
     def decorate(view):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
             try:
-                token = bearer.authenticate(scope, for_citizen=False)
+                token = bearer.authenticate(scope, for_citizen=False, budget="API_RATE_LIMIT")
             except bearer.Rejected as rejected:
                 return rejected.problem_response()
             if token.client.kind != ClientKind.PUBLIC_AUTHORITY:

@@ -10,6 +10,8 @@ import urllib.parse
 import zoneinfo
 from pathlib import Path
 
+import limits
+
 DEVELOPMENT = "development"
 PRODUCTION = "production"
 
@@ -141,6 +143,31 @@ def _check_redis(config: dict) -> None:
         raise ConfigurationError("TILLID_STORE_PREFIX cannot contain { or } on a Redis Cluster")
 
 
+RATE_LIMITS = (
+    "LOGIN_RATE_LIMIT",
+    "TOKEN_RATE_LIMIT",
+    "TOKEN_RATE_LIMIT_PER_CLIENT",
+    "USERINFO_RATE_LIMIT",
+    "API_RATE_LIMIT",
+)
+
+
+def _check_rate_limits(config: dict) -> None:
+    """Each limit must parse: an unreadable one would otherwise be skipped (the login's, by
+    Flask-Limiter, with only a log line) or fail every request it guards."""
+    for name in RATE_LIMITS:
+        value = config[name]
+        try:
+            parsed = limits.parse_many(value) if isinstance(value, str) else []
+        except ValueError:
+            parsed = []
+        if not parsed or any(limit.amount < 1 for limit in parsed):
+            raise ConfigurationError(
+                f"{name} must be a rate limit such as '600 per minute' or "
+                f"'20 per minute;200 per hour', not {value!r}"
+            )
+
+
 def load(instance_path: str, overrides: dict | None = None) -> dict:
     """Build the Flask config from the environment, then apply ``overrides`` (tests)."""
     overrides = overrides or {}
@@ -176,7 +203,14 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_IDLE_TIMEOUT": _env_int("SESSION_IDLE_TIMEOUT", 30 * 60),
         "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
-        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "600 per minute"),
+        # The machine endpoints' budgets (idp/rate_limits.py): per source address for what no
+        # credential vouches for; per client (or citizen) once a credential checked out.
+        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT") or "1200 per minute",
+        "TOKEN_RATE_LIMIT_PER_CLIENT": (
+            os.environ.get("TOKEN_RATE_LIMIT_PER_CLIENT") or "20000 per minute"
+        ),
+        "USERINFO_RATE_LIMIT": os.environ.get("USERINFO_RATE_LIMIT") or "20000 per minute",
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT") or "6000 per minute",
         "LEDGER_RETENTION_DAYS": _env_int("LEDGER_RETENTION_DAYS", 5 * 365),
         # Phone approvals one citizen may start per 10 minutes (MFA-fatigue protection).
         "PHONE_REQUEST_RATE_LIMIT": _env_int("PHONE_REQUEST_RATE_LIMIT", 5),
@@ -245,6 +279,7 @@ def _check(config: dict) -> None:
         if not issuer_is_https(config):
             raise ConfigurationError("ISSUER must be an https URL when TILLID_ENV=production")
     _check_redis(config)
+    _check_rate_limits(config)
     if config["DEFAULT_LANGUAGE"] not in ("da", "en"):
         raise ConfigurationError("DEFAULT_LANGUAGE must be da or en")
     try:

@@ -26,12 +26,18 @@ def _template() -> dict:
     """openapi.yaml with its enums filled in; "{issuer}" still in place."""
     text = resources.files("idp").joinpath("openapi.yaml").read_text(encoding="utf-8")
     spec = yaml.safe_load(text)
-    del spec["x-shared"]  # written out where used, by YAML alias
+    # x-shared is written out where it is used, by YAML alias.
+    too_many_requests = spec.pop("x-shared")["problems"]["too_many_requests"]
     schemas = spec["components"]["schemas"]
     schemas["AttributeName"]["enum"] = sorted(CITIZEN_CLAIMS)
     schemas["LegalBasis"]["enum"] = [basis.value for basis in LegalBasis]
     # The same object as the access log's channel filter (a YAML alias): both get the enum.
     schemas["AccessLogEntry"]["properties"]["channel"]["enum"] = [c.value for c in Channel]
+    # Every guarded /api/ operation spends a rate limit's budget (idp/rate_limits.py).
+    for path, operations in spec["paths"].items():
+        if path.startswith("/api/") and path != "/api/openapi.json":
+            for operation in operations.values():
+                operation["responses"]["429"] = too_many_requests
     return spec
 
 

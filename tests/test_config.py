@@ -205,3 +205,36 @@ def test_several_workers_start_with_redis(tmp_path):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+RATE_LIMIT_DEFAULTS = {
+    "LOGIN_RATE_LIMIT": "20 per minute;200 per hour",
+    "TOKEN_RATE_LIMIT": "1200 per minute",
+    "TOKEN_RATE_LIMIT_PER_CLIENT": "20000 per minute",
+    "USERINFO_RATE_LIMIT": "20000 per minute",
+    "API_RATE_LIMIT": "6000 per minute",
+}
+
+
+def test_the_rate_limits_have_defaults_and_are_read(clean_env, monkeypatch):
+    for name in RATE_LIMIT_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("USERINFO_RATE_LIMIT", "")  # empty: the default
+    app = create_app()
+    assert {name: app.config[name] for name in RATE_LIMIT_DEFAULTS} == RATE_LIMIT_DEFAULTS
+    monkeypatch.setenv("API_RATE_LIMIT", "100/second;5000 per hour")
+    monkeypatch.setenv("TOKEN_RATE_LIMIT_PER_CLIENT", "50000 per minute")
+    app = create_app()
+    assert app.config["API_RATE_LIMIT"] == "100/second;5000 per hour"
+    assert app.config["TOKEN_RATE_LIMIT_PER_CLIENT"] == "50000 per minute"
+
+
+@pytest.mark.parametrize("name", RATE_LIMIT_DEFAULTS)
+@pytest.mark.parametrize(
+    "value", ["lots", "600 per fortnight", "0 per minute", "-5 per minute", "600 per minute;x"]
+)
+def test_an_unreadable_rate_limit_is_refused_at_startup(clean_env, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"{name} must be a rate limit") as refused:
+        create_app()
+    assert repr(value) in str(refused.value)

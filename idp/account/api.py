@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from clients import service as client_registry
 from clients.claims import ACCOUNT_ACCESS
 from consent import release
+from idp import rate_limits
 from idp.account import my_data
 from idp.auth import assurance, current, sessions
 from idp.authenticators import service as authenticators
@@ -28,6 +29,7 @@ from idp.oidc import bearer, refresh
 bp = Blueprint("me_api", __name__, url_prefix="/api/me")
 
 ACCOUNT_SCOPE = "me"
+RATE_LIMIT = "API_RATE_LIMIT"  # idp/rate_limits.py
 
 
 def citizen() -> Citizen:
@@ -36,7 +38,7 @@ def citizen() -> Citizen:
 
 
 def _by_token() -> Citizen:
-    token = bearer.authenticate(ACCOUNT_SCOPE, for_citizen=True)
+    token = bearer.authenticate(ACCOUNT_SCOPE, for_citizen=True, budget=RATE_LIMIT)
     # Consent withdrawn on the portal ends the app's access at once, not at token expiry.
     decision = release.decide(token.client, token.citizen.id, [ACCOUNT_SCOPE])
     if ACCOUNT_ACCESS not in {rule.claim for rule in decision.granted}:
@@ -48,13 +50,15 @@ def citizen_api(*, tokens: bool = True):
     """Guard a JSON twin: a token with scope `me` (when ``tokens``) or the SSO session at
     the default level; else a 401 problem, never a redirect to a login page. A change
     (``tokens=False``) is the session's alone, with its CSRF token checked here, after a
-    token has had its clear 403."""
+    token has had its clear 403. Each call spends API_RATE_LIMIT: the token's holder's
+    (idp/oidc/bearer.py), the logged-in citizen's, or else the source address's."""
 
     def decorate(view):
         @functools.wraps(view)
         def guarded(*args, **kwargs):
             if bearer.presented():
                 if not tokens:
+                    rate_limits.spend_for_source()
                     return problem(403, _("Only you, logged in to Tillid, can do this."))
                 try:
                     g.api_citizen = _by_token()
@@ -63,7 +67,9 @@ def citizen_api(*, tokens: bool = True):
             else:
                 found, session = current.citizen(), current.sso_session()
                 if found is None or not assurance.meets(session.level, assurance.DEFAULT_LEVEL):
+                    rate_limits.spend_for_source()
                     return problem(401, _("Log in to Tillid (with two factors) first."))
+                rate_limits.spend_for_citizen(RATE_LIMIT, found.id)
                 if not tokens:
                     csrf.protect()
                 g.api_citizen = found

@@ -9,6 +9,7 @@ from flask import jsonify, request
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
+from idp import rate_limits
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.errors import problem
 from idp.extensions import db
@@ -34,14 +35,16 @@ def presented() -> str | None:
 
 class Rejected(Exception):
     """A token that does not let this request through: the status, the RFC 6750 error code
-    (or RFC 9449's, with ``dpop``: then the challenge is `DPoP` and carries a nonce)."""
+    (or RFC 9449's, with ``dpop``: then the challenge is `DPoP` and carries a nonce); or,
+    with ``retry_after``, a 429: a rate limit's budget is spent."""
 
     def __init__(self, status: int, error: str, description: str, client: Client | None = None,
-                 *, dpop: bool = False):  # fmt: skip
+                 *, dpop: bool = False, retry_after: int | None = None):  # fmt: skip
         super().__init__(description)
         self.status, self.error, self.description = status, error, description
         self.client = client  # known when the token was good but not good enough (CORS)
         self.dpop = dpop
+        self.retry_after = retry_after
 
     def _challenge(self) -> str:
         if self.dpop:
@@ -52,7 +55,10 @@ class Rejected(Exception):
         return f'Bearer error="{self.error}", error_description="{self.description}"'
 
     def _headers(self, response):
-        response.headers["WWW-Authenticate"] = self._challenge()
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        else:
+            response.headers["WWW-Authenticate"] = self._challenge()
         if self.dpop and dpop.nonce_required():
             response.headers["DPoP-Nonce"] = dpop.current_nonce()
         return response
@@ -98,10 +104,9 @@ class Bearer:
     scopes: list[str]
 
 
-def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -> Bearer:
-    """The live token of this request, carrying ``scope``; a citizen's token when
-    ``for_citizen`` is True, a service's own (client_credentials) when False.
-    Raises Rejected otherwise."""
+def _verified() -> tuple[dict, Client]:
+    """The record of this request's live token, with a proof of its key if it is bound to
+    one, and its client; Rejected otherwise."""
     scheme, token = _scheme_and_token()
     if not token:
         raise Rejected(401, "invalid_request", "An access token is required.")
@@ -115,11 +120,45 @@ def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -
     confirmation = record["claims"].get("cnf")
     bound_to = confirmation.get("jkt", "") if isinstance(confirmation, dict) else None
     _check_proof(token, scheme, bound_to, found.client)
+    return record, found.client
+
+
+def _spend(spend, client: Client | None = None) -> None:
+    try:
+        spend()
+    except rate_limits.Exhausted as spent:
+        raise Rejected(429, "invalid_request", spent.description, client,
+                       retry_after=spent.retry_after) from None  # fmt: skip
+
+
+def _spend_for_holder(budget: str, record: dict, client: Client) -> None:
+    """The token's holder spends: the service, for a token kept on its own server (a
+    confidential client); for one on a citizen's device (a public client, the citizen's
+    app), that citizen at that app, so that no citizen can spend everyone's."""
+    citizen_id = record["citizen_id"] if client.is_public else None
+    rate_limits.spend_for_client(budget, client.client_id, citizen_id)
+
+
+def authenticate(scope: str | None = None, *, for_citizen: bool | None = None,
+                 budget: str) -> Bearer:  # fmt: skip
+    """The live token of this request, carrying ``scope``; a citizen's token when
+    ``for_citizen`` is True, a service's own (client_credentials) when False.
+    Raises Rejected otherwise.
+
+    The request spends the rate limit ``budget`` (a configuration name, idp/rate_limits.py)
+    of the token's holder once the token and its proof checked out; before that, what no
+    credential vouches for spends its source address's. Spent: Rejected with 429."""
+    try:
+        record, client = _verified()
+    except Rejected:
+        _spend(rate_limits.spend_for_source)
+        raise
+    _spend(lambda: _spend_for_holder(budget, record, client), client)
     citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
-    scopes = honoured_scopes(found.client, record["scope"], for_citizen=citizen is not None)
-    bearer = Bearer(record=record, client=found.client, citizen=citizen, scopes=scopes)
+    scopes = honoured_scopes(client, record["scope"], for_citizen=citizen is not None)
+    bearer = Bearer(record=record, client=client, citizen=citizen, scopes=scopes)
     if scope is not None and scope not in bearer.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:
@@ -128,4 +167,4 @@ def authenticate(scope: str | None = None, *, for_citizen: bool | None = None) -
         problem = "This needs the service's own token."
     else:
         return bearer
-    raise Rejected(403, "insufficient_scope", problem, client=found.client)
+    raise Rejected(403, "insufficient_scope", problem, client=client)

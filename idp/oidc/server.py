@@ -32,6 +32,7 @@ from clients import cache as client_cache
 from clients import service as clients
 from clients.models import Client
 from consent import ledger, release
+from idp import rate_limits
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.extensions import db, store
 from idp.keys import service as keys
@@ -41,6 +42,15 @@ from idp.oidc.scopes import grantable_scopes
 
 
 class TillidAuthorizationServer(AuthorizationServer):
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Every endpoint that authenticates clients comes here; a client whose credentials
+        checked out then spends its own budget (idp/rate_limits.py), before the endpoint
+        does any work. A public client proves nothing: its requests are its source's."""
+        client = super().authenticate_client(request, methods, endpoint)
+        if request.auth_method != "none":
+            rate_limits.spend_for_client(rate_limits.CLIENT_BUDGET, client.get_client_id())
+        return client
+
     def create_oauth2_request(self, request):
         """A dict of parameters (a pushed request, RFC 9126) stands in for the query."""
         oauth_request = super().create_oauth2_request(request)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import re
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,12 +36,12 @@ from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
 from clients.service import GRANT_TYPES
 from consent import ledger, release
-from idp import crypto, i18n
+from idp import crypto, i18n, rate_limits
 from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
 from idp.authenticators import passkeys
 from idp.citizens.models import Citizen
-from idp.extensions import csrf, db, limiter, source_address_key
+from idp.extensions import csrf, db, limiter
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
 from idp.oidc import bearer, ciba, claims_request, cors, dpop, par, subjects
@@ -354,15 +356,26 @@ def _client_of_form():
     return found.client if found is not None else None
 
 
-def _token_rate_limit() -> str:
-    return current_app.config["TOKEN_RATE_LIMIT"]
+def _service_limit(view):
+    """The budgets of the endpoints that authenticate clients (idp/rate_limits.py). A client
+    whose authentication checks out spends its own (TOKEN_RATE_LIMIT_PER_CLIENT, counted by
+    the authorization server); every other request (failed or no client authentication, a
+    public client, junk) its source address's (TOKEN_RATE_LIMIT), and a source that spent
+    that is refused before any authentication: guessing codes, refresh tokens or secrets is
+    hopeless anyway (256 bits), but a lucky guess would still get nothing."""
 
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        rate_limits.refuse_a_spent_source()
+        response = view(*args, **kwargs)
+        if not rate_limits.spent_this_request():
+            with contextlib.suppress(rate_limits.Exhausted):  # the next one is refused
+                rate_limits.spend_for_source()
+        return response
 
-# Per source address on the endpoints a service's back end calls: guessing codes, refresh
-# tokens or secrets is hopeless anyway (256 bits), but no one source may flood the IdP.
-_service_limit = limiter.shared_limit(
-    _token_rate_limit, scope="service-endpoints", methods=["POST"], key_func=source_address_key
-)
+    return limited
 
 
 def _checked_dpop_proof():
@@ -467,7 +480,7 @@ def userinfo():
         return cors.preflight("GET, POST")
     client = None
     try:
-        token = bearer.authenticate("openid", for_citizen=True)
+        token = bearer.authenticate("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT")
         client = token.client
         response = _userinfo(token)
     except bearer.Rejected as rejected:

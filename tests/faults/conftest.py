@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from idp import create_app
+from idp.config import RATE_LIMITS
 from idp.extensions import db
 from tests.conftest import FAST_ARGON2, REQUIRE_E2E, base_config
 from tests.faults.browserless import PASSWORD, REDIRECT_URI, Service
@@ -114,8 +115,7 @@ class Deployment:
             "TILLID_DATA_KEY": data_key,
             "ISSUER": self.url,
             "BIND": f"127.0.0.1:{self.port}",
-            "LOGIN_RATE_LIMIT": UNLIMITED,
-            "TOKEN_RATE_LIMIT": UNLIMITED,
+            **{name: UNLIMITED for name in RATE_LIMITS},
             "ACCESS_TOKEN_SECONDS": "3600",
             "LOG_LEVEL": "WARNING",
             # The pages the checks read are in English, as in base_config (the product's

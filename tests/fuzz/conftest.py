@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+from idp.config import RATE_LIMITS
 from tests.idp.test_phone_requests import demo_citizen, phone_app  # noqa: F401 (fixtures)
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture: a logged-in citizen, services)
 from tests.oidc.test_client_authentication import clients  # noqa: F401 (a fixture)
@@ -47,4 +48,5 @@ def budget(ci_examples: int) -> int:
 def app(make_app):
     """Fuzzing sends hundreds of requests from one address: with the usual per-source
     limits most would be a 429 before they reached the code under test."""
-    return make_app(TOKEN_RATE_LIMIT="100000 per minute", LOGIN_RATE_LIMIT="100000 per minute")
+    lifted = "100000 per minute"
+    return make_app(**{name: lifted for name in RATE_LIMITS})

@@ -121,10 +121,10 @@ def test_discovery_lists_the_new_endpoints(client, oidc):
 
 
 @pytest.mark.cluster
-def test_one_source_flooding_the_token_endpoints_is_rate_limited(make_app):
-    app = make_app(TOKEN_RATE_LIMIT="3 per minute")
+def test_one_client_flooding_the_token_endpoints_is_rate_limited(make_app):
+    app = make_app(TOKEN_RATE_LIMIT_PER_CLIENT="3 per minute")
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
-    auth = _service_client(app)
+    auth, neighbour = _service_client(app), _service_client(app)
     client = app.test_client()
     assert [_client_credentials(client, auth).status_code for _ in range(2)] == [200, 200]
     assert client.post("/introspect", data={"token": "x"}, auth=auth).status_code == 200
@@ -136,6 +136,27 @@ def test_one_source_flooding_the_token_endpoints_is_rate_limited(make_app):
     other_source = {"REMOTE_ADDR": "192.0.2.7"}
     response = elsewhere.post("/token", data={"grant_type": "client_credentials"}, auth=auth,
                               environ_base=other_source)  # fmt: skip
+    assert response.status_code == 429, "the budget is the client's, wherever it calls from"
+    response = _client_credentials(client, neighbour)
+    assert response.status_code == 200, "another client, same source: its own budget"
+
+
+@pytest.mark.cluster
+def test_one_source_flooding_the_token_endpoints_with_bad_credentials_is_rate_limited(make_app):
+    app = make_app(TOKEN_RATE_LIMIT="3 per minute")
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    client_id, secret = _service_client(app)
+    client = app.test_client()
+    wrong = (client_id, "wrong")
+    assert _client_credentials(client, wrong).status_code == 401
+    assert client.post("/introspect", data={"token": "x"}, auth=wrong).status_code == 401
+    assert client.post("/revoke", data={"token": "x"}, auth=wrong).status_code == 401
+    limited = _client_credentials(client, (client_id, secret))  # the right one too, from here
+    assert limited.status_code == 429
+    assert limited.json["error"] == "invalid_request" and int(limited.headers["Retry-After"]) > 0
+    elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
+    response = app.test_client().post("/token", data={"grant_type": "client_credentials"},
+                                      auth=(client_id, secret), environ_base=elsewhere)  # fmt: skip
     assert response.status_code == 200, "another source has its own budget"
 
 
