@@ -42,15 +42,6 @@ from idp.oidc.scopes import grantable_scopes
 
 
 class TillidAuthorizationServer(AuthorizationServer):
-    def authenticate_client(self, request, methods, endpoint="token"):
-        """Every endpoint that authenticates clients comes here; a client whose credentials
-        checked out then spends its own budget (idp/rate_limits.py), before the endpoint
-        does any work. A public client proves nothing: its requests are its source's."""
-        client = super().authenticate_client(request, methods, endpoint)
-        if request.auth_method != "none":
-            rate_limits.spend_for_client(rate_limits.CLIENT_BUDGET, client.get_client_id())
-        return client
-
     def create_oauth2_request(self, request):
         """A dict of parameters (a pushed request, RFC 9126) stands in for the query."""
         oauth_request = super().create_oauth2_request(request)
@@ -59,10 +50,16 @@ class TillidAuthorizationServer(AuthorizationServer):
         return oauth_request
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        """Every endpoint and grant authenticates its client here (idp/oidc/client_auth.py)."""
-        return client_auth.authenticate(
+        """Every endpoint and grant authenticates its client here (idp/oidc/client_auth.py).
+        A client whose credentials checked out then spends its own budget
+        (idp/rate_limits.py), before the endpoint does any work. A public client proves
+        nothing: its requests are its source's."""
+        client = client_auth.authenticate(
             request, methods, query_client=query_client, assertion=ClientAssertion()
         )
+        if request.auth_method != "none":
+            rate_limits.spend_for_client(rate_limits.CLIENT_BUDGET, client.get_client_id())
+        return client
 
     def create_token_response(self, request=None):
         """The client is authenticated whatever the grant: a grant type we do not serve is
