@@ -17,7 +17,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 def on_starting(server):
     # Checked before any worker forks, whatever way the worker count was given.
-    from idp import refuse_workers_on_embedded_store
+    from idp.app import refuse_workers_on_embedded_store
 
     refuse_workers_on_embedded_store(server.cfg.workers, os.environ.get("REDIS_URL"))
 

@@ -1,5 +1,5 @@
 """What gunicorn and `flask --app wsgi` load."""
 
-from idp import create_app
+from idp.app import create_app
 
 app = create_app()

@@ -100,7 +100,7 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
     """COPY ``count`` more entries (and their nodes), then sign a checkpoint over all."""
     from consent import checkpoint, ledger, merkle
     from consent.ledger import LedgerCheckpoint
-    from idp.extensions import db
+    from idp.core.extensions import db
 
     started = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
@@ -171,8 +171,8 @@ def _writer(seed: int, client_id: str, citizen_ids: list[str], ready, seconds: f
     """One writer process (a gunicorn worker releasing attributes): append and commit."""
     from clients.models import Client
     from consent import ledger
-    from idp import create_app
-    from idp.extensions import db
+    from idp.app import create_app
+    from idp.core.extensions import db
 
     app = create_app({"LEDGER_INTEGRATE_SECONDS": 0})
     rng = random.Random(seed)  # noqa: S311 (which citizen: no secret)
@@ -196,7 +196,7 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
     """WRITERS processes append and commit; the integrator runs beside them as in gunicorn
     (every LEDGER_INTEGRATE_SECONDS, as many entries as are pending, one checkpoint each)."""
     from consent import ledger
-    from idp.extensions import db
+    from idp.core.extensions import db
 
     stop = threading.Event()
     integrations: list[tuple[float, int]] = []
@@ -257,7 +257,7 @@ def _citizen_reads(app) -> dict:
 
     from consent import ledger
     from idp.auth import assurance, sessions
-    from idp.extensions import db
+    from idp.core.extensions import db
 
     rng = random.Random(7)  # noqa: S311 (which entries to time)
     proofs: list[float] = []
@@ -313,9 +313,9 @@ def main() -> None:
 
     from clients import service as clients
     from consent import partitions
-    from idp import create_app
+    from idp.app import create_app
     from idp.citizens import service as citizens
-    from idp.extensions import db
+    from idp.core.extensions import db
 
     app = create_app({"RATELIMIT_ENABLED": False})
     started = time.perf_counter()

@@ -27,9 +27,9 @@ import pyotp
 
 os.environ.setdefault("TILLID_INSTANCE_PATH", tempfile.mkdtemp())
 
-from idp import create_app
-from idp.config import RATE_LIMITS
-from idp.extensions import db
+from idp.app import create_app
+from idp.core.config import RATE_LIMITS
+from idp.core.extensions import db
 
 PASSWORD = "correct horse battery"  # noqa: S105 (fictitious bench citizens)
 REDIRECT = "https://bench.example/cb"

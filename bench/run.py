@@ -48,7 +48,7 @@ REDIRECT_URI = "http://127.0.0.1:9/callback"  # never served: the load reads the
 STORE_PREFIX = "tillid-bench:"
 UNLIMITED = "1000000000 per minute"  # rate limits would turn load into 429s
 RATE_LIMITS = ("LOGIN_RATE_LIMIT", "TOKEN_RATE_LIMIT", "TOKEN_RATE_LIMIT_PER_CLIENT",
-               "USERINFO_RATE_LIMIT", "API_RATE_LIMIT")  # idp/config.py's  # fmt: skip
+               "USERINFO_RATE_LIMIT", "API_RATE_LIMIT")  # idp/core/config.py's  # fmt: skip
 
 
 def _run(command: list[str], **options) -> str:

@@ -17,8 +17,9 @@ import sys
 import pyotp
 
 from clients import service as clients
-from idp import create_app, passwords
+from idp.app import create_app
 from idp.citizens import service as citizens
+from idp.core import passwords
 
 PASSWORD = "bench-Fjord-Solsikke-7"  # noqa: S105 (a fictitious bench citizen's)
 

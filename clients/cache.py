@@ -31,7 +31,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from clients.models import ClaimPolicy, Client
-from idp.extensions import db
+from idp.core.extensions import db
 
 CACHE_SECONDS = 5.0
 _MAX_KEPT = 1024  # registrations per process; past that it starts afresh

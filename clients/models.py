@@ -9,8 +9,8 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clients.claims import CPR_CLAIM, LegalBasis
-from idp.dbtypes import UTCDateTime, string_enum, utcnow
-from idp.extensions import db
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db
 
 
 class ClientKind(enum.StrEnum):

@@ -21,8 +21,8 @@ from clients.claims import (
     claims_for,
 )
 from clients.models import FAPI2_PROFILE, PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 from idp.keys.service import ALGORITHMS
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"

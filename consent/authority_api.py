@@ -27,11 +27,11 @@ from consent import ledger, release
 from idp.citizens import cpr
 from idp.citizens.models import Citizen
 from idp.citizens.service import find_by_cpr
-from idp.dbtypes import utcnow
-from idp.errors import problem
-from idp.extensions import csrf, db
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import csrf, db
+from idp.core.problems import problem
+from idp.core.web import json_body
 from idp.oidc import bearer, subjects
-from idp.web import json_body
 
 bp = Blueprint("authority_api", __name__, url_prefix="/api")
 
@@ -52,7 +52,7 @@ class BadRequest(Exception):
 def authority_token(scope: str):
     """A public authority's own live token carrying ``scope``; bearer tokens are not
     cookies, so no CSRF token is asked for. Each call spends the authority's API_RATE_LIMIT
-    (idp/rate_limits.py)."""
+    (idp/core/rate_limits.py)."""
 
     def decorate(view):
         @functools.wraps(view)

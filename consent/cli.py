@@ -14,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from consent import ledger, partitions
 from idp.citizens.models import Citizen
-from idp.extensions import db
+from idp.core.extensions import db
 
 ledger_cli = AppGroup("ledger", help="The access ledger (a signed Merkle log).")
 

@@ -42,9 +42,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from clients.models import Client
 from consent import checkpoint, merkle, partitions
 from consent import verify as proofs
-from idp import crypto
-from idp.dbtypes import UTCDateTime, string_enum, utcnow
-from idp.extensions import db, store
+from idp.core import crypto
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db, store
 
 KEY_NAME_SUFFIX = "/ledger"
 _INTEGRATE_LOCK_SECONDS = 60

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, String, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.dbtypes import UTCDateTime, utcnow
-from idp.extensions import db, store
+from idp.core.dbtypes import UTCDateTime, utcnow
+from idp.core.extensions import db, store
 
 MONTHS_AHEAD = 3
 DEFAULT = "ledger_entry_default"

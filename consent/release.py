@@ -17,8 +17,8 @@ from clients.models import ClaimPolicy, Client, ClientKind
 from consent import ledger
 from consent.models import ConsentGrant
 from idp.citizens.models import Citizen
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 
 
 @dataclass

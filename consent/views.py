@@ -11,8 +11,8 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 
 from consent import checkpoint, ledger
-from idp.errors import problem
-from idp.extensions import limiter
+from idp.core.extensions import limiter
+from idp.core.problems import problem
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²" is a digit to Python

@@ -18,7 +18,7 @@ from clients.demo.service import create_service
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
 from idp.citizens import service as citizens
-from idp.config import PRODUCTION
+from idp.core.config import PRODUCTION
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 demo_cli = AppGroup("demo", help="Demo data for development.")

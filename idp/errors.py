@@ -6,57 +6,16 @@ import logging
 
 import redis
 from flask import Flask, g, jsonify, render_template, request
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from idp.extensions import roll_back_session
+from idp.core.extensions import roll_back_session
+from idp.core.problems import OAUTH_PATHS, problem, title, titles, wants_json
 
 log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
-
-
-# Machine-facing endpoints answer errors in JSON whatever the Accept header says.
-_OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize", "/par")
-_JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *_OAUTH_PATHS)
-
-
-def wants_json() -> bool:
-    if request.path.startswith(_JSON_PATHS):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
-    return best in ("application/json", PROBLEM_JSON)
-
-
-def _titles() -> dict[int, str]:
-    return {
-        400: _("The request could not be understood"),
-        401: _("You need to log in"),
-        403: _("You do not have access"),
-        404: _("The page does not exist"),
-        405: _("That action is not possible here"),
-        413: _("The request is too large"),
-        415: _("The request has the wrong format"),
-        429: _("Too many requests"),
-        500: _("Something went wrong on our side"),
-        503: _("The service is temporarily unavailable"),
-    }
-
-
-# The citizen's own account API (their apps show its answers to them) speaks their language;
-# the rest of the JSON surface is for services' developers and stays English.
-_CITIZEN_JSON_PATHS = ("/api/me",)
-
-
-def _title(status: int, default: str) -> str:
-    if request.path.startswith(_JSON_PATHS) and not request.path.startswith(_CITIZEN_JSON_PATHS):
-        with force_locale("en"):
-            return _titles().get(status, default)
-    return _titles().get(status, default)
 
 
 def _html_details() -> dict[int, str]:
@@ -86,35 +45,18 @@ def _html_detail(exc: HTTPException, status: int) -> str | None:
     return _html_details().get(status)
 
 
-def problem(status: int, detail: str | None = None, **extra):
-    body = {
-        "type": "about:blank",
-        "title": _title(status, "Error"),
-        "status": status,
-        "instance": request.path,
-        "request_id": g.get("request_id"),
-    }
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_JSON
-    return response
-
-
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         status = exc.code or 500
         detail = exc.description if status != 500 else None
-        if request.path in _OAUTH_PATHS:
+        if request.path in OAUTH_PATHS:
             # OAuth clients read RFC 6749 errors: {"error", "error_description"}; a 503 is
             # one to retry (after Retry-After), which "temporarily_unavailable" says.
             error = "invalid_request" if status < 500 else "server_error"
             response = jsonify(
                 error="temporarily_unavailable" if status == 503 else error,
-                error_description=detail or _title(status, exc.name),
+                error_description=detail or title(status, exc.name),
             )
             response.status_code = status
         elif wants_json():
@@ -129,7 +71,7 @@ def init_app(app: Flask) -> None:
                     render_template(
                         "errors/error.html",
                         status=status,
-                        title=_titles().get(status, exc.name),
+                        title=titles().get(status, exc.name),
                         detail=_html_detail(exc, status),
                     ),
                     status,

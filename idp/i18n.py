@@ -14,7 +14,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from idp.auth.current import safe_next
-from idp.config import issuer_is_https
+from idp.core.config import issuer_is_https
 
 LANGUAGES = ("da", "en")
 LANGUAGE_NAMES = {"da": "Dansk", "en": "English"}

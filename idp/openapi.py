@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify
 
 from clients.claims import CITIZEN_CLAIMS, LegalBasis
 from consent.ledger import Channel
-from idp.extensions import limiter
+from idp.core.extensions import limiter
 
 bp = Blueprint("openapi", __name__)
 
@@ -33,7 +33,7 @@ def _template() -> dict:
     schemas["LegalBasis"]["enum"] = [basis.value for basis in LegalBasis]
     # The same object as the access log's channel filter (a YAML alias): both get the enum.
     schemas["AccessLogEntry"]["properties"]["channel"]["enum"] = [c.value for c in Channel]
-    # Every guarded /api/ operation spends a rate limit's budget (idp/rate_limits.py).
+    # Every guarded /api/ operation spends a rate limit's budget (idp/core/rate_limits.py).
     for path, operations in spec["paths"].items():
         if path.startswith("/api/") and path != "/api/openapi.json":
             for operation in operations.values():

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from idp.extensions import db, limiter, store
+from idp.core.extensions import db, limiter, store
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)

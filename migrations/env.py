@@ -6,10 +6,10 @@ from alembic import context
 from flask import current_app
 
 from consent.partitions import is_partition
-from idp.dbtypes import UTCDateTime
+from idp.core.dbtypes import UTCDateTime
 
 config = context.config
-# Logging is the app's (JSON, see idp/logs.py); alembic.ini's logging sections are not used.
+# Logging is the app's (JSON, see idp/core/logs.py); alembic.ini's logging sections are not used.
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

@@ -35,9 +35,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from idp import create_app
-from idp.config import redis_cluster
-from idp.extensions import db
+from idp.app import create_app
+from idp.core.config import redis_cluster
+from idp.core.extensions import db
 from idp.keys import service as key_service
 from tests import log_secrets
 

@@ -1,7 +1,7 @@
 """Secrets never in logs, checked over the whole suite.
 
 Every log record of every test is captured as the app's JSON handler would print it
-(``idp.logs.JSONFormatter``, after its redaction), and searched at the end of each test for
+(``idp.core.logs.JSONFormatter``, after its redaction), and searched at the end of each test for
 
 - the secrets that test handed out or used: the registry below learns them as they pass
   through the test client, the CLI runner and ``requests`` (passwords and codes sent in
@@ -30,7 +30,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-from idp.logs import JSONFormatter
+from idp.core.logs import JSONFormatter
 
 JWT_SHAPED = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")

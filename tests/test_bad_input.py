@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import csrf_token
 
 FORMS = ["/login", "/activate"]
@@ -151,7 +151,7 @@ def test_wrong_methods_are_405_with_allow(client, method, path):
         "/login?username=%00",
         "/%FF%FE",
         "/me/%C0%AF",
-        "/static/../idp/config.py",
+        "/static/../idp/core/config.py",
         "/static/%2e%2e/%2e%2e/etc/passwd",
         "/login?next=" + "/" * 5000,
     ],

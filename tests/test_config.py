@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from idp import create_app
-from idp.config import ConfigurationError
+from idp.app import create_app
+from idp.core.config import ConfigurationError
 from tests.conftest import TEST_REDIS_URL, base_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import BACKENDS, CitizenActions, sql
 
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from idp.logs import JSONFormatter
+from idp.core.logs import JSONFormatter
 from tests.conftest import csrf_token
 
 CPR = "0101900002"

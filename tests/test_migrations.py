@@ -10,8 +10,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from consent.partitions import is_partition
-from idp import create_app
-from idp.extensions import db
+from idp.app import create_app
+from idp.core.extensions import db
 from tests.conftest import BACKENDS, TEST_DATABASE_URL, base_config
 
 

@@ -1,6 +1,6 @@
 """Liveness and readiness as a load balancer sees them."""
 
-from idp import create_app
+from idp.app import create_app
 from tests.conftest import base_config, csrf_token
 
 

@@ -14,10 +14,10 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from idp import create_app
+from idp.app import create_app
 from idp.auth import lockout
-from idp.config import ConfigurationError, redis_cluster
-from idp.extensions import store
+from idp.core.config import ConfigurationError, redis_cluster
+from idp.core.extensions import store
 from idp.phone import requests as phone_requests
 from tests.conftest import CLUSTER, CitizenActions, base_config, cluster_client, csrf_token, login
 from tests.idp.test_phone_requests import _authority, _bc_authorize, _csrf, _phone, _poll

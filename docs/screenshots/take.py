@@ -38,7 +38,7 @@ def build_app(instance: Path):
     os.environ["TILLID_INSTANCE_PATH"] = str(instance)
     from flask_migrate import upgrade
 
-    from idp import create_app
+    from idp.app import create_app
 
     app = create_app({
         "SECRET_KEY": secrets.token_urlsafe(32),

@@ -18,8 +18,8 @@ from idp.account import api as me_api
 from idp.account.api import citizen_api
 from idp.auth import current
 from idp.auth.current import login_required
-from idp.errors import problem
-from idp.extensions import db
+from idp.core.extensions import db
+from idp.core.problems import problem
 from idp.templating import claim_label
 
 bp = Blueprint("access_log", __name__)

@@ -16,7 +16,7 @@ from sqlalchemy import case, distinct, func, select, true
 
 from clients.claims import CITIZEN_CLAIMS
 from consent.ledger import LedgerEntry
-from idp.extensions import db
+from idp.core.extensions import db
 from idp.templating import claim_label
 
 MONTHS = 12

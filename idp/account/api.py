@@ -17,19 +17,19 @@ from flask_babel import gettext as _
 from clients import service as client_registry
 from clients.claims import ACCOUNT_ACCESS
 from consent import release
-from idp import rate_limits
 from idp.account import my_data
 from idp.auth import assurance, current, sessions
 from idp.authenticators import service as authenticators
 from idp.citizens.models import Citizen
-from idp.errors import problem
-from idp.extensions import csrf
+from idp.core import rate_limits
+from idp.core.extensions import csrf
+from idp.core.problems import problem
 from idp.oidc import bearer, refresh
 
 bp = Blueprint("me_api", __name__, url_prefix="/api/me")
 
 ACCOUNT_SCOPE = "me"
-RATE_LIMIT = "API_RATE_LIMIT"  # idp/rate_limits.py
+RATE_LIMIT = "API_RATE_LIMIT"  # idp/core/rate_limits.py
 
 
 def citizen() -> Citizen:

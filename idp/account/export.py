@@ -13,7 +13,7 @@ from flask import current_app
 from consent import ledger
 from idp.account import access_log, api, my_data
 from idp.citizens.models import Citizen
-from idp.dbtypes import utcnow
+from idp.core.dbtypes import utcnow
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

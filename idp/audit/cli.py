@@ -14,7 +14,7 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from idp.audit import service
 from idp.audit.models import Outcome
-from idp.dbtypes import utcnow
+from idp.core.dbtypes import utcnow
 
 audit_cli = AppGroup("audit", help="The admin audit log: every operator command.")
 

@@ -8,8 +8,8 @@ import enum
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.dbtypes import UTCDateTime, string_enum, utcnow
-from idp.extensions import db
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db
 
 
 class Outcome(enum.Enum):

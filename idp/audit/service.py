@@ -13,11 +13,11 @@ import socket
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp import config, logs
 from idp.audit.models import AuditEntry, Outcome
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens.models import cpr_lookup
-from idp.extensions import db
+from idp.core import config, logs
+from idp.core.extensions import db
 
 log = logging.getLogger("tillid.audit")
 

@@ -9,7 +9,7 @@ from flask import g, redirect, request, url_for
 
 from idp.auth import assurance, sessions
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.extensions import db
+from idp.core.extensions import db
 
 
 def sso_session() -> sessions.SSOSession | None:

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
 from idp.auth import current, sessions
-from idp.errors import problem
+from idp.core.problems import problem
 
 bp = Blueprint("keepalive", __name__)
 

@@ -8,7 +8,7 @@ import time
 
 from flask import current_app
 
-from idp.extensions import store
+from idp.core.extensions import store
 
 # Failures are forgotten a day after the last one.
 _FAILURE_WINDOW_SECONDS = 24 * 60 * 60

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from idp import passwords
 from idp.auth import lockout
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.extensions import db
+from idp.core import passwords
+from idp.core.extensions import db
 
 log = logging.getLogger(__name__)
 

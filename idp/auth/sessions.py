@@ -13,8 +13,8 @@ from flask import Request, Response, current_app, g
 from flask import session as form_session
 
 from idp.auth import assurance
-from idp.config import issuer_is_https
-from idp.extensions import store
+from idp.core.config import issuer_is_https
+from idp.core.extensions import store
 
 
 @dataclass

@@ -35,11 +35,11 @@ from idp.authenticators import service as second_factors
 from idp.authenticators.models import AuthenticatorKind
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.errors import problem
-from idp.extensions import db, limiter, source_address_key
+from idp.core.extensions import db, limiter, source_address_key
+from idp.core.problems import problem
+from idp.core.web import allow_form_target, json_body
 from idp.oidc import logout as rp_logout
 from idp.oidc.server import verified_redirect_uri
-from idp.web import allow_form_target, json_body
 
 bp = Blueprint("auth", __name__)
 

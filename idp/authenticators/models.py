@@ -9,8 +9,8 @@ import uuid
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.dbtypes import UTCDateTime, string_enum, utcnow
-from idp.extensions import db
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db
 
 
 class AuthenticatorKind(enum.StrEnum):

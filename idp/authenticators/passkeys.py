@@ -42,8 +42,8 @@ from webauthn.helpers.structs import (
 from idp.auth import assurance
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens.models import Citizen
-from idp.dbtypes import utcnow
-from idp.extensions import db, store
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db, store
 
 CHALLENGE_SECONDS = 5 * 60
 RP_NAME = "Tillid"

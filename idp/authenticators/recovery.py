@@ -11,10 +11,10 @@ import secrets
 
 from sqlalchemy import delete, func, select, update
 
-from idp import crypto
 from idp.authenticators.models import RecoveryCode
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core import crypto
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 
 COUNT = 10
 _PURPOSE = "recovery-code"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from idp.authenticators.models import Authenticator
-from idp.extensions import db
+from idp.core.extensions import db
 
 NAME_MAX = 100
 

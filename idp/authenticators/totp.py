@@ -9,11 +9,11 @@ import time
 import pyotp
 from sqlalchemy import select
 
-from idp import crypto
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens.models import Citizen
-from idp.dbtypes import utcnow
-from idp.extensions import db, store
+from idp.core import crypto
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db, store
 
 STEP_SECONDS = 30
 DIGITS = 6

@@ -22,16 +22,16 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from idp import crypto
 from idp.auth import assurance, current, sessions
 from idp.auth.current import login_required, session_required
 from idp.auth.forms import ConfirmForm, EnrolTotpForm, RenameForm
 from idp.authenticators import passkeys, recovery, service, totp
 from idp.authenticators.models import Authenticator
-from idp.errors import problem
-from idp.extensions import db, store
+from idp.core import crypto
+from idp.core.extensions import db, store
+from idp.core.problems import problem
+from idp.core.web import allow_form_target, json_body
 from idp.oidc.server import verified_redirect_uri
-from idp.web import allow_form_target, json_body
 
 bp = Blueprint("security", __name__, url_prefix="/me/security")
 

@@ -9,8 +9,8 @@ from faker import Faker
 
 from idp.citizens import service
 from idp.citizens.models import Citizen
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "Solsikke-Fjord-42"  # noqa: S105 (published on purpose: it is the demo login)
@@ -102,6 +102,6 @@ def load(count: int, seed: int | None = None) -> dict:
 
 
 def registry_is_empty() -> bool:
-    from idp.extensions import db
+    from idp.core.extensions import db
 
     return db.session.query(Citizen.id).first() is None

@@ -9,9 +9,9 @@ import uuid
 from sqlalchemy import Date, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idp import crypto
-from idp.dbtypes import UTCDateTime, string_enum, utcnow
-from idp.extensions import db
+from idp.core import crypto
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db
 
 
 class CitizenStatus(enum.StrEnum):

@@ -16,12 +16,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp import crypto, passwords
 from idp.authenticators import totp
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens.models import ActivationCode, Citizen, CitizenStatus, cpr_lookup
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core import crypto, passwords
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 # Unambiguous alphabet for the letter: no 0/O, 1/I/L.

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.dbtypes import UTCDateTime, utcnow
-from idp.extensions import db
+from idp.core.dbtypes import UTCDateTime, utcnow
+from idp.core.extensions import db
 
 
 class SigningKey(db.Model):

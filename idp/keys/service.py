@@ -12,9 +12,9 @@ from flask import current_app
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import func, or_, select
 
-from idp import crypto
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core import crypto
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 from idp.keys.models import SigningKey
 
 ALGORITHMS = ("RS256", "ES256")

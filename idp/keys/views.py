@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify
 
-from idp.extensions import limiter
+from idp.core.extensions import limiter
 from idp.keys import service
 
 bp = Blueprint("keys", __name__)

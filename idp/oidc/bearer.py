@@ -9,10 +9,10 @@ from flask import jsonify, request
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
-from idp import rate_limits
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.errors import problem
-from idp.extensions import db
+from idp.core import rate_limits
+from idp.core.extensions import db
+from idp.core.problems import problem
 from idp.oidc import dpop, tokens
 from idp.oidc.scopes import honoured_scopes
 from idp.oidc.server import query_client
@@ -145,7 +145,7 @@ def authenticate(scope: str | None = None, *, for_citizen: bool | None = None,
     ``for_citizen`` is True, a service's own (client_credentials) when False.
     Raises Rejected otherwise.
 
-    The request spends the rate limit ``budget`` (a configuration name, idp/rate_limits.py)
+    The request spends the rate limit ``budget`` (a configuration name, idp/core/rate_limits.py)
     of the token's holder once the token and its proof checked out; before that, what no
     credential vouches for spends its source address's. Spent: Rejected with 429."""
     try:

@@ -37,7 +37,7 @@ from idp.auth import assurance
 from idp.citizens import cpr
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.citizens.service import find_by_cpr
-from idp.extensions import db, store
+from idp.core.extensions import db, store
 from idp.oidc import dpop, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
 from idp.oidc.scopes import grantable_scopes

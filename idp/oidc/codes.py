@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
 
-from idp.extensions import store
+from idp.core.extensions import store
 
 CODE_LIFETIME_SECONDS = 60
 # How long a spent code is remembered, so a replay can still revoke what it bought.

@@ -16,7 +16,7 @@ from flask import current_app, request
 from sqlalchemy import select
 
 from clients.models import PUBLIC_CLIENT_AUTH, Client
-from idp.extensions import db
+from idp.core.extensions import db
 
 PREFLIGHT_MAX_AGE_SECONDS = 600
 

@@ -29,8 +29,8 @@ from joserfc.jws import JWSRegistry
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
-from idp import crypto
-from idp.extensions import store
+from idp.core import crypto
+from idp.core.extensions import store
 
 # Asymmetric only: `none` and HMAC (a "key" anyone holding the public JWK could use) never.
 PROOF_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")

@@ -21,8 +21,8 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9101.errors import RequestNotSupportedError
 from flask import session
 
-from idp import crypto
-from idp.extensions import store
+from idp.core import crypto
+from idp.core.extensions import store
 from idp.oidc import dpop
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
 

@@ -14,8 +14,8 @@ from flask import current_app
 from sqlalchemy import JSON, ForeignKey, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.dbtypes import UTCDateTime, utcnow
-from idp.extensions import db, store
+from idp.core.dbtypes import UTCDateTime, utcnow
+from idp.core.extensions import db, store
 from idp.oidc import tokens
 
 

@@ -32,9 +32,9 @@ from clients import cache as client_cache
 from clients import service as clients
 from clients.models import Client
 from consent import ledger, release
-from idp import rate_limits
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.extensions import db, store
+from idp.core import rate_limits
+from idp.core.extensions import db, store
 from idp.keys import service as keys
 from idp.oidc import ciba, client_auth, codes, dpop, par, refresh, session_tokens, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
@@ -52,7 +52,7 @@ class TillidAuthorizationServer(AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         """Every endpoint and grant authenticates its client here (idp/oidc/client_auth.py).
         A client whose credentials checked out then spends its own budget
-        (idp/rate_limits.py), before the endpoint does any work. A public client proves
+        (idp/core/rate_limits.py), before the endpoint does any work. A public client proves
         nothing: its requests are its source's."""
         client = client_auth.authenticate(
             request, methods, query_client=query_client, assertion=ClientAssertion()

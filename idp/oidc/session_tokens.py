@@ -10,9 +10,9 @@ Refresh tokens (`offline_access`) are meant to outlive the session and are left 
 
 from __future__ import annotations
 
-from idp import crypto
 from idp.auth import sessions
-from idp.extensions import store
+from idp.core import crypto
+from idp.core.extensions import store
 from idp.oidc import tokens
 
 

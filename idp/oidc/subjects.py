@@ -14,9 +14,9 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp import crypto
-from idp.dbtypes import UTCDateTime, utcnow
-from idp.extensions import db
+from idp.core import crypto
+from idp.core.dbtypes import UTCDateTime, utcnow
+from idp.core.extensions import db
 
 
 class PairwiseSubject(db.Model):

@@ -13,7 +13,7 @@ from joserfc.errors import JoseError
 
 from clients.models import Client
 from idp.citizens.models import Citizen
-from idp.extensions import store
+from idp.core.extensions import store
 from idp.keys import service as keys
 from idp.oidc import subjects
 

@@ -36,18 +36,19 @@ from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
 from clients.service import GRANT_TYPES
 from consent import ledger, release
-from idp import crypto, i18n, rate_limits
+from idp import i18n
 from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
 from idp.authenticators import passkeys
 from idp.citizens.models import Citizen
-from idp.extensions import csrf, db, limiter
+from idp.core import crypto, rate_limits
+from idp.core.extensions import csrf, db, limiter
+from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
 from idp.oidc import bearer, ciba, claims_request, cors, dpop, par, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import ASSERTION_ALGORITHMS, authorization
-from idp.web import allow_form_target
 
 bp = Blueprint("oidc", __name__)
 
@@ -357,7 +358,7 @@ def _client_of_form():
 
 
 def _service_limit(view):
-    """The budgets of the endpoints that authenticate clients (idp/rate_limits.py). A client
+    """The budgets of the endpoints that authenticate clients (idp/core/rate_limits.py). A client
     whose authentication checks out spends its own (TOKEN_RATE_LIMIT_PER_CLIENT, counted by
     the authorization server); every other request (failed or no client authentication, a
     public client, junk) its source address's (TOKEN_RATE_LIMIT), and a source that spent

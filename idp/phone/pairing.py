@@ -19,8 +19,8 @@ from sqlalchemy import select
 from idp.authenticators import passkeys
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.config import issuer_is_https
-from idp.extensions import db, store
+from idp.core.config import issuer_is_https
+from idp.core.extensions import db, store
 
 PAIRING_SECONDS = 10 * 60
 APP_KEY_SECONDS = 400 * 24 * 60 * 60  # the longest a browser keeps a cookie

@@ -21,7 +21,7 @@ import time
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from idp.extensions import store
+from idp.core.extensions import store
 
 log = logging.getLogger("tillid.phone")
 

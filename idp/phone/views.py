@@ -41,14 +41,14 @@ from idp.authenticators.service import clean_name
 from idp.authenticators.views import enrolment_guard
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.errors import problem
-from idp.extensions import db, limiter, source_address_key
+from idp.core.extensions import db, limiter, source_address_key
+from idp.core.problems import problem
+from idp.core.web import allow_form_target, json_body
 from idp.oidc.server import verified_redirect_uri
 from idp.phone import pairing
 from idp.phone import requests as phone_requests
 from idp.phone.requests import RequestRefused
 from idp.templating import device_name
-from idp.web import allow_form_target, json_body
 
 bp = Blueprint("phone", __name__)
 

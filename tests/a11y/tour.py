@@ -29,7 +29,7 @@ from clients import service as client_registry
 from clients.demo import registry as demo_registry
 from clients.demo.service import create_service
 from idp.citizens import demo
-from idp.extensions import db
+from idp.core.extensions import db
 
 LANGUAGES = ("da", "en")
 LOCALES = {"da": "da-DK", "en": "en-GB"}  # the browser's Accept-Language

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from clients import service
 from clients.claims import CPR_CLAIM
-from idp.extensions import db
+from idp.core.extensions import db
 
 TAX = [
     "--name", "Skattestyrelsen", "--kind", "public_authority",

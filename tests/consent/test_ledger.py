@@ -13,7 +13,7 @@ from sqlalchemy import text
 from clients.claims import CPR_CLAIM
 from consent import checkpoint, merkle
 from consent import ledger as ledger_module
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import CitizenActions, sql
 from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
 

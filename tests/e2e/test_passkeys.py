@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from idp.authenticators.models import Authenticator, AuthenticatorKind
-from idp.extensions import db, store
+from idp.core.extensions import db, store
 from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
 from tests.oidc.conftest import pkce
 

@@ -23,9 +23,9 @@ import pyotp
 import pytest
 from sqlalchemy import insert, select
 
-from idp import create_app
-from idp.config import RATE_LIMITS
-from idp.extensions import db
+from idp.app import create_app
+from idp.core.config import RATE_LIMITS
+from idp.core.extensions import db
 from tests.conftest import FAST_ARGON2, REQUIRE_E2E, base_config
 from tests.faults.browserless import PASSWORD, REDIRECT_URI, Service
 from tests.faults.processes import (
@@ -151,8 +151,8 @@ class Deployment:
         user ID -> the app's TOTP seed. Created as `citizens create` creates them, in this
         process with one password hash for all (as bench/seed.py does: a hash per citizen
         would only make seeding slow; each login verifies it at full cost all the same)."""
-        from idp import passwords
         from idp.citizens import service as registry
+        from idp.core import passwords
 
         seeds = {}
         with self.app.app_context():
@@ -178,7 +178,7 @@ class Deployment:
         from clients.models import Client
         from consent.ledger import Channel, LedgerEntry
         from idp.citizens.models import Citizen
-        from idp.dbtypes import utcnow
+        from idp.core.dbtypes import utcnow
 
         with self.app.app_context():
             client = db.session.get(Client, client_id)

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.faults.browserless import Codes, LoginTraffic, Recorder, log_in, userinfo
 from tests.faults.outages import check_unavailable, faulty
 from tests.faults.processes import unexpected_errors, wait_until

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from idp.store import TIMEOUTS
+from idp.core.store import TIMEOUTS
 from tests.faults.browserless import (
     Codes,
     LoginTraffic,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from idp.config import RATE_LIMITS
+from idp.core.config import RATE_LIMITS
 from tests.idp.test_phone_requests import demo_citizen, phone_app  # noqa: F401 (fixtures)
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture: a logged-in citizen, services)
 from tests.oidc.test_client_authentication import clients  # noqa: F401 (a fixture)

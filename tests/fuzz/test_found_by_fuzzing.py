@@ -9,8 +9,8 @@ import json
 import pytest
 
 from consent import checkpoint
-from idp import create_app
-from idp.config import ConfigurationError
+from idp.app import create_app
+from idp.core.config import ConfigurationError
 from tests.conftest import base_config
 from tests.consent.test_authority_api import _authority, _service_token
 from tests.fuzz.test_checkpoint_properties import PUBLIC_KEY, sign_body

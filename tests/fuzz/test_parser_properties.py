@@ -1,5 +1,5 @@
 """The input parsers, for any input: CPR numbers (idp/citizens/cpr.py), the `claims`
-request parameter (idp/oidc/claims_request.py), REDIS_URL (idp/config.py) and the operator
+request parameter (idp/oidc/claims_request.py), REDIS_URL (idp/core/config.py) and the operator
 CLI's options. Each reads what it should and refuses everything else with its own clear
 error, never another exception."""
 
@@ -14,8 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clients.claims import CITIZEN_CLAIMS
-from idp import config
 from idp.citizens import cpr
+from idp.core import config
 from idp.oidc import claims_request
 from tests.fuzz.conftest import budget
 

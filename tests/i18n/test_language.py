@@ -16,7 +16,7 @@ from sqlalchemy import select
 from clients.models import Client
 from consent import ledger
 from idp.citizens.models import Citizen
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import CitizenActions, activate
 from tests.oidc.conftest import Flow, register
 

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from idp.audit.models import AppendOnly, AuditEntry
-from idp.extensions import db
-from idp.logs import JSONFormatter
+from idp.core.extensions import db
+from idp.core.logs import JSONFormatter
 from tests.conftest import sql
 
 ROOT = Path(__file__).resolve().parents[2]

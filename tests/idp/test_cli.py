@@ -8,10 +8,11 @@ import json
 import pyotp
 import pytest
 
-from idp import create_app, crypto
+from idp.app import create_app
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
-from idp.extensions import db
+from idp.core import crypto
+from idp.core.extensions import db
 from tests.conftest import CitizenActions, activate, base_config, sql
 
 ANNA = [

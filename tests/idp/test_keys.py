@@ -10,10 +10,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import text
 
-from idp import create_app
-from idp.crypto import DecryptionError
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.app import create_app
+from idp.core.crypto import DecryptionError
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 from idp.keys import service
 from tests.conftest import base_config
 

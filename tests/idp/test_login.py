@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from idp.auth import lockout
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import (
     PRIMARY_BACKEND,
     CitizenActions,

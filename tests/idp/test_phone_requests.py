@@ -18,8 +18,8 @@ import pytest
 
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens import demo
-from idp.dbtypes import utcnow
-from idp.extensions import db
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 from idp.phone import requests as phone_requests
 from tests.conftest import csrf_token
 

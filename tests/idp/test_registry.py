@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.citizens.models import Citizen
-from idp.extensions import db
+from idp.core.extensions import db
 
 HEADER = "cpr,given_name,family_name,birthdate,email,phone,street,postcode,city,municipality_code"
 ROWS = [

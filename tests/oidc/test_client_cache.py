@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from clients import cache
 from clients.models import Client
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import sql
 
 CC = {"grant_type": "client_credentials"}

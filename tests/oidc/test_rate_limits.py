@@ -1,4 +1,4 @@
-"""Rate limits at the machine endpoints (idp/rate_limits.py), through HTTP: a client spends
+"""Rate limits at the machine endpoints (idp/core/rate_limits.py), through HTTP: a client spends
 its own budget once its credential checked out (the token endpoints, userinfo, the
 authorities' APIs, /api/me), another client is unaffected, and what no credential vouches
 for spends its source address's budget, never the client's it names.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.oidc.conftest import register
 
 OFFLINE = "openid profile offline_access"

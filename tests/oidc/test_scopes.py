@@ -10,7 +10,7 @@ import re
 import pytest
 
 from clients.models import Client
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import csrf_token
 from tests.oidc.conftest import Service, redirect_params, register
 from tests.security.conftest import SoftAuthenticator, pair_phone, post_json

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, RSAKey
 
-from idp.extensions import db
+from idp.core.extensions import db
 from tests.conftest import csrf_token, sibling_app
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture)
 

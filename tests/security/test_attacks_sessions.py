@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from idp.extensions import csrf, db
+from idp.core.extensions import csrf, db
 from tests.conftest import CitizenActions, csrf_token, login
 from tests.oidc.conftest import register
 from tests.security.conftest import (

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, g, request
 from flask_babel import gettext as _
 
-from idp import logs
-from idp.config import issuer_is_https
+from idp.core import logs
+from idp.core.config import issuer_is_https
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # A DNS name (labels of 1-63 characters) or a bracketed IPv6 address, with an optional port.

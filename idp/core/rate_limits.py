@@ -25,7 +25,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
-from idp.extensions import limiter
+from idp.core.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Exhausted(TooManyRequests):
 
 @functools.lru_cache(maxsize=32)
 def _parsed(setting_value: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(setting_value))  # checked at startup (idp/config.py)
+    return tuple(parse_many(setting_value))  # checked at startup (idp/core/config.py)
 
 
 def _bucket(setting: str, holder: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
-from idp.store import Store
+from idp.core.store import Store
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-from idp.config import ConfigurationError
+from idp.core.config import ConfigurationError
 
 # First byte of every ciphertext, so a later key rotation can tell formats apart.
 _FORMAT_V1 = b"\x01"

@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 
-from idp.config import ConfigurationError, redis_cluster
+from idp.core.config import ConfigurationError, redis_cluster
 
 # A store that hangs (accepts, never answers) costs a request 5 s, then a 503.
 TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5}

@@ -203,7 +203,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_IDLE_TIMEOUT": _env_int("SESSION_IDLE_TIMEOUT", 30 * 60),
         "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
-        # The machine endpoints' budgets (idp/rate_limits.py): per source address for what no
+        # The machine endpoints' budgets (idp/core/rate_limits.py): per source address for what no
         # credential vouches for; per client (or citizen) once a credential checked out.
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT") or "1200 per minute",
         "TOKEN_RATE_LIMIT_PER_CLIENT": (

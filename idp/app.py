@@ -1,0 +1,129 @@
+"""The app factory: builds the Flask app, its extensions, every blueprint and CLI group."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp import errors, i18n, templating
+from idp.core import config as config_module
+from idp.core import crypto, logs, web
+from idp.core.extensions import babel, close_session, csrf, db, limiter, migrate, store
+from idp.core.store import TIMEOUTS as STORE_TIMEOUTS
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+class EmbeddedStoreWorkers(config_module.ConfigurationError):
+    """More than one worker process would each get its own in-process store."""
+
+
+def refuse_workers_on_embedded_store(workers: int, redis_url: str | None) -> None:
+    if workers > 1 and not redis_url:
+        raise EmbeddedStoreWorkers(
+            f"refusing to start {workers} workers on the embedded in-process store: "
+            "each worker would have its own sessions, codes and lockout counters. "
+            "Set REDIS_URL, or run one worker."
+        )
+
+
+def create_app(config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("TILLID_INSTANCE_PATH")
+    app = Flask(
+        "idp",
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+    )
+    app.config.update(config_module.load(app.instance_path, config))
+    crypto.check_data_key(app.config["TILLID_DATA_KEY"])
+    # gunicorn and most platforms say how many workers they start in WEB_CONCURRENCY.
+    refuse_workers_on_embedded_store(
+        int(os.environ.get("WEB_CONCURRENCY", "1") or 1), app.config["REDIS_URL"]
+    )
+    https = config_module.issuer_is_https(app.config)
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-tillid" if https else "tillid",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # The limiter reads the same URL: redis+cluster:// is the limits library's own
+        # form for its Redis Cluster storage.
+        RATELIMIT_STORAGE_URI=app.config["REDIS_URL"] or "memory://",
+        # The limiter's own Redis client gets the store's timeouts: without them (redis-py
+        # before 8) a hung Redis would hold every rate-limited request for good.
+        RATELIMIT_STORAGE_OPTIONS=dict(STORE_TIMEOUTS) if app.config["REDIS_URL"] else {},
+        RATELIMIT_KEY_PREFIX=app.config["STORE_KEY_PREFIX"] + "ratelimit",
+    )
+    logs.configure(app.config["LOG_LEVEL"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Behind a load balancer the client's address (rate limits, session list) and the
+        # scheme come from X-Forwarded-For/-Proto, trusting exactly that many hops.
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+    web.init_app(app)  # first: its request id must exist before CSRF or limits can log
+    db.init_app(app)
+    app.teardown_appcontext(close_session)  # before Flask-SQLAlchemy's own (see there)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    store.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    templating.init_app(app)
+    i18n.init_app(app)
+
+    # Models must be imported before migrations or create_all look at the metadata.
+    from clients import models as client_models  # noqa: F401
+    from consent import ledger as ledger_models  # noqa: F401
+    from consent import models as consent_models  # noqa: F401
+    from consent.authority_api import bp as authority_api_bp
+    from consent.views import bp as ledger_bp
+    from idp.account.access_log import bp as access_log_bp
+    from idp.account.api import bp as me_api_bp
+    from idp.account.views import bp as account_bp
+    from idp.auth import current
+    from idp.auth.keepalive import bp as keepalive_bp
+    from idp.auth.views import bp as auth_bp
+    from idp.authenticators import models as authenticator_models  # noqa: F401
+    from idp.authenticators.views import bp as security_bp
+    from idp.citizens import models  # noqa: F401
+    from idp.keys import models as key_models  # noqa: F401
+    from idp.keys.views import bp as keys_bp
+    from idp.oidc import logout as oidc_logout
+    from idp.oidc import refresh as refresh_models  # noqa: F401
+    from idp.oidc import server as oidc_server
+    from idp.oidc import session_tokens
+    from idp.oidc import subjects as subject_models  # noqa: F401
+    from idp.oidc.views import bp as oidc_bp
+    from idp.openapi import bp as openapi_bp
+    from idp.ops import bp as ops_bp
+    from idp.phone.views import bp as phone_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(keepalive_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(access_log_bp)
+    app.register_blueprint(me_api_bp)
+    app.register_blueprint(security_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(keys_bp)
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(ledger_bp)
+    app.register_blueprint(authority_api_bp)
+    app.register_blueprint(openapi_bp)
+    app.register_blueprint(phone_bp)
+    oidc_server.init_app(app)
+    oidc_logout.init_app()
+    session_tokens.init_app()
+    app.jinja_env.globals["current_citizen"] = current.citizen
+
+    errors.init_app(app)
+
+    from idp import cli
+
+    cli.init_app(app)
+    return app
