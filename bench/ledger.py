@@ -256,8 +256,9 @@ def _citizen_reads(app) -> dict:
     from flask import request
 
     from consent import ledger
-    from idp.auth import assurance, sessions
+    from idp.authenticators import assurance
     from idp.core.extensions import db
+    from idp.sessions import sessions
 
     rng = random.Random(7)  # noqa: S311 (which entries to time)
     proofs: list[float] = []

@@ -18,6 +18,7 @@ import pyotp
 
 from clients import service as clients
 from idp.app import create_app
+from idp.authenticators import totp
 from idp.citizens import service as citizens
 from idp.core import passwords
 
@@ -36,8 +37,8 @@ def main(count: int, redirect_uri: str) -> None:
             data = citizens.validate(
                 cpr=f"010190{index:04d}", given_name="Bench", family_name=f"Citizen {index}"
             )
-            citizens.create_citizen(
-                data, username=username, password=PASSWORD, totp_secret=seeds[username]
+            totp.register_with_app(
+                data, username=username, password=PASSWORD, secret=seeds[username]
             )
         service, service_secret = clients.register({
             "name": "Bench service", "kind": "public_authority",

@@ -10,15 +10,12 @@ from flask.cli import AppGroup
 from clients import service
 from clients.claims import LegalBasis
 from clients.models import ClientKind
+from idp.core.commands import emit
 
 _KINDS = [kind.value for kind in ClientKind]
 _BASES = [basis.value for basis in LegalBasis]
 _GRANTS = list(service.GRANT_TYPES)
 clients_cli = AppGroup("clients", help="Manage the relying parties (services) that use Tillid.")
-
-
-def _emit(payload) -> None:
-    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 def _fail(exc: Exception):
@@ -93,13 +90,13 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
         client, secret = service.register(spec)
     except service.InvalidRegistration as exc:
         _fail(exc)
-    _emit({"client_id": client.client_id, "client_secret": secret})
+    emit({"client_id": client.client_id, "client_secret": secret})
 
 
 @clients_cli.command("list")
 def list_command():
     """Every registered service: client_id, name, kind, enabled."""
-    _emit(
+    emit(
         [
             {"client_id": c.client_id, "name": c.name, "kind": c.kind.value, "enabled": c.enabled}
             for c in service.all_clients()
@@ -112,7 +109,7 @@ def list_command():
 def show_command(client_id):
     """One registration in full (never the secret)."""
     try:
-        _emit(service.describe(service.get(client_id)))
+        emit(service.describe(service.get(client_id)))
     except service.ClientNotFound as exc:
         _fail(exc)
 
@@ -122,7 +119,7 @@ def show_command(client_id):
 def rotate_secret_command(client_id):
     """Issue a new secret; the old one stops working at once."""
     try:
-        _emit({"client_id": client_id, "client_secret": service.rotate_secret(client_id)})
+        emit({"client_id": client_id, "client_secret": service.rotate_secret(client_id)})
     except (service.ClientNotFound, service.InvalidRegistration) as exc:
         _fail(exc)
 
@@ -135,4 +132,4 @@ def disable_command(client_id):
         client = service.disable(client_id)
     except service.ClientNotFound as exc:
         _fail(exc)
-    _emit({"client_id": client.client_id, "disabled_at": client.disabled_at.isoformat()})
+    emit({"client_id": client.client_id, "disabled_at": client.disabled_at.isoformat()})

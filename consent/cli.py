@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import sys
 
 import click
@@ -14,13 +13,10 @@ from flask.cli import AppGroup, with_appcontext
 
 from consent import ledger, partitions
 from idp.citizens.models import Citizen
+from idp.core.commands import emit
 from idp.core.extensions import db
 
 ledger_cli = AppGroup("ledger", help="The access ledger (a signed Merkle log).")
-
-
-def _emit(payload: dict) -> None:
-    click.echo(json.dumps(payload, indent=2))
 
 
 @ledger_cli.command("integrate")
@@ -28,7 +24,7 @@ def integrate_command():
     """Add pending entries to the tree and sign a checkpoint; prints the checkpoint."""
     signed = ledger.integrate_all()
     latest = signed or ledger.latest_checkpoint()
-    _emit({
+    emit({
         "integrated": signed is not None,
         "tree_size": latest.tree_size if latest else 0,
         "root": base64.b64encode(latest.root_hash).decode() if latest else None,
@@ -49,7 +45,7 @@ def status_command(max_wait):
     ).one()
     now = dt.datetime.now(dt.UTC)
     waited = (now - oldest).total_seconds() if oldest else 0.0
-    _emit({
+    emit({
         "tree_size": latest.tree_size if latest else 0,
         "checkpoint_at": latest.created_at.isoformat() if latest else None,
         "pending": pending,
@@ -65,7 +61,7 @@ def verify_command():
     """Recompute the tree from the stored entries and check every signed checkpoint.
     Exit status 1 when anything is wrong; the problems name the entries."""
     report = ledger.verify()
-    _emit(report)
+    emit(report)
     if not report["ok"]:
         sys.exit(1)
 
@@ -82,7 +78,7 @@ def erase_command(citizen_id, retention_days):
     if db.session.get(Citizen, citizen_id) is None:
         raise click.ClickException("no citizen with this id")
     days = current_app.config["LEDGER_RETENTION_DAYS"] if retention_days is None else retention_days
-    _emit({"erased": ledger.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})
+    emit({"erased": ledger.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})
 
 
 @ledger_cli.group("partitions", invoke_without_command=True)
@@ -91,7 +87,7 @@ def erase_command(citizen_id, retention_days):
 def partitions_group(context):
     """List the ledger's monthly partitions (PostgreSQL)."""
     if context.invoked_subcommand is None:
-        _emit({"partitions": [_month_json(month) for month in _attached()]})
+        emit({"partitions": [_month_json(month) for month in _attached()]})
 
 
 @partitions_group.command("ensure")
@@ -116,7 +112,7 @@ def ensure_command(months_ahead, since):
             param_hint="--from",
         )
     made = _partitioned(lambda: partitions.ensure(months_ahead, since and since.date()))
-    _emit({"made": made, "partitions": [_month_json(month) for month in _attached()]})
+    emit({"made": made, "partitions": [_month_json(month) for month in _attached()]})
 
 
 @ledger_cli.command("archive")
@@ -131,7 +127,7 @@ def archive_command(before):
         done = _partitioned(lambda: partitions.archive(before.date(), retention))
     except partitions.Refused as refused:
         raise click.ClickException(str(refused)) from None
-    _emit({"archived": done})
+    emit({"archived": done})
 
 
 def _partitioned(action):

@@ -85,11 +85,8 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.account.access_log import bp as access_log_bp
     from idp.account.api import bp as me_api_bp
     from idp.account.views import bp as account_bp
-    from idp.auth import current
-    from idp.auth.keepalive import bp as keepalive_bp
     from idp.auth.views import bp as auth_bp
     from idp.authenticators import models as authenticator_models  # noqa: F401
-    from idp.authenticators.views import bp as security_bp
     from idp.citizens import models  # noqa: F401
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
@@ -101,8 +98,13 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc.views import bp as oidc_bp
     from idp.openapi import bp as openapi_bp
     from idp.ops import bp as ops_bp
-    from idp.phone.views import bp as phone_bp
+    from idp.phone.app import bp as phone_app_bp
+    from idp.phone.login import bp as phone_login_bp
+    from idp.security.views import bp as security_bp
+    from idp.sessions import current
+    from idp.sessions.keepalive import bp as keepalive_bp
 
+    app.register_blueprint(i18n.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(keepalive_bp)
     app.register_blueprint(account_bp)
@@ -112,18 +114,37 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(oidc_logout.bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(authority_api_bp)
     app.register_blueprint(openapi_bp)
-    app.register_blueprint(phone_bp)
+    app.register_blueprint(phone_app_bp)
+    app.register_blueprint(phone_login_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     session_tokens.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)
-
-    from idp import cli
-
-    cli.init_app(app)
+    _add_commands(app)
     return app
+
+
+def _add_commands(app: Flask) -> None:
+    """Every `flask` command group, each from its own package."""
+    from clients.cli import clients_cli
+    from consent.cli import ledger_cli
+    from demo.cli import demo_cli
+    from idp.audit.cli import audit_cli, audit_every_command
+    from idp.citizens.cli import citizens_cli
+    from idp.keys.cli import keys_cli
+
+    app.cli.add_command(clients_cli)
+    app.cli.add_command(ledger_cli)
+    app.cli.add_command(citizens_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(audit_cli)
+    # Last, so it sees every command (Flask-Migrate's `db` too): each is written to the
+    # audit log as it ends.
+    audit_every_command(app.cli)

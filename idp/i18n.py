@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, has_request_context, redirect, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from idp.auth.current import safe_next
 from idp.core.config import issuer_is_https
+from idp.core.redirects import safe_next
 
 LANGUAGES = ("da", "en")
 LANGUAGE_NAMES = {"da": "Dansk", "en": "English"}
@@ -110,6 +110,5 @@ def script_messages() -> dict[str, str]:
 
 
 def init_app(app) -> None:
-    app.register_blueprint(bp)
     app.jinja_env.globals["language_switch_links"] = switch_links
     app.jinja_env.globals["script_messages"] = script_messages

@@ -16,10 +16,10 @@ from consent import checkpoint, ledger, legal_basis
 from idp.account import access_summary
 from idp.account import api as me_api
 from idp.account.api import citizen_api
-from idp.auth import current
-from idp.auth.current import login_required
 from idp.core.extensions import db
 from idp.core.problems import problem
+from idp.sessions import current
+from idp.sessions.current import login_required
 from idp.templating import claim_label
 
 bp = Blueprint("access_log", __name__)

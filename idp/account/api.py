@@ -18,13 +18,14 @@ from clients import service as client_registry
 from clients.claims import ACCOUNT_ACCESS
 from consent import release
 from idp.account import my_data
-from idp.auth import assurance, current, sessions
+from idp.authenticators import assurance
 from idp.authenticators import service as authenticators
 from idp.citizens.models import Citizen
 from idp.core import rate_limits
 from idp.core.extensions import csrf
 from idp.core.problems import problem
 from idp.oidc import bearer, refresh
+from idp.sessions import current, sessions
 
 bp = Blueprint("me_api", __name__, url_prefix="/api/me")
 

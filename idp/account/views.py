@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from clients import service as client_registry
 from consent import release
 from idp.account import export, my_data
-from idp.auth import current, sessions
-from idp.auth.current import login_required
 from idp.auth.forms import ConfirmForm
 from idp.oidc import refresh
+from idp.sessions import current, sessions
+from idp.sessions.current import login_required
 
 bp = Blueprint("account", __name__, url_prefix="/me")
 
@@ -70,7 +70,7 @@ def end_session(id_hash: str):
         abort(404)
     sessions.end(id_hash)
     if id_hash == current.sso_session().id_hash:
-        response = redirect(url_for("auth.logged_out"))
+        response = redirect(url_for("logout.logged_out"))
         sessions.clear_cookie(response)
         return response
     flash(_("The session has been logged out."))
@@ -84,7 +84,7 @@ def end_all_sessions():
     if not form.validate_on_submit():
         abort(400)
     sessions.end_all(current.citizen().id)
-    response = redirect(url_for("auth.logged_out"))
+    response = redirect(url_for("logout.logged_out"))
     sessions.clear_cookie(response)
     return response
 

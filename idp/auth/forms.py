@@ -28,7 +28,7 @@ class LoginForm(FlaskForm):
         ],
         render_kw={"autocomplete": "current-password"},
     )
-    # Not validated: an unusable destination falls back to /me (current.safe_next), it is
+    # Not validated: an unusable destination falls back to /me (redirects.safe_next), it is
     # never an error the citizen could neither see nor fix.
     next = HiddenField()
 
@@ -101,7 +101,7 @@ class ConsentForm(FlaskForm):
     decision = StringField(validators=[AnyOf(["allow", "deny"])])
 
 
-def _otp_field(label, description, missing) -> StringField:
+def otp_field(label, description, missing) -> StringField:
     return StringField(
         label,
         description=description,
@@ -111,7 +111,7 @@ def _otp_field(label, description, missing) -> StringField:
 
 
 class SecondFactorForm(FlaskForm):
-    otp = _otp_field(
+    otp = otp_field(
         _l("Code from your authenticator app"),
         _l("6 digits. A new code appears every 30 seconds."),
         _l("Enter the code from your authenticator app."),
@@ -130,27 +130,3 @@ class RecoveryCodeForm(FlaskForm):
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
     )
     next = HiddenField()
-
-
-class EnrolTotpForm(FlaskForm):
-    name = StringField(
-        _l("Name"),
-        description=_l("So you can tell your authenticators apart, e.g. “My phone”."),
-        validators=[Length(max=100, message=_l("Use at most 100 characters."))],
-    )
-    otp = _otp_field(
-        _l("Code from the app"),
-        _l("Enter the 6-digit code the app shows, to show that it works."),
-        _l("Enter the code the app shows."),
-    )
-    next = HiddenField()
-
-
-class RenameForm(FlaskForm):
-    name = StringField(
-        _l("New name"),
-        validators=[
-            DataRequired(_l("Enter a name.")),
-            Length(max=100, message=_l("Use at most 100 characters.")),
-        ],
-    )

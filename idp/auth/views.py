@@ -20,26 +20,26 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from idp.auth import assurance, current, lockout, sessions
+from idp.auth import lockout
 from idp.auth.forms import (
     ActivateForm,
-    ConfirmForm,
     LoginForm,
     RecoveryCodeForm,
     SecondFactorForm,
 )
 from idp.auth.service import AccountUnavailable, LockedOut, LoginFailed, check_password
-from idp.authenticators import passkeys, totp
+from idp.authenticators import assurance, passkeys, totp
 from idp.authenticators import recovery as recovery_codes
 from idp.authenticators import service as second_factors
 from idp.authenticators.models import AuthenticatorKind
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
+from idp.core import redirects
 from idp.core.extensions import db, limiter, source_address_key
 from idp.core.problems import problem
 from idp.core.web import allow_form_target, json_body
-from idp.oidc import logout as rp_logout
-from idp.oidc.server import verified_redirect_uri
+from idp.sessions import current, sessions
+from idp.sessions.destinations import verified_redirect_uri
 
 bp = Blueprint("auth", __name__)
 
@@ -83,7 +83,7 @@ def index():
 @source_limit()
 def login():
     form = LoginForm()
-    destination = current.form_destination(form, url_for("account.me"))
+    destination = redirects.form_destination(form, url_for("account.me"))
     if request.method == "GET":
         # force=1: a service asked for a fresh login (prompt=login, max_age), so show the form
         # even to a citizen who is logged in.
@@ -149,7 +149,7 @@ def second_factor():
     """The second step of a login, or a step-up: a code from the app, or a passkey (which
     the page's script sends to /login/passkey/verify). High takes the passkey only."""
     form = SecondFactorForm()
-    destination = current.form_destination(form, url_for("account.me"))
+    destination = redirects.form_destination(form, url_for("account.me"))
     citizen, session = current.citizen(), current.sso_session()
     need_high = request.args.get("need") == "high"
     if assurance.meets(session.level, assurance.HIGH if need_high else assurance.SUBSTANTIAL):
@@ -214,7 +214,7 @@ def passkey_options():
 @source_limit()
 def passkey_verify():
     body = json_body()
-    destination = current.safe_next(body.get("next"), url_for("account.me"))
+    destination = redirects.safe_next(body.get("next"), url_for("account.me"))
     sso = current.sso_session() if current.citizen() is not None else None
     credential = body.get("credential")
     if not isinstance(credential, dict):
@@ -247,7 +247,7 @@ def passkey_verify():
 def recovery():
     """Lost the authenticator: one recovery code lets the citizen enrol a new one."""
     form = RecoveryCodeForm()
-    destination = current.form_destination(form, url_for("account.me"))
+    destination = redirects.form_destination(form, url_for("account.me"))
     citizen, session = current.citizen(), current.sso_session()
     if not form.validate_on_submit():
         return _second_step_page("auth/recovery.html", form, 400 if form.errors else 200)
@@ -270,36 +270,6 @@ def recovery():
         )
     )
     return _after_second_step(session_id, url_for("security.enrol_totp", next=destination))
-
-
-@bp.route("/logout", methods=["GET", "POST"])
-def logout():
-    """Log out here, or at a service's request (RP-initiated logout, OIDC end_session)."""
-    form = ConfirmForm()
-    from_service = bool(request.args)
-    end = rp_logout.validate(request.values) if from_service else None
-    if from_service and end is None:
-        return render_template("auth/logout_refused.html"), 400
-    session = current.sso_session()
-    back_to_service = end.redirect_uri if end is not None else None
-    if request.method == "GET":
-        if session is None:
-            return redirect(back_to_service or url_for("auth.login"))
-        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
-        return allow_form_target(make_response(page), back_to_service)
-    if not form.validate_on_submit():
-        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
-        return allow_form_target(make_response(page, 400), back_to_service)
-    if session is not None:
-        sessions.end(session.id_hash)
-    response = redirect(back_to_service or url_for("auth.logged_out"))
-    sessions.clear_cookie(response)
-    return response
-
-
-@bp.route("/logged-out")
-def logged_out():
-    return render_template("auth/logged_out.html")
 
 
 @bp.route("/activate", methods=["GET", "POST"])

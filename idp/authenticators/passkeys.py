@@ -39,7 +39,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from idp.auth import assurance
+from idp.authenticators import assurance
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow

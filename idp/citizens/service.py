@@ -7,16 +7,14 @@ import datetime as dt
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
-from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.authenticators import totp
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens.models import ActivationCode, Citizen, CitizenStatus, cpr_lookup
 from idp.core import crypto, passwords
@@ -207,19 +205,13 @@ def create_citizen(
     *,
     username: str | None = None,
     password: str | None = None,
-    totp_secret: str | None = None,
+    enrol: Callable[[Citizen], object] | None = None,
 ) -> Citizen:
-    """Register a person. With a username and password the account is active at once; with
-    a TOTP secret as well, it has its second factor too (operators, migration, tests)."""
+    """Register a person. With a username and password the account is active at once.
+    ``enrol``, given the new citizen, sets up a second factor in the same transaction
+    (operators, migration, tests: see ``idp.authenticators.totp.register_with_app``)."""
     if (username is None) != (password is None):
         raise InvalidCitizenData("username", "give both a username and a password, or neither")
-    if totp_secret is not None:
-        if username is None:
-            raise InvalidCitizenData("totp_secret", "needs a username and password as well")
-        try:
-            totp_secret = totp.normalise_secret(totp_secret)
-        except totp.InvalidSecret as exc:
-            raise InvalidCitizenData("totp_secret", str(exc)) from None
     if find_by_cpr(data.cpr):
         raise CitizenExists("a citizen with this CPR number is already registered")
     citizen = Citizen()
@@ -229,12 +221,9 @@ def create_citizen(
         _set_credentials(citizen, username, password)
     try:
         db.session.add(citizen)
-        if totp_secret is not None:
+        if enrol is not None:
             db.session.flush()  # gives the citizen its id
-            # Named in the citizens' language, as a citizen setting it up would have it named.
-            with force_locale(current_app.config["DEFAULT_LANGUAGE"]):
-                name = gettext("Authenticator app")
-            totp.enrol_confirmed(citizen, totp_secret, name=name)
+            enrol(citizen)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

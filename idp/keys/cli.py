@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from idp.core.commands import emit
 from idp.keys import service
 
 keys_cli = AppGroup("keys", help="Manage the keys that sign tokens.")
-
-
-def _emit(payload) -> None:
-    click.echo(json.dumps(payload, indent=2))
 
 
 @keys_cli.command("ensure")
 def ensure_command():
     """Create a signing key for each algorithm that has none (first start; idempotent)."""
     created = service.ensure()
-    _emit({"created": [{"kid": k.kid, "alg": k.alg} for k in created]})
+    emit({"created": [{"kid": k.kid, "alg": k.alg} for k in created]})
 
 
 @keys_cli.command("rotate")
@@ -41,7 +36,7 @@ def rotate_command(algs, grace):
     """Publish new keys now; they sign after the grace period, and the old ones retire."""
     grace = current_app.config["KEY_ROTATION_GRACE_SECONDS"] if grace is None else grace
     created = service.rotate(tuple(algs) or service.ALGORITHMS, grace)
-    _emit(
+    emit(
         {
             "created": [
                 {"kid": k.kid, "alg": k.alg, "signs_from": k.activates_at.isoformat()}
@@ -54,4 +49,4 @@ def rotate_command(algs, grace):
 @keys_cli.command("list")
 def list_command():
     """Every key with its state: upcoming, active, retired (still published) or expired."""
-    _emit(service.describe_all())
+    emit(service.describe_all())

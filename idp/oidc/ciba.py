@@ -33,15 +33,15 @@ from authlib.oauth2.rfc8628.errors import (
 from flask_babel import force_locale
 
 from clients.service import CIBA_GRANT
-from idp.auth import assurance
+from idp.authenticators import assurance, pairing
 from idp.citizens import cpr
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.citizens.service import find_by_cpr
 from idp.core.extensions import db, store
 from idp.oidc import dpop, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
+from idp.oidc.id_tokens import id_token_for
 from idp.oidc.scopes import grantable_scopes
-from idp.phone import pairing
 from idp.phone import requests as phone_requests
 
 POLL_INTERVAL_SECONDS = 5
@@ -203,7 +203,6 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         self.request.answer = answered
 
     def create_token_response(self):
-        from idp.oidc.server import id_token_for  # the server imports this module
 
         client = self.request.client.client
         found: phone_requests.PhoneRequest = self.request.phone_request

@@ -1,4 +1,5 @@
-"""RP-initiated logout 1.0 on Authlib's end-session endpoint: which service, and where back to."""
+"""Logging out: here, or at a service's request (RP-initiated logout 1.0 on Authlib's
+end-session endpoint: which service, and where back to)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import json
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from joserfc.errors import JoseError
 
+from idp.auth.forms import ConfirmForm
+from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.oidc.server import authorization
+from idp.sessions import current, sessions
+
+bp = Blueprint("logout", __name__)
 
 
 class EndSession(EndSessionEndpoint):
@@ -48,3 +55,33 @@ def validate(values) -> EndSessionRequest | None:
 
 def init_app() -> None:
     authorization.register_endpoint(EndSession)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Log out here, or at a service's request (RP-initiated logout, OIDC end_session)."""
+    form = ConfirmForm()
+    from_service = bool(request.args)
+    end = validate(request.values) if from_service else None
+    if from_service and end is None:
+        return render_template("auth/logout_refused.html"), 400
+    session = current.sso_session()
+    back_to_service = end.redirect_uri if end is not None else None
+    if request.method == "GET":
+        if session is None:
+            return redirect(back_to_service or url_for("auth.login"))
+        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
+        return allow_form_target(make_response(page), back_to_service)
+    if not form.validate_on_submit():
+        page = render_template("auth/logout.html", form=form, service=end.client if end else None)
+        return allow_form_target(make_response(page, 400), back_to_service)
+    if session is not None:
+        sessions.end(session.id_hash)
+    response = redirect(back_to_service or url_for("logout.logged_out"))
+    sessions.clear_cookie(response)
+    return response
+
+
+@bp.route("/logged-out")
+def logged_out():
+    return render_template("auth/logged_out.html")

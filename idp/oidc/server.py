@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl, urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -22,7 +21,6 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
-from authlib.oidc.core.util import create_half_hash
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -31,13 +29,12 @@ from joserfc.jwk import KeySet
 from clients import cache as client_cache
 from clients import service as clients
 from clients.models import Client
-from consent import ledger, release
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
 from idp.core.extensions import db, store
-from idp.keys import service as keys
-from idp.oidc import ciba, client_auth, codes, dpop, par, refresh, session_tokens, subjects, tokens
+from idp.oidc import ciba, client_auth, codes, dpop, refresh, session_tokens, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
+from idp.oidc.id_tokens import id_token_for
 from idp.oidc.scopes import grantable_scopes
 
 
@@ -130,22 +127,6 @@ def query_client(client_id: str) -> OAuthClient | None:
     readable = isinstance(client_id, str) and "\x00" not in client_id
     client = client_cache.get(client_id) if readable else None
     return OAuthClient(client) if client is not None and client.enabled else None
-
-
-def verified_redirect_uri(authorize_url: str) -> str | None:
-    """The redirect URI of an authorization request on this site, if registered for its
-    client; else None. Tells a page which service its form may lead back to."""
-    parts = urlsplit(authorize_url)
-    if parts.path != "/authorize":
-        return None
-    query = dict(parse_qsl(parts.query))
-    if "request_uri" in query:  # a pushed request (RFC 9126): its own parameters count
-        query = par.peek(query["request_uri"], query.get("client_id")) or {}
-    client = query_client(query.get("client_id"))
-    redirect_uri = query.get("redirect_uri")
-    if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        return None
-    return redirect_uri
 
 
 class S256Required(CodeChallenge):
@@ -272,34 +253,6 @@ class CodeGrant(AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code):
         citizen = db.session.get(Citizen, authorization_code.citizen_id)
         return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
-
-
-def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
-                 amr: list[str], released=(), extra: dict | None = None) -> str:  # fmt: skip
-    """The ID token that goes with ``token``: who logged in, when and how, and the claims
-    released to ``client``, ledgered (channel `login`) and committed with it, together with
-    the `sub` handed out."""
-    alg = client.id_token_signed_response_alg
-    kid, key = keys.signing_key(alg)  # one key lookup gives both the `kid` and the signature
-    now = int(time.time())
-    claims = {
-        "iss": current_app.config["ISSUER"],
-        # The service will know the citizen by this `sub`: it may name them by it later.
-        "sub": subjects.remember(client.sector_identifier, citizen.id),
-        "aud": client.client_id,
-        "iat": now,
-        "exp": now + current_app.config["ID_TOKEN_SECONDS"],
-        "auth_time": auth_time,
-        "acr": acr,
-        "amr": amr,
-        "at_hash": create_half_hash(token["access_token"], alg).decode(),
-        **{name: value for name, value in (extra or {}).items() if value},
-    }
-    claims.update(release.release(client, citizen, token["scope"].split(), released,
-                                  ledger.Channel.LOGIN))  # fmt: skip
-    id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
-    db.session.commit()  # the ledger entries, with the token they describe
-    return id_token
 
 
 class OpenIDCodeFlow(OpenIDCode):

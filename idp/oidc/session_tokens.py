@@ -10,10 +10,10 @@ Refresh tokens (`offline_access`) are meant to outlive the session and are left 
 
 from __future__ import annotations
 
-from idp.auth import sessions
 from idp.core import crypto
 from idp.core.extensions import store
 from idp.oidc import tokens
+from idp.sessions import sessions
 
 
 def sid_of(id_hash: str) -> str:

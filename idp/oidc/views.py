@@ -37,9 +37,8 @@ from clients.models import ClientKind
 from clients.service import GRANT_TYPES
 from consent import ledger, release
 from idp import i18n
-from idp.auth import assurance, current
 from idp.auth.forms import ConsentForm
-from idp.authenticators import passkeys
+from idp.authenticators import assurance, passkeys
 from idp.citizens.models import Citizen
 from idp.core import crypto, rate_limits
 from idp.core.extensions import csrf, db, limiter
@@ -49,6 +48,7 @@ from idp.keys.service import ALGORITHMS
 from idp.oidc import bearer, ciba, claims_request, cors, dpop, par, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import ASSERTION_ALGORITHMS, authorization
+from idp.sessions import current, pushed_requests
 
 bp = Blueprint("oidc", __name__)
 
@@ -71,7 +71,7 @@ def _to_client(response):
     if response.status_code != 302 or not location:
         return response
     if g.get("pushed_request_uri"):
-        par.finish(g.pushed_request_uri)  # answered: the pushed request is spent
+        pushed_requests.finish(g.pushed_request_uri)  # answered: the pushed request is spent
     target = urlsplit(location)
     params = [*parse_qsl(target.query), ("iss", current_app.config["ISSUER"])]
     if _param("response_mode") != "form_post":
@@ -250,7 +250,7 @@ def _pushed_request() -> dict | None:
     request_uri = request.values.get("request_uri")
     if request_uri is None:
         return None
-    pushed = par.claim(request_uri, request.values.get("client_id"))
+    pushed = pushed_requests.claim(request_uri, request.values.get("client_id"))
     if pushed is None:
         raise par.InvalidRequestUriError("The request_uri is unknown, expired or used.")
     g.pushed_request_uri = request_uri

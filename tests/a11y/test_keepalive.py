@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from idp.auth import keepalive, sessions
+from idp.sessions import keepalive, sessions
 from tests.conftest import CitizenActions, Clock, csrf_token
 
 IDLE = 10 * 60

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from clients.demo import registry as demo_registry
-from idp.citizens import demo
+from demo import citizens as demo
+from demo import registry as demo_registry
 from tests.e2e.conftest import oathtool_code
 
 pytestmark = pytest.mark.e2e

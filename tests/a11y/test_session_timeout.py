@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from idp.auth import sessions
-from idp.citizens import demo
+from demo import citizens as demo
 from idp.citizens import service as citizens
+from idp.sessions import sessions
 from tests.a11y.test_axe import FAILING_IMPACTS, axe_violations, describe
 from tests.e2e.conftest import oathtool_code
 

@@ -26,9 +26,9 @@ import pyotp
 from werkzeug.serving import make_server
 
 from clients import service as client_registry
-from clients.demo import registry as demo_registry
-from clients.demo.service import create_service
-from idp.citizens import demo
+from demo import citizens as demo
+from demo import registry as demo_registry
+from demo.service import create_service
 from idp.core.extensions import db
 
 LANGUAGES = ("da", "en")
@@ -75,7 +75,7 @@ def free_port() -> int:
 class Site:
     app: object
     base_url: str
-    # Each demo service (by its name in clients.demo) -> (its URL, its client_id).
+    # Each demo service (by its name in demo.registry) -> (its URL, its client_id).
     services: dict[str, tuple[str, str]]
 
     def url(self, path: str) -> str:

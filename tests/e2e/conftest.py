@@ -116,7 +116,7 @@ def oathtool_code(secret: str) -> str:
 
 def log_in_as_demo(page, code: str | None = None) -> None:
     """On the login page: the demo citizen's password, then the code from the app."""
-    from idp.citizens import demo
+    from demo import citizens as demo
 
     page.get_by_label("User ID").fill(demo.DEMO_USERNAME)
     page.get_by_label("Password").fill(demo.DEMO_PASSWORD)

@@ -6,7 +6,7 @@ import re
 import pyotp
 from playwright.sync_api import expect
 
-from idp.citizens import demo
+from demo import citizens as demo
 from tests.e2e.conftest import csp_violations, log_in_as_demo, oathtool_code
 
 

@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import expect
 
-from idp.citizens import demo
+from demo import citizens as demo
 from tests.conftest import sql
 from tests.e2e.test_phone import SUBSTANTIAL, pair
 

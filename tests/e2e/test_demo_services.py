@@ -17,9 +17,9 @@ from werkzeug.serving import make_server
 
 from clients import service as client_registry
 from clients.claims import CPR_CLAIM
-from clients.demo import registry as demo_registry
-from clients.demo.service import create_service
-from idp.citizens import demo
+from demo import citizens as demo
+from demo import registry as demo_registry
+from demo.service import create_service
 from tests.e2e.conftest import csp_violations, log_in_as_demo
 
 

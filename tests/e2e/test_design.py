@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from idp.citizens import demo
+from demo import citizens as demo
 from tests.e2e.conftest import csp_violations
 
 

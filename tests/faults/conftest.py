@@ -151,6 +151,7 @@ class Deployment:
         user ID -> the app's TOTP seed. Created as `citizens create` creates them, in this
         process with one password hash for all (as bench/seed.py does: a hash per citizen
         would only make seeding slow; each login verifies it at full cost all the same)."""
+        from idp.authenticators import totp
         from idp.citizens import service as registry
         from idp.core import passwords
 
@@ -166,8 +167,8 @@ class Deployment:
                     self.cprs[username] = f"010190{serial:04d}"
                     data = registry.validate(cpr=self.cprs[username], given_name="Fault",
                                              family_name=f"Citizen {serial}")  # fmt: skip
-                    registry.create_citizen(data, username=username, password=PASSWORD,
-                                            totp_secret=seeds[username])  # fmt: skip
+                    totp.register_with_app(data, username=username, password=PASSWORD,
+                                           secret=seeds[username])  # fmt: skip
             finally:
                 passwords.hash_password = hash_password
         return seeds

@@ -8,9 +8,9 @@ import json
 import pyotp
 import pytest
 
+from demo import citizens as demo
 from idp.app import create_app
 from idp.citizens import cpr as cpr_numbers
-from idp.citizens import demo
 from idp.core import crypto
 from idp.core.extensions import db
 from tests.conftest import CitizenActions, activate, base_config, sql

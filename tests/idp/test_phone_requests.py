@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
+from demo import citizens as demo
 from idp.authenticators.models import Authenticator, AuthenticatorKind
-from idp.citizens import demo
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
 from idp.phone import requests as phone_requests

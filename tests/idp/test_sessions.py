@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from idp.auth import sessions
+from idp.sessions import sessions
 from tests.conftest import CitizenActions, Clock, csrf_token
 
 PASSWORD = "correct horse battery"

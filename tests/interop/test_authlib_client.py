@@ -1,6 +1,6 @@
 """A relying party whose OIDC code nobody here wrote: Authlib's Flask client, live server.
 
-The service (clients/demo/service.py) discovers Tillid, sends the citizen with PKCE S256 and
+The service (demo/service.py) discovers Tillid, sends the citizen with PKCE S256 and
 a nonce, checks `iss`, redeems the code, validates the ID token against /jwks and calls
 userinfo, all through Authlib. The citizen's browser is a `requests` session.
 """
@@ -19,7 +19,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from werkzeug.serving import make_server
 
-from clients.demo.service import create_service
+from demo.service import create_service
 from tests.conftest import CitizenActions
 
 PASSWORD = "correct horse battery"

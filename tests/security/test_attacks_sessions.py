@@ -104,7 +104,7 @@ def test_attack_csrf_on_every_state_changing_route(app, client, victim):
             checked.append(rule.endpoint)
     assert client.get("/me").status_code == 200  # still logged in: no logout went through
     # The forms the brief names are among them (the enumeration did not come up empty).
-    for endpoint in ("auth.login", "auth.logout", "auth.activate", "oidc.authorize",
+    for endpoint in ("auth.login", "logout.logout", "auth.activate", "oidc.authorize",
                      "account.end_all_sessions", "security.remove", "phone.approve"):  # fmt: skip
         assert endpoint in checked, endpoint
 

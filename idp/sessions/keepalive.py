@@ -12,8 +12,8 @@ import time
 from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 
-from idp.auth import current, sessions
 from idp.core.problems import problem
+from idp.sessions import current, sessions
 
 bp = Blueprint("keepalive", __name__)
 

@@ -22,18 +22,20 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from idp.auth import assurance, current, sessions
-from idp.auth.current import login_required, session_required
-from idp.auth.forms import ConfirmForm, EnrolTotpForm, RenameForm
-from idp.authenticators import passkeys, recovery, service, totp
+from idp.auth.forms import ConfirmForm
+from idp.authenticators import assurance, pairing, passkeys, recovery, service, totp
 from idp.authenticators.models import Authenticator
-from idp.core import crypto
+from idp.core import crypto, redirects
 from idp.core.extensions import db, store
 from idp.core.problems import problem
 from idp.core.web import allow_form_target, json_body
-from idp.oidc.server import verified_redirect_uri
+from idp.security.forms import EnrolTotpForm, RenameForm
+from idp.sessions import current, sessions
+from idp.sessions.current import login_required, session_required
+from idp.sessions.destinations import verified_redirect_uri
 
 bp = Blueprint("security", __name__, url_prefix="/me/security")
+_PAIRING_TOKEN = "phone_pairing"  # noqa: S105 (a session key's name) the link the computer is showing, for its QR code
 
 _ENROLLING = "enrolling_totp"  # the id of the unconfirmed authenticator being set up
 _FRESH_CODES = "fresh-recovery-codes"
@@ -95,7 +97,7 @@ def _pending_totp(citizen) -> Authenticator:
 def enrol_totp():
     citizen = current.citizen()
     form = EnrolTotpForm()
-    destination = current.form_destination(form, url_for("security.overview"))
+    destination = redirects.form_destination(form, url_for("security.overview"))
     authenticator = _pending_totp(citizen)
     status = 200
     if form.validate_on_submit():
@@ -159,7 +161,7 @@ def passkey_options():
 def passkey_verify():
     body = json_body()
     citizen, sso = current.citizen(), current.sso_session()
-    destination = current.safe_next(body.get("next"), url_for("security.overview"))
+    destination = redirects.safe_next(body.get("next"), url_for("security.overview"))
     credential = body.get("credential")
     if not isinstance(credential, dict):
         return problem(400, _("The passkey's answer is missing."))
@@ -194,7 +196,7 @@ def passkey_verify():
 def fresh_recovery_codes():
     """The recovery codes made with a first passkey, shown once."""
     sealed = store.redis.getdel(store.key(_FRESH_CODES, current.citizen().id))
-    destination = current.safe_next(request.args.get("next"), url_for("security.overview"))
+    destination = redirects.safe_next(request.args.get("next"), url_for("security.overview"))
     if sealed is None:
         return redirect(url_for("security.overview"))
     codes = json.loads(crypto.decrypt(sealed, _FRESH_CODES))
@@ -261,3 +263,38 @@ def new_recovery_codes():
     return render_template(
         "security/recovery_codes.html", codes=codes, destination=url_for("security.overview")
     )
+
+
+# --- pairing, on the computer --------------------------------------------------------------
+
+
+def _pairing_link(token: str) -> str:
+    return f"{url_for('phone.pair', _external=True)}#{token}"
+
+
+@bp.post("/phone")
+@login_required
+@enrolment_guard
+def start_pairing():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    token = pairing.start(current.citizen())
+    session[_PAIRING_TOKEN] = token
+    return render_template(
+        "security/pair_phone.html",
+        link=_pairing_link(token),
+        minutes=pairing.PAIRING_SECONDS // 60,
+    )
+
+
+@bp.get("/phone/qr.svg")
+@login_required
+def pairing_qr():
+    token = session.get(_PAIRING_TOKEN)
+    if not token:
+        abort(404)
+    out = io.BytesIO()
+    segno.make(_pairing_link(token), error="m").save(out, kind="svg", scale=5, border=2)
+    response = make_response(out.getvalue())
+    response.mimetype = "image/svg+xml"
+    return response

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from flask import Request, Response, current_app, g
 from flask import session as form_session
 
-from idp.auth import assurance
+from idp.authenticators import assurance
 from idp.core.config import issuer_is_https
 from idp.core.extensions import store
 

@@ -7,6 +7,7 @@ import random
 
 from faker import Faker
 
+from idp.authenticators import totp
 from idp.citizens import service
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -60,7 +61,7 @@ def load(count: int, seed: int | None = None) -> dict:
             created += 1
     result: dict = {"created": created}
     if service.find_by_cpr(DEMO_CPR) is None:
-        ida = service.create_citizen(
+        ida = totp.register_with_app(
             service.validate(
                 cpr=DEMO_CPR,
                 given_name="Ida",
@@ -76,7 +77,7 @@ def load(count: int, seed: int | None = None) -> dict:
             ),
             username=DEMO_USERNAME,
             password=DEMO_PASSWORD,
-            totp_secret=DEMO_TOTP_SECRET,
+            secret=DEMO_TOTP_SECRET,
         )
         # The demo pretends her activation letter arrived, so a passkey can show NSIS High.
         ida.identity_proofed_at = utcnow()

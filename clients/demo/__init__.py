@@ -1,1 +1,0 @@
-"""Demo relying parties: small real services built on Authlib's Flask client."""

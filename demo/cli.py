@@ -1,0 +1,102 @@
+"""`flask demo load|services|code|welcome`: demo data and the demo services, for development."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+import pyotp
+from flask import current_app
+from flask.cli import AppGroup
+from werkzeug.serving import make_server
+
+from clients import service as client_registry
+from demo import citizens as demo
+from demo import registry as demo_registry
+from demo.service import create_service
+from idp.citizens import service as citizens
+from idp.core.commands import emit
+from idp.core.config import PRODUCTION
+
+demo_cli = AppGroup("demo", help="Demo data for development.")
+
+
+@demo_cli.command("load")
+@click.option("--citizens", "count", default=50, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--seed", type=int, help="Make the fictitious citizens reproducible.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the registry has citizens.")
+def demo_load_command(count, seed, if_empty):
+    """Fictitious citizens (Faker da_DK) plus the demo citizen with known credentials."""
+    if current_app.config["TILLID_ENV"] == PRODUCTION:
+        # A published password and demo services with broad grants have no place there.
+        raise click.ClickException("demo data is for development; TILLID_ENV is production")
+    if if_empty and not demo.registry_is_empty():
+        emit({"loaded": False, "reason": "the registry is not empty"})
+        return
+    loaded = demo.load(count, seed)
+    loaded["demo_services"] = [
+        {"name": d.name, "url": d.url, "client_id": demo_registry.ensure(d).client_id}
+        for d in demo_registry.DEMO_SERVICES
+    ]
+    emit({"loaded": True, **loaded})
+
+
+@demo_cli.command("services")
+def demo_services_command():
+    """Serve the demo tax authority and bank (ports 5001, 5002) until interrupted.
+
+    Each start gives the demo services fresh client secrets, so none is kept on disk. They
+    are Danish services: they ask for the login in DEFAULT_LANGUAGE (ui_locales).
+    """
+    issuer = current_app.config["ISSUER"]
+    servers = []
+    for service in demo_registry.DEMO_SERVICES:
+        client = demo_registry.ensure(service)
+        app = create_service(
+            name=service.name,
+            issuer=issuer,
+            client_id=client.client_id,
+            client_secret=client_registry.rotate_secret(client.client_id),
+            scope=service.scope,
+            description=service.description,
+            api_scopes=service.api_scopes,
+            ciba=service.ciba,
+            ui_locales=current_app.config["DEFAULT_LANGUAGE"],
+        )
+        servers.append(make_server("localhost", service.port, app, threaded=True))
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
+
+
+@demo_cli.command("code")
+def demo_code_command():
+    """Print the demo citizen's current TOTP code (what an authenticator app would show)."""
+    if current_app.config["TILLID_ENV"] == PRODUCTION:
+        raise click.ClickException("demo data is for development; TILLID_ENV is production")
+    click.echo(pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
+
+
+@demo_cli.command("welcome")
+def demo_welcome_command():
+    """Tell a developer where the server is and how to log in (used by `make run`)."""
+    issuer = current_app.config["ISSUER"]
+    click.echo(f"\n  Tillid is starting at {issuer}/login")
+    if citizens.find_by_username(demo.DEMO_USERNAME) is not None:
+        click.echo(
+            f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r},\n"
+            f"  then a code from an authenticator app set up with the key {demo.DEMO_TOTP_SECRET}\n"
+            f"  (or print one: .venv/bin/flask --app wsgi demo code)"
+        )
+    click.echo(
+        f'  Phone app: pair a phone at {issuer}/me/security ("Pair a phone"), open the link on\n'
+        f"  the phone (or in a second browser window), then approve logins at {issuer}/app"
+    )
+    for service in demo_registry.DEMO_SERVICES:
+        click.echo(f"  Demo service: {service.name} at {service.url}")
+    language = {"da": "Danish", "en": "English"}[current_app.config["DEFAULT_LANGUAGE"]]
+    click.echo(
+        f"  Language: the demo services ask for {language}; Tillid's own pages follow your\n"
+        "  browser's language (Danish or English); every page has a switch at the top"
+    )
+    click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")

@@ -1,0 +1,44 @@
+"""The ID token: who logged in, when and how, and the claims released with it (ledgered)."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.oidc.core.util import create_half_hash
+from flask import current_app
+from joserfc import jwt
+
+from clients.models import Client
+from consent import ledger, release
+from idp.citizens.models import Citizen
+from idp.core.extensions import db
+from idp.keys import service as keys
+from idp.oidc import subjects
+
+
+def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
+                 amr: list[str], released=(), extra: dict | None = None) -> str:  # fmt: skip
+    """The ID token that goes with ``token``: who logged in, when and how, and the claims
+    released to ``client``, ledgered (channel `login`) and committed with it, together with
+    the `sub` handed out."""
+    alg = client.id_token_signed_response_alg
+    kid, key = keys.signing_key(alg)  # one key lookup gives both the `kid` and the signature
+    now = int(time.time())
+    claims = {
+        "iss": current_app.config["ISSUER"],
+        # The service will know the citizen by this `sub`: it may name them by it later.
+        "sub": subjects.remember(client.sector_identifier, citizen.id),
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + current_app.config["ID_TOKEN_SECONDS"],
+        "auth_time": auth_time,
+        "acr": acr,
+        "amr": amr,
+        "at_hash": create_half_hash(token["access_token"], alg).decode(),
+        **{name: value for name, value in (extra or {}).items() if value},
+    }
+    claims.update(release.release(client, citizen, token["scope"].split(), released,
+                                  ledger.Channel.LOGIN))  # fmt: skip
+    id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
+    db.session.commit()  # the ledger entries, with the token they describe
+    return id_token
