@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+class TemporarilyUnavailable(Exception):
+    """A service cannot do its part for a while, through no fault of the caller (a key
+    missing, say): a 503 with Retry-After. The message is for the log; ``detail`` for the
+    caller."""
+
+    detail: str | None = None
+    retry_after: int = 5
+
+
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
 _OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize", "/par")
 _JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *_OAUTH_PATHS)
@@ -163,6 +172,12 @@ def init_app(app: Flask) -> None:
         log.error("backend unavailable", extra={"error": type(exc).__name__})
         roll_back_session()
         return http_error(ServiceUnavailable(retry_after=5))
+
+    @app.errorhandler(TemporarilyUnavailable)
+    def temporarily_unavailable(exc: TemporarilyUnavailable):
+        log.error("temporarily unavailable", extra={"error": str(exc)})
+        roll_back_session()
+        return http_error(ServiceUnavailable(exc.detail, retry_after=exc.retry_after))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

@@ -55,6 +55,7 @@ def test_postgres_restarted_during_logins(deployment):
     assert ready.status_code == 503 and ready.json()["checks"] == {
         "database": "unavailable",
         "store": "ok",
+        "signing_keys": "unknown",
     }
     outage = [a for a in http.answers if down <= a.sent_at < up]
     assert any(a.status == 503 and a.for_browser for a in outage), "\n".join(map(str, outage))
