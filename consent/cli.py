@@ -14,9 +14,15 @@ from flask.cli import AppGroup, with_appcontext
 
 from consent import ledger, partitions
 from idp.citizens.models import Citizen
+from idp.database import unbounded_statements
 from idp.extensions import db
 
-ledger_cli = AppGroup("ledger", help="The access ledger (a signed Merkle log).")
+
+@click.group("ledger", cls=AppGroup, help="The access ledger (a signed Merkle log).")
+def ledger_cli():
+    # Its commands' work grows with the ledger (verify reads every leaf, archive and
+    # partitions move months): no statement timeout (idp/database.py).
+    click.get_current_context().with_resource(unbounded_statements())
 
 
 def _emit(payload: dict) -> None:

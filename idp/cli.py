@@ -19,6 +19,7 @@ from idp.citizens import cpr as cpr_numbers
 from idp.citizens import demo
 from idp.citizens import service as citizens
 from idp.config import PRODUCTION
+from idp.database import unbounded_statements
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -75,6 +76,7 @@ def create_command(
 
 @citizens_cli.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig", errors="strict"))
+@unbounded_statements()  # a register extract's import takes as long as it is large
 def import_command(csv_file):
     """Import a register extract (CSV, UTF-8, header row). Idempotent by CPR number.
 

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from idp.extensions import roll_back_session
@@ -162,8 +163,9 @@ def init_app(app: Flask) -> None:
         )
         return http_error(exc)
 
-    @app.errorhandler(OperationalError)
+    @app.errorhandler(OperationalError)  # also a statement or lock timeout (idp/database.py)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)  # every pooled connection busy for DATABASE_CONNECT_TIMEOUT
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
     @app.errorhandler(redis.exceptions.ClusterError)  # a cluster node down or its slots moving
