@@ -100,7 +100,7 @@ def engine_options(config: dict) -> dict:
     }
     ours = [f"-c {name}={_milliseconds(seconds)}" for name, seconds in settings.items()]
     # Options in the URL's query come after ours: what an operator wrote there wins.
-    theirs = url.query.get("options", "")
+    theirs = url.query.get("options", ())
     options["connect_args"] = {
         **options.get("connect_args", {}),
         "connect_timeout": config["DATABASE_CONNECT_TIMEOUT"],
@@ -114,8 +114,8 @@ def init_app(app: Flask) -> None:
     """Make the app's PostgreSQL connections BoundedConnections (after ``db.init_app``)."""
     with app.app_context():
         engine = db.engine
-    if engine.dialect.name != "postgresql":
-        return
+    if (engine.dialect.name, engine.dialect.driver) != ("postgresql", "psycopg"):
+        return  # SQLite waits for its file lock by itself (5 s)
     statement_timeout = app.config["DATABASE_STATEMENT_TIMEOUT"]
     wait_limit = statement_timeout + _CLIENT_GRACE_SECONDS if statement_timeout else None
 
