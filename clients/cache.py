@@ -1,5 +1,6 @@
 """Registrations kept per process for a few seconds, for the endpoints that read one on every
-call (token, introspection, revocation, userinfo, authorize).
+call (token, introspection, revocation, userinfo, authorize), and the signing algorithms they
+use, for the readiness check a load balancer polls.
 
 Reading the client was a database round trip and about a quarter of a token call's time
 (py-spy under `make bench`), for a row that changes a few times a year. What that costs
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 from flask import current_app
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select, union
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from clients.models import ClaimPolicy, Client
@@ -43,21 +44,25 @@ _generation = 0  # bumped by every change to a registration made in this process
 
 @dataclass(frozen=True)
 class _Kept:
-    client: Client
+    value: Client | frozenset[str]
     loaded_at: float
     generation: int
+
+
+def _fresh(hit: _Kept | None) -> bool:
+    return (
+        hit is not None
+        and hit.generation == _generation
+        and _clock() - hit.loaded_at < CACHE_SECONDS
+    )
 
 
 def get(client_id: str) -> Client | None:
     """The registration of ``client_id`` (enabled or not), at most CACHE_SECONDS old."""
     kept: dict[str, _Kept] = current_app.extensions.setdefault("tillid_client_cache", {})
     hit = kept.get(client_id)
-    if (
-        hit is not None
-        and hit.generation == _generation
-        and _clock() - hit.loaded_at < CACHE_SECONDS
-    ):
-        return hit.client
+    if _fresh(hit):
+        return hit.value
     generation, loaded_at = _generation, _clock()  # before the read: a change during it wins
     client = db.session.get(Client, client_id)
     if client is None:
@@ -68,6 +73,22 @@ def get(client_id: str) -> Client | None:
         kept.clear()
     kept[client_id] = _Kept(snapshot, loaded_at, generation)
     return snapshot
+
+
+def signing_algorithms_in_use() -> frozenset[str]:
+    """The algorithms enabled registrations have their tokens signed with (ID and access
+    tokens), at most CACHE_SECONDS old: what readiness needs a signing key for."""
+    hit = current_app.extensions.get("tillid_client_algorithms")
+    if _fresh(hit):
+        return hit.value
+    generation, loaded_at = _generation, _clock()
+    enabled = Client.disabled_at.is_(None)
+    algorithms = frozenset(db.session.scalars(union(
+        select(Client.id_token_signed_response_alg).where(enabled),
+        select(Client.access_token_signed_response_alg).where(enabled),
+    )))  # fmt: skip
+    current_app.extensions["tillid_client_algorithms"] = _Kept(algorithms, loaded_at, generation)
+    return algorithms
 
 
 def forget() -> None:

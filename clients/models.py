@@ -75,6 +75,11 @@ class Client(db.Model):
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == PUBLIC_CLIENT_AUTH
 
+    @property
+    def signing_algorithms(self) -> tuple[str, str]:
+        """The algorithms its tokens are signed with: its ID tokens', its access tokens'."""
+        return self.id_token_signed_response_alg, self.access_token_signed_response_alg
+
     def release_policy(self) -> dict[str, ClaimPolicy]:
         return {policy.claim: policy for policy in self.claim_policies}
 

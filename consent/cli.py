@@ -14,9 +14,15 @@ from flask.cli import AppGroup, with_appcontext
 from consent import ledger, partitions
 from idp.citizens.models import Citizen
 from idp.core.commands import emit
+from idp.core.database import unbounded_statements
 from idp.core.extensions import db
 
-ledger_cli = AppGroup("ledger", help="The access ledger (a signed Merkle log).")
+
+@click.group("ledger", cls=AppGroup, help="The access ledger (a signed Merkle log).")
+def ledger_cli():
+    # Its commands' work grows with the ledger (verify reads every leaf, archive and
+    # partitions move months): no statement timeout (idp/core/database.py).
+    click.get_current_context().with_resource(unbounded_statements())
 
 
 @ledger_cli.command("integrate")

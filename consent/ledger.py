@@ -43,6 +43,7 @@ from clients.models import Client
 from consent import checkpoint, merkle, partitions
 from consent import verify as proofs
 from idp.core import crypto
+from idp.core.database import unbounded_statements
 from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.core.extensions import db, store
 
@@ -658,7 +659,8 @@ def start_integrator(app) -> threading.Event | None:
 
     def run() -> None:
         while not stop.wait(interval):
-            with app.app_context():
+            # A batch's work grows with the backlog: no statement timeout (idp/core/database.py).
+            with app.app_context(), unbounded_statements():
                 try:
                     integrate_all()  # first: it needs only the database, not the store
                     partitions.ensure_now_and_then()

@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import errors, i18n, templating
 from idp.core import config as config_module
-from idp.core import crypto, logs, web
+from idp.core import crypto, database, logs, web
 from idp.core.extensions import babel, close_session, csrf, db, limiter, migrate, store
 from idp.core.store import TIMEOUTS as STORE_TIMEOUTS
 
@@ -65,7 +65,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     web.init_app(app)  # first: its request id must exist before CSRF or limits can log
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config)
     db.init_app(app)
+    database.init_app(app)
     app.teardown_appcontext(close_session)  # before Flask-SQLAlchemy's own (see there)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     store.init_app(app)

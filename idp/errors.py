@@ -10,10 +10,18 @@ from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from idp.core.extensions import roll_back_session
-from idp.core.problems import OAUTH_PATHS, problem, title, titles, wants_json
+from idp.core.problems import (
+    OAUTH_PATHS,
+    TemporarilyUnavailable,
+    problem,
+    title,
+    titles,
+    wants_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +103,9 @@ def init_app(app: Flask) -> None:
         )
         return http_error(exc)
 
-    @app.errorhandler(OperationalError)
+    @app.errorhandler(OperationalError)  # also a statement or lock timeout (idp/core/database.py)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)  # every pooled connection busy for DATABASE_CONNECT_TIMEOUT
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
     @app.errorhandler(redis.exceptions.ClusterError)  # a cluster node down or its slots moving
@@ -105,6 +114,12 @@ def init_app(app: Flask) -> None:
         log.error("backend unavailable", extra={"error": type(exc).__name__})
         roll_back_session()
         return http_error(ServiceUnavailable(retry_after=5))
+
+    @app.errorhandler(TemporarilyUnavailable)
+    def temporarily_unavailable(exc: TemporarilyUnavailable):
+        log.error("temporarily unavailable", extra={"error": str(exc)})
+        roll_back_session()
+        return http_error(ServiceUnavailable(exc.detail, retry_after=exc.retry_after))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

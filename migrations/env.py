@@ -6,6 +6,7 @@ from alembic import context
 from flask import current_app
 
 from consent.partitions import is_partition
+from idp.core.database import unbounded_statements
 from idp.core.dbtypes import UTCDateTime
 
 config = context.config
@@ -52,7 +53,9 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
     conf_args.setdefault("include_name", include_name)
-    with target_db.engine.connect() as connection:
+    # A migration takes as long as the tables are large: no statement timeout (the lock
+    # timeout stays, so DDL never queues requests behind it for long).
+    with unbounded_statements(), target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()

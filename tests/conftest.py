@@ -528,6 +528,16 @@ def csrf_token(response) -> str:
     return match.group(1)
 
 
+def rendering_independent(html: str) -> str:
+    """A page without what differs between two renderings of it: its CSRF tokens (the form's
+    and the scripts', each signed with the second it was made in) and the session-timeout
+    warning's clock readings. For tests that two answers are the same page."""
+    html = re.sub(r'(name="csrf_token" type="hidden" value|data-csrf-token)="[^"]*"', "", html)
+    return re.sub(
+        r'(data-(?:server-now|idle-expires-at|absolute-expires-at))="[0-9.]*"', r'\1=""', html
+    )
+
+
 def login(client, username, password, next_url=None):
     """Fill in and send the login form, as a browser does."""
     page = client.get("/login")

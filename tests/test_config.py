@@ -12,9 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from idp.app import create_app
-from idp.core.config import ConfigurationError
+from idp.core.config import DATABASE_TIMEOUTS, ConfigurationError
+from idp.core.database import unbounded_statements
+from idp.core.extensions import db
 from tests.conftest import TEST_REDIS_URL, base_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +31,7 @@ CONFIG_VARIABLES = (
     "ISSUER",
     "WEB_CONCURRENCY",
     "TILLID_INSTANCE_PATH",
+    *DATABASE_TIMEOUTS,
 )
 
 
@@ -145,6 +149,67 @@ def test_a_refusal_is_a_clear_message_and_a_failing_exit(tmp_path):
 def test_http_issuer_is_refused_outside_localhost():
     with pytest.raises(ConfigurationError, match="https"):
         create_app(base_config(ISSUER="http://login.example.dk"))
+
+
+def test_database_waits_have_bounded_defaults_and_are_read(clean_env, monkeypatch):
+    app = create_app()
+    assert [app.config[name] for name in DATABASE_TIMEOUTS] == [3, 5, 2, 30]
+    for name, value in zip(DATABASE_TIMEOUTS, ("4", "0", "1", "60"), strict=True):
+        monkeypatch.setenv(name, value)
+    app = create_app()
+    assert [app.config[name] for name in DATABASE_TIMEOUTS] == [4, 0, 1, 60]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_STATEMENT_TIMEOUT", "5s", "DATABASE_STATEMENT_TIMEOUT must be a whole number"),
+        ("DATABASE_LOCK_TIMEOUT", "-1", "DATABASE_LOCK_TIMEOUT cannot be negative"),
+        ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "-30", "cannot be negative"),
+        ("DATABASE_CONNECT_TIMEOUT", "0", "DATABASE_CONNECT_TIMEOUT must be at least 2"),
+        ("DATABASE_CONNECT_TIMEOUT", "1", "at least 2"),
+    ],
+)
+def test_a_database_wait_that_cannot_work_is_refused(clean_env, monkeypatch, name, value,
+                                                     message):  # fmt: skip
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        create_app()
+
+
+_SESSION_SETTINGS = text(
+    "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'),"
+    " current_setting('idle_in_transaction_session_timeout'), current_setting('application_name')"
+)
+
+
+def _session_settings(app) -> tuple:
+    with app.app_context():
+        settings = tuple(db.session.execute(_SESSION_SETTINGS).one())
+        db.session.commit()
+        return settings
+
+
+def test_postgresql_sessions_get_the_waits_and_keep_the_urls_own_options(postgres_url):
+    url = postgres_url + "?options=-c%20application_name%3Dtillid-web"
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url, DATABASE_STATEMENT_TIMEOUT=7,
+                                 DATABASE_LOCK_TIMEOUT=3))  # fmt: skip
+    try:
+        assert _session_settings(app) == ("7s", "3s", "30s", "tillid-web")
+        with unbounded_statements():  # the operator's long work: no statement limit
+            assert _session_settings(app) == ("0", "3s", "0", "tillid-web")
+        assert _session_settings(app) == ("7s", "3s", "30s", "tillid-web")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    # What the URL sets itself wins over Tillid's defaults.
+    url = postgres_url + "?options=-c%20statement_timeout%3D9000"
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url))
+    try:
+        assert _session_settings(app)[:3] == ("9s", "2s", "30s")
+    finally:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ def test_ready_login_and_logout(make_app, backend):
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json["checks"] == {"database": "ok", "store": "ok"}
+    assert ready.json["checks"] == {"database": "ok", "store": "ok", "signing_keys": "ok"}
 
     actions = CitizenActions(app, client)
     actions.create(username="anna")

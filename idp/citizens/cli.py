@@ -13,6 +13,7 @@ from idp.authenticators import totp
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import service as citizens
 from idp.core.commands import emit
+from idp.core.database import unbounded_statements
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 
@@ -67,6 +68,7 @@ def create_command(
 
 @citizens_cli.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig", errors="strict"))
+@unbounded_statements()  # a register extract's import takes as long as it is large
 def import_command(csv_file):
     """Import a register extract (CSV, UTF-8, header row). Idempotent by CPR number.
 

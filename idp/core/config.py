@@ -168,6 +168,17 @@ def _check_rate_limits(config: dict) -> None:
             )
 
 
+# Bounded waits on PostgreSQL, in seconds (idp/core/database.py applies them; docs/operations.md,
+# "Outages and crashes", says why these). 0 turns one off, except the connection's: libpq
+# waits 2 s at least.
+DATABASE_TIMEOUTS = {
+    "DATABASE_CONNECT_TIMEOUT": 3,
+    "DATABASE_STATEMENT_TIMEOUT": 5,
+    "DATABASE_LOCK_TIMEOUT": 2,
+    "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT": 30,
+}
+
+
 def load(instance_path: str, overrides: dict | None = None) -> dict:
     """Build the Flask config from the environment, then apply ``overrides`` (tests)."""
     overrides = overrides or {}
@@ -195,6 +206,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "TILLID_ENV": env,
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        **{name: _env_int(name, default) for name, default in DATABASE_TIMEOUTS.items()},
         "REDIS_URL": redis_url,
         "STORE_KEY_PREFIX": os.environ.get("TILLID_STORE_PREFIX", "tillid:"),
         "ISSUER": os.environ.get("ISSUER", "http://localhost:5000").rstrip("/"),
@@ -288,6 +300,11 @@ def _check(config: dict) -> None:
         raise ConfigurationError(
             f"DISPLAY_TIMEZONE {config['BABEL_DEFAULT_TIMEZONE']!r} is not a known time zone"
         ) from None
+    if config["DATABASE_CONNECT_TIMEOUT"] < 2:
+        raise ConfigurationError("DATABASE_CONNECT_TIMEOUT must be at least 2 (seconds)")
+    for name in DATABASE_TIMEOUTS:
+        if config[name] < 0:
+            raise ConfigurationError(f"{name} cannot be negative (0 turns it off)")
     if config["TRUSTED_PROXY_COUNT"] < 0:
         raise ConfigurationError("TRUSTED_PROXY_COUNT cannot be negative")
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):

@@ -10,6 +10,15 @@ from flask_babel import gettext as _
 PROBLEM_JSON = "application/problem+json"
 
 
+class TemporarilyUnavailable(Exception):
+    """A service cannot do its part for a while, through no fault of the caller (a key
+    missing, say): a 503 with Retry-After. The message is for the log; ``detail`` for the
+    caller."""
+
+    detail: str | None = None
+    retry_after: int = 5
+
+
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
 OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize", "/par")
 JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *OAUTH_PATHS)

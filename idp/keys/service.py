@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from idp.core import crypto
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
+from idp.core.problems import TemporarilyUnavailable
 from idp.keys.models import SigningKey
 
 ALGORITHMS = ("RS256", "ES256")
@@ -24,8 +25,11 @@ class UnknownAlgorithm(ValueError):
     pass
 
 
-class NoSigningKey(LookupError):
+class NoSigningKey(TemporarilyUnavailable, LookupError):
     """No key for this algorithm signs yet: run `flask keys ensure`."""
+
+    detail = "No key signs tokens for this client at the moment."
+    retry_after = 30  # an operator must act: polling faster would not help
 
 
 def _check_alg(alg: str) -> None:
@@ -183,6 +187,33 @@ def _earliest(*moments: dt.datetime | None) -> dt.datetime | None:
 def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
     """The kid and private key that sign for ``alg`` now."""
     return _cached(("signing", alg), lambda: _load_signing_key(alg))
+
+
+def without_signing_key(algs) -> list[str]:
+    """Those of ``algs`` that no key signs for now (cached as ``signing_key`` is)."""
+    return sorted(set(algs) - _cached(("signing-algorithms",), _load_signing_algorithms))
+
+
+def require_signing_keys(algs) -> None:
+    """Raise NoSigningKey unless a key signs now for each of ``algs``: checked before a
+    request spends anything (a code, a refresh token) on tokens that could not be signed."""
+    missing = without_signing_key(algs)
+    if missing:
+        raise NoSigningKey(f"no {' or '.join(missing)} signing key is active; "
+                           "run `flask keys ensure`")  # fmt: skip
+
+
+def _load_signing_algorithms():
+    now = utcnow()
+    schedule = db.session.execute(
+        select(SigningKey.alg, SigningKey.activates_at, SigningKey.retired_at).where(
+            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now)
+        )
+    ).all()
+    signing = frozenset(alg for alg, activates_at, _ in schedule if activates_at <= now)
+    # Kept until the next activation or retirement changes the answer.
+    changes = [moment for row in schedule for moment in row[1:] if moment and moment > now]
+    return signing, _earliest(*changes)
 
 
 def _load_signing_key(alg: str):

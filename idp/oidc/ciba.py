@@ -38,6 +38,7 @@ from idp.citizens import cpr
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.citizens.service import find_by_cpr
 from idp.core.extensions import db, store
+from idp.keys import service as keys
 from idp.oidc import dpop, subjects, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS
 from idp.oidc.id_tokens import id_token_for
@@ -109,6 +110,8 @@ class BackchannelAuthentication(Endpoint):
         if not oauth_client.check_grant_type(CIBA_GRANT):
             raise UnauthorizedClientError("The client is not registered for CIBA.")
         client = oauth_client.client
+        # Before the citizen is asked on the phone: the approval could not be redeemed.
+        keys.require_signing_keys(client.signing_algorithms)
         data = request.payload.data
         if data.get("login_hint_token") or data.get("id_token_hint"):
             raise InvalidRequestError("Only login_hint is supported.")

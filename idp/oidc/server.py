@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2 import AuthorizationServer, client_authenticated
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidGrantError,
@@ -32,6 +32,7 @@ from clients.models import Client
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
 from idp.core.extensions import db, store
+from idp.keys import service as keys
 from idp.oidc import ciba, client_auth, codes, dpop, refresh, session_tokens, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.id_tokens import id_token_for
@@ -379,6 +380,14 @@ def _public_client_binding(client: Client) -> str | None:
     return proof.jkt if client.is_public and proof is not None else None
 
 
+def _keys_sign_for(_server, client: OAuthClient, grant) -> None:
+    """Authlib's signal once a token request's client is authenticated, before the grant
+    spends anything (a code, a refresh token, a CIBA request): without a key to sign its
+    tokens the request is a 503 (NoSigningKey) and the client may try again with the same
+    grant once the keys are there."""
+    keys.require_signing_keys(client.client.signing_algorithms)
+
+
 def _save_token(token, request):
     """Access tokens are self-contained JWTs, tracked in the store when issued."""
 
@@ -386,6 +395,7 @@ def _save_token(token, request):
 def init_app(app: Flask) -> None:
     authorization.init_app(app, query_client=query_client, save_token=_save_token)
     authorization.register_token_generator("default", _generate_token)
+    client_authenticated.connect(_keys_sign_for, sender=authorization)
     authorization.register_grant(CodeGrant, [S256Required(required=True), OpenIDCodeFlow()])
     authorization.register_grant(RefreshGrant)
     authorization.register_grant(ServiceGrant)

@@ -281,6 +281,8 @@ def authorize():
     if pushed is None and client.require_pushed_authorization_requests:
         refused = InvalidRequestError("This client sends its requests by PAR (RFC 9126).")
         return _error(refused, redirect_uri, state)
+    # Before the citizen logs in: the service could not redeem the code for tokens.
+    keys.require_signing_keys(client.signing_algorithms)
     try:
         asked = _check_request(prompts, client)
         required = _required_level(asked)

@@ -211,6 +211,7 @@ class Deployment:
         return self.pg.rows(query, self.database, params)
 
     def close(self) -> None:
+        self.pg.resume()  # a test that paused it, and failed before resuming it
         for server in self.servers:
             server.stop()
         self.redis.stop()

@@ -139,6 +139,7 @@ class PrivatePostgres:
         self.log = folder / "postgres.log"
         self.port = free_port()
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.paused: list[int] = []  # the processes ``pause`` stopped
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
@@ -174,6 +175,26 @@ class PrivatePostgres:
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
+
+    def pause(self) -> None:
+        """Hung, as a server whose disk or host froze: the postmaster and every process it
+        started are stopped (SIGSTOP). The kernel still accepts connections and takes what is
+        sent; nothing answers. The postmaster goes first, so it starts no process meanwhile."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        self.paused = [postmaster]
+        os.kill(postmaster, signal.SIGSTOP)
+        found = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                               text=True).stdout  # fmt: skip
+        for pid in map(int, found.split()):
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, signal.SIGSTOP)
+                self.paused.append(pid)
+
+    def resume(self) -> None:
+        for pid in reversed(self.paused):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self.paused = []
 
     def execute(self, statement: str, database: str = "postgres") -> None:
         with psycopg.connect(self.url(database), autocommit=True) as conn:

@@ -55,6 +55,7 @@ def test_postgres_restarted_during_logins(deployment):
     assert ready.status_code == 503 and ready.json()["checks"] == {
         "database": "unavailable",
         "store": "ok",
+        "signing_keys": "unknown",
     }
     outage = [a for a in http.answers if down <= a.sent_at < up]
     assert any(a.status == 503 and a.for_browser for a in outage), "\n".join(map(str, outage))
@@ -79,7 +80,10 @@ def test_a_connection_lost_in_the_middle_of_a_request_is_a_503(deployment):
     waits inside PostgreSQL, and its session is terminated there."""
     service = deployment.service(scope="openid profile")
     codes = Codes(deployment.citizens(1))
-    tillid = deployment.tillid(workers=1)
+    # Waits longer for the lock than it takes the test to find it waiting (the default lock
+    # timeout would end the wait by itself: test_postgres_hang.py shows that).
+    waits = {"DATABASE_LOCK_TIMEOUT": "60", "DATABASE_STATEMENT_TIMEOUT": "60"}
+    tillid = deployment.tillid(workers=1, **waits)
     http = Recorder(tillid.url)
     login = log_in(http, service, codes)
     assert login is not None, "\n".join(map(str, http.answers))
