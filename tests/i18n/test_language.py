@@ -178,6 +178,13 @@ def test_odd_switch_requests_are_refused_without_a_500(client):
 # A service's ui_locales
 
 
+def _service(app):
+    """A registered service, with the signing keys its tokens need (as `flask keys ensure`
+    makes them: without them /authorize is a 503 until an operator makes them)."""
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    return register(app)
+
+
 def _login_page_after_authorize(client, flow, accept_language, **params):
     response = client.get(
         "/authorize",
@@ -191,7 +198,7 @@ def _login_page_after_authorize(client, flow, accept_language, **params):
 
 
 def test_ui_locales_en_makes_the_login_english_whatever_the_browser_says(danish_app, client):
-    flow = Flow(danish_app, client, register(danish_app))
+    flow = Flow(danish_app, client, _service(danish_app))
     _, page = _login_page_after_authorize(client, flow, "da-DK,da;q=0.9", ui_locales="en")
     assert_english(page)
 
@@ -199,19 +206,19 @@ def test_ui_locales_en_makes_the_login_english_whatever_the_browser_says(danish_
 def test_ui_locales_takes_the_first_language_tillid_speaks(make_app):
     app = make_app(DEFAULT_LANGUAGE="en")
     client = app.test_client()
-    flow = Flow(app, client, register(app))
+    flow = Flow(app, client, _service(app))
     _, page = _login_page_after_authorize(client, flow, "en", ui_locales="fr-CA fr da en")
     assert_danish(page)
 
 
 def test_ui_locales_of_languages_tillid_does_not_speak_leave_the_choice_alone(client, danish_app):
-    flow = Flow(danish_app, client, register(danish_app))
+    flow = Flow(danish_app, client, _service(danish_app))
     _, page = _login_page_after_authorize(client, flow, "en", ui_locales="fr de")
     assert_english(page)  # the browser's Accept-Language decides
 
 
 def test_the_switch_after_ui_locales_wins(danish_app, client):
-    flow = Flow(danish_app, client, register(danish_app))
+    flow = Flow(danish_app, client, _service(danish_app))
     login, page = _login_page_after_authorize(client, flow, "da", ui_locales="en")
     assert_english(page)
     switched = client.get("/language/da", query_string={"next": login})
@@ -220,7 +227,7 @@ def test_the_switch_after_ui_locales_wins(danish_app, client):
 
 
 def test_ui_locales_in_a_pushed_request_counts_too(danish_app, client):
-    service = register(danish_app)
+    service = _service(danish_app)
     flow = Flow(danish_app, client, service)
     pushed = danish_app.test_client().post(
         "/par", data=flow.params(ui_locales="en"), auth=(service.client_id, service.client_secret)
