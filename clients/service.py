@@ -15,10 +15,11 @@ from sqlalchemy import select
 from clients.claims import (
     ACCOUNT_ACCESS,
     API_SCOPES,
-    CPR_CLAIM,
+    CLAIMS,
     SCOPE_CLAIMS,
     LegalBasis,
     claims_for,
+    for_public_authorities_only,
 )
 from clients.models import FAPI2_PROFILE, PUBLIC_CLIENT_AUTH, ClaimPolicy, Client, ClientKind
 from idp.core.dbtypes import utcnow
@@ -34,6 +35,8 @@ PROFILES = (FAPI2_PROFILE,)
 # FAPI 2.0 Security Profile 5.4.1: the only JWS algorithms a FAPI client may use or be sent.
 FAPI_ALGS = ("PS256", "ES256", "EdDSA")
 _FAPI_MIN_RSA_BITS = 2048  # FAPI 2.0 5.4.1: RSA keys of at least 2048 bits
+# A claim for public authorities only (the CPR number) needs a legal basis in law.
+_NOT_IN_LAW = (LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST)
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 _FIELDS = {
@@ -120,8 +123,11 @@ def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[Cla
         raise InvalidRegistration(
             "claims", f"not brought by the scopes: {', '.join(sorted(unknown))}"
         )
-    if kind == ClientKind.PRIVATE_SERVICE and CPR_CLAIM in claims:
-        raise InvalidRegistration("scope", "a private service may not receive the CPR number")
+    restricted = [CLAIMS[claim] for claim in claims if for_public_authorities_only(claim)]
+    if kind == ClientKind.PRIVATE_SERVICE and restricted:
+        raise InvalidRegistration(
+            "scope", f"a private service may not receive {restricted[0].noun}"
+        )
     policies = []
     for claim in claims:
         given = per_claim.get(claim) or {}
@@ -140,9 +146,9 @@ def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[Cla
             raise InvalidRegistration(
                 f"claims.{claim}", "reading a citizen's Tillid account needs their consent"
             )
-        if claim == CPR_CLAIM and basis in (LegalBasis.CONSENT, LegalBasis.LEGITIMATE_INTEREST):
+        if for_public_authorities_only(claim) and basis in _NOT_IN_LAW:
             raise InvalidRegistration(
-                f"claims.{claim}", "the CPR number needs a legal basis in law, not consent"
+                f"claims.{claim}", f"{CLAIMS[claim].noun} needs a legal basis in law, not consent"
             )
         policies.append(
             ClaimPolicy(

@@ -21,7 +21,7 @@ import unicodedata
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from clients.claims import CITIZEN_CLAIMS, LegalBasis
+from clients.claims import ATTRIBUTES_READ, CITIZEN_CLAIMS, LEDGER_REPORT, LegalBasis
 from clients.models import Client, ClientKind
 from consent import ledger, release
 from idp.citizens import cpr
@@ -35,8 +35,6 @@ from idp.oidc import bearer, subjects
 
 bp = Blueprint("authority_api", __name__, url_prefix="/api")
 
-ATTRIBUTES_SCOPE = "attributes:read"
-REPORT_SCOPE = "ledger:report"
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 _REPORT_FIELDS = {"sub", "cpr", "attributes", "purpose", "legal_basis", "looked_up_at", "reference"}
 
@@ -145,7 +143,7 @@ def _answer(client: Client, citizen: Citizen, names: list[str]):
 
 
 @bp.get("/citizens/<sub>/attributes")
-@authority_token(ATTRIBUTES_SCOPE)
+@authority_token(ATTRIBUTES_READ)
 def attributes_by_sub(sub: str):
     """?claims=a,b (or claims=a&claims=b): attributes of the citizen you know by ``sub``."""
     raw = [name for value in request.args.getlist("claims") for name in value.split(",") if name]
@@ -155,7 +153,7 @@ def attributes_by_sub(sub: str):
 
 
 @bp.post("/citizens/by-cpr/attributes")
-@authority_token(ATTRIBUTES_SCOPE)
+@authority_token(ATTRIBUTES_READ)
 def attributes_by_cpr():
     """{"cpr": "...", "claims": [...]}: by CPR number, kept out of the URL."""
     body = json_body()
@@ -228,7 +226,7 @@ def _earlier_report(client: Client, reference: str | None) -> ledger.LedgerEntry
 
 
 @bp.post("/ledger/reports")
-@authority_token(REPORT_SCOPE)
+@authority_token(LEDGER_REPORT)
 def report_lookup():
     """Report a lookup made in the authority's own systems; 201 with the entry, or 200 with
     the same entry when a report with this ``reference`` was already made (a safe retry)."""

@@ -1,4 +1,4 @@
-"""What each legal basis (GDPR Art. 6(1)) means for the citizen, in plain words."""
+"""What each legal basis (GDPR Art. 6(1)) is called and means for the citizen, in plain words."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ class Explanation:
 
 
 # Lazy: translated in the request's language when shown, not at import.
+# Each basis: its label inside a sentence ("Legal basis: your consent"), its title, and
+# what it means.
 _EXPLANATIONS = {
     LegalBasis.CONSENT: (
+        _l("your consent"),
         _l("Your consent"),
         _l(
             "You said yes to sharing this with the service. You can change your mind at any"
@@ -27,6 +30,7 @@ _EXPLANATIONS = {
         ),
     ),
     LegalBasis.CONTRACT: (
+        _l("a contract with you"),
         _l("A contract with you"),
         _l(
             "The service needs this to do what you have agreed with it, or to prepare an"
@@ -34,6 +38,7 @@ _EXPLANATIONS = {
         ),
     ),
     LegalBasis.LEGAL_OBLIGATION: (
+        _l("a legal obligation"),
         _l("A legal obligation"),
         _l(
             "A law requires the service to have this, for example a bank that must check who its"
@@ -41,6 +46,7 @@ _EXPLANATIONS = {
         ),
     ),
     LegalBasis.VITAL_INTEREST: (
+        _l("to protect your vital interests"),
         _l("To protect your vital interests"),
         _l(
             "The information was needed to protect your life or health, or someone else's, at a"
@@ -48,6 +54,7 @@ _EXPLANATIONS = {
         ),
     ),
     LegalBasis.PUBLIC_TASK: (
+        _l("a task in the public interest"),
         _l("A task in the public interest"),
         _l(
             "A public authority needs this to do a task the law gives it, such as assessing your"
@@ -56,6 +63,7 @@ _EXPLANATIONS = {
         ),
     ),
     LegalBasis.LEGITIMATE_INTEREST: (
+        _l("a legitimate interest"),
         _l("A legitimate interest"),
         _l(
             "The service has a reason of its own that it judged to weigh more than your privacy,"
@@ -69,7 +77,14 @@ _EXPLANATIONS = {
 def explanations() -> list[Explanation]:
     """Every legal basis with its title and explanation, (a) to (f) as in the GDPR."""
     return [Explanation(basis, str(title), str(text))
-            for basis, (title, text) in _EXPLANATIONS.items()]  # fmt: skip
+            for basis, (_label, title, text) in _EXPLANATIONS.items()]  # fmt: skip
+
+
+def label(basis: str) -> str:
+    """The basis as it reads inside a sentence ("Legal basis: your consent"); a basis we
+    have no words for as it is."""
+    words = _EXPLANATIONS.get(basis)
+    return str(words[0]) if words is not None else str(basis)
 
 
 def anchor(basis: str | None) -> str | None:

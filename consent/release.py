@@ -6,13 +6,12 @@ nowhere else, and each release is ledgered in the same transaction.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from clients.claims import CPR_CLAIM, LegalBasis, claims_for
+from clients.claims import CLAIMS, LegalBasis, claims_for, for_public_authorities_only
 from clients.models import ClaimPolicy, Client, ClientKind
 from consent import ledger
 from consent.models import ConsentGrant
@@ -66,8 +65,9 @@ def decide(
 
     A claim is released only when the client's policy names it; consent-based claims
     only once the citizen has agreed, and never where consent does not apply (an
-    authority's lookup, which the citizen takes no part in); the CPR number never to a
-    private service, whatever the registry says.
+    authority's lookup, which the citizen takes no part in); a claim for public
+    authorities only (the CPR number) never to a private service, whatever the client
+    registry says.
     """
     policy = client.release_policy()
     grant = _grant(citizen_id, client.client_id)
@@ -78,7 +78,7 @@ def decide(
         rule = policy.get(claim)
         if rule is None:
             continue
-        if claim == CPR_CLAIM and client.kind != ClientKind.PUBLIC_AUTHORITY:
+        if for_public_authorities_only(claim) and client.kind != ClientKind.PUBLIC_AUTHORITY:
             continue
         if rule.legal_basis == LegalBasis.CONSENT and not consent_applies:
             continue
@@ -154,38 +154,13 @@ def withdraw(citizen_id: str, client_id: str) -> bool:
     return True
 
 
-def _age(born: dt.date, today: dt.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 def claim_values(citizen: Citizen, release: Release) -> dict:
-    """The values of the released claims, in OpenID Connect's shapes."""
+    """The values of the released claims, in OpenID Connect's shapes, each read as the claim
+    registry says; a claim the citizen has no value for is left out."""
     values = {}
     for rule in release.granted:
-        claim = rule.claim
-        if claim == "given_name":
-            values[claim] = citizen.given_name
-        elif claim == "family_name":
-            values[claim] = citizen.family_name
-        elif claim == "name":
-            values[claim] = citizen.full_name
-        elif claim == "birthdate":
-            values[claim] = citizen.birthdate.isoformat()
-        elif claim == "age_over_18":
-            values[claim] = _age(citizen.birthdate, utcnow().date()) >= 18
-        elif claim == "address" and citizen.street:
-            town = f"{citizen.postcode or ''} {citizen.city or ''}".strip()
-            values[claim] = {
-                "street_address": citizen.street,
-                "postal_code": citizen.postcode,
-                "locality": citizen.city,
-                "country": "DK",
-                "formatted": f"{citizen.street}\n{town}",
-            }
-        elif claim == "email" and citizen.email:
-            values[claim] = citizen.email
-        elif claim == "phone_number" and citizen.phone:
-            values[claim] = citizen.phone
-        elif claim == CPR_CLAIM:
-            values[claim] = citizen.cpr
+        claim = CLAIMS.get(rule.claim)
+        value = claim.read(citizen) if claim is not None else None
+        if value is not None:
+            values[rule.claim] = value
     return values

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clients import service
+from clients.claims import ATTRIBUTES_READ, LEDGER_REPORT
 from clients.models import Client
 
 
@@ -34,7 +35,7 @@ TAX = DemoService(
     legal_basis="public_task",
     purpose="To assess your income tax",
     description="A public authority: it receives your name, CPR number and address by law.",
-    api_scopes="attributes:read ledger:report",
+    api_scopes=f"{ATTRIBUTES_READ} {LEDGER_REPORT}",
     ciba=True,
 )
 BANK = DemoService(

@@ -1,4 +1,5 @@
-"""Jinja filters for dates and devices, formatted for the citizen's locale."""
+"""Jinja filters for dates and devices, formatted for the citizen's locale, and the labels
+of claims, legal bases and channels (claims and bases from their registries)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from clients.claims import ACCOUNT_ACCESS, CPR_CLAIM
+from clients import claims
+from consent import legal_basis
 
 _BROWSERS = (
     ("Edg/", "Edge"),
@@ -70,41 +72,9 @@ def channel_label(channel: str) -> str:
     return str(label) if label is not None else str(channel)
 
 
-_CLAIM_LABELS = {
-    "given_name": _l("Your first name"),
-    "family_name": _l("Your last name"),
-    "name": _l("Your full name"),
-    "birthdate": _l("Your date of birth"),
-    "age_over_18": _l("Whether you are over 18 (not your age or birthdate)"),
-    "address": _l("Your address"),
-    "email": _l("Your e-mail address"),
-    "phone_number": _l("Your phone number"),
-    CPR_CLAIM: _l("Your CPR number"),
-    ACCOUNT_ACCESS: _l(
-        "To read your Tillid account: who received your information, what you have"
-        " agreed to, and how you log in"
-    ),
-}
-
-
 def claim_label(claim: str) -> str:
-    label = _CLAIM_LABELS.get(claim)
+    label = claims.label(claim)
     return str(label) if label is not None else claim
-
-
-_LEGAL_BASIS_LABELS = {
-    "consent": _l("your consent"),
-    "contract": _l("a contract with you"),
-    "legal_obligation": _l("a legal obligation"),
-    "vital_interest": _l("to protect your vital interests"),
-    "public_task": _l("a task in the public interest"),
-    "legitimate_interest": _l("a legitimate interest"),
-}
-
-
-def legal_basis_label(basis: str) -> str:
-    label = _LEGAL_BASIS_LABELS.get(str(basis))
-    return str(label) if label is not None else str(basis)
 
 
 def init_app(app: Flask) -> None:
@@ -117,7 +87,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals.update(
         claim_label=claim_label,
-        legal_basis_label=legal_basis_label,
+        legal_basis_label=legal_basis.label,
         authenticator_kind_label=authenticator_kind_label,
         channel_label=channel_label,
     )

@@ -15,7 +15,7 @@ from flask import Blueprint, g, jsonify
 from flask_babel import gettext as _
 
 from clients import service as client_registry
-from clients.claims import ACCOUNT_ACCESS
+from clients.claims import ACCOUNT_ACCESS, ME
 from consent import release
 from idp.account import my_data
 from idp.authenticators import assurance
@@ -29,7 +29,6 @@ from idp.sessions import current, sessions
 
 bp = Blueprint("me_api", __name__, url_prefix="/api/me")
 
-ACCOUNT_SCOPE = "me"
 RATE_LIMIT = "API_RATE_LIMIT"  # idp/core/rate_limits.py
 
 
@@ -39,9 +38,9 @@ def citizen() -> Citizen:
 
 
 def _by_token() -> Citizen:
-    token = bearer.authenticate(ACCOUNT_SCOPE, for_citizen=True, budget=RATE_LIMIT)
+    token = bearer.authenticate(ME, for_citizen=True, budget=RATE_LIMIT)
     # Consent withdrawn on the portal ends the app's access at once, not at token expiry.
-    decision = release.decide(token.client, token.citizen.id, [ACCOUNT_SCOPE])
+    decision = release.decide(token.client, token.citizen.id, [ME])
     if ACCOUNT_ACCESS not in {rule.claim for rule in decision.granted}:
         raise bearer.Rejected(403, "insufficient_scope", "The citizen has withdrawn consent.")
     return token.citizen
