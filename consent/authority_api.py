@@ -15,10 +15,9 @@ URLs (which end up in logs).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import unicodedata
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from clients.claims import CITIZEN_CLAIMS, LegalBasis
@@ -28,10 +27,10 @@ from idp.citizens import cpr
 from idp.citizens.models import Citizen
 from idp.citizens.service import find_by_cpr
 from idp.core.dbtypes import utcnow
-from idp.core.extensions import csrf, db
+from idp.core.extensions import db
 from idp.core.problems import problem
 from idp.core.web import json_body
-from idp.oidc import bearer, subjects
+from idp.oidc import guard, subjects
 
 bp = Blueprint("authority_api", __name__, url_prefix="/api")
 
@@ -49,30 +48,22 @@ class BadRequest(Exception):
         self.status, self.detail, self.extra = status, detail, extra
 
 
+def _public_authority(token: guard.Token) -> None:
+    if token.client.kind != ClientKind.PUBLIC_AUTHORITY:
+        raise guard.Rejected(403, None, "Only public authorities use this API.")
+
+
 def authority_token(scope: str):
-    """A public authority's own live token carrying ``scope``; bearer tokens are not
-    cookies, so no CSRF token is asked for. Each call spends the authority's API_RATE_LIMIT
-    (idp/core/rate_limits.py)."""
+    """A public authority's own live token carrying ``scope`` (idp/oidc/guard.py); each
+    call spends the authority's API_RATE_LIMIT (idp/core/rate_limits.py)."""
+    return guard.token_required(scope, for_citizen=False, budget="API_RATE_LIMIT",
+                                check=_public_authority)  # fmt: skip
 
-    def decorate(view):
-        @functools.wraps(view)
-        def guarded(*args, **kwargs):
-            try:
-                token = bearer.authenticate(scope, for_citizen=False, budget="API_RATE_LIMIT")
-            except bearer.Rejected as rejected:
-                return rejected.problem_response()
-            if token.client.kind != ClientKind.PUBLIC_AUTHORITY:
-                return problem(403, "Only public authorities use this API.")
-            g.authority = token.client
-            try:
-                return view(*args, **kwargs)
-            except BadRequest as bad:
-                db.session.rollback()
-                return problem(bad.status, bad.detail, **bad.extra)
 
-        return csrf.exempt(guarded)
-
-    return decorate
+@bp.errorhandler(BadRequest)
+def _bad_request(bad: BadRequest):
+    db.session.rollback()
+    return problem(bad.status, bad.detail, **bad.extra)
 
 
 def _citizen(client: Client, *, sub=None, cpr_number=None) -> Citizen:
@@ -150,8 +141,9 @@ def attributes_by_sub(sub: str):
     """?claims=a,b (or claims=a&claims=b): attributes of the citizen you know by ``sub``."""
     raw = [name for value in request.args.getlist("claims") for name in value.split(",") if name]
     names = _attribute_names(raw, field="claims")
-    _releasable(g.authority, names)
-    return _answer(g.authority, _citizen(g.authority, sub=sub), names)
+    authority = guard.token().client
+    _releasable(authority, names)
+    return _answer(authority, _citizen(authority, sub=sub), names)
 
 
 @bp.post("/citizens/by-cpr/attributes")
@@ -161,8 +153,9 @@ def attributes_by_cpr():
     body = json_body()
     _known_fields(body, {"cpr", "claims"})
     names = _attribute_names(body.get("claims"), field="claims")
-    _releasable(g.authority, names)
-    return _answer(g.authority, _citizen(g.authority, cpr_number=body.get("cpr")), names)
+    authority = guard.token().client
+    _releasable(authority, names)
+    return _answer(authority, _citizen(authority, cpr_number=body.get("cpr")), names)
 
 
 def _known_fields(body: dict, known: set[str]) -> None:
@@ -232,7 +225,7 @@ def _earlier_report(client: Client, reference: str | None) -> ledger.LedgerEntry
 def report_lookup():
     """Report a lookup made in the authority's own systems; 201 with the entry, or 200 with
     the same entry when a report with this ``reference`` was already made (a safe retry)."""
-    client: Client = g.authority
+    client = guard.token().client
     body = json_body()
     if "client_id" in body and body["client_id"] != client.client_id:
         raise BadRequest(403, "An authority reports only its own lookups.")
