@@ -36,7 +36,7 @@ OAUTH, PROBLEM = "oauth", "problem"
 
 def _scheme_and_token() -> tuple[str | None, str | None]:
     header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+    scheme, _space, value = header.partition(" ")
     if scheme.lower() in ("bearer", "dpop") and value.strip():
         return scheme.lower(), value.strip()
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
