@@ -82,11 +82,11 @@ def create_app(config: dict | None = None) -> Flask:
     from clients import models as client_models  # noqa: F401
     from consent import ledger as ledger_models  # noqa: F401
     from consent import models as consent_models  # noqa: F401
-    from consent.authority_api import bp as authority_api_bp
     from consent.views import bp as ledger_bp
     from idp.account.access_log import bp as access_log_bp
     from idp.account.api import bp as me_api_bp
     from idp.account.views import bp as account_bp
+    from idp.api.authority import bp as authority_api_bp
     from idp.auth.views import bp as auth_bp
     from idp.authenticators import models as authenticator_models  # noqa: F401
     from idp.citizens import models  # noqa: F401

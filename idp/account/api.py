@@ -9,22 +9,18 @@ consent stands). Tokens read; only the citizen's own browser changes anything.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, jsonify
 from flask_babel import gettext as _
 
 from clients import service as client_registry
 from clients.claims import ACCOUNT_ACCESS, ME
 from consent import release
 from idp.account import my_data
-from idp.authenticators import assurance
 from idp.authenticators import service as authenticators
 from idp.citizens.models import Citizen
-from idp.core import rate_limits
-from idp.core.extensions import csrf
 from idp.core.problems import problem
-from idp.oidc import bearer, refresh
+from idp.oidc import guard, refresh
 from idp.sessions import current, sessions
 
 bp = Blueprint("me_api", __name__, url_prefix="/api/me")
@@ -33,51 +29,28 @@ RATE_LIMIT = "API_RATE_LIMIT"  # idp/core/rate_limits.py
 
 
 def citizen() -> Citizen:
-    """The citizen whose account this request reads (set by ``citizen_api``)."""
-    return g.api_citizen
+    """The citizen whose account this request reads (let in by ``citizen_api``)."""
+    return guard.citizen()
 
 
-def _by_token() -> Citizen:
-    token = bearer.authenticate(ME, for_citizen=True, budget=RATE_LIMIT)
+def _consent_stands(token: guard.Token) -> None:
     # Consent withdrawn on the portal ends the app's access at once, not at token expiry.
     decision = release.decide(token.client, token.citizen.id, [ME])
     if ACCOUNT_ACCESS not in {rule.claim for rule in decision.granted}:
-        raise bearer.Rejected(403, "insufficient_scope", "The citizen has withdrawn consent.")
-    return token.citizen
+        raise guard.Rejected(403, "insufficient_scope", "The citizen has withdrawn consent.")
 
 
 def citizen_api(*, tokens: bool = True):
-    """Guard a JSON twin: a token with scope `me` (when ``tokens``) or the SSO session at
-    the default level; else a 401 problem, never a redirect to a login page. A change
-    (``tokens=False``) is the session's alone, with its CSRF token checked here, after a
-    token has had its clear 403. Each call spends API_RATE_LIMIT: the token's holder's
-    (idp/oidc/bearer.py), the logged-in citizen's, or else the source address's."""
-
-    def decorate(view):
-        @functools.wraps(view)
-        def guarded(*args, **kwargs):
-            if bearer.presented():
-                if not tokens:
-                    rate_limits.spend_for_source()
-                    return problem(403, _("Only you, logged in to Tillid, can do this."))
-                try:
-                    g.api_citizen = _by_token()
-                except bearer.Rejected as rejected:
-                    return rejected.problem_response()
-            else:
-                found, session = current.citizen(), current.sso_session()
-                if found is None or not assurance.meets(session.level, assurance.DEFAULT_LEVEL):
-                    rate_limits.spend_for_source()
-                    return problem(401, _("Log in to Tillid (with two factors) first."))
-                rate_limits.spend_for_citizen(RATE_LIMIT, found.id)
-                if not tokens:
-                    csrf.protect()
-                g.api_citizen = found
-            return view(*args, **kwargs)
-
-        return csrf.exempt(guarded) if not tokens else guarded
-
-    return decorate
+    """The guard of a JSON twin (idp/oidc/guard.py): a token with scope `me` while the
+    citizen's consent to it stands (when ``tokens``), or the SSO session at the default
+    level; else a 401 problem, never a redirect to a login page. A change (``tokens=False``)
+    is the session's alone, with its CSRF token, after a token has had its clear 403. Each
+    call spends API_RATE_LIMIT: the token's holder's, the logged-in citizen's, or else the
+    source address's."""
+    if not tokens:
+        return guard.session_required(budget=RATE_LIMIT)
+    return guard.token_required(ME, for_citizen=True, budget=RATE_LIMIT,
+                                check=_consent_stands, session=True)  # fmt: skip
 
 
 def _timestamp(seconds: float) -> str:

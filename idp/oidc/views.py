@@ -45,7 +45,7 @@ from idp.core.extensions import csrf, db, limiter
 from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
-from idp.oidc import bearer, ciba, claims_request, cors, dpop, par, subjects
+from idp.oidc import ciba, claims_request, cors, dpop, guard, par, subjects
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.server import ASSERTION_ALGORITHMS, authorization
 from idp.sessions import current, pushed_requests
@@ -481,17 +481,13 @@ def revoke():
 def userinfo():
     if request.method == "OPTIONS":
         return cors.preflight("GET, POST")
-    client = None
-    try:
-        token = bearer.authenticate("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT")
-        client = token.client
-        response = _userinfo(token)
-    except bearer.Rejected as rejected:
-        client, response = rejected.client, rejected.oauth_response()
-    return cors.allow_for(_with_dpop_nonce(response), lambda: client)
+    # Answers and refusals alike: a public client reads them in the browser, with the nonce.
+    return cors.allow_for(_with_dpop_nonce(_userinfo()), guard.client_of_request)
 
 
-def _userinfo(token: bearer.Bearer):
+@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH)
+def _userinfo():
+    token = guard.token()
     client, citizen = token.client, token.citizen
     claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
     claims.update(release.release(client, citizen, token.scopes, token.record["userinfo_claims"],

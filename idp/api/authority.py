@@ -1,4 +1,5 @@
-"""The APIs public authorities call with their own (client_credentials) tokens.
+"""The APIs public authorities call with their own (client_credentials) tokens: their HTTP
+side. What may be released and how a report is recorded are decided in consent/authority.py.
 
 - The attribute API, in the spirit of Denmark's basic-data distributor: an authority reads
   a citizen's attributes that its registration allows on a basis other than consent (the
@@ -15,23 +16,21 @@ URLs (which end up in logs).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import unicodedata
 
-from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from flask import Blueprint, current_app, jsonify, request
 
 from clients.claims import ATTRIBUTES_READ, CITIZEN_CLAIMS, LEDGER_REPORT, LegalBasis
 from clients.models import Client, ClientKind
-from consent import ledger, release
+from consent import authority, ledger
 from idp.citizens import cpr
 from idp.citizens.models import Citizen
 from idp.citizens.service import find_by_cpr
 from idp.core.dbtypes import utcnow
-from idp.core.extensions import csrf, db
+from idp.core.extensions import db
 from idp.core.problems import problem
 from idp.core.web import json_body
-from idp.oidc import bearer, subjects
+from idp.oidc import guard, subjects
 
 bp = Blueprint("authority_api", __name__, url_prefix="/api")
 
@@ -47,30 +46,34 @@ class BadRequest(Exception):
         self.status, self.detail, self.extra = status, detail, extra
 
 
+def _public_authority(token: guard.Token) -> None:
+    if token.client.kind != ClientKind.PUBLIC_AUTHORITY:
+        raise guard.Rejected(403, None, "Only public authorities use this API.")
+
+
 def authority_token(scope: str):
-    """A public authority's own live token carrying ``scope``; bearer tokens are not
-    cookies, so no CSRF token is asked for. Each call spends the authority's API_RATE_LIMIT
-    (idp/core/rate_limits.py)."""
+    """A public authority's own live token carrying ``scope`` (idp/oidc/guard.py); each
+    call spends the authority's API_RATE_LIMIT (idp/core/rate_limits.py)."""
+    return guard.token_required(scope, for_citizen=False, budget="API_RATE_LIMIT",
+                                check=_public_authority)  # fmt: skip
 
-    def decorate(view):
-        @functools.wraps(view)
-        def guarded(*args, **kwargs):
-            try:
-                token = bearer.authenticate(scope, for_citizen=False, budget="API_RATE_LIMIT")
-            except bearer.Rejected as rejected:
-                return rejected.problem_response()
-            if token.client.kind != ClientKind.PUBLIC_AUTHORITY:
-                return problem(403, "Only public authorities use this API.")
-            g.authority = token.client
-            try:
-                return view(*args, **kwargs)
-            except BadRequest as bad:
-                db.session.rollback()
-                return problem(bad.status, bad.detail, **bad.extra)
 
-        return csrf.exempt(guarded)
+@bp.errorhandler(BadRequest)
+def _bad_request(bad: BadRequest):
+    db.session.rollback()
+    return problem(bad.status, bad.detail, **bad.extra)
 
-    return decorate
+
+@bp.errorhandler(authority.NotWithoutConsent)
+def _not_without_consent(refused: authority.NotWithoutConsent):
+    db.session.rollback()
+    return problem(403, str(refused), not_allowed=refused.refused)
+
+
+@bp.errorhandler(authority.ConflictingReport)
+def _conflicting_report(conflict: authority.ConflictingReport):
+    db.session.rollback()
+    return problem(409, str(conflict))
 
 
 def _citizen(client: Client, *, sub=None, cpr_number=None) -> Citizen:
@@ -106,25 +109,8 @@ def _attribute_names(raw, *, field: str) -> list[str]:
     return names
 
 
-def _releasable(client: Client, names: list[str]) -> None:
-    """Only what the registration allows on a basis other than consent."""
-    policy = client.release_policy()
-    refused = [
-        name
-        for name in names
-        if name not in policy or policy[name].legal_basis == LegalBasis.CONSENT
-    ]
-    if refused:
-        raise BadRequest(
-            403,
-            "Your registration does not allow these attributes without the citizen's consent: "
-            + ", ".join(refused),
-            not_allowed=refused,
-        )
-
-
 def _answer(client: Client, citizen: Citizen, names: list[str]):
-    values = release.release(client, citizen, [], names, ledger.Channel.ATTRIBUTE_API)
+    values = authority.release_attributes(client, citizen, names)
     policy = client.release_policy()
     response = jsonify(
         sub=subjects.remember(client.sector_identifier, citizen.id),
@@ -148,8 +134,9 @@ def attributes_by_sub(sub: str):
     """?claims=a,b (or claims=a&claims=b): attributes of the citizen you know by ``sub``."""
     raw = [name for value in request.args.getlist("claims") for name in value.split(",") if name]
     names = _attribute_names(raw, field="claims")
-    _releasable(g.authority, names)
-    return _answer(g.authority, _citizen(g.authority, sub=sub), names)
+    client = guard.token().client
+    authority.check_releasable(client, names)
+    return _answer(client, _citizen(client, sub=sub), names)
 
 
 @bp.post("/citizens/by-cpr/attributes")
@@ -159,8 +146,9 @@ def attributes_by_cpr():
     body = json_body()
     _known_fields(body, {"cpr", "claims"})
     names = _attribute_names(body.get("claims"), field="claims")
-    _releasable(g.authority, names)
-    return _answer(g.authority, _citizen(g.authority, cpr_number=body.get("cpr")), names)
+    client = guard.token().client
+    authority.check_releasable(client, names)
+    return _answer(client, _citizen(client, cpr_number=body.get("cpr")), names)
 
 
 def _known_fields(body: dict, known: set[str]) -> None:
@@ -211,26 +199,12 @@ def _report_json(entry: ledger.LedgerEntry) -> dict:
     }
 
 
-def _same_report(entry: ledger.LedgerEntry, report: dict) -> bool:
-    return (
-        entry.citizen_id == report["citizen_id"]
-        and entry.attributes == report["attributes"]
-        and entry.purpose == report["purpose"]
-        and entry.legal_basis == report["legal_basis"]
-        and entry.released_at == report["released_at"]
-    )
-
-
-def _earlier_report(client: Client, reference: str | None) -> ledger.LedgerEntry | None:
-    return ledger.referenced(client.client_id, reference) if reference is not None else None
-
-
 @bp.post("/ledger/reports")
 @authority_token(LEDGER_REPORT)
 def report_lookup():
     """Report a lookup made in the authority's own systems; 201 with the entry, or 200 with
     the same entry when a report with this ``reference`` was already made (a safe retry)."""
-    client: Client = g.authority
+    client = guard.token().client
     body = json_body()
     if "client_id" in body and body["client_id"] != client.client_id:
         raise BadRequest(403, "An authority reports only its own lookups.")
@@ -246,17 +220,5 @@ def report_lookup():
         "released_at": _looked_up_at(body.get("looked_up_at")),
     }
     reference = _text(body, "reference", 100, required=False)
-    earlier = _earlier_report(client, reference)
-    if earlier is None:
-        entry = ledger.append(client=client, channel=ledger.Channel.REPORTED_LOOKUP,
-                              reference=reference, **report)  # fmt: skip
-        try:
-            db.session.commit()
-        except IntegrityError:  # the same reference, reported at this very moment
-            db.session.rollback()
-            earlier = _earlier_report(client, reference)
-        else:
-            return jsonify(_report_json(entry)), 201
-    if not _same_report(earlier, report):
-        raise BadRequest(409, "That reference was already reported with other content.")
-    return jsonify(_report_json(earlier)), 200
+    entry, new = authority.record_reported_lookup(client, reference=reference, **report)
+    return jsonify(_report_json(entry)), 201 if new else 200
