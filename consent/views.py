@@ -10,7 +10,8 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from consent import checkpoint, ledger
+from consent import checkpoint
+from consent.ledger import models, proofs, sequencer
 from idp.core.extensions import limiter
 from idp.core.problems import problem
 
@@ -26,12 +27,12 @@ def _b64(raw: bytes) -> str:
 @limiter.exempt
 def latest_checkpoint():
     """The latest signed checkpoint as a C2SP note (text/plain), integrating first."""
-    ledger.integrate()
-    signed = ledger.latest_checkpoint()
+    sequencer.integrate()
+    signed = models.latest_checkpoint()
     if signed is None:
         return problem(404, "Nothing has been logged yet.")
     response = current_app.response_class(signed.note, mimetype="text/plain")
-    key = ledger.public_key()
+    key = models.public_key()
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Tillid-Ledger-Key"] = checkpoint.verifier_key(key.name, key.public_key)
@@ -41,7 +42,7 @@ def latest_checkpoint():
 @bp.get("/key")
 def verifier_key():
     """The note verifier key that checks checkpoint signatures."""
-    key = ledger.public_key()
+    key = models.public_key()
     if key is None:
         return problem(404, "Nothing has been logged yet.")
     return jsonify(name=key.name, verifier_key=checkpoint.verifier_key(key.name, key.public_key),
@@ -55,9 +56,9 @@ def consistency():
     if not (_WHOLE_NUMBER.fullmatch(first) and _WHOLE_NUMBER.fullmatch(second)):
         return problem(400, "first and second must be tree sizes (whole numbers).")
     first, second = int(first), int(second)
-    latest = ledger.latest_checkpoint()
+    latest = models.latest_checkpoint()
     size = latest.tree_size if latest else 0
     if not 0 < first <= second <= size:
         return problem(400, f"Need 0 < first <= second <= {size}, the latest tree size.")
-    proof = ledger.consistency_proof(first, second)
+    proof = proofs.consistency_proof(first, second)
     return jsonify(first=first, second=second, proof=[_b64(p) for p in proof])

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from clients.claims import CPR_CLAIM
 from consent import checkpoint, merkle
-from consent import ledger as ledger_module
+from consent.ledger import sequencer
 from idp.core.extensions import db
 from tests.conftest import CitizenActions, sql
 from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
@@ -254,7 +254,7 @@ def test_the_integrator_thread_signs_new_entries_on_its_own(make_app):
     citizens.create()
     assert citizens.login().status_code == 302
     Flow(app, citizens.client, register(app, legal_basis="contract")).tokens()
-    stop = ledger_module.start_integrator(app)
+    stop = sequencer.start_integrator(app)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not sql(app, "SELECT * FROM ledger_checkpoint"):
