@@ -1,6 +1,7 @@
 """Public ledger endpoints: the latest signed checkpoint and consistency proofs.
 
-Leaf contents are never public; only tree sizes, hashes and signatures are.
+Leaf contents are never public; only tree sizes, hashes and signatures are. A reader: it
+serves what the sequencer (consent/ledger/sequencer.py) has signed and never integrates.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 
 from consent import checkpoint
-from consent.ledger import models, proofs, sequencer
+from consent.ledger import models, proofs
 from idp.core.extensions import limiter
 from idp.core.problems import problem
 
@@ -26,11 +27,11 @@ def _b64(raw: bytes) -> str:
 @bp.get("/checkpoint")
 @limiter.exempt
 def latest_checkpoint():
-    """The latest signed checkpoint as a C2SP note (text/plain), integrating first."""
-    sequencer.integrate()
+    """The latest signed checkpoint as a C2SP note (text/plain); entries logged since it wait
+    for the next one the sequencer signs."""
     signed = models.latest_checkpoint()
     if signed is None:
-        return problem(404, "Nothing has been logged yet.")
+        return problem(404, "No checkpoint has been signed yet.")
     response = current_app.response_class(signed.note, mimetype="text/plain")
     key = models.public_key()
     response.headers["Cache-Control"] = "no-cache"
@@ -44,7 +45,7 @@ def verifier_key():
     """The note verifier key that checks checkpoint signatures."""
     key = models.public_key()
     if key is None:
-        return problem(404, "Nothing has been logged yet.")
+        return problem(404, "No checkpoint has been signed yet.")
     return jsonify(name=key.name, verifier_key=checkpoint.verifier_key(key.name, key.public_key),
                    public_key=_b64(key.public_key))  # fmt: skip
 

@@ -7,7 +7,8 @@ One narrow write path and readers, as a transparency log is built:
   and every proof stay valid);
 - the sequencer, the only writer of tree nodes and checkpoints: it gives pending entries
   their leaves, stores the complete subtrees' hashes and signs a checkpoint, under a lock;
-- readers: proofs, the citizen's queries, the operator's audit; and erasure (GDPR Art. 17).
+- readers, which only ever serve what the sequencer has signed: proofs, the citizen's
+  queries, the operator's audit; and erasure (GDPR Art. 17).
 
 What a release or a report needs to write to the log is importable from here; the
 sequencer, the readers and erasure are imported from their modules by their few callers.

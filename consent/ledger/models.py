@@ -90,6 +90,12 @@ class LedgerEntry(db.Model):
     def committed(self) -> bytes:
         return hashlib.sha256(self.salt + self.content()).digest()
 
+    @property
+    def pending(self) -> bool:
+        """Not yet in a signed checkpoint. The sequencer gives leaves and signs the checkpoint
+        over them in one transaction, so an entry with a leaf is under a checkpoint."""
+        return self.leaf_index is None
+
 
 class LedgerReference(db.Model):
     """An authority's reference for a reported lookup: a retried report is the same entry.

@@ -1,5 +1,7 @@
 """Proofs against the latest signed checkpoint: an entry's inclusion proof (with what the
-citizen needs to check it offline, consent/verify.py) and consistency between two tree sizes."""
+citizen needs to check it offline, consent/verify.py) and consistency between two tree sizes.
+A reader: it serves what the sequencer has signed and never integrates, so an entry without
+a leaf yet has no proof until the next checkpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import base64
 from sqlalchemy import select, text, tuple_
 
 from consent import checkpoint, merkle, verify
-from consent.ledger import sequencer
 from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -18,6 +19,10 @@ from consent.ledger.models import (
     stored_subtree,
 )
 from idp.core.extensions import db
+
+
+class NotYetIntegrated(LookupError):
+    """The entry is in no signed checkpoint yet: its proof comes with the next one."""
 
 
 def _nodes_for_proofs(leaf_indices: list[int], size: int) -> dict[tuple[int, int], bytes]:
@@ -87,26 +92,20 @@ def _under(entry: LedgerEntry, signed: LedgerCheckpoint | None) -> bool:
     )
 
 
-def _signed(entries: list[LedgerEntry]) -> LedgerCheckpoint | None:
-    """The latest checkpoint, integrating first when one of ``entries`` has no leaf yet."""
-    if any(entry.leaf_index is None for entry in entries):
-        sequencer.integrate()
-        for entry in entries:
-            db.session.refresh(entry)
-    return latest_checkpoint()
-
-
-def proof_for(entry: LedgerEntry) -> dict | None:
+def proof_for(entry: LedgerEntry) -> dict:
     """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
-    to check it offline (consent/verify.py); None while nothing is signed."""
-    signed = _signed([entry])
-    return _proof_document(entry, signed) if _under(entry, signed) else None
+    to check it offline (consent/verify.py). NotYetIntegrated while no checkpoint holds it."""
+    signed = latest_checkpoint()
+    if not _under(entry, signed):
+        raise NotYetIntegrated(entry.id)
+    return _proof_document(entry, signed)
 
 
-def verified(entries: list[LedgerEntry]) -> dict[int, bool]:
+def verified(entries: list[LedgerEntry]) -> dict[int, bool | None]:
     """For each entry, does its proof hold against Tillid's own latest signed checkpoint?
-    The checkpoint's signature is checked once for them all."""
-    signed = _signed(entries)
+    None for a pending entry (no proof yet). The checkpoint's signature is checked once for
+    them all. The entries are read before the checkpoint, so it holds every leaf they have."""
+    signed = latest_checkpoint()
     key = public_key()
     try:
         opened = checkpoint.open_note(signed.note, key.name, key.public_key) if signed else None
@@ -118,9 +117,14 @@ def verified(entries: list[LedgerEntry]) -> dict[int, bool]:
         if opened is not None
         else {}
     )
-    return {
-        entry.id: opened is not None
-        and entry in under
-        and not verify.check_against(_proof_document(entry, signed, nodes), opened)
-        for entry in entries
-    }
+
+    def holds(entry: LedgerEntry) -> bool | None:
+        if entry.pending:
+            return None  # no proof before the next checkpoint
+        return (
+            opened is not None
+            and entry in under
+            and not verify.check_against(_proof_document(entry, signed, nodes), opened)
+        )
+
+    return {entry.id: holds(entry) for entry in entries}

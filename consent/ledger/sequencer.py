@@ -1,6 +1,7 @@
 """The sequencer: the only writer of the ledger's tree. It gives pending entries their
 leaves, stores the new subtree hashes and signs a checkpoint, one integrator at a time (a
-lock), in bulk; every worker runs it in a thread, and `flask ledger integrate` on demand."""
+lock), in bulk; every worker runs it in a thread, and `flask ledger integrate` on demand.
+Readers never integrate: they serve what the sequencer has signed."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The citizen's access log: who received which of their attributes, when, why, on which
-basis; each entry with its proof from the signed ledger. A page under /me and its JSON twin
-under /api/me, both for the logged-in citizen (SSO session, two factors)."""
+basis; each entry with its proof from the signed ledger, or shown as pending until the
+sequencer signs it into a checkpoint (a read never integrates). A page under /me and its
+JSON twin under /api/me, both for the logged-in citizen (SSO session, two factors)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def _filters() -> dict:
 
 
 def entry_json(entry: LedgerEntry, verified: bool | None) -> dict:
-    """One entry as the citizen reads it; ``verified`` None where no proof was checked."""
+    """One entry as the citizen reads it; ``verified`` None where no proof was checked (a
+    pending entry has none yet)."""
     erased = entry.erased_at is not None
     return {
         "id": entry.id,
@@ -103,6 +105,7 @@ def entry_json(entry: LedgerEntry, verified: bool | None) -> dict:
         "purpose": None if erased else entry.purpose,
         "legal_basis": None if erased else entry.legal_basis,
         "erased": erased,
+        "pending": entry.pending,
         "verified": verified,
         "proof": url_for("access_log.proof_api", entry_id=entry.id),
     }
@@ -174,9 +177,16 @@ def proof_api(entry_id: int):
     entry = db.session.get(LedgerEntry, entry_id) if entry_id < 2**63 else None
     if entry is None or entry.citizen_id != me_api.citizen().id:
         return problem(404, _("There is no such entry in your log."))
-    document = proofs.proof_for(entry)
-    if document is None:
-        return problem(503, _("The ledger has not signed this entry yet. Try again shortly."))
+    try:
+        document = proofs.proof_for(entry)
+    except proofs.NotYetIntegrated:
+        # Pending: a read serves only what the sequencer has signed, and never integrates.
+        answer = problem(
+            409, _("This entry is not yet in the signed log. Try again after the next checkpoint.")
+        )
+        if (interval := current_app.config["LEDGER_INTEGRATE_SECONDS"]) > 0:
+            answer.headers["Retry-After"] = str(interval)
+        return answer
     key = models.public_key()
     document["verifier_key"] = checkpoint.verifier_key(key.name, key.public_key)
     return jsonify(document)
