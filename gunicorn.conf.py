@@ -24,7 +24,7 @@ def on_starting(server):
 
 def post_worker_init(worker):
     # The access ledger's integrator: new entries get their leaves and a signed checkpoint
-    # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by a lock in the store).
-    from consent.ledger import start_integrator
+    # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by the sequencer's lock).
+    from consent.ledger.sequencer import start_integrator
 
     start_integrator(worker.wsgi)

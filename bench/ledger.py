@@ -98,8 +98,9 @@ class Tree:
 
 def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> float:
     """COPY ``count`` more entries (and their nodes), then sign a checkpoint over all."""
-    from consent import checkpoint, ledger, merkle
-    from consent.ledger import LedgerCheckpoint
+    from consent import checkpoint, merkle
+    from consent.ledger.models import LedgerCheckpoint
+    from consent.ledger.sequencer import signing_key
     from idp.core.extensions import db
 
     started = time.perf_counter()
@@ -157,7 +158,7 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
     with app.app_context():
         size = len(tree.levels[0])
         root = merkle.root(0, size, tree.subtree)
-        name, private = ledger.signing_key()
+        name, private = signing_key()
         db.session.add(LedgerCheckpoint(
             tree_size=size, root_hash=root,
             note=checkpoint.sign(checkpoint.Checkpoint(name, size, root), name, private),
@@ -195,7 +196,10 @@ def _writer(seed: int, client_id: str, citizen_ids: list[str], ready, seconds: f
 def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
     """WRITERS processes append and commit; the integrator runs beside them as in gunicorn
     (every LEDGER_INTEGRATE_SECONDS, as many entries as are pending, one checkpoint each)."""
-    from consent import ledger
+    from sqlalchemy import func, select
+
+    from consent.ledger import sequencer
+    from consent.ledger.models import LedgerEntry, latest_checkpoint
     from idp.core.extensions import db
 
     stop = threading.Event()
@@ -205,8 +209,8 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
         with app.app_context():
             while not stop.wait(app.config["LEDGER_INTEGRATE_SECONDS"]):
                 started = time.perf_counter()
-                before = ledger.latest_checkpoint().tree_size
-                signed = ledger.integrate()
+                before = latest_checkpoint().tree_size
+                signed = sequencer.integrate()
                 if signed is not None:
                     integrations.append(
                         ((time.perf_counter() - started) * 1000, signed.tree_size - before)
@@ -230,11 +234,9 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
     stop.set()
     thread.join()
     with app.app_context():
-        pending = db.session.scalar(
-            ledger.select(ledger.func.count()).where(ledger.LedgerEntry.leaf_index.is_(None))
-        )
+        pending = db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None)))
         drained = time.perf_counter()
-        ledger.integrate_all()
+        sequencer.integrate_all()
         drain_seconds = time.perf_counter() - drained
     batch_ms = [ms for ms, _ in integrations] or [0.0]
     return {
@@ -254,8 +256,9 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
 def _citizen_reads(app) -> dict:
     """Proof and log-page latency for random citizens, each with a real SSO session."""
     from flask import request
+    from sqlalchemy import select
 
-    from consent import ledger
+    from consent.ledger.models import LedgerEntry, latest_checkpoint
     from idp.authenticators import assurance
     from idp.core.extensions import db
     from idp.sessions import sessions
@@ -265,12 +268,12 @@ def _citizen_reads(app) -> dict:
     pages: list[float] = []
     statuses: set[int] = set()
     with app.app_context():
-        size = ledger.latest_checkpoint().tree_size
+        size = latest_checkpoint().tree_size
     for _ in range(SAMPLES):
         with app.test_request_context():  # a random leaf, and the citizen it is about
             entry_id, citizen_id = db.session.execute(
-                ledger.select(ledger.LedgerEntry.id, ledger.LedgerEntry.citizen_id).where(
-                    ledger.LedgerEntry.leaf_index == rng.randrange(size)
+                select(LedgerEntry.id, LedgerEntry.citizen_id).where(
+                    LedgerEntry.leaf_index == rng.randrange(size)
                 )
             ).one()
             cookie = sessions.start(citizen_id, ["pwd", "otp"], request,
@@ -363,7 +366,9 @@ def main() -> None:
 
 def ledger_leaves_after(first: int):
     """The leaf hashes from ``first`` on, in order (the appended entries, now integrated)."""
-    from consent.ledger import MerkleNode, select
+    from sqlalchemy import select
+
+    from consent.ledger.models import MerkleNode
 
     return (
         select(MerkleNode.hash)

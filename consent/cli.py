@@ -10,8 +10,11 @@ import sys
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
 
-from consent import ledger, partitions
+from consent import partitions
+from consent.ledger import audit, erasure, sequencer
+from consent.ledger.models import LedgerEntry, latest_checkpoint
 from idp.citizens.models import Citizen
 from idp.core.commands import emit
 from idp.core.database import unbounded_statements
@@ -28,8 +31,8 @@ def ledger_cli():
 @ledger_cli.command("integrate")
 def integrate_command():
     """Add pending entries to the tree and sign a checkpoint; prints the checkpoint."""
-    signed = ledger.integrate_all()
-    latest = signed or ledger.latest_checkpoint()
+    signed = sequencer.integrate_all()
+    latest = signed or latest_checkpoint()
     emit({
         "integrated": signed is not None,
         "tree_size": latest.tree_size if latest else 0,
@@ -43,10 +46,10 @@ def integrate_command():
 def status_command(max_wait):
     """How far integration has come: the latest checkpoint and what waits for the next one
     (for monitoring: a growing wait means the integrator no longer keeps up)."""
-    latest = ledger.latest_checkpoint()
+    latest = latest_checkpoint()
     pending, oldest = db.session.execute(
-        ledger.select(ledger.func.count(), ledger.func.min(ledger.LedgerEntry.released_at)).where(
-            ledger.LedgerEntry.leaf_index.is_(None)
+        select(func.count(), func.min(LedgerEntry.released_at)).where(
+            LedgerEntry.leaf_index.is_(None)
         )
     ).one()
     now = dt.datetime.now(dt.UTC)
@@ -66,7 +69,7 @@ def status_command(max_wait):
 def verify_command():
     """Recompute the tree from the stored entries and check every signed checkpoint.
     Exit status 1 when anything is wrong; the problems name the entries."""
-    report = ledger.verify()
+    report = audit.verify()
     emit(report)
     if not report["ok"]:
         sys.exit(1)
@@ -84,7 +87,7 @@ def erase_command(citizen_id, retention_days):
     if db.session.get(Citizen, citizen_id) is None:
         raise click.ClickException("no citizen with this id")
     days = current_app.config["LEDGER_RETENTION_DAYS"] if retention_days is None else retention_days
-    emit({"erased": ledger.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})
+    emit({"erased": erasure.erase(citizen_id, dt.timedelta(days=days)), "retention_days": days})
 
 
 @ledger_cli.group("partitions", invoke_without_command=True)

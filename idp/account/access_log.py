@@ -1,6 +1,7 @@
 """The citizen's access log: who received which of their attributes, when, why, on which
-basis; each entry with its proof from the signed ledger. A page under /me and its JSON twin
-under /api/me, both for the logged-in citizen (SSO session, two factors)."""
+basis; each entry with its proof from the signed ledger, or shown as pending until the
+sequencer signs it into a checkpoint (a read never integrates). A page under /me and its
+JSON twin under /api/me, both for the logged-in citizen (SSO session, two factors)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 
 from clients.claims import CITIZEN_CLAIMS
-from consent import checkpoint, ledger, legal_basis
+from consent import checkpoint, legal_basis
+from consent.ledger import models, proofs, queries
+from consent.ledger.models import Channel, LedgerEntry
 from idp.account import access_summary
 from idp.account import api as me_api
 from idp.account.api import citizen_api
@@ -64,7 +67,7 @@ def _start_of(day: dt.date | None) -> dt.datetime | None:
 def _filters() -> dict:
     """The filters and page from the query string; anything unreadable is a BadFilter."""
     channel = request.args.get("channel") or None
-    if channel is not None and channel not in {c.value for c in ledger.Channel}:
+    if channel is not None and channel not in {c.value for c in Channel}:
         raise BadFilter(_("Unknown channel."))
     attribute = request.args.get("attribute") or None
     if attribute is not None and attribute not in CITIZEN_CLAIMS:
@@ -85,8 +88,9 @@ def _filters() -> dict:
     }
 
 
-def entry_json(entry: ledger.LedgerEntry, verified: bool | None) -> dict:
-    """One entry as the citizen reads it; ``verified`` None where no proof was checked."""
+def entry_json(entry: LedgerEntry, verified: bool | None) -> dict:
+    """One entry as the citizen reads it; ``verified`` None where no proof was checked (a
+    pending entry has none yet)."""
     erased = entry.erased_at is not None
     return {
         "id": entry.id,
@@ -101,6 +105,7 @@ def entry_json(entry: ledger.LedgerEntry, verified: bool | None) -> dict:
         "purpose": None if erased else entry.purpose,
         "legal_basis": None if erased else entry.legal_basis,
         "erased": erased,
+        "pending": entry.pending,
         "verified": verified,
         "proof": url_for("access_log.proof_api", entry_id=entry.id),
     }
@@ -114,8 +119,8 @@ def page():
         filters = _filters()
     except BadFilter as exc:
         abort(400, str(exc))
-    entries, total = ledger.entries_for(citizen.id, **filters)
-    verified = ledger.verified(entries)
+    entries, total = queries.entries_for(citizen.id, **filters)
+    verified = proofs.verified(entries)
     summary = access_summary.last_twelve_months(citizen.id)
     return render_template(
         "account/access_log.html",
@@ -135,9 +140,9 @@ def page():
         filters=request.args,
         page=filters["page"],
         pages=max(1, -(-total // PAGE_SIZE)),
-        services=ledger.clients_in_log(citizen.id),
+        services=queries.clients_in_log(citizen.id),
         attributes=sorted(CITIZEN_CLAIMS),
-        channels=[c.value for c in ledger.Channel],
+        channels=[c.value for c in Channel],
     )
 
 
@@ -148,8 +153,8 @@ def list_api():
         filters = _filters()
     except BadFilter as exc:
         return problem(400, str(exc))
-    entries, total = ledger.entries_for(me_api.citizen().id, **filters)
-    verified = ledger.verified(entries)
+    entries, total = queries.entries_for(me_api.citizen().id, **filters)
+    verified = proofs.verified(entries)
     return jsonify(
         total=total,
         page=filters["page"],
@@ -169,12 +174,19 @@ def summary_api():
 @citizen_api()
 def proof_api(entry_id: int):
     # Beyond a database integer no entry can exist (and PostgreSQL would refuse the query).
-    entry = db.session.get(ledger.LedgerEntry, entry_id) if entry_id < 2**63 else None
+    entry = db.session.get(LedgerEntry, entry_id) if entry_id < 2**63 else None
     if entry is None or entry.citizen_id != me_api.citizen().id:
         return problem(404, _("There is no such entry in your log."))
-    document = ledger.proof_for(entry)
-    if document is None:
-        return problem(503, _("The ledger has not signed this entry yet. Try again shortly."))
-    key = ledger.public_key()
+    try:
+        document = proofs.proof_for(entry)
+    except proofs.NotYetIntegrated:
+        # Pending: a read serves only what the sequencer has signed, and never integrates.
+        answer = problem(
+            409, _("This entry is not yet in the signed log. Try again after the next checkpoint.")
+        )
+        if (interval := current_app.config["LEDGER_INTEGRATE_SECONDS"]) > 0:
+            answer.headers["Retry-After"] = str(interval)
+        return answer
+    key = models.public_key()
     document["verifier_key"] = checkpoint.verifier_key(key.name, key.public_key)
     return jsonify(document)

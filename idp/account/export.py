@@ -10,7 +10,7 @@ import zipfile
 
 from flask import current_app
 
-from consent import ledger
+from consent.ledger import queries
 from idp.account import access_log, api, my_data
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -25,7 +25,7 @@ def document(citizen: Citizen) -> dict:
         "data": my_data.as_json(citizen, full_cpr=True),
         "access_log": [
             access_log.entry_json(entry, verified=None)
-            for entry in ledger.every_entry_of(citizen.id)
+            for entry in queries.every_entry_of(citizen.id)
         ],
         "consents": api.consents_json(citizen.id),
         "authenticators": api.authenticators_json(citizen.id),

@@ -194,7 +194,7 @@ def new_phone(browser):
 
 def prepare(browser, site: Site, phone) -> None:
     """By real logins: the demo citizen pairs ``phone``, logs in at the tax authority and
-    says yes to the bank, so the portal has a phone, a consent and access-log entries."""
+    says yes to the bank, so the portal has a phone, a consent and signed access-log entries."""
     context = browser.new_context(locale="en-GB")
     page = context.new_page()
     try:
@@ -216,6 +216,9 @@ def prepare(browser, site: Site, phone) -> None:
                 page.locator("button[name=decision][value=allow]").click()
     finally:
         context.close()
+    # Signed into a checkpoint, as a worker's integrator does within LEDGER_INTEGRATE_SECONDS
+    # (this server runs none): the access log shows its entries verified, not pending.
+    assert site.app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
 
 
 def visit(browser, site: Site, phone, language: str, width: int) -> Iterator[tuple[str, object]]:

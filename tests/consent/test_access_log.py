@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import CitizenActions, login
+from consent import verify
+from tests.conftest import CitizenActions, login, sql
 from tests.oidc.conftest import TAX_REDIRECT, register
 
 
@@ -24,7 +25,13 @@ def two_services(app, oidc):
     return bank, tax
 
 
-def test_the_page_lists_each_release_newest_first_verified(client, two_services):
+def integrate(app) -> None:
+    """What the integrator does every LEDGER_INTEGRATE_SECONDS on a server."""
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+
+
+def test_the_page_lists_each_release_newest_first_verified(app, client, two_services):
+    integrate(app)
     page = client.get("/me/access-log")
     assert page.status_code == 200
     text = page.text
@@ -64,7 +71,8 @@ def test_a_bad_filter_is_a_clear_400(client, two_services, query):
     assert api.status_code == 400 and api.mimetype == "application/problem+json"
 
 
-def test_the_json_twin_and_a_proof_an_outsider_checks(tmp_path, client, two_services):
+def test_the_json_twin_and_a_proof_an_outsider_checks(tmp_path, app, client, two_services):
+    integrate(app)
     listing = client.get("/api/me/access-log").json
     assert listing["total"] == 2 and all(e["verified"] for e in listing["entries"])
     newest = listing["entries"][0]
@@ -102,3 +110,51 @@ def test_the_json_twin_needs_a_two_factor_session(app, citizens, two_services):
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
     assert login(stranger, "anna", "correct horse battery").status_code == 302  # password only
     assert stranger.get("/api/me/access-log").status_code == 401
+
+
+def test_a_pending_entry_shows_as_pending_and_its_proof_waits_for_the_integrator(app, client, oidc):
+    """Reads never integrate: a new entry shows as pending on the page (in English and in
+    Danish) and in its JSON twin, and its proof is a 409 however often it is asked for, until
+    `flask ledger integrate` signs a checkpoint over it; then the proof verifies."""
+    oidc(register(app)).tokens()
+    english = client.get("/me/access-log")
+    assert "Pending: not yet in the signed log." in english.text
+    assert "Verified: this entry is in Tillid" not in english.text
+    danish = client.get("/me/access-log", headers={"Accept-Language": "da"})
+    assert "Afventer: endnu ikke i den signerede log." in danish.text
+    (entry,) = client.get("/api/me/access-log").json["entries"]
+    assert entry["pending"] is True and entry["verified"] is None
+    details = {}
+    for language in ("en", "da", "en"):
+        waiting = client.get(entry["proof"], headers={"Accept-Language": language})
+        assert waiting.status_code == 409 and waiting.mimetype == "application/problem+json"
+        assert waiting.headers["Retry-After"] == str(app.config["LEDGER_INTEGRATE_SECONDS"])
+        details[language] = waiting.json["detail"]
+    assert "not yet in the signed log" in details["en"]
+    assert "endnu ikke i den signerede log" in details["da"]
+    # Nothing of the above wrote to the tree.
+    assert sql(app, "SELECT leaf_index FROM ledger_entry") == [{"leaf_index": None}]
+    assert sql(app, "SELECT count(*) AS n FROM ledger_checkpoint") == [{"n": 0}]
+
+    integrate(app)
+    (entry,) = client.get("/api/me/access-log").json["entries"]
+    assert entry["pending"] is False and entry["verified"] is True
+    page = client.get("/me/access-log").text
+    assert "Verified: this entry is in Tillid" in page and "Pending:" not in page
+    proof = client.get(entry["proof"])
+    assert proof.status_code == 200
+    name, key = verify.parse_verifier_key(proof.json["verifier_key"])
+    assert verify.check(proof.json, name, key) == []
+
+
+def test_an_entry_changed_after_it_was_signed_is_shown_as_not_verified(app, client, two_services):
+    """Pending is only ever an entry without a leaf: a signed entry whose content no longer
+    matches its leaf is named as failing its proof, not as waiting for one."""
+    integrate(app)
+    sql(app, "UPDATE ledger_entry SET purpose = 'rewritten' WHERE client_name = 'Nordbank'")
+    entries = {e["service"]["name"]: e for e in client.get("/api/me/access-log").json["entries"]}
+    assert entries["Nordbank"]["verified"] is False and entries["Nordbank"]["pending"] is False
+    assert entries["Skattestyrelsen"]["verified"] is True
+    page = client.get("/me/access-log").text
+    assert page.count("Not verified: its proof does not hold against Tillid's signed log.") == 1
+    assert "Pending:" not in page

@@ -169,19 +169,20 @@ def test_an_attribute_the_filter_does_not_offer_is_counted_without_a_link(app, c
     does not lead to a filter that would refuse it."""
     from clients.models import Client
     from consent import ledger
+    from idp.core.extensions import db
 
     authority, _ = releases
     citizen_id = sql(app, "SELECT DISTINCT citizen_id FROM ledger_entry")[0]["citizen_id"]
     with app.test_request_context():
         ledger.append(
             citizen_id=citizen_id,
-            client=ledger.db.session.get(Client, authority.client_id),
+            client=db.session.get(Client, authority.client_id),
             channel=ledger.Channel.ATTRIBUTE_API,
             attributes=["shoe_size"],
             purpose="Old",
             legal_basis="public_task",
         )
-        ledger.db.session.commit()
+        db.session.commit()
     html = client.get("/me/access-log").text
     assert _table(html, "table-attributes")["shoe_size"] == ["1", "1"]
     assert '<th scope="row">shoe_size</th>' in html

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from clients.claims import CPR_CLAIM
 from consent import checkpoint, merkle
-from consent import ledger as ledger_module
+from consent.ledger import sequencer
 from idp.core.extensions import db
 from tests.conftest import CitizenActions, sql
 from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
@@ -111,10 +111,12 @@ def test_status_shows_what_waits_for_integration_and_fails_when_it_waits_too_lon
 
 def test_checkpoints_are_consistent_and_the_proof_says_so(app, client, bank):
     bank.tokens()
+    cli(app, "integrate")
     first = checkpoint_of(client)
     for _ in range(4):
         bank.new_nonce()
         bank.tokens()
+    cli(app, "integrate")
     second = checkpoint_of(client)
     assert (first.tree_size, second.tree_size) == (1, 5)
     proof = client.get("/ledger/proof/consistency", query_string={"first": 1, "second": 5}).json
@@ -124,7 +126,7 @@ def test_checkpoints_are_consistent_and_the_proof_says_so(app, client, bank):
 
 
 def checkpoint_of(client) -> checkpoint.Checkpoint:
-    """The latest checkpoint (fetching it integrates), checked with the published key."""
+    """The latest signed checkpoint, checked with the published key."""
     note = client.get("/ledger/checkpoint").text
     key = client.get("/ledger/key").json
     return checkpoint.open_note(note, key["name"], base64.b64decode(key["public_key"]))
@@ -142,9 +144,9 @@ def checkpoint_of(client) -> checkpoint.Checkpoint:
         {"first": "1", "second": "9" * 40},
     ],
 )
-def test_a_bad_consistency_request_is_a_problem(client, bank, query):
+def test_a_bad_consistency_request_is_a_problem(app, client, bank, query):
     bank.tokens()
-    client.get("/ledger/checkpoint")
+    cli(app, "integrate")
     response = client.get("/ledger/proof/consistency", query_string=query)
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
 
@@ -152,6 +154,28 @@ def test_a_bad_consistency_request_is_a_problem(client, bank, query):
 def test_nothing_logged_yet_is_404(client):
     response = client.get("/ledger/checkpoint")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_reading_the_checkpoint_integrates_nothing(app, client, bank):
+    """A reader serves what the sequencer has signed: fetching the checkpoint leaves a new
+    entry pending and the tree as it was, before the first checkpoint and after it."""
+    bank.tokens()
+    for _ in range(2):
+        nothing_yet = client.get("/ledger/checkpoint")
+        assert nothing_yet.status_code == 404 and nothing_yet.mimetype == "application/problem+json"
+        assert nothing_yet.json["detail"] == "No checkpoint has been signed yet."
+    status = cli(app, "status")[1]
+    assert (status["tree_size"], status["pending"], status["checkpoint_at"]) == (0, 1, None)
+    assert cli(app, "integrate")[1]["tree_size"] == 1
+    bank.new_nonce()
+    bank.tokens()
+    for _ in range(2):
+        assert checkpoint_of(client).tree_size == 1
+    status = cli(app, "status")[1]
+    assert (status["tree_size"], status["pending"]) == (1, 1)
+    assert sql(app, "SELECT tree_size FROM ledger_checkpoint") == [{"tree_size": 1}]
+    assert cli(app, "integrate")[1]["tree_size"] == 2
+    assert checkpoint_of(client).tree_size == 2
 
 
 # --- tampering, with raw SQL, is caught and named ---------------------------------------------
@@ -254,7 +278,7 @@ def test_the_integrator_thread_signs_new_entries_on_its_own(make_app):
     citizens.create()
     assert citizens.login().status_code == 302
     Flow(app, citizens.client, register(app, legal_basis="contract")).tokens()
-    stop = ledger_module.start_integrator(app)
+    stop = sequencer.start_integrator(app)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not sql(app, "SELECT * FROM ledger_checkpoint"):

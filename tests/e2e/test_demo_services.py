@@ -23,6 +23,12 @@ from demo.service import create_service
 from tests.e2e.conftest import csp_violations, log_in_as_demo
 
 
+def integrate(app) -> None:
+    """What each worker's integrator does every LEDGER_INTEGRATE_SECONDS under gunicorn (the
+    live server here runs none): sign the new entries into a checkpoint."""
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("localhost", 0))
@@ -92,7 +98,7 @@ def test_the_tax_authority_tells_and_receives_the_cpr_number(demo_service, page)
 
 
 def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, demo_service, page):
-    _, issuer = live_server
+    app, issuer = live_server
     bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
     _log_in_at(page, bank)
     page.get_by_role("button", name="Allow").click()
@@ -102,6 +108,7 @@ def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, dem
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", level=2)).to_contain_text("received")
 
+    integrate(app)
     page.goto(f"{issuer}/me/access-log")
     entries = page.locator("#access-log > li")
     # Each service logged the login (ID token) and its userinfo call: four entries.
@@ -119,7 +126,7 @@ def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, dem
 def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
     live_server, demo_service, page
 ):
-    _, issuer = live_server
+    app, issuer = live_server
     tax = demo_service(demo_registry.TAX)
     _log_in_at(page, tax)
     page.get_by_role("button", name="Continue").click()
@@ -129,6 +136,7 @@ def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
     page.get_by_role("button", name="Report a lookup in our case system (report API)").click()
     expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 201")
 
+    integrate(app)
     page.goto(f"{issuer}/me/access-log")
     entries = page.locator("#access-log > li")
     expect(entries).to_have_count(4)  # login, userinfo, the lookup, the report

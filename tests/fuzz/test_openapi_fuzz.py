@@ -58,6 +58,7 @@ def credentials(app, client, oidc) -> Credentials:
     authority = _authority(app)
     flow = oidc(authority)
     flow.id_token(flow.tokens())
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
     assert client.get("/ledger/checkpoint").status_code == 200  # integrated and signed
     token = csrf_token(client.get("/logout"))  # the confirmation form of a logged-in citizen
     cookies = {name: client.get_cookie(name).value for name in ("tillid_sso", "tillid")}

@@ -314,6 +314,7 @@ def test_attack_idor_an_authority_reads_another_authoritys_report_by_its_referen
 
 def test_attack_idor_the_public_ledger_endpoints_carry_no_entry_bodies(app, client, anna_and_bodil):
     """Checkpoints and consistency proofs are for anyone: hashes and signatures only."""
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
     stranger = app.test_client()
     checkpoint = stranger.get("/ledger/checkpoint")
     assert checkpoint.status_code == 200

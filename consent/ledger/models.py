@@ -1,0 +1,166 @@
+"""The access ledger's tables: entries (one per release), report references, the stored
+Merkle nodes, the signed checkpoints and the key that signs them; and the few lookups that
+the sequencer and the readers both make (the latest checkpoint, the key, a stored subtree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import json
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from consent import merkle
+from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
+from idp.core.extensions import db
+
+
+class Channel(enum.StrEnum):
+    LOGIN = "login"  # in an ID token
+    USERINFO = "userinfo"
+    ATTRIBUTE_API = "attribute_api"
+    REPORTED_LOOKUP = "reported_lookup"  # an authority's own lookup, reported to Tillid
+
+
+# 64 bits on PostgreSQL: a nation's releases outgrow 2**31; SQLite's rowid is 64-bit anyway.
+LedgerId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class LedgerEntry(db.Model):
+    """On PostgreSQL the table is partitioned by month of ``released_at`` (migration 0013,
+    consent/partitions.py), so its primary key there is (id, released_at) and no constraint
+    can span partitions: a leaf index is unique by the Merkle node stored with it, and a
+    report's reference by its row in ``ledger_reference``."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        # The citizen's log, newest first, one index range per page.
+        Index("ix_ledger_entry_citizen_newest", "citizen_id", "released_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(36), ForeignKey("citizen.id"))
+    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("client.client_id"))
+    client_name: Mapped[str] = mapped_column(String(200))
+    client_kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[Channel] = mapped_column(string_enum(Channel, "ledger_channel", length=32))
+    # The content (None once erased): what was released, why, on which basis.
+    attributes: Mapped[list | None] = mapped_column(db.JSON)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf_index: Mapped[int | None] = mapped_column(LedgerId, index=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def content(self) -> bytes:
+        """The canonical bytes the commitment covers."""
+        body = {
+            "citizen_id": self.citizen_id,
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "client_kind": self.client_kind,
+            "channel": str(self.channel),
+            "attributes": self.attributes,
+            "purpose": self.purpose,
+            "legal_basis": self.legal_basis,
+            "request_id": self.request_id,
+            "released_at": self.released_at.astimezone(dt.UTC).isoformat(),
+        }
+        if self.reference is not None:  # only reports have one (older entries stay as signed)
+            body["reference"] = self.reference
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def committed(self) -> bytes:
+        return hashlib.sha256(self.salt + self.content()).digest()
+
+    @property
+    def pending(self) -> bool:
+        """Not yet in a signed checkpoint. The sequencer gives leaves and signs the checkpoint
+        over them in one transaction, so an entry with a leaf is under a checkpoint."""
+        return self.leaf_index is None
+
+
+class LedgerReference(db.Model):
+    """An authority's reference for a reported lookup: a retried report is the same entry.
+    Its own table, as a unique constraint on the partitioned ledger could not span months."""
+
+    __tablename__ = "ledger_reference"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(LedgerId)
+
+
+class MerkleNode(db.Model):
+    """The hash of a complete, aligned subtree: 2**level leaves from index * 2**level."""
+
+    __tablename__ = "merkle_node"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(LedgerId, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(db.Model):
+    __tablename__ = "ledger_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(LedgerId, unique=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerKey(db.Model):
+    """The Ed25519 key that signs checkpoints; the private half encrypted at rest."""
+
+    __tablename__ = "ledger_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def latest_checkpoint() -> LedgerCheckpoint | None:
+    """The newest signed checkpoint: what every reader serves and proves against."""
+    return db.session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()))
+
+
+def public_key() -> LedgerKey | None:
+    """The key that signs checkpoints (None until the first checkpoint)."""
+    return db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
+
+
+def stored_subtree(cache: dict[tuple[int, int], bytes]) -> merkle.Subtree:
+    """The hash of a complete, aligned subtree: from ``cache``, else its stored node."""
+
+    def subtree(start: int, size: int) -> bytes:
+        level = size.bit_length() - 1
+        key = (level, start >> level)
+        if key not in cache:
+            node = db.session.get(MerkleNode, key)
+            if node is None:
+                raise LookupError(f"no stored node {key}")
+            cache[key] = node.hash
+        return cache[key]
+
+    return subtree
