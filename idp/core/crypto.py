@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 
 from cryptography.hazmat.primitives import hashes
@@ -23,9 +24,27 @@ class DecryptionError(Exception):
     """A ciphertext was altered, or was sealed under another key or context."""
 
 
+def b64url_encode(raw: bytes) -> str:
+    """base64url without padding, as JOSE writes it (RFC 7515 2)."""
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def b64url_decode(text: str) -> bytes:
+    """base64url with or without its padding, as JOSE writes it (RFC 7515 2); ValueError if
+    it is not."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def unverified_jwt_part(token: str, index: int):
+    """The JSON of a compact JWT's header (0) or payload (1), NOT verified: only for a token
+    this process has just issued, or to tell kinds of token apart before verifying one.
+    ValueError (or RecursionError, nested past the parser) when it is not base64url JSON."""
+    return json.loads(b64url_decode(token.split(".")[index]))
+
+
 def _decode_data_key(encoded: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        raw = b64url_decode(encoded)
     except ValueError:
         raw = b""
     if len(raw) != 32:

@@ -13,7 +13,6 @@ not is `use_dpop_nonce` with the nonce to use in the `DPoP-Nonce` header.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
@@ -76,7 +75,7 @@ def thumbprint(jwk: dict) -> str:
 def access_token_hash(token: str) -> str:
     """`ath`: base64url of the SHA-256 of the access token (RFC 9449 4.2)."""
     digest = hashlib.sha256(token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return crypto.b64url_encode(digest)
 
 
 def nonce_required() -> bool:

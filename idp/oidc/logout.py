@@ -3,9 +3,6 @@ end-session endpoint: which service, and where back to)."""
 
 from __future__ import annotations
 
-import base64
-import json
-
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
@@ -13,6 +10,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 from joserfc.errors import JoseError
 
 from idp.auth.forms import ConfirmForm
+from idp.core import crypto
 from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.oidc.server import authorization
@@ -30,9 +28,8 @@ class EndSession(EndSessionEndpoint):
 
 
 def _is_access_token(jwt_text: str) -> bool:
-    header = jwt_text.split(".")[0]
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        decoded = crypto.unverified_jwt_part(jwt_text, 0)
     except (ValueError, RecursionError):  # not base64 or JSON, or nested past the parser
         return False
     return isinstance(decoded, dict) and decoded.get("typ") == "at+jwt"

@@ -7,7 +7,6 @@ it was given (the attribute and report APIs); a `sub` never handed out finds nob
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 
 from sqlalchemy import ForeignKey, String, select
@@ -32,7 +31,7 @@ class PairwiseSubject(db.Model):
 
 def pairwise_sub(sector_identifier: str, citizen_id: str) -> str:
     digest = crypto.keyed_hash(f"{sector_identifier}\n{citizen_id}", "pairwise-sub")
-    return base64.urlsafe_b64encode(bytes.fromhex(digest)).decode().rstrip("=")
+    return crypto.b64url_encode(bytes.fromhex(digest))
 
 
 def remember(sector_identifier: str, citizen_id: str) -> str:
