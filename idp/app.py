@@ -95,9 +95,13 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server
-    from idp.oidc import session_tokens
+    from idp.oidc import (
+        service_endpoints,  # noqa: F401 (its routes are on the oidc blueprint)
+        session_tokens,
+    )
     from idp.oidc import subjects as subject_models  # noqa: F401
-    from idp.oidc.views import bp as oidc_bp
+    from idp.oidc.authorize import bp as oidc_bp
+    from idp.oidc.discovery import bp as discovery_bp
     from idp.openapi import bp as openapi_bp
     from idp.ops import bp as ops_bp
     from idp.phone.app import bp as phone_app_bp
@@ -116,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(discovery_bp)
     app.register_blueprint(oidc_logout.bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(authority_api_bp)

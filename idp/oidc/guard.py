@@ -4,9 +4,10 @@
 (RFC 9449 7, with a proof of its key for each request): it checks the token's audience, its
 scope and whether it is a citizen's token or a service's own, charges its holder's rate
 limit, and answers a refusal as an OAuth error or as problem details, with the same
-WWW-Authenticate (and DPoP-Nonce) challenge. Userinfo (idp/oidc/views.py), the authorities'
-APIs (idp/api/authority.py) and /api/me (idp/account/api.py, which also lets the citizen's
-own browser in: the ``session`` option and `session_required`) all use it.
+WWW-Authenticate (and DPoP-Nonce) challenge. Userinfo (idp/oidc/service_endpoints.py),
+the authorities' APIs (idp/api/authority.py) and /api/me (idp/account/api.py, which also
+lets the citizen's own browser in: the ``session`` option and `session_required`) all use
+it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""OpenID Connect endpoints: discovery, authorize (with login and consent), token, userinfo."""
+"""The authorization endpoint, /authorize: the service's request checked, the citizen sent to
+log in (or step up) and to consent, the code sent back. Its blueprint `oidc` carries the
+endpoints services call too (idp/oidc/service_endpoints.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import re
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,7 +21,6 @@ from flask import (
     abort,
     current_app,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -32,29 +31,23 @@ from flask_babel import gettext as _
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
 from clients.models import ClientKind
-from clients.service import GRANT_TYPES
-from consent import ledger, release
+from consent import release
 from idp import i18n
 from idp.auth.forms import ConsentForm
 from idp.authenticators import assurance, passkeys
 from idp.citizens.models import Citizen
-from idp.core import crypto, rate_limits
-from idp.core.extensions import csrf, db, limiter
+from idp.core import crypto
 from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
-from idp.oidc import ciba, claims_request, cors, dpop, guard, par, subjects
-from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
-from idp.oidc.server import ASSERTION_ALGORITHMS, authorization
+from idp.oidc import claims_request, par, subjects
+from idp.oidc.server import authorization
 from idp.sessions import current, pushed_requests
 
 bp = Blueprint("oidc", __name__)
 
-SUPPORTED_ACR = assurance.LEVELS
 _REAUTH_KEY = "oidc_reauth_after"
-_ID_TOKEN_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid")
 
 
 def _param(name: str, default=None):
@@ -166,7 +159,7 @@ def _unmet(description: str) -> OAuth2Error:
     return OAuth2Error(error="unmet_authentication_requirements", description=description)
 
 
-def _required_level(asked: claims_request.ClaimsRequest) -> str:
+def required_level(asked: claims_request.ClaimsRequest) -> str:
     """The level this request needs: what `acr_values` or an essential `acr` claim demand
     (any listed level will do, so the lowest we know), else the default, Substantial.
     Tillid never answers with less than was asked for (no silent downgrade)."""
@@ -183,7 +176,7 @@ def _required_level(asked: claims_request.ClaimsRequest) -> str:
     return max(demands, key=assurance.rank, default=assurance.DEFAULT_LEVEL)
 
 
-def _check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
+def check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     """Refuse what we do not support; return the parsed `claims` parameter, with the
     subject the service expects (from it or from `id_token_hint`)."""
     if _param("request"):
@@ -210,10 +203,10 @@ _PROTOCOL_PARAMETERS = frozenset((
 ))  # fmt: skip
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
-_UNREADABLE = "A parameter holds characters OAuth does not allow."
+UNREADABLE = "A parameter holds characters OAuth does not allow."
 
 
-def _malformed_protocol_parameters() -> bool:
+def malformed_protocol_parameters() -> bool:
     """OAuth parameters are printable ASCII (RFC 6749 A); anything else is refused early.
     (One pass over what was sent, a compiled pattern per value: it runs on every call.)"""
     return any(
@@ -259,8 +252,8 @@ def _pushed_request() -> dict | None:
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    if _malformed_protocol_parameters():
-        return _error(InvalidRequestError(_UNREADABLE))
+    if malformed_protocol_parameters():
+        return _error(InvalidRequestError(UNREADABLE))
     try:
         pushed = _pushed_request()
     except OAuth2Error as error:
@@ -274,7 +267,7 @@ def authorize():
     except OAuth2Error as error:
         return _error(error)
     except ValueError:  # Authlib cannot quote a `"` or `\` of ours into its error description
-        return _error(InvalidRequestError(_UNREADABLE))
+        return _error(InvalidRequestError(UNREADABLE))
     redirect_uri, state = grant.redirect_uri, grant.request.payload.state
     client = grant.client.client
     i18n.remember_ui_locales(_param("ui_locales"))
@@ -284,8 +277,8 @@ def authorize():
     # Before the citizen logs in: the service could not redeem the code for tokens.
     keys.require_signing_keys(client.signing_algorithms)
     try:
-        asked = _check_request(prompts, client)
-        required = _required_level(asked)
+        asked = check_request(prompts, client)
+        required = required_level(asked)
         fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
         if not fresh_login_needed and asked.sub is not None:
             fresh_login_needed = _another_citizen(client, citizen, asked.sub)
@@ -335,221 +328,3 @@ def authorize():
         "claims": asked,
     }
     return _to_client(authorization.create_authorization_response(grant_user=citizen, grant=grant))
-
-
-def _client_endpoint(respond):
-    """The endpoints that authenticate clients: junk gets an OAuth error, never a crash
-    (unreadable client credentials too: idp/oidc/client_auth.py)."""
-    if _malformed_protocol_parameters():
-        return _token_error(400, "invalid_request", _UNREADABLE)
-    return respond()
-
-
-def _token_error(status: int, error: str, description: str):
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _client_of_form():
-    """The client a token or revocation request names (for CORS only; Authlib authenticates)."""
-    client_id = request.form.get("client_id")
-    found = authorization.query_client(client_id) if client_id else None
-    return found.client if found is not None else None
-
-
-def _service_limit(view):
-    """The budgets of the endpoints that authenticate clients (idp/core/rate_limits.py). A client
-    whose authentication checks out spends its own (TOKEN_RATE_LIMIT_PER_CLIENT, counted by
-    the authorization server); every other request (failed or no client authentication, a
-    public client, junk) its source address's (TOKEN_RATE_LIMIT), and a source that spent
-    that is refused before any authentication: guessing codes, refresh tokens or secrets is
-    hopeless anyway (256 bits), but a lucky guess would still get nothing."""
-
-    @functools.wraps(view)
-    def limited(*args, **kwargs):
-        if request.method != "POST":
-            return view(*args, **kwargs)
-        rate_limits.refuse_a_spent_source()
-        response = view(*args, **kwargs)
-        if not rate_limits.spent_this_request():
-            with contextlib.suppress(rate_limits.Exhausted):  # the next one is refused
-                rate_limits.spend_for_source()
-        return response
-
-    return limited
-
-
-def _checked_dpop_proof():
-    """Verify this request's DPoP proof (kept in ``g`` for the grants) before anything is
-    spent (a code, a refresh token): None when fine or absent, else the error answer."""
-    try:
-        g.dpop_proof = dpop.from_request()
-    except dpop.ProofError as failed:
-        return _token_error(400, failed.error, failed.description)
-    return None
-
-
-def _with_dpop_nonce(response):
-    """The nonce for the client's next proof, on every answer to a request that sent one
-    (RFC 9449 8.2), and on every `use_dpop_nonce`."""
-    if "DPoP" in request.headers and dpop.nonce_required():
-        response.headers["DPoP-Nonce"] = dpop.current_nonce()
-    return response
-
-
-def _check_pushed(params: dict, client) -> None:
-    """A pushed request gets the checks `/authorize` makes of its parameters, when pushed."""
-    g.authorization_params = params
-    asked = _check_request((params.get("prompt") or "").split(), client)
-    _required_level(asked)
-
-
-_pushed_authorization = par.PushedAuthorization(authorization, check_parameters=_check_pushed)
-
-
-@bp.route("/par", methods=["POST", "OPTIONS"], provide_automatic_options=False)
-@csrf.exempt
-@_service_limit
-def pushed_authorization_request():
-    """RFC 9126: a client pushes its authorization request (idp/oidc/par.py); a public
-    browser app may, from its own origin (CORS as at the token endpoint)."""
-    if request.method == "OPTIONS":
-        return cors.preflight("POST")
-
-    def respond():
-        refused = _checked_dpop_proof()
-        if refused is not None:
-            return refused
-        oauth_request = authorization.create_oauth2_request(None)
-        try:
-            return authorization.handle_response(*_pushed_authorization(oauth_request))
-        except OAuth2Error as error:
-            return authorization.handle_error_response(oauth_request, error)
-
-    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
-
-
-@bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
-@csrf.exempt
-@_service_limit
-def token():
-    if request.method == "OPTIONS":
-        return cors.preflight("POST")
-
-    def respond():
-        refused = _checked_dpop_proof()
-        return refused if refused is not None else authorization.create_token_response()
-
-    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
-
-
-@bp.post("/introspect")
-@csrf.exempt
-@_service_limit
-def introspect():
-    return _client_endpoint(
-        lambda: authorization.create_endpoint_response(Introspection.ENDPOINT_NAME)
-    )
-
-
-@bp.post("/bc-authorize")
-@csrf.exempt
-@_service_limit
-def backchannel_authentication():
-    """CIBA: a service asks for the citizen's approval on their phone (idp/oidc/ciba.py)."""
-    return _client_endpoint(
-        lambda: authorization.create_endpoint_response(ciba.BackchannelAuthentication.ENDPOINT_NAME)
-    )
-
-
-@bp.route("/revoke", methods=["POST", "OPTIONS"], provide_automatic_options=False)
-@csrf.exempt
-@_service_limit
-def revoke():
-    if request.method == "OPTIONS":
-        return cors.preflight("POST")
-    response = _client_endpoint(
-        lambda: authorization.create_endpoint_response(Revocation.ENDPOINT_NAME)
-    )
-    return cors.allow_for(response, _client_of_form)
-
-
-@bp.route("/userinfo", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
-@csrf.exempt
-def userinfo():
-    if request.method == "OPTIONS":
-        return cors.preflight("GET, POST")
-    # Answers and refusals alike: a public client reads them in the browser, with the nonce.
-    return cors.allow_for(_with_dpop_nonce(_userinfo()), guard.client_of_request)
-
-
-@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH)
-def _userinfo():
-    token = guard.token()
-    client, citizen = token.client, token.citizen
-    claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
-    claims.update(release.release(client, citizen, token.scopes, token.record["userinfo_claims"],
-                                  ledger.Channel.USERINFO))  # fmt: skip
-    response = jsonify(claims)
-    db.session.commit()  # the ledger entries, with the answer they describe
-    return response
-
-
-def _metadata() -> dict:
-    issuer = current_app.config["ISSUER"]
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
-        "token_endpoint": f"{issuer}/token",
-        "userinfo_endpoint": f"{issuer}/userinfo",
-        "introspection_endpoint": f"{issuer}/introspect",
-        "revocation_endpoint": f"{issuer}/revoke",
-        "end_session_endpoint": f"{issuer}/logout",
-        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
-        "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
-        "jwks_uri": f"{issuer}/jwks",
-        "scopes_supported": list(SCOPE_CLAIMS),
-        "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "form_post"],
-        "ui_locales_supported": list(i18n.LANGUAGES),
-        "grant_types_supported": list(GRANT_TYPES),
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": list(ALGORITHMS),
-        "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
-        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "code_challenge_methods_supported": ["S256"],
-        "acr_values_supported": list(SUPPORTED_ACR),
-        "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": True,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "authorization_response_iss_parameter_supported": True,
-        "pushed_authorization_request_endpoint": f"{issuer}/par",
-        # Per client (FAPI 2.0 clients must push); others may still send the query.
-        "require_pushed_authorization_requests": False,
-        "dpop_signing_alg_values_supported": list(dpop.PROOF_ALGORITHMS),
-        **ciba.metadata(issuer),
-    }
-
-
-@bp.get("/.well-known/openid-configuration")
-@limiter.exempt
-def openid_configuration():
-    return _public_json(_metadata())
-
-
-@bp.get("/.well-known/oauth-authorization-server")
-@limiter.exempt
-def oauth_authorization_server():
-    return _public_json(_metadata())
-
-
-def _public_json(payload: dict):
-    response = jsonify(payload)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
