@@ -307,7 +307,7 @@ def main() -> None:
     os.environ.update({
         "DATABASE_URL": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
-        "STORE_KEY_PREFIX": f"tillid-bench-ledger:{secrets.token_hex(4)}:",
+        "TILLID_STORE_PREFIX": f"tillid-bench-ledger:{secrets.token_hex(4)}:",
         "TILLID_INSTANCE_PATH": tempfile.mkdtemp(),
         "LEDGER_INTEGRATE_SECONDS": os.environ.get("LEDGER_INTEGRATE_SECONDS", "1"),
         "RATELIMIT_ENABLED": "false",

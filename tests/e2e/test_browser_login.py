@@ -83,7 +83,13 @@ def test_activation_letter_to_first_login_and_the_first_second_factor(live_serve
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
     qr = page.get_by_role("img", name=re.compile("QR code"))
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Visible is not loaded: wait for the image itself (its request may still be under way).
+    loaded_width = qr.evaluate(
+        "img => img.complete ? img.naturalWidth : new Promise(done => {"
+        " img.addEventListener('load', () => done(img.naturalWidth));"
+        " img.addEventListener('error', () => done(0)); })"
+    )
+    assert loaded_width > 0
     secret = page.locator("#totp-secret").text_content().replace(" ", "")
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
     page.get_by_label("Name", exact=True).fill("Min telefon")

@@ -226,7 +226,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     os.environ.update(setup.env)
     os.environ.update({"ISSUER": url, "WEB_CONCURRENCY": "1"})
-    from idp import create_app
+    from idp.app import create_app
 
     app = create_app()
     app.wsgi_app = counting(app.wsgi_app)
