@@ -142,12 +142,14 @@ class LedgerKey(db.Model):
 
 def latest_checkpoint() -> LedgerCheckpoint | None:
     """The newest signed checkpoint: what every reader serves and proves against."""
-    return db.session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()))
+    # LIMIT 1: without it the driver fetches every checkpoint to hand over the first.
+    newest_first = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
+    return db.session.scalar(newest_first.limit(1))
 
 
 def public_key() -> LedgerKey | None:
     """The key that signs checkpoints (None until the first checkpoint)."""
-    return db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
+    return db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()).limit(1))
 
 
 def stored_subtree(cache: dict[tuple[int, int], bytes]) -> merkle.Subtree:

@@ -20,6 +20,7 @@ from consent.ledger.models import (
     LedgerKey,
     MerkleNode,
     latest_checkpoint,
+    public_key,
     stored_subtree,
 )
 from idp.core import crypto
@@ -36,7 +37,7 @@ INTEGRATE_BATCH = 50_000
 
 def signing_key() -> tuple[str, Ed25519PrivateKey]:
     """The checkpoint signing key, made at the first checkpoint."""
-    key = db.session.scalar(select(LedgerKey).order_by(LedgerKey.id.desc()))
+    key = public_key()
     if key is None:
         private = Ed25519PrivateKey.generate()
         key = LedgerKey(
@@ -148,10 +149,17 @@ def _integration_lock() -> Callable[[], object] | None:
 
 
 def integrate_all() -> LedgerCheckpoint | None:
-    """Integrate until nothing is pending (or another integrator holds the lock)."""
+    """Integrate what is pending, one checkpoint per batch of INTEGRATE_BATCH, until a batch
+    is not full (or another integrator holds the lock). Entries released meanwhile wait for
+    the next run: under a steady trickle of releases a run signs one checkpoint, not one per
+    handful of entries (the profile of 2026-12-03 saw 892 a minute under userinfo load)."""
+    latest = latest_checkpoint()
+    size = latest.tree_size if latest else 0
     last = None
     while signed := integrate():
-        last = signed
+        last, grown, size = signed, signed.tree_size - size, signed.tree_size
+        if grown < INTEGRATE_BATCH:
+            break
     return last
 
 
