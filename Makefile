@@ -51,8 +51,10 @@ bench-deps: $(PEER_STAMP)
 $(PEER_STAMP): $(PEER)/package-lock.json
 	npm ci --prefix $(PEER) --no-audit --no-fund
 
-# Load against gunicorn on PostgreSQL and Redis, beside the peer; QUICK=1 for short runs.
-# wrk (the load generator) comes from Debian's package when it is missing and we may install.
+# Load against gunicorn on PostgreSQL and a redis-server of the bench's own, beside the peer;
+# QUICK=1 for short runs. In the one-worker runs taskset (util-linux) keeps the server and
+# the load on separate cores (without it the report says they shared them). wrk (the load
+# generator) comes from Debian's package when it is missing and we may install.
 bench: install bench-deps
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
