@@ -78,6 +78,9 @@ KEYCLOAK_PER_VCPU = (  # (what, per second on 1 vCPU, the guide's note, Tillid's
     ("client credential grants", 120, "most of it new TLS connections", CC),
     ("refresh token requests", 120, "", None),
 )
+# What Tillid's figure beside each of them is.
+PER_CORE_LABELS = {LOGIN: "password + TOTP, the whole login", CC: "ES256, without TLS",
+                   PASSKEY_LOGIN: "the whole login"}  # fmt: skip
 
 
 def _run(command: list[str], **options) -> str:
@@ -403,6 +406,7 @@ def wrk(url: str, seconds: int, connections: int, cores: tuple[int, ...] | None 
         "p50_ms": round(summary["p50_us"] / 1000, 2),
         "p99_ms": round(summary["p99_us"] / 1000, 2),
         "non_2xx": summary["non_2xx"] + summary["socket_errors"],
+        "socket_errors": summary["socket_errors"],  # of non_2xx: timeouts, resets, refusals
         "answers": summary["requests"],
     }
 
@@ -773,9 +777,18 @@ def targets(rows: list[dict], ledger: dict, notes: list[str] = ()) -> list[dict]
                 f"{rate}/s with one worker ({capacity}/s per core by its CPU)",
             )
         )
-        ratio = ratios.get(scenario, {}).get("rate")
-        checks.append(_target(f"{name} ≥ 0.5 of oidc-provider (rate, same run)", ratio, 0.5,
-                              f"{ratio} of the peer"))  # fmt: skip
+        # Against the peer by rate and by CPU per answer (peer's ÷ the worker's): a rate alone
+        # swings with whatever else the machine runs during either run; the lower one counts.
+        ratio = ratios.get(scenario, {})
+        rate, worker_cpu = ratio.get("rate"), ratio.get("worker_cpu")
+        by_cpu = round(1 / worker_cpu, 2) if worker_cpu else None
+        known = [each for each in (rate, by_cpu) if each is not None]
+        checks.append(_target(
+            f"{name} ≥ 0.5 of oidc-provider (same run, by rate and by CPU per answer)",
+            min(known) if known else None, 0.5,
+            f"{rate} by rate, {by_cpu} by CPU per answer (the peer's "
+            f"{ratio.get('peer_cpu_ms')} ms ÷ the worker's {ratio.get('tillid_worker_cpu_ms')} ms)",
+        ))  # fmt: skip
     row = find(rows, USERINFO)
     rate = row["per_second"] if row else None
     checks.append(_target("userinfo ≥ 1,000/s per worker", rate, 1000, f"{rate}/s"))
@@ -811,6 +824,11 @@ def _cell(value) -> str:
     return "–" if value is None else str(value)
 
 
+def _failures(row: dict) -> str:
+    broken = row.get("socket_errors")
+    return f"{row['non_2xx']} ({broken} socket errors)" if broken else str(row["non_2xx"])
+
+
 def _share(fraction: float | None) -> str:
     return "–" if fraction is None else f"{fraction:.0%}"
 
@@ -823,9 +841,11 @@ def _keycloak_rows(rows: list[dict]) -> list[str]:
     lines = []
     for what, per_second, why, scenario in (*KEYCLOAK_PER_VCPU, ("passkey logins", None, "",
                                                                  PASSKEY_LOGIN)):  # fmt: skip
-        ours = (find(rows, scenario) or {}).get("per_core_per_second") if scenario else None
+        if scenario:
+            ours = (find(rows, scenario) or {}).get("per_core_per_second")
+            ours = f"{_cell(ours)} ({PER_CORE_LABELS[scenario]})"
         lines.append(f"| {what} | {_cell(per_second)}{f' ({why})' if why else ''} "
-                     f"| {_cell(ours) if scenario else 'not in this bench'} |")  # fmt: skip
+                     f"| {ours if scenario else 'not in this bench'} |")  # fmt: skip
     return lines
 
 
@@ -871,7 +891,7 @@ def _report(result: dict) -> None:
         *(
             f"| {r['scenario']} | {r['system']} | {r['workers']} "
             f"| {r['cores']['server']} / {r['cores']['load']} | {r['per_second']} "
-            f"| {r['p50_ms']} | {r['p99_ms']} | {r['non_2xx']} | {_cell(r.get('worker_cpu_ms'))} "
+            f"| {r['p50_ms']} | {r['p99_ms']} | {_failures(r)} | {_cell(r.get('worker_cpu_ms'))} "
             f"| {_cell(r.get('pg_cpu_ms'))} | {_cell(r.get('redis_cpu_ms'))} "
             f"| {_cell(r.get('total_cpu_ms'))} | {_cell(r.get('per_core_per_second'))} "
             f"| {' / '.join(map(str, r.get('worker_cpu_split', ())))} |"

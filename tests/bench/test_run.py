@@ -140,9 +140,11 @@ def test_targets_are_judged_from_the_figures(run, rows):
     verdicts = _verdicts(run.targets(rows, ledger))
     assert verdicts == {
         "client_credentials ≥ 1,000/s per worker": True,
-        "client_credentials ≥ 0.5 of oidc-provider (rate, same run)": True,  # 0.6
+        "client_credentials ≥ 0.5 of oidc-provider (same run, by rate and by CPU per answer)": (
+            True  # 0.6 by rate, 0.5 by CPU
+        ),
         "introspection ≥ 1,000/s per worker": False,
-        "introspection ≥ 0.5 of oidc-provider (rate, same run)": False,  # 0.3
+        "introspection ≥ 0.5 of oidc-provider (same run, by rate and by CPU per answer)": False,
         "userinfo ≥ 1,000/s per worker": True,
         "password + TOTP logins ≥ 15/s per core": True,  # by CPU, not by its rate of 14/s
         "passkey logins ≥ 50/s per core": None,
@@ -178,3 +180,14 @@ def test_peer_ratios_by_rate_and_by_cpu_per_answer(run, rows):
     assert ratios[run.CC]["total_cpu"] == 2.5
     assert ratios[run.INTROSPECTION]["rate"] == 0.3
     assert ratios[run.INTROSPECTION]["worker_cpu"] == 5.0
+
+
+def test_a_peer_slowed_by_other_work_does_not_make_the_ratio_met(run, rows):
+    """The peer's rate fell (the machine was busy during its run) but its CPU per answer
+    did not: Tillid's worker still spends five times the CPU, so the target is not met."""
+    peer = run.find(rows, run.INTROSPECTION, run.PEER)
+    peer["per_second"] = 400  # Tillid's 900/s is now 2.25 of it
+    checks = {check["target"]: check for check in run.targets(rows, _ledger())}
+    ratio = checks["introspection ≥ 0.5 of oidc-provider (same run, by rate and by CPU per answer)"]
+    assert ratio["met"] is False
+    assert ratio["value"] == 0.2
