@@ -238,7 +238,8 @@ def cpu_sample(pids: list[int]) -> dict[int, float]:
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds a group of processes spent between two samples: what each one present at
     the end added, and all of the time of those that appeared in between (a connection
-    opened during the run). A process gone before the end takes its last stretch along."""
+    opened during the run). A process gone before the end is missed, all of its time in
+    between with it (the bench's servers keep theirs open: a pool, one redis-server)."""
     return sum(spent - before.get(pid, 0.0) for pid, spent in after.items())
 
 
