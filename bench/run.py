@@ -809,7 +809,12 @@ def targets(rows: list[dict], ledger: dict, notes: list[str] = ()) -> list[dict]
     appends = largest["append"]["appends_per_second"] if largest else None
     checks.append(_target("ledger ≥ 5,000 appends/s", appends, 5000,
                           f"{appends}/s at {max(sizes, default=0):,} entries, "
-                          f"{ledger.get('writers')} writers"))  # fmt: skip
+                          f"{_writers(ledger)}"))  # fmt: skip
+    # Keeping up: the integrator runs every second, so up to a second's appends may wait.
+    pending = largest["append"].get("pending_at_end") if largest else None
+    checks.append(_target("the sequencer keeps up (pending at the end < 1 s of appends)",
+                          pending, max(appends or 0, 1), f"{pending} pending at the end",
+                          below=True))  # fmt: skip
     at_10m = sizes.get(10_000_000)
     not_at_10m = f"not run at 10M (largest: {max(sizes, default=0):,} entries)"
     for key, name, goal in (("proof", "inclusion proof", 10), ("page", "citizen's log page", 50)):
@@ -819,6 +824,14 @@ def targets(rows: list[dict], ledger: dict, notes: list[str] = ()) -> list[dict]
     bad = sum(row["non_2xx"] for row in rows)
     checks.append(_target("zero non-2xx in every run", bad, 1, f"{bad} non-2xx", below=True))
     return checks
+
+
+def _writers(ledger: dict) -> str:
+    """Who appended in bench/ledger.py: its writer processes, and the requests in flight at
+    once over them where it says."""
+    concurrency = ledger.get("concurrency")
+    at_once = f" ({concurrency} releasing requests at once)" if concurrency else ""
+    return f"{ledger.get('writers')} writer processes{at_once}"
 
 
 def _cell(value) -> str:
@@ -943,8 +956,8 @@ def _report(result: dict) -> None:
         f"Time per phase (s): { ({k: v for k, v in duration.items() if k.endswith('_s')}) }.",
         *(f"Note: {note}" for note in result["notes"]),
         "",
-        f"The ledger on PostgreSQL (bench/ledger.py): {ledger.get('writers')} writer processes "
-        "appending and committing beside the integrator; proofs and the citizen's log page "
+        f"The ledger on PostgreSQL (bench/ledger.py): {_writers(ledger)} appending and "
+        "committing beside the integrator; proofs and the citizen's log page "
         f"(20 entries, each verified) for random citizens among {ledger.get('citizens')}.",
         "",
         "| entries | fill s | appends/s | append p50 / p99 ms | integrated/s "

@@ -105,7 +105,7 @@ def _row(run, scenario, per_second, system="Tillid", workers=1, non_2xx=0, **cpu
 
 def _ledger(*sizes):
     return {"writers": 64, "citizens": 2000, "sizes": [
-        {"entries": entries, "append": {"appends_per_second": appends},
+        {"entries": entries, "append": {"appends_per_second": appends, "pending_at_end": 7},
          "proof": {"p99_ms": proof}, "page": {"p99_ms": page}}
         for entries, appends, proof, page in sizes]}  # fmt: skip
 
@@ -149,6 +149,7 @@ def test_targets_are_judged_from_the_figures(run, rows):
         "password + TOTP logins ≥ 15/s per core": True,  # by CPU, not by its rate of 14/s
         "passkey logins ≥ 50/s per core": None,
         "ledger ≥ 5,000 appends/s": True,  # at the largest size
+        "the sequencer keeps up (pending at the end < 1 s of appends)": True,
         "inclusion proof p99 < 10 ms at 10M entries": True,
         "citizen's log page p99 < 50 ms at 10M entries": False,
         "zero non-2xx in every run": True,
@@ -191,3 +192,10 @@ def test_a_peer_slowed_by_other_work_does_not_make_the_ratio_met(run, rows):
     ratio = checks["introspection ≥ 0.5 of oidc-provider (same run, by rate and by CPU per answer)"]
     assert ratio["met"] is False
     assert ratio["value"] == 0.2
+
+
+def test_a_sequencer_left_behind_fails_its_target(run, rows):
+    ledger = _ledger((100_000, 300, 20.0, 90.0))
+    ledger["sizes"][0]["append"]["pending_at_end"] = 900  # three seconds of appends
+    checks = _verdicts(run.targets(rows, ledger))
+    assert checks["the sequencer keeps up (pending at the end < 1 s of appends)"] is False
