@@ -54,6 +54,7 @@ VENV_BIN = Path(sys.executable).parent
 RESULTS = HERE / "results"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never served: the load reads the code off it
 STORE_PREFIX = "tillid-bench:"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"  # BENCH_REDIS_URL's, without a redis-server
 UNLIMITED = "1000000000 per minute"  # rate limits would turn load into 429s
 RATE_LIMITS = ("LOGIN_RATE_LIMIT", "TOKEN_RATE_LIMIT", "TOKEN_RATE_LIMIT_PER_CLIENT",
                "USERINFO_RATE_LIMIT", "API_RATE_LIMIT")  # idp/core/config.py's  # fmt: skip
@@ -330,13 +331,19 @@ class Tillid:
     def workers(self) -> list[int]:
         return _children(self.process.pid)
 
+    def wrk(self, path: str, seconds: int, connections: int, **request) -> dict:
+        """wrk against ``path``, with the workers' CPU time per answer and with several
+        workers each one's share (bench/profile.py's measure)."""
+        return Meter(None, None).measure(self.workers, lambda: wrk(
+            f"{self.url}{path}", seconds, connections, **request))  # fmt: skip
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
 
 
 class Peer:
-    def __init__(self, client_id: str, secret: str, cores: tuple[int, ...] | None):
+    def __init__(self, client_id: str, secret: str, cores: tuple[int, ...] | None = None):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -481,12 +488,13 @@ class Setup:
         return self.seed[name]["client_id"], self.seed[name]["client_secret"]
 
 
-def prepare(citizens: int, redis_url: str) -> Setup:
-    """A fresh scratch database (BENCH_DATABASE_URL) and store, migrated, with keys and the
-    bench's clients and ``citizens`` citizens."""
+def prepare(citizens: int, redis_url: str | None = None) -> Setup:
+    """A fresh scratch database (BENCH_DATABASE_URL) and store (``redis_url``, by default
+    BENCH_REDIS_URL), migrated, with keys and the bench's clients and ``citizens`` citizens."""
     database_url = os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tillid_bench"
     )
+    redis_url = redis_url or os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
     _fresh_database(database_url)
     _fresh_store(redis_url)
     instance = tempfile.mkdtemp(prefix="tillid-bench-")
@@ -621,9 +629,8 @@ def _bench(quick: bool, own_redis: OwnRedis | None) -> dict:
         phases[f"{name}_s"] = round(time.monotonic() - clock)
         clock = time.monotonic()
 
-    redis_url = own_redis.url if own_redis else os.environ.get(
-        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")  # fmt: skip
-    setup = prepare(citizens=300 if quick else 1200, redis_url=redis_url)
+    setup = prepare(citizens=300 if quick else 1200, redis_url=own_redis and own_redis.url)
+    redis_url = setup.redis_url
     bench = Bench(quick, setup, Meter(setup.database_url,
                                       own_redis.process.pid if own_redis else None))  # fmt: skip
     worker_counts = sorted({1, os.cpu_count() or 1})
