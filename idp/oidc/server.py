@@ -56,7 +56,10 @@ class TillidAuthorizationServer(AuthorizationServer):
             request, methods, query_client=query_client, assertion=ClientAssertion()
         )
         if request.auth_method != "none":
+            # With the source's check, if still to be made: one round trip.
             rate_limits.spend_for_client(rate_limits.CLIENT_BUDGET, client.get_client_id())
+        else:
+            rate_limits.refuse_a_spent_source()  # before the grant spends a code or a token
         return client
 
     def create_token_response(self, request=None):
@@ -180,7 +183,9 @@ class ClientAssertion(JWTBearerClientAssertion):
         return KeySet.import_key_set(client.client.jwks or {"keys": []})
 
     def validate_jti(self, claims, jti):
-        # Each assertion once: remembered until it expires (plus the leeway).
+        # Each assertion once: remembered until it expires (plus the leeway). Not from a
+        # source that spent its budget (idp/core/rate_limits.py): its request is refused.
+        rate_limits.refuse_a_spent_source()
         ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
         key = store.key("client-assertion", claims["iss"], str(jti))
         return bool(store.redis.set(key, 1, nx=True, ex=ttl))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 from authlib.oauth2 import OAuth2Error
@@ -62,11 +61,18 @@ def _service_limit(view):
     def limited(*args, **kwargs):
         if request.method != "POST":
             return view(*args, **kwargs)
-        rate_limits.refuse_a_spent_source()
+        # Made with the first budget spent (one round trip), or at once before anything
+        # else is spent (idp/core/rate_limits.py).
+        rate_limits.check_source_later()
         response = view(*args, **kwargs)
         if not rate_limits.spent_this_request():
-            with contextlib.suppress(rate_limits.Exhausted):  # the next one is refused
+            unchecked = rate_limits.source_check_pending()
+            try:
                 rate_limits.spend_for_source()
+            except rate_limits.Exhausted:
+                if unchecked:
+                    raise  # a spent source: refused, whatever the answer would have been
+                # else it was spent by this very request: the next one is refused
         return response
 
     return limited
@@ -75,6 +81,8 @@ def _service_limit(view):
 def _checked_dpop_proof():
     """Verify this request's DPoP proof (kept in ``g`` for the grants) before anything is
     spent (a code, a refresh token): None when fine or absent, else the error answer."""
+    if "DPoP" in request.headers:
+        rate_limits.refuse_a_spent_source()  # before the proof's jti is spent
     try:
         g.dpop_proof = dpop.from_request()
     except dpop.ProofError as failed:
