@@ -27,13 +27,14 @@ from __future__ import annotations
 import functools
 import logging
 
+import redis
 from flask import current_app, g
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from werkzeug.exceptions import TooManyRequests
 
-from idp.core.extensions import limiter
+from idp.core.extensions import limiter, store
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +43,36 @@ SOURCE_BUDGET = "TOKEN_RATE_LIMIT"
 # Authenticated calls at the endpoints that authenticate clients (token, introspection, ...).
 CLIENT_BUDGET = "TOKEN_RATE_LIMIT_PER_CLIENT"
 
-# KEYS: the counters to read, then the counters to count; ARGV: how many to read, then each
-# key's amount and window (seconds). 0: within every budget; -i: the i-th counter read is
-# spent (nothing counted); i: the i-th counted went over (those after it not counted), as
-# `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit, incr_expire.lua).
+# KEYS: the counters to read, the counters to count, then (if a store command comes along)
+# that command's key. ARGV: how many to read, how many to count, each counter's amount and
+# window (seconds), then the command and its other arguments. Answers {status, the command's
+# answer}: status 0 when within every budget (only then the command runs); -i when the i-th
+# counter read is spent (nothing counted); i when the i-th counted went over (those after it
+# not counted), as `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit,
+# incr_expire.lua), on the same keys.
 _SPEND_SCRIPT = """
-local read = tonumber(ARGV[1])
+local read, counted = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, read do
-  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i]) then
-    return -i
+  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 1]) then
+    return {-i, false}
   end
 end
-for i = read + 1, #KEYS do
+for i = read + 1, read + counted do
   local current = redis.call('incrby', KEYS[i], 1)
   if current == 1 then
-    redis.call('expire', KEYS[i], ARGV[2 * i + 1])
+    redis.call('expire', KEYS[i], ARGV[2 * i + 2])
   end
-  if current > tonumber(ARGV[2 * i]) then
-    return i - read
+  if current > tonumber(ARGV[2 * i + 1]) then
+    return {i - read, false}
   end
 end
-return 0
+local first = 2 * (read + counted) + 3
+if #ARGV < first then
+  return {0, false}
+end
+return {0, redis.call(ARGV[first], KEYS[#KEYS], unpack(ARGV, first + 1))}
 """
-_scripts: dict[int, tuple[RedisStorage, object]] = {}
+_scripts: dict[int, tuple[object, object]] = {}
 
 
 class Exhausted(TooManyRequests):
@@ -91,36 +99,48 @@ def _counters(setting: str, holder: tuple[str, ...]) -> list[tuple[RateLimitItem
     return [(limit, bucket) for limit in _parsed(current_app.config[setting])]
 
 
-def _script(storage: RedisStorage):
-    """The spending script, registered with the limiter's own Redis client."""
-    kept = _scripts.get(id(storage))
-    if kept is None or kept[0] is not storage:
-        kept = (storage, storage.get_connection().register_script(_SPEND_SCRIPT))
-        _scripts[id(storage)] = kept
+def _script(client):
+    """The spending script, registered with the store's Redis client."""
+    kept = _scripts.get(id(client))
+    if kept is None or kept[0] is not client:
+        kept = (client, client.register_script(_SPEND_SCRIPT))
+        _scripts[id(client)] = kept
     return kept[1]
 
 
-def _count(read: list, spend: list) -> tuple[RateLimitItem | None, RateLimitItem | None]:
-    """Read the counters of ``read`` and, if none is spent, count ``spend``: the spent
-    limit read, or the limit counted over, or (None, None)."""
+def _one_server() -> bool:
+    """Whether the counters and the store are on one Redis server (not a cluster, not the
+    embedded store): then a request's budgets and its store command go in one script. Both
+    are REDIS_URL (idp/app.py gives the limiter the store's URL)."""
+    return type(limiter.limiter.storage) is RedisStorage and type(store.redis) is redis.Redis
+
+
+def _count(read: list, spend: list, command: tuple = ()) -> tuple:
+    """Read the counters of ``read`` and, if none is spent, count ``spend``, and if all is
+    within budget run the store ``command`` (name, key, arguments): the spent limit read,
+    the limit counted over (each or None), and the command's answer."""
     strategy = limiter.limiter
     storage = strategy.storage
-    if type(storage) is RedisStorage:  # one server: everything in one script
-        keys, args = [], [len(read)]
+    if _one_server():  # everything in one script
+        keys, args = [], [len(read), len(spend)]
         for limit, bucket in (*read, *spend):
             keys.append(storage.prefixed_key(limit.key_for(*bucket)))
             args += [limit.amount, limit.get_expiry()]
-        found = int(_script(storage)(keys, args))
+        if command:
+            keys.append(command[1])
+            args += [command[0], *command[2:]]
+        found, answer = _script(store.redis)(keys, args)
+        found = int(found)
         if found < 0:
-            return read[-found - 1][0], None
-        return None, spend[found - 1][0] if found else None
+            return read[-found - 1][0], None, None
+        return None, spend[found - 1][0] if found else None, answer
     for limit, bucket in read:  # a cluster, or memory: the `limits` library, per limit
         if not strategy.test(limit, *bucket):
-            return limit, None
+            return limit, None, None
     for limit, bucket in spend:
         if not strategy.hit(limit, *bucket):
-            return None, limit
-    return None, None
+            return None, limit, None
+    return None, None, store.redis.execute_command(*command) if command else None
 
 
 def _source() -> tuple[str, ...]:
@@ -133,16 +153,16 @@ def check_source_later() -> None:
     g.rate_limit_source_unchecked = True
 
 
-def _spend(setting: str, holder: tuple[str, ...]) -> None:
+def _spend(setting: str, holder: tuple[str, ...], command: tuple = ()):
     g.rate_limit_spent = True
     check_source = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled:
-        return
+        return store.redis.execute_command(*command) if command else None
     source = _source()
     # The source's own spending is its check too: counted over means spent before (or by a
     # request at the same moment).
     read = _counters(SOURCE_BUDGET, source) if check_source and holder != source else []
-    spent, over = _count(read, _counters(setting, holder))
+    spent, over, answer = _count(read, _counters(setting, holder), command)
     if spent is not None:
         raise Exhausted(spent)
     if over is not None:
@@ -151,6 +171,34 @@ def _spend(setting: str, holder: tuple[str, ...]) -> None:
         log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
                                                "client_id": client_id})  # fmt: skip
         raise Exhausted(over)
+    return answer
+
+
+def spend_for_client_later(setting: str, client_id: str) -> None:
+    """As `spend_for_client`, but counted with the request's next store command
+    (`with_budget`), or at the latest by `settle`: for a request whose next steps change
+    nothing until that command (a client_credentials grant: its token's record; an
+    introspection: the token's record read), so the two make one round trip."""
+    g.rate_limit_spent = True
+    g.rate_limit_due = (setting, ("client", client_id))
+
+
+def with_budget(*command):
+    """Run one store command (name, key, arguments: SET or GET) with the budget that is
+    due (`spend_for_client_later`), in one round trip: the command runs only within the
+    budget, else Exhausted. Without a budget due, just the command."""
+    due = g.pop("rate_limit_due", None)
+    if due is None:
+        return store.redis.execute_command(*command)
+    return _spend(*due, command)
+
+
+def settle() -> None:
+    """Count a budget still due (the request ended without its store command): Exhausted
+    when it is spent."""
+    due = g.pop("rate_limit_due", None)
+    if due is not None:
+        _spend(*due)
 
 
 def spent_this_request() -> bool:
@@ -189,7 +237,7 @@ def refuse_a_spent_source() -> None:
     pending = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled or (not pending and g.get("rate_limit_source_checked", False)):
         return
-    spent, _over = _count(_counters(SOURCE_BUDGET, _source()), [])
+    spent, _over, _answer = _count(_counters(SOURCE_BUDGET, _source()), [])
     if spent is not None:
         raise Exhausted(spent)
     g.rate_limit_source_checked = True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 from authlib.oauth2 import OAuth2Error
@@ -64,7 +65,13 @@ def _service_limit(view):
         # Made with the first budget spent (one round trip), or at once before anything
         # else is spent (idp/core/rate_limits.py).
         rate_limits.check_source_later()
-        response = view(*args, **kwargs)
+        try:
+            response = view(*args, **kwargs)
+        except Exception:
+            with contextlib.suppress(rate_limits.Exhausted):
+                rate_limits.settle()  # a failed request still counts
+            raise
+        rate_limits.settle()  # a client's budget left for a store command that never came
         if not rate_limits.spent_this_request():
             unchecked = rate_limits.source_check_pending()
             try:

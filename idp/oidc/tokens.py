@@ -12,7 +12,7 @@ from joserfc.errors import JoseError
 
 from clients.models import Client
 from idp.citizens.models import Citizen
-from idp.core import crypto
+from idp.core import crypto, rate_limits
 from idp.core.extensions import store
 from idp.keys import service as keys
 from idp.oidc import subjects
@@ -58,7 +58,8 @@ def issue_access_token(
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
               "scope": scope, "userinfo_claims": list(userinfo_claims),
               "exp": claims["exp"]}  # fmt: skip
-    store.redis.set(_key(jti), json.dumps(record), ex=lifetime)
+    # With the client's budget where it is due (idp/core/rate_limits.py): one round trip.
+    rate_limits.with_budget("SET", _key(jti), json.dumps(record), "EX", lifetime)
     token_type = "DPoP" if jkt is not None else "Bearer"
     return {"token_type": token_type, "access_token": token, "expires_in": lifetime, "scope": scope}
 
@@ -83,7 +84,7 @@ def active_access_token(token: str) -> dict | None:
     claims = verified.claims
     if claims.get("iss") != current_app.config["ISSUER"] or claims.get("exp", 0) <= time.time():
         return None
-    raw = store.redis.get(_key(str(claims.get("jti"))))
+    raw = rate_limits.with_budget("GET", _key(str(claims.get("jti"))))
     if raw is None:
         return None
     return {**json.loads(raw), "claims": claims}
