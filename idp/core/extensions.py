@@ -1,8 +1,8 @@
 """The ground floor every package may use: database, migrations, store, limiter, CSRF, i18n."""
 
-from flask import current_app
+import flask_limiter
+from flask import Flask, current_app
 from flask_babel import Babel
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -11,6 +11,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
+from idp.core.config import ConfigurationError
 from idp.core.store import Store
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -25,6 +26,32 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Limiter(flask_limiter.Limiter):
+    """Flask-Limiter for the limits its decorators put on views (the login forms), without
+    its per-request hooks. Those look for default and application limits on every request
+    (Tillid declares none: the machine endpoints spend their budgets in
+    idp/core/rate_limits.py) and cost about 6 % of a token request; a decorated view checks
+    its own limits when it is called, hooks or not."""
+
+    def init_app(self, app: Flask) -> None:
+        # Flask-Limiter adds its hooks to an app only if it is not yet among the app's
+        # limiters: so it is, first.
+        app.extensions.setdefault("limiter", set()).add(self)
+        super().init_app(app)
+        manager = self.limit_manager
+        if manager._default_limits or manager._application_limits or self._meta_limits:
+            raise ConfigurationError(
+                "RATELIMIT_DEFAULT, RATELIMIT_APPLICATION and RATELIMIT_META are not used: "
+                "limits are per view (the login forms) or budgets (idp/core/rate_limits.py)"
+            )
+
+    def limit(self, *args, **kwargs):
+        # A deduction after the answer (deduct_when) needs the after_request hook dropped above.
+        if kwargs.get("deduct_when") is not None:
+            raise ValueError("deduct_when needs Flask-Limiter's request hooks, which are off")
+        return super().limit(*args, **kwargs)
 
 
 db = SQLAlchemy(model_class=Base)
@@ -54,7 +81,11 @@ def roll_back_session() -> None:
 def close_session(_error: BaseException | None = None) -> None:
     """End the request's session without raising. Registered after Flask-SQLAlchemy, so it
     runs first: that one's close rolls back too, and a rollback that raised in a teardown
-    replaced the request's answer with gunicorn's bare 500."""
+    replaced the request's answer with gunicorn's bare 500. A request that used no session
+    (the token endpoints, with the client from clients/cache.py) has none to end: asking
+    the scoped session to close would make one first."""
+    if not db.session.registry.has():
+        return
     try:
         db.session.close()
     except (OperationalError, InterfaceError):

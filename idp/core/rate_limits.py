@@ -8,11 +8,18 @@ attacker who sends garbage in an authority's name must not spend the authority's
 a request counts against its client only after the client authenticated, or its access
 token (and DPoP proof) verified; anything else counts against the source address.
 
-Cost: spending is one round trip to the store (the `limits` library's fixed window: an INCR
-and its EXPIRE in one Lua script); checking a budget without spending is one GET; on the
-embedded store both are memory. A setting of several limits ("a per minute;b per hour")
-costs that per limit. Over budget: 429 with Retry-After, the window's length (the longest
-wait), so refusing costs nothing more.
+Cost: one round trip to the store for everything a request spends. At the endpoints that
+authenticate clients, the source address is checked (not spent) before anything is done for
+a request, yet that check waits (`check_source_later`) for the first budget the request
+spends, and both go in one Lua script: the source's counters are read and, if none is spent,
+the client's are counted (the `limits` library's fixed window: the same keys, an INCRBY and
+its EXPIRE). A request that spends no budget (a failed authentication, junk) pays the check
+with the source's own spending at the end, again one script; and `refuse_a_spent_source`
+makes the check at once where something would be spent before a budget is (a DPoP proof's
+or a client assertion's `jti`, a public client's grant). On a Redis Cluster (the counters
+sit in different slots) each limit is a round trip of its own, as in the `limits` library;
+on the embedded store all of it is memory. Over budget: 429 with Retry-After, the window's
+length (the longest wait), so refusing costs nothing more.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from __future__ import annotations
 import functools
 import logging
 
+import redis
 from flask import current_app, g
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage
 from werkzeug.exceptions import TooManyRequests
 
-from idp.core.extensions import limiter
+from idp.core.extensions import limiter, store
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,37 @@ log = logging.getLogger(__name__)
 SOURCE_BUDGET = "TOKEN_RATE_LIMIT"
 # Authenticated calls at the endpoints that authenticate clients (token, introspection, ...).
 CLIENT_BUDGET = "TOKEN_RATE_LIMIT_PER_CLIENT"
+
+# KEYS: the counters to read, the counters to count, then (if a store command comes along)
+# that command's key. ARGV: how many to read, how many to count, each counter's amount and
+# window (seconds), then the command and its other arguments. Answers {status, the command's
+# answer}: status 0 when within every budget (only then the command runs); -i when the i-th
+# counter read is spent (nothing counted); i when the i-th counted went over (those after it
+# not counted), as `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit,
+# incr_expire.lua), on the same keys.
+_SPEND_SCRIPT = """
+local read, counted = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, read do
+  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 1]) then
+    return {-i, false}
+  end
+end
+for i = read + 1, read + counted do
+  local current = redis.call('incrby', KEYS[i], 1)
+  if current == 1 then
+    redis.call('expire', KEYS[i], ARGV[2 * i + 2])
+  end
+  if current > tonumber(ARGV[2 * i + 1]) then
+    return {i - read, false}
+  end
+end
+local first = 2 * (read + counted) + 3
+if #ARGV < first then
+  return {0, false}
+end
+return {0, redis.call(ARGV[first], KEYS[#KEYS], unpack(ARGV, first + 1))}
+"""
+_scripts: dict[int, tuple[object, object]] = {}
 
 
 class Exhausted(TooManyRequests):
@@ -54,17 +94,111 @@ def _bucket(setting: str, holder: tuple[str, ...]) -> tuple[str, ...]:
     return (current_app.config["RATELIMIT_KEY_PREFIX"], setting, *holder)
 
 
-def _spend(setting: str, holder: tuple[str, ...]) -> None:
+def _counters(setting: str, holder: tuple[str, ...]) -> list[tuple[RateLimitItem, tuple]]:
+    bucket = _bucket(setting, holder)
+    return [(limit, bucket) for limit in _parsed(current_app.config[setting])]
+
+
+def _script(client):
+    """The spending script, registered with the store's Redis client."""
+    kept = _scripts.get(id(client))
+    if kept is None or kept[0] is not client:
+        kept = (client, client.register_script(_SPEND_SCRIPT))
+        _scripts[id(client)] = kept
+    return kept[1]
+
+
+def _one_server() -> bool:
+    """Whether the counters and the store are on one Redis server (not a cluster, not the
+    embedded store): then a request's budgets and its store command go in one script. Both
+    are REDIS_URL (idp/app.py gives the limiter the store's URL)."""
+    return type(limiter.limiter.storage) is RedisStorage and type(store.redis) is redis.Redis
+
+
+def _count(read: list, spend: list, command: tuple = ()) -> tuple:
+    """Read the counters of ``read`` and, if none is spent, count ``spend``, and if all is
+    within budget run the store ``command`` (name, key, arguments): the spent limit read,
+    the limit counted over (each or None), and the command's answer."""
+    strategy = limiter.limiter
+    storage = strategy.storage
+    if _one_server():  # everything in one script
+        keys, args = [], [len(read), len(spend)]
+        for limit, bucket in (*read, *spend):
+            keys.append(storage.prefixed_key(limit.key_for(*bucket)))
+            args += [limit.amount, limit.get_expiry()]
+        if command:
+            keys.append(command[1])
+            args += [command[0], *command[2:]]
+        found, answer = _script(store.redis)(keys, args)
+        found = int(found)
+        if found < 0:
+            return read[-found - 1][0], None, None
+        return None, spend[found - 1][0] if found else None, answer
+    for limit, bucket in read:  # a cluster, or memory: the `limits` library, per limit
+        if not strategy.test(limit, *bucket):
+            return limit, None, None
+    for limit, bucket in spend:
+        if not strategy.hit(limit, *bucket):
+            return None, limit, None
+    return None, None, store.redis.execute_command(*command) if command else None
+
+
+def _source() -> tuple[str, ...]:
+    return ("source", get_remote_address() or "")
+
+
+def check_source_later() -> None:
+    """This request is to be refused if its source address spent its budget (see
+    `refuse_a_spent_source`); the check goes with the first budget it spends."""
+    g.rate_limit_source_unchecked = True
+
+
+def _spend(setting: str, holder: tuple[str, ...], command: tuple = ()):
     g.rate_limit_spent = True
+    check_source = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled:
-        return
-    for limit in _parsed(current_app.config[setting]):
-        if not limiter.limiter.hit(limit, *_bucket(setting, holder)):
-            # Which client, for the operator; never a citizen's id or an address.
-            client_id = holder[1] if holder[0] == "client" else None
-            log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
-                                                   "client_id": client_id})  # fmt: skip
-            raise Exhausted(limit)
+        return store.redis.execute_command(*command) if command else None
+    source = _source()
+    # The source's own spending is its check too: counted over means spent before (or by a
+    # request at the same moment).
+    read = _counters(SOURCE_BUDGET, source) if check_source and holder != source else []
+    spent, over, answer = _count(read, _counters(setting, holder), command)
+    if spent is not None:
+        raise Exhausted(spent)
+    if over is not None:
+        # Which client, for the operator; never a citizen's id or an address.
+        client_id = holder[1] if holder[0] == "client" else None
+        log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
+                                               "client_id": client_id})  # fmt: skip
+        raise Exhausted(over)
+    return answer
+
+
+def spend_for_client_later(setting: str, client_id: str) -> None:
+    """As `spend_for_client`, but counted with the request's next store command
+    (`with_budget`), or at the latest by `settle`: for a request whose next steps change
+    nothing until that command (a client_credentials grant: its token's record; an
+    introspection: the token's record read), so the two make one round trip."""
+    g.rate_limit_spent = True
+    g.rate_limit_due = (setting, ("client", client_id))
+
+
+def with_budget(*command):
+    """Run one store command (name, key, arguments: SET or GET) with the budget that is
+    due (`spend_for_client_later`), in one round trip: the command runs only within the
+    budget, else Exhausted. Without a budget due, just the command."""
+    due = g.pop("rate_limit_due", None)
+    if due is None:
+        return store.redis.execute_command(*command)
+    return _spend(*due, command)
+
+
+def settle() -> None:
+    """Count a budget still due (the request ended without its store command): Exhausted
+    when it is spent."""
+    due = g.pop("rate_limit_due", None)
+    if due is not None:
+        _spend(*due)
 
 
 def spent_this_request() -> bool:
@@ -72,10 +206,15 @@ def spent_this_request() -> bool:
     return g.get("rate_limit_spent", False)
 
 
+def source_check_pending() -> bool:
+    """Whether this request is still to be checked against its source's budget."""
+    return g.get("rate_limit_source_unchecked", False)
+
+
 def spend_for_client(setting: str, client_id: str, citizen_id: str | None = None) -> None:
     """Count this request against the budget ``setting`` (a configuration name) of a client
     whose credential checked out, or of one citizen at that client; raise Exhausted when
-    it is spent."""
+    it is spent (or when the source check it carries finds the source spent)."""
     holder = ("client", client_id) if citizen_id is None else ("client", client_id, citizen_id)
     _spend(setting, holder)
 
@@ -83,10 +222,6 @@ def spend_for_client(setting: str, client_id: str, citizen_id: str | None = None
 def spend_for_citizen(setting: str, citizen_id: str) -> None:
     """Count this request against the budget of a citizen logged in with this browser."""
     _spend(setting, ("citizen", citizen_id))
-
-
-def _source() -> tuple[str, ...]:
-    return ("source", get_remote_address() or "")
 
 
 def spend_for_source() -> None:
@@ -97,9 +232,12 @@ def spend_for_source() -> None:
 def refuse_a_spent_source() -> None:
     """Before a client authenticates: refuse every request from a source address that spent
     its budget on requests no credential vouched for, a correct guess included, so
-    guessing ends there. Checks without spending."""
-    if not limiter.enabled:
+    guessing ends there. Checks without spending (at once: a check that was left for
+    later, `check_source_later`, is made now)."""
+    pending = g.pop("rate_limit_source_unchecked", False)
+    if not limiter.enabled or (not pending and g.get("rate_limit_source_checked", False)):
         return
-    for limit in _parsed(current_app.config[SOURCE_BUDGET]):
-        if not limiter.limiter.test(limit, *_bucket(SOURCE_BUDGET, _source())):
-            raise Exhausted(limit)
+    spent, _over, _answer = _count(_counters(SOURCE_BUDGET, _source()), [])
+    if spent is not None:
+        raise Exhausted(spent)
+    g.rate_limit_source_checked = True

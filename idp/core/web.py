@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
-import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
 from idp.core import logs
@@ -69,42 +71,105 @@ class HostGuard:
         return self.wsgi_app(environ, start_response)
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without its cost where there is none: a request that
+    sends no session cookie (every machine request) gets an empty session without a signer
+    being built, an answer whose session was never touched skips saving it, and the signer
+    is built once per key set rather than twice per request."""
+
+    def __init__(self):
+        self._serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if len(self._serializers) > 8:  # keys rotated (or many test apps): start afresh
+                self._serializers.clear()
+            self._serializers[keys] = serializer
+        return serializer
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()  # what Flask's own answers without a cookie
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if session.accessed or session.modified or session:
+            super().save_session(app, session, response)
+
+
 def _has_nul(values) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
+
+
+def _query_has_nul(query: str) -> bool:
+    """Whether the query string decodes to a NUL anywhere: only `%00` (or a raw NUL) does,
+    so the raw string says it without parsing the arguments."""
+    return "%00" in query or "\x00" in query
+
+
+def _security_headers(hsts: bool) -> tuple[tuple[str, str], ...]:
+    """What every answer carries, whatever a view set (besides CSP and Cache-Control)."""
+    headers = (
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    )
+    if hsts:
+        headers += (("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),)
+    return headers
 
 
 def init_app(app: Flask) -> None:
     hsts = issuer_is_https(app.config)
     app.wsgi_app = HostGuard(app.wsgi_app)
+    app.session_interface = CookieSessions()
+    always = _security_headers(hsts)
+    always_names = frozenset(name.lower() for name, _value in always)
+    access_log = logging.getLogger(logs.ACCESS_LOGGER)
 
     @app.before_request
     def start_request():
-        g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        req = request._get_current_object()  # one context lookup, not one per attribute
+        environ = req.environ
+        state = g._get_current_object()
+        state.started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        state.request_id = incoming if _REQUEST_ID_RE.match(incoming) else os.urandom(16).hex()
         # NUL cannot be stored (PostgreSQL text) and is never meaningful in our input.
         if (
-            "\x00" in request.path
-            or _has_nul(request.args)
-            or (request.method == "POST" and _has_nul(request.form))
+            "\x00" in req.path
+            or _query_has_nul(environ.get("QUERY_STRING", ""))
+            or (req.method == "POST" and _has_nul(req.form))
         ):
             abort(400, description=_("The request contains a NUL character."))
 
     @app.after_request
     def finish_request(response):
+        req = request._get_current_object()
+        state = g._get_current_object()
         headers = response.headers
-        headers["X-Request-ID"] = g.get("request_id", "")
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if hsts:
-            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        if request.endpoint != "static":
-            headers.setdefault("Cache-Control", "no-store")
-        logs.log_request(response, g.get("started", time.perf_counter()))
+        present = {name.lower() for name, _value in headers}
+        request_id = getattr(state, "request_id", "")
+        if "x-request-id" in present:
+            headers["X-Request-ID"] = request_id
+        else:
+            headers.add("X-Request-ID", request_id)
+        if "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if present.isdisjoint(always_names):
+            headers.extend(always)
+        else:  # a view set one of them: ours replaces it
+            for name, value in always:
+                headers[name] = value
+        if "cache-control" not in present and req.endpoint != "static":
+            headers.add("Cache-Control", "no-store")
+        if access_log.isEnabledFor(logging.INFO):
+            logs.log_request(response, getattr(state, "started", None) or time.perf_counter())
         return response
 
 

@@ -55,6 +55,12 @@ def _query(token_string: str) -> IssuedToken | refresh.RefreshToken | None:
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
+    def authenticate_endpoint_client(self, request):
+        # Nothing changes before the token's record is read: the client's budget is counted
+        # with that read (idp/core/rate_limits.py, one round trip).
+        request.spend_later = True
+        return super().authenticate_endpoint_client(request)
+
     def query_token(self, token_string, token_type_hint):
         return _query(token_string)
 

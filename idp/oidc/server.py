@@ -56,7 +56,15 @@ class TillidAuthorizationServer(AuthorizationServer):
             request, methods, query_client=query_client, assertion=ClientAssertion()
         )
         if request.auth_method != "none":
-            rate_limits.spend_for_client(rate_limits.CLIENT_BUDGET, client.get_client_id())
+            # With the source's check, if still to be made: one round trip; and with the
+            # request's store command, where nothing changes before it (spend_later).
+            if getattr(request, "spend_later", False):
+                spend = rate_limits.spend_for_client_later
+            else:
+                spend = rate_limits.spend_for_client
+            spend(rate_limits.CLIENT_BUDGET, client.get_client_id())
+        else:
+            rate_limits.refuse_a_spent_source()  # before the grant spends a code or a token
         return client
 
     def create_token_response(self, request=None):
@@ -64,13 +72,20 @@ class TillidAuthorizationServer(AuthorizationServer):
         told only to a client that authenticates (each grant authenticates its own)."""
         oauth_request = self.create_oauth2_request(request)
         try:
-            self.get_token_grant(oauth_request)
-        except UnsupportedGrantTypeError:
+            grant = self.get_token_grant(oauth_request)
+        except UnsupportedGrantTypeError as unsupported:
             try:
                 self.authenticate_client(oauth_request, [*CONFIDENTIAL_METHODS, "none"])
             except OAuth2Error as error:
                 return self.handle_error_response(oauth_request, error)
-        return super().create_token_response(request)
+            return self.handle_error_response(oauth_request, unsupported)
+        # Authlib's own create_token_response from here, with the request and grant above
+        # (it would wrap the request and look up its grant a second time).
+        try:
+            grant.validate_token_request()
+            return self.handle_response(*grant.create_token_response())
+        except OAuth2Error as error:
+            return self.handle_error_response(oauth_request, error)
 
 
 authorization = TillidAuthorizationServer()
@@ -180,7 +195,9 @@ class ClientAssertion(JWTBearerClientAssertion):
         return KeySet.import_key_set(client.client.jwks or {"keys": []})
 
     def validate_jti(self, claims, jti):
-        # Each assertion once: remembered until it expires (plus the leeway).
+        # Each assertion once: remembered until it expires (plus the leeway). Not from a
+        # source that spent its budget (idp/core/rate_limits.py): its request is refused.
+        rate_limits.refuse_a_spent_source()
         ttl = max(1, int(claims["exp"] - time.time()) + self.leeway)
         key = store.key("client-assertion", claims["iss"], str(jti))
         return bool(store.redis.set(key, 1, nx=True, ex=ttl))
@@ -353,6 +370,9 @@ class ServiceGrant(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_token_request(self):
+        # Nothing changes before the token's record is stored: the client's budget is
+        # counted with that (idp/core/rate_limits.py, one round trip).
+        self.request.spend_later = True
         super().validate_token_request()
         client = self.request.client.client
         self.request.scope = " ".join(

@@ -62,11 +62,24 @@ def _service_limit(view):
     def limited(*args, **kwargs):
         if request.method != "POST":
             return view(*args, **kwargs)
-        rate_limits.refuse_a_spent_source()
-        response = view(*args, **kwargs)
+        # Made with the first budget spent (one round trip), or at once before anything
+        # else is spent (idp/core/rate_limits.py).
+        rate_limits.check_source_later()
+        try:
+            response = view(*args, **kwargs)
+        except Exception:
+            with contextlib.suppress(rate_limits.Exhausted):
+                rate_limits.settle()  # a failed request still counts
+            raise
+        rate_limits.settle()  # a client's budget left for a store command that never came
         if not rate_limits.spent_this_request():
-            with contextlib.suppress(rate_limits.Exhausted):  # the next one is refused
+            unchecked = rate_limits.source_check_pending()
+            try:
                 rate_limits.spend_for_source()
+            except rate_limits.Exhausted:
+                if unchecked:
+                    raise  # a spent source: refused, whatever the answer would have been
+                # else it was spent by this very request: the next one is refused
         return response
 
     return limited
@@ -75,6 +88,8 @@ def _service_limit(view):
 def _checked_dpop_proof():
     """Verify this request's DPoP proof (kept in ``g`` for the grants) before anything is
     spent (a code, a refresh token): None when fine or absent, else the error answer."""
+    if "DPoP" in request.headers:
+        rate_limits.refuse_a_spent_source()  # before the proof's jti is spent
     try:
         g.dpop_proof = dpop.from_request()
     except dpop.ProofError as failed:

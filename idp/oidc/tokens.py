@@ -12,7 +12,7 @@ from joserfc.errors import JoseError
 
 from clients.models import Client
 from idp.citizens.models import Citizen
-from idp.core import crypto
+from idp.core import crypto, rate_limits
 from idp.core.extensions import store
 from idp.keys import service as keys
 from idp.oidc import subjects
@@ -58,7 +58,8 @@ def issue_access_token(
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
               "scope": scope, "userinfo_claims": list(userinfo_claims),
               "exp": claims["exp"]}  # fmt: skip
-    store.redis.set(_key(jti), json.dumps(record), ex=lifetime)
+    # With the client's budget where it is due (idp/core/rate_limits.py): one round trip.
+    rate_limits.with_budget("SET", _key(jti), json.dumps(record), "EX", lifetime)
     token_type = "DPoP" if jkt is not None else "Bearer"
     return {"token_type": token_type, "access_token": token, "expires_in": lifetime, "scope": scope}
 
@@ -72,18 +73,51 @@ def revoke_access_token(jti: str) -> None:
     store.redis.delete(_key(jti))
 
 
-def active_access_token(token: str) -> dict | None:
-    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+# Tokens whose signature and header checked out, with the published key set that verified
+# them: a signature over the same bytes under the same keys does not change, so checking it
+# again is needed only once that key set is replaced. The key set is what idp/keys/service.py
+# keeps per process (a rotation here at once, one elsewhere within its cache time, a retired
+# key's end of publication on schedule), so a token is trusted from here exactly as long as
+# a fresh verification would succeed. Expiry, issuer and the store's record (revocation)
+# are checked on every call. Resource servers introspect the same token on every call they
+# serve; the whole verification was a seventh of an introspection's CPU.
+_VERIFIED: dict[str, tuple[object, dict]] = {}
+_VERIFIED_MAX = 4096  # tokens per process; past that it starts afresh
+
+
+def _verified_claims(token: str) -> dict | None:
+    """The claims of a token signed by a published key, typed at+jwt; else None."""
+    current = keys.published_key_set()
+    hit = _VERIFIED.get(token)
+    if hit is not None and hit[0] is current:
+        return hit[1]
+    used = []
+
+    def resolve(compact):
+        key_set = keys.verifying_keys(compact)
+        used.append(key_set)
+        return key_set
+
     try:
-        verified = jwt.decode(token, keys.verifying_keys, algorithms=list(keys.ALGORITHMS))
+        verified = jwt.decode(token, resolve, algorithms=list(keys.ALGORITHMS))
     except (JoseError, ValueError):
         return None
     if verified.header.get("typ") != "at+jwt":
         return None
-    claims = verified.claims
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[token] = (used[0], verified.claims)
+    return verified.claims
+
+
+def active_access_token(token: str) -> dict | None:
+    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+    claims = _verified_claims(token)
+    if claims is None:
+        return None
     if claims.get("iss") != current_app.config["ISSUER"] or claims.get("exp", 0) <= time.time():
         return None
-    raw = store.redis.get(_key(str(claims.get("jti"))))
+    raw = rate_limits.with_budget("GET", _key(str(claims.get("jti"))))
     if raw is None:
         return None
-    return {**json.loads(raw), "claims": claims}
+    return {**json.loads(raw), "claims": dict(claims)}

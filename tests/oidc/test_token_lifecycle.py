@@ -176,3 +176,25 @@ def test_a_client_may_have_its_access_tokens_signed_rs256(app, client, oidc):
     bank = register(app)
     es256 = oidc(bank).tokens()["access_token"]
     assert jws.extract_compact(es256.encode()).protected["alg"] == "ES256"
+
+
+def test_a_token_introspected_before_dies_with_its_keys_publication(app, client, oidc,
+                                                                     monkeypatch):  # fmt: skip
+    """A verified token is not verified again while the published keys stay the same
+    (idp/oidc/tokens.py): once its key is no longer published it is inactive, though it
+    was introspected as active before, and a revoked one is inactive at once."""
+    from tests.idp.test_keys import KeyClock
+
+    auth = _service_client(app)
+    token = _client_credentials(client, auth).json["access_token"]
+    revoked = _client_credentials(client, auth).json["access_token"]
+    for each in (token, revoked):
+        assert client.post("/introspect", data={"token": each}, auth=auth).json["active"] is True
+    assert client.post("/revoke", data={"token": revoked}, auth=auth).status_code == 200
+    assert client.post("/introspect", data={"token": revoked}, auth=auth).json == {"active": False}
+    assert client.post("/introspect", data={"token": token}, auth=auth).json["active"] is True
+    clock = KeyClock(monkeypatch)
+    rotated = app.test_cli_runner().invoke(args=["keys", "rotate", "--grace", "0"])
+    assert rotated.exit_code == 0, rotated.output
+    clock.advance(app.config["KEY_RETIRED_PUBLISH_SECONDS"] + 1)
+    assert client.post("/introspect", data={"token": token}, auth=auth).json == {"active": False}
