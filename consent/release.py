@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from clients.claims import CLAIMS, LegalBasis, claims_for, for_public_authorities_only
 from clients.models import ClaimPolicy, Client, ClientKind
-from consent import ledger
+from consent import ledger, repeats
 from consent.models import ConsentGrant
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -106,6 +106,15 @@ def record_decision(citizen_id: str, client: Client, release: Release) -> None:
     db.session.commit()
 
 
+def _ledger_groups(release: Release, values: dict) -> dict[tuple[str, str], list[str]]:
+    """The released claims that had a value, per (legal basis, purpose): one entry each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rule in release.granted:
+        if rule.claim in values:
+            groups.setdefault((str(rule.legal_basis), rule.purpose), []).append(rule.claim)
+    return groups
+
+
 def release(
     client: Client,
     citizen: Citizen,
@@ -122,14 +131,58 @@ def release(
     consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)
     decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies)
     values = claim_values(citizen, decision)
-    groups: dict[tuple[str, str], list[str]] = {}
-    for rule in decision.granted:
-        if rule.claim in values:
-            groups.setdefault((str(rule.legal_basis), rule.purpose), []).append(rule.claim)
-    for (legal_basis, purpose), attributes in groups.items():
+    for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items():
         ledger.append(citizen_id=citizen.id, client=client, channel=channel,
                       attributes=attributes, purpose=purpose, legal_basis=legal_basis)  # fmt: skip
     return values
+
+
+@dataclass
+class TokenRelease:
+    """What `release_under_token` released: the values, and the entries it added to the
+    caller's transaction (``pending.marks``), to be remembered once that has committed."""
+
+    values: dict
+    pending: repeats.Pending
+
+    @property
+    def ledgered(self) -> bool:
+        """Whether the caller's transaction holds new entries (then it must commit them)."""
+        return bool(self.pending.marks)
+
+
+def release_under_token(
+    client: Client,
+    citizen: Citizen,
+    scopes: list[str],
+    claims: Iterable[str],
+    channel: ledger.Channel,
+    token: repeats.Token,
+) -> TokenRelease:
+    """`release` for a service that presents an access token (userinfo): the same decision
+    and values, but a release identical to one already ledgered under ``token`` (the same
+    attributes, purpose and legal basis for the same client and citizen) adds no entry; the
+    entry of the first says until when the token was valid (consent/repeats.py).
+
+    Every other release is ledgered in the caller's transaction, as by `release`. The
+    caller commits when ``ledgered`` and only then calls ``pending.remember()``.
+    """
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=True)
+    values = claim_values(citizen, decision)
+    pending = repeats.Pending(token)
+    groups = _ledger_groups(decision, values)
+    if groups:
+        already = repeats.ledgered(token)
+        for (legal_basis, purpose), attributes in groups.items():
+            mark = repeats.mark(token, citizen.id, client.client_id, str(channel), attributes,
+                                purpose, legal_basis)  # fmt: skip
+            if mark in already:
+                continue
+            ledger.append(citizen_id=citizen.id, client=client, channel=channel,
+                          attributes=attributes, purpose=purpose, legal_basis=legal_basis,
+                          token_valid_until=token.valid_until)  # fmt: skip
+            pending.marks.append(mark)
+    return TokenRelease(values, pending)
 
 
 def grants_of(citizen_id: str) -> list[ConsentGrant]:
