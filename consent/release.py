@@ -52,6 +52,45 @@ def _grant(citizen_id: str, client_id: str) -> ConsentGrant | None:
     )
 
 
+@dataclass(frozen=True)
+class Consent:
+    """What a citizen agreed to give one service (its consent-based claims) and was told it
+    receives on another basis (the notices shown): a consent grant's two columns, read
+    fresh for every decision (a withdrawal counts at once)."""
+
+    claims: frozenset[str] = frozenset()
+    noticed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, claims: list | None, noticed: list | None) -> Consent:
+        return cls(frozenset(claims or ()), frozenset(noticed or ()))
+
+
+def consent_of(citizen_id: str, client_id: str) -> Consent:
+    """The citizen's consent to ``client_id`` now (nothing agreed to when there is no grant).
+    The two columns only: no ORM object is built for a read."""
+    row = db.session.execute(
+        select(ConsentGrant.claims, ConsentGrant.noticed).where(
+            ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client_id
+        )
+    ).first()
+    return Consent.of(*row) if row is not None else Consent()
+
+
+def citizen_with_consent(citizen_id: str, client_id: str) -> tuple[Citizen | None, Consent]:
+    """The citizen and their consent to ``client_id``, in one query (a join): what a service
+    presenting the citizen's access token needs for a release (idp/oidc/guard.py)."""
+    grant = (ConsentGrant.citizen_id == Citizen.id) & (ConsentGrant.client_id == client_id)
+    row = db.session.execute(
+        select(Citizen, ConsentGrant.claims, ConsentGrant.noticed)
+        .outerjoin(ConsentGrant, grant)
+        .where(Citizen.id == citizen_id)
+    ).first()
+    if row is None:
+        return None, Consent()
+    return row[0], Consent.of(row[1], row[2])
+
+
 def decide(
     client: Client,
     citizen_id: str,
@@ -59,6 +98,7 @@ def decide(
     claims: Iterable[str] = (),
     *,
     consent_applies: bool = True,
+    consent: Consent | None = None,
 ) -> Release:
     """Split the claims of ``scopes`` (and those asked for by name, ``claims``) into those
     released and those awaiting consent.
@@ -67,12 +107,13 @@ def decide(
     only once the citizen has agreed, and never where consent does not apply (an
     authority's lookup, which the citizen takes no part in); a claim for public
     authorities only (the CPR number) never to a private service, whatever the client
-    registry says.
+    registry says. ``consent``: the citizen's consent to ``client`` when the caller has just
+    read it (`citizen_with_consent`); else it is read here.
     """
     policy = client.release_policy()
-    grant = _grant(citizen_id, client.client_id)
-    consented = set(grant.claims) if grant else set()
-    noticed = set(grant.noticed) if grant else set()
+    if consent is None:
+        consent = consent_of(citizen_id, client.client_id)
+    consented, noticed = consent.claims, consent.noticed
     release = Release()
     for claim in dict.fromkeys([*claims_for(scopes), *claims]):
         rule = policy.get(claim)
@@ -158,6 +199,7 @@ def release_under_token(
     claims: Iterable[str],
     channel: ledger.Channel,
     token: repeats.Token,
+    consent: Consent | None = None,
 ) -> TokenRelease:
     """`release` for a service that presents an access token (userinfo): the same decision
     and values, but a release identical to one already ledgered under ``token`` (the same
@@ -166,16 +208,19 @@ def release_under_token(
 
     Every other release is ledgered in the caller's transaction, as by `release`. The
     caller commits when ``ledgered`` and only then calls ``pending.remember()``.
+    ``consent`` as for `decide`.
     """
-    decision = decide(client, citizen.id, scopes, claims, consent_applies=True)
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=True, consent=consent)
     values = claim_values(citizen, decision)
     pending = repeats.Pending(token)
-    groups = _ledger_groups(decision, values)
-    if groups:
-        already = repeats.ledgered(token)
-        for (legal_basis, purpose), attributes in groups.items():
-            mark = repeats.mark(token, citizen.id, client.client_id, str(channel), attributes,
-                                purpose, legal_basis)  # fmt: skip
+    marks = {
+        repeats.mark(token, citizen.id, client.client_id, str(channel), attributes, purpose,
+                     legal_basis): (legal_basis, purpose, attributes)
+        for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items()
+    }  # fmt: skip
+    if marks:
+        already = repeats.ledgered(token, marks)
+        for mark, (legal_basis, purpose, attributes) in marks.items():
             if mark in already:
                 continue
             ledger.append(citizen_id=citizen.id, client=client, channel=channel,

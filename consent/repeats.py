@@ -17,21 +17,31 @@ times). A revoked or expired token never reaches a release (idp/oidc/guard.py re
 first). Keys and members are keyed hashes (idp/core/crypto.py): the store holds no token,
 no citizen id and no claim names. If the store cannot be written after the commit, the next
 call ledgers again: a repeat entry is harmless, a missing one is not possible.
+
+Each process also keeps the marks it has seen in the store or written itself, until the
+token expires, so a service's repeats on the same worker cost no round trip. That is safe
+because a mark, once there, stays true: it is only ever written after its entry committed,
+and nothing takes it back before the token expires (a revocation stops the token at the
+guard, before any release). At most _MAX_KEPT tokens per process; past that it starts afresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
+from flask import current_app
 
 from idp.core import crypto
 from idp.core.extensions import store
 
 log = logging.getLogger(__name__)
+
+_MAX_KEPT = 4096  # tokens whose marks a process keeps (a few hundred bytes each)
 
 
 @dataclass(frozen=True)
@@ -59,9 +69,30 @@ def mark(token: Token, citizen_id: str, client_id: str, channel: str, attributes
     return crypto.keyed_hash(described, "ledgered-release")
 
 
-def ledgered(token: Token) -> set[str]:
-    """The marks of the releases already ledgered (and committed) under ``token``."""
-    return {member.decode() for member in store.redis.smembers(_key(token))}
+def _kept() -> dict[str, tuple[float, frozenset[str]]]:
+    """This process's marks per store key, with the token's expiry (per app)."""
+    return current_app.extensions.setdefault("tillid_ledgered_marks", {})
+
+
+def _keep(token: Token, key: str, marks: frozenset[str]) -> None:
+    kept = _kept()
+    if len(kept) >= _MAX_KEPT and key not in kept:
+        kept.clear()
+    known = kept.get(key)
+    kept[key] = (token.valid_until.timestamp(), marks | known[1] if known else marks)
+
+
+def ledgered(token: Token, wanted: Iterable[str] = ()) -> frozenset[str]:
+    """Marks of releases already ledgered (and committed) under ``token``: all of ``wanted``
+    from what this process has seen, else everything the store holds for the token."""
+    key = _key(token)
+    known = _kept().get(key)
+    if known is not None and known[0] > time.time() and known[1].issuperset(wanted):
+        return known[1]
+    marks = frozenset(member.decode() for member in store.redis.smembers(key))
+    if marks:
+        _keep(token, key, marks)
+    return marks
 
 
 @dataclass
@@ -84,3 +115,5 @@ class Pending:
         except redis.RedisError as exc:
             # The entries are committed; without the mark the next repeat is ledgered again.
             log.warning("ledgered releases not remembered (%s): a repeat will be ledgered", exc)
+            return
+        _keep(self.token, key, frozenset(self.marks))

@@ -176,7 +176,8 @@ def userinfo():
     return cors.allow_for(_with_dpop_nonce(_userinfo()), guard.client_of_request)
 
 
-@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH)
+@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH,
+                      with_consent=True)  # fmt: skip
 def _userinfo():
     """The claims the token's scopes (and its `claims` request) release. The first release
     under a token is ledgered and committed with the answer it describes; a repeat of it
@@ -186,7 +187,7 @@ def _userinfo():
     client, citizen = token.client, token.citizen
     released = release.release_under_token(
         client, citizen, token.scopes, token.record["userinfo_claims"], ledger.Channel.USERINFO,
-        repeats.Token.from_claims(token.record["claims"]),
+        repeats.Token.from_claims(token.record["claims"]), consent=token.consent,
     )  # fmt: skip
     claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
     claims.update(released.values)
