@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from clients.claims import CLAIMS, LegalBasis, claims_for, for_public_authorities_only
 from clients.models import ClaimPolicy, Client, ClientKind
@@ -66,26 +66,36 @@ class Consent:
         return cls(frozenset(claims or ()), frozenset(noticed or ()))
 
 
+# Built once (building a statement costs about as much as running this one): the values
+# are bound per call.
+_CONSENT = select(ConsentGrant.claims, ConsentGrant.noticed).where(
+    ConsentGrant.citizen_id == bindparam("citizen_id"),
+    ConsentGrant.client_id == bindparam("client_id"),
+)
+_CITIZEN_WITH_CONSENT = (
+    select(Citizen, ConsentGrant.claims, ConsentGrant.noticed)
+    .outerjoin(
+        ConsentGrant,
+        (ConsentGrant.citizen_id == Citizen.id)
+        & (ConsentGrant.client_id == bindparam("client_id")),
+    )
+    .where(Citizen.id == bindparam("citizen_id"))
+)
+
+
 def consent_of(citizen_id: str, client_id: str) -> Consent:
     """The citizen's consent to ``client_id`` now (nothing agreed to when there is no grant).
     The two columns only: no ORM object is built for a read."""
-    row = db.session.execute(
-        select(ConsentGrant.claims, ConsentGrant.noticed).where(
-            ConsentGrant.citizen_id == citizen_id, ConsentGrant.client_id == client_id
-        )
-    ).first()
+    bound = {"citizen_id": citizen_id, "client_id": client_id}
+    row = db.session.execute(_CONSENT, bound).first()
     return Consent.of(*row) if row is not None else Consent()
 
 
 def citizen_with_consent(citizen_id: str, client_id: str) -> tuple[Citizen | None, Consent]:
     """The citizen and their consent to ``client_id``, in one query (a join): what a service
     presenting the citizen's access token needs for a release (idp/oidc/guard.py)."""
-    grant = (ConsentGrant.citizen_id == Citizen.id) & (ConsentGrant.client_id == client_id)
-    row = db.session.execute(
-        select(Citizen, ConsentGrant.claims, ConsentGrant.noticed)
-        .outerjoin(ConsentGrant, grant)
-        .where(Citizen.id == citizen_id)
-    ).first()
+    bound = {"citizen_id": citizen_id, "client_id": client_id}
+    row = db.session.execute(_CITIZEN_WITH_CONSENT, bound).first()
     if row is None:
         return None, Consent()
     return row[0], Consent.of(row[1], row[2])
