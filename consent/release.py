@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from clients.claims import CLAIMS, LegalBasis, claims_for, for_public_authorities_only
 from clients.models import ClaimPolicy, Client, ClientKind
-from consent import ledger
+from consent import ledger, repeats
 from consent.models import ConsentGrant
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -52,6 +52,55 @@ def _grant(citizen_id: str, client_id: str) -> ConsentGrant | None:
     )
 
 
+@dataclass(frozen=True)
+class Consent:
+    """What a citizen agreed to give one service (its consent-based claims) and was told it
+    receives on another basis (the notices shown): a consent grant's two columns, read
+    fresh for every decision (a withdrawal counts at once)."""
+
+    claims: frozenset[str] = frozenset()
+    noticed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, claims: list | None, noticed: list | None) -> Consent:
+        return cls(frozenset(claims or ()), frozenset(noticed or ()))
+
+
+# Built once (building a statement costs about as much as running this one): the values
+# are bound per call.
+_CONSENT = select(ConsentGrant.claims, ConsentGrant.noticed).where(
+    ConsentGrant.citizen_id == bindparam("citizen_id"),
+    ConsentGrant.client_id == bindparam("client_id"),
+)
+_CITIZEN_WITH_CONSENT = (
+    select(Citizen, ConsentGrant.claims, ConsentGrant.noticed)
+    .outerjoin(
+        ConsentGrant,
+        (ConsentGrant.citizen_id == Citizen.id)
+        & (ConsentGrant.client_id == bindparam("client_id")),
+    )
+    .where(Citizen.id == bindparam("citizen_id"))
+)
+
+
+def consent_of(citizen_id: str, client_id: str) -> Consent:
+    """The citizen's consent to ``client_id`` now (nothing agreed to when there is no grant).
+    The two columns only: no ORM object is built for a read."""
+    bound = {"citizen_id": citizen_id, "client_id": client_id}
+    row = db.session.execute(_CONSENT, bound).first()
+    return Consent.of(*row) if row is not None else Consent()
+
+
+def citizen_with_consent(citizen_id: str, client_id: str) -> tuple[Citizen | None, Consent]:
+    """The citizen and their consent to ``client_id``, in one query (a join): what a service
+    presenting the citizen's access token needs for a release (idp/oidc/guard.py)."""
+    bound = {"citizen_id": citizen_id, "client_id": client_id}
+    row = db.session.execute(_CITIZEN_WITH_CONSENT, bound).first()
+    if row is None:
+        return None, Consent()
+    return row[0], Consent.of(row[1], row[2])
+
+
 def decide(
     client: Client,
     citizen_id: str,
@@ -59,6 +108,7 @@ def decide(
     claims: Iterable[str] = (),
     *,
     consent_applies: bool = True,
+    consent: Consent | None = None,
 ) -> Release:
     """Split the claims of ``scopes`` (and those asked for by name, ``claims``) into those
     released and those awaiting consent.
@@ -67,12 +117,13 @@ def decide(
     only once the citizen has agreed, and never where consent does not apply (an
     authority's lookup, which the citizen takes no part in); a claim for public
     authorities only (the CPR number) never to a private service, whatever the client
-    registry says.
+    registry says. ``consent``: the citizen's consent to ``client`` when the caller has just
+    read it (`citizen_with_consent`); else it is read here.
     """
     policy = client.release_policy()
-    grant = _grant(citizen_id, client.client_id)
-    consented = set(grant.claims) if grant else set()
-    noticed = set(grant.noticed) if grant else set()
+    if consent is None:
+        consent = consent_of(citizen_id, client.client_id)
+    consented, noticed = consent.claims, consent.noticed
     release = Release()
     for claim in dict.fromkeys([*claims_for(scopes), *claims]):
         rule = policy.get(claim)
@@ -106,6 +157,15 @@ def record_decision(citizen_id: str, client: Client, release: Release) -> None:
     db.session.commit()
 
 
+def _ledger_groups(release: Release, values: dict) -> dict[tuple[str, str], list[str]]:
+    """The released claims that had a value, per (legal basis, purpose): one entry each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rule in release.granted:
+        if rule.claim in values:
+            groups.setdefault((str(rule.legal_basis), rule.purpose), []).append(rule.claim)
+    return groups
+
+
 def release(
     client: Client,
     citizen: Citizen,
@@ -122,14 +182,62 @@ def release(
     consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)
     decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies)
     values = claim_values(citizen, decision)
-    groups: dict[tuple[str, str], list[str]] = {}
-    for rule in decision.granted:
-        if rule.claim in values:
-            groups.setdefault((str(rule.legal_basis), rule.purpose), []).append(rule.claim)
-    for (legal_basis, purpose), attributes in groups.items():
+    for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items():
         ledger.append(citizen_id=citizen.id, client=client, channel=channel,
                       attributes=attributes, purpose=purpose, legal_basis=legal_basis)  # fmt: skip
     return values
+
+
+@dataclass
+class TokenRelease:
+    """What `release_under_token` released: the values, and the entries it added to the
+    caller's transaction (``pending.marks``), to be remembered once that has committed."""
+
+    values: dict
+    pending: repeats.Pending
+
+    @property
+    def ledgered(self) -> bool:
+        """Whether the caller's transaction holds new entries (then it must commit them)."""
+        return bool(self.pending.marks)
+
+
+def release_under_token(
+    client: Client,
+    citizen: Citizen,
+    scopes: list[str],
+    claims: Iterable[str],
+    channel: ledger.Channel,
+    token: repeats.Token,
+    consent: Consent | None = None,
+) -> TokenRelease:
+    """`release` for a service that presents an access token (userinfo): the same decision
+    and values, but a release identical to one already ledgered under ``token`` (the same
+    attributes, purpose and legal basis for the same client and citizen) adds no entry; the
+    entry of the first says until when the token was valid (consent/repeats.py).
+
+    Every other release is ledgered in the caller's transaction, as by `release`. The
+    caller commits when ``ledgered`` and only then calls ``pending.remember()``.
+    ``consent`` as for `decide`.
+    """
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=True, consent=consent)
+    values = claim_values(citizen, decision)
+    pending = repeats.Pending(token)
+    marks = {
+        repeats.mark(token, citizen.id, client.client_id, str(channel), attributes, purpose,
+                     legal_basis): (legal_basis, purpose, attributes)
+        for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items()
+    }  # fmt: skip
+    if marks:
+        already = repeats.ledgered(token, marks)
+        for mark, (legal_basis, purpose, attributes) in marks.items():
+            if mark in already:
+                continue
+            ledger.append(citizen_id=citizen.id, client=client, channel=channel,
+                          attributes=attributes, purpose=purpose, legal_basis=legal_basis,
+                          token_valid_until=token.valid_until)  # fmt: skip
+            pending.marks.append(mark)
+    return TokenRelease(values, pending)
 
 
 def grants_of(citizen_id: str) -> list[ConsentGrant]:

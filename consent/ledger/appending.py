@@ -25,8 +25,10 @@ def append(
     legal_basis: str,
     released_at: dt.datetime | None = None,
     reference: str | None = None,
+    token_valid_until: dt.datetime | None = None,
 ) -> LedgerEntry:
-    """Add an entry to the caller's transaction: it commits with the release, or not at all."""
+    """Add an entry to the caller's transaction: it commits with the release, or not at all.
+    ``token_valid_until``: a release under an access token (userinfo), until when it is valid."""
     entry = LedgerEntry(
         citizen_id=citizen_id,
         client_id=client.client_id,
@@ -39,6 +41,7 @@ def append(
         request_id=g.get("request_id"),
         released_at=released_at or utcnow(),
         reference=reference,
+        token_valid_until=token_valid_until,
         salt=secrets.token_bytes(32),
     )
     entry.commitment = entry.committed()

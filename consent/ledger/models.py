@@ -63,6 +63,10 @@ class LedgerEntry(db.Model):
     request_id: Mapped[str | None] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(100))
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    # A release at userinfo: until when the access token it was made with was valid. The
+    # holder's repeats of the same release with that token add no entry (consent/release.py);
+    # this one stands for them. None for every other release, and before migration 0016.
+    token_valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -85,6 +89,8 @@ class LedgerEntry(db.Model):
         }
         if self.reference is not None:  # only reports have one (older entries stay as signed)
             body["reference"] = self.reference
+        if self.token_valid_until is not None:  # likewise: only userinfo's, from 0016 on
+            body["token_valid_until"] = self.token_valid_until.astimezone(dt.UTC).isoformat()
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     def committed(self) -> bytes:

@@ -104,6 +104,11 @@ def entry_json(entry: LedgerEntry, verified: bool | None) -> dict:
         "attributes": None if erased else entry.attributes,
         "purpose": None if erased else entry.purpose,
         "legal_basis": None if erased else entry.legal_basis,
+        # Received at userinfo with an access token valid until then: the service's repeats
+        # of the same release with that token are not written again (consent/repeats.py).
+        "token_valid_until": None
+        if erased or entry.token_valid_until is None
+        else entry.token_valid_until.isoformat(),
         "erased": erased,
         "pending": entry.pending,
         "verified": verified,

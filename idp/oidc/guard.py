@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
+from consent import release
 from idp.authenticators import assurance
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
@@ -124,6 +125,8 @@ class Token:
     citizen: Citizen | None
     # The token's scopes that its client's registration still allows.
     scopes: list[str]
+    # With ``with_consent``: the citizen's consent to the client, read with the citizen.
+    consent: release.Consent | None = None
 
 
 def _verified() -> tuple[dict, Client]:
@@ -166,7 +169,18 @@ def _spend_for_holder(budget: str, record: dict, client: Client) -> None:
     rate_limits.spend_for_client(budget, client.client_id, citizen_id)
 
 
-def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str) -> Token:
+def _citizen_of(record: dict, client: Client, with_consent: bool):
+    """The token's citizen (None for a service's own token), and with ``with_consent`` the
+    citizen's consent to the token's client, read in the same query."""
+    if not record["citizen_id"]:
+        return None, None
+    if with_consent:
+        return release.citizen_with_consent(record["citizen_id"], client.client_id)
+    return db.session.get(Citizen, record["citizen_id"]), None
+
+
+def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str,
+                   with_consent: bool = False) -> Token:  # fmt: skip
     """The live token of this request, carrying ``scope``; a citizen's token when
     ``for_citizen`` is True, a service's own (client_credentials) when False.
     Raises Rejected otherwise.
@@ -180,11 +194,11 @@ def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str) 
         _spend(rate_limits.spend_for_source)
         raise
     _spend(lambda: _spend_for_holder(budget, record, client), client)
-    citizen = db.session.get(Citizen, record["citizen_id"]) if record["citizen_id"] else None
+    citizen, consent = _citizen_of(record, client, with_consent)
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
     scopes = honoured_scopes(client, record["scope"], for_citizen=citizen is not None)
-    token = Token(record=record, client=client, citizen=citizen, scopes=scopes)
+    token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent)
     if scope is not None and scope not in token.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:
@@ -207,13 +221,15 @@ class _Rules:
     check: Callable[[Token], None] | None = None
     session: bool = False  # no token: the citizen's own browser may come in instead
     tokens: bool = True  # False: only that browser (session_required)
+    with_consent: bool = False
 
 
 def _by_token(rules: _Rules):
     """None once this request's token passed ``rules`` (and is kept on flask.g), else the
     refusal."""
     try:
-        found = _authenticated(rules.scope, for_citizen=rules.for_citizen, budget=rules.budget)
+        found = _authenticated(rules.scope, for_citizen=rules.for_citizen, budget=rules.budget,
+                               with_consent=rules.with_consent)  # fmt: skip
         if rules.check is not None:
             rules.check(found)
     except Rejected as rejected:
@@ -256,7 +272,7 @@ def _guard(view, rules: _Rules):
 
 def token_required(scope: str | None = None, *, for_citizen: bool | None = None, budget: str,
                    errors: str = PROBLEM, check: Callable[[Token], None] | None = None,
-                   session: bool = False):  # fmt: skip
+                   session: bool = False, with_consent: bool = False):  # fmt: skip
     """Let a view in only with a live access token carrying ``scope`` (of those its
     client's registration still allows) and naming its client as audience: a citizen's
     token when ``for_citizen`` is True, a service's own (client_credentials) when False,
@@ -275,10 +291,13 @@ def token_required(scope: str | None = None, *, for_citizen: bool | None = None,
       by its SSO session at the default level, spending that citizen's ``budget``; a
       change (a method CSRF protects) needs its CSRF token too. `token()` is then None and
       `citizen()` the logged-in citizen.
+    - ``with_consent``: for an endpoint that decides a release to the token's client: the
+      citizen is read together with their consent to that client, in one query, and the
+      token carries it (``consent``, for consent/release.py's ``decide``).
     """
     if errors not in (OAUTH, PROBLEM):
         raise ValueError(f"errors must be {OAUTH!r} or {PROBLEM!r}")
-    rules = _Rules(budget, scope, for_citizen, errors, check, session)
+    rules = _Rules(budget, scope, for_citizen, errors, check, session, with_consent=with_consent)
     return functools.partial(_guard, rules=rules)
 
 

@@ -13,7 +13,7 @@ from flask import (
     request,
 )
 
-from consent import ledger, release
+from consent import ledger, release, repeats
 from idp.core import rate_limits
 from idp.core.extensions import csrf, db
 from idp.oidc import ciba, cors, dpop, guard, par, subjects
@@ -191,13 +191,23 @@ def userinfo():
     return cors.allow_for(_with_dpop_nonce(_userinfo()), guard.client_of_request)
 
 
-@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH)
+@guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH,
+                      with_consent=True)  # fmt: skip
 def _userinfo():
+    """The claims the token's scopes (and its `claims` request) release. The first release
+    under a token is ledgered and committed with the answer it describes; a repeat of it
+    under the same token adds no entry: that entry says until when the token was valid
+    (consent/repeats.py). Only a transaction that wrote something commits."""
     token = guard.token()
     client, citizen = token.client, token.citizen
+    released = release.release_under_token(
+        client, citizen, token.scopes, token.record["userinfo_claims"], ledger.Channel.USERINFO,
+        repeats.Token.from_claims(token.record["claims"]), consent=token.consent,
+    )  # fmt: skip
     claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
-    claims.update(release.release(client, citizen, token.scopes, token.record["userinfo_claims"],
-                                  ledger.Channel.USERINFO))  # fmt: skip
+    claims.update(released.values)
     response = jsonify(claims)
-    db.session.commit()  # the ledger entries, with the answer they describe
+    if released.ledgered:
+        db.session.commit()  # the ledger entries, with the answer they describe
+        released.pending.remember()  # only once committed: a failed commit leaves no mark
     return response
