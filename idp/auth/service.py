@@ -41,10 +41,10 @@ def check_password(raw_username: str, password: str) -> Citizen:
     which user IDs exist.
     """
     subject = citizens.canonical_username(raw_username)
-    wait = lockout.seconds_locked(subject)
-    if wait:
+    before = lockout.standing(subject)
+    if before.wait:
         passwords.burn_equal_time(password)
-        raise LockedOut(wait)
+        raise LockedOut(before.wait)
     citizen = citizens.find_by_username(subject)
     if citizen is None or citizen.password_hash is None:
         passwords.burn_equal_time(password)
@@ -57,7 +57,7 @@ def check_password(raw_username: str, password: str) -> Citizen:
         if wait:
             raise LockedOut(wait)
         raise LoginFailed()
-    lockout.clear(subject)
+    lockout.clear(subject, before)
     if citizen.status != CitizenStatus.ACTIVE:
         log.info(
             "login refused for status",

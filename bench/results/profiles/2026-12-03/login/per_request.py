@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import json
 import os
+import pstats
 import sys
 import threading
 import time
@@ -86,9 +87,11 @@ def main() -> None:
         login()
     state["on"] = False
     server.shutdown()
+    n = options.logins
+    calls = None
     if profile:
         profile.dump_stats(str(options.profile))
-    n = options.logins
+        calls = round(pstats.Stats(str(options.profile)).total_calls / n)
     paths = {
         key: {"per_login": round(count[key] / n, 2),
               "cpu_ms_per_request": round(cpu[key] * 1000 / count[key], 2),
@@ -97,7 +100,7 @@ def main() -> None:
     }  # fmt: skip
     print(json.dumps({
         "method": options.method, "logins": n, "non_2xx": len(bad), "bad": bad[:5],
-        "profiled": bool(profile), "load": os.getloadavg(),
+        "profiled": bool(profile), "python_calls_per_login": calls, "load": os.getloadavg(),
         "cpu_ms_per_login": round(sum(cpu.values()) * 1000 / n, 2), "paths": paths,
     }, indent=1))  # fmt: skip
 
