@@ -133,6 +133,8 @@ def _translations():
     lookup, which its Jinja callables run for every string (about 30 on a page), resolves the
     domain, the locale and its name each time. Keyed by the locale object Flask-Babel holds,
     so `force_locale` and `refresh` (which replace or drop it) are followed."""
+    if not g:  # no app context: Flask-Babel answers with no translation
+        return get_translations()
     babel = g.get("_flask_babel")
     locale = getattr(babel, "babel_locale", None)
     held = getattr(babel, "tillid_translations", None)
