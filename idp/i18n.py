@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, has_request_context, redirect, request, session, url_for
-from flask_babel import get_locale
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 
 from idp.core.config import issuer_is_https
@@ -105,10 +114,47 @@ _SCRIPT_MESSAGES = {
 }
 
 
+_script_messages_by_locale: dict[str, dict[str, str]] = {}
+
+
 def script_messages() -> dict[str, str]:
-    return {key: str(text) for key, text in _SCRIPT_MESSAGES.items()}
+    # The catalogues are read once per process (Flask-Babel caches them too), so the texts
+    # of one language never change while it runs: made once per language.
+    locale = str(get_locale())
+    found = _script_messages_by_locale.get(locale)
+    if found is None:
+        found = {key: str(text) for key, text in _SCRIPT_MESSAGES.items()}
+        _script_messages_by_locale[locale] = found
+    return found
+
+
+def _translations():
+    """The request's catalogue, looked up once per request and locale. Flask-Babel's own
+    lookup, which its Jinja callables run for every string (about 30 on a page), resolves the
+    domain, the locale and its name each time. Keyed by the locale object Flask-Babel holds,
+    so `force_locale` and `refresh` (which replace or drop it) are followed."""
+    if not g:  # no app context: Flask-Babel answers with no translation
+        return get_translations()
+    babel = g.get("_flask_babel")
+    locale = getattr(babel, "babel_locale", None)
+    held = getattr(babel, "tillid_translations", None)
+    if held is not None and locale is not None and held[0] is locale:
+        return held[1]
+    translations = get_translations()
+    babel = g.get("_flask_babel")
+    if babel is not None:
+        babel.tillid_translations = (getattr(babel, "babel_locale", None), translations)
+    return translations
 
 
 def init_app(app) -> None:
     app.jinja_env.globals["language_switch_links"] = switch_links
     app.jinja_env.globals["script_messages"] = script_messages
+    # The same callables Flask-Babel installs, with the catalogue looked up once per request.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from typing import NamedTuple
 
 from flask import current_app
 
@@ -22,14 +23,16 @@ def _keys(subject: str) -> tuple[str, str]:
     return store.key("lockout", tag, "failures"), store.key("lockout", tag, "until")
 
 
-def seconds_locked(subject: str) -> int:
-    """How long ``subject`` must still wait before the next attempt (0: not locked)."""
-    _, until_key = _keys(subject)
-    until = store.redis.get(until_key)
-    if until is None:
-        return 0
-    remaining = float(until) - time.time()
-    return math.ceil(remaining) if remaining > 0 else 0
+class Standing(NamedTuple):
+    wait: int  # seconds before the next attempt may be made (0: not locked)
+    failed: bool  # failures are counted against the subject (a success should clear them)
+
+
+def standing(subject: str) -> Standing:
+    """Where ``subject`` stands, in one round trip (both keys share a cluster slot)."""
+    failures, until = store.redis.mget(_keys(subject))
+    remaining = float(until) - time.time() if until is not None else 0
+    return Standing(math.ceil(remaining) if remaining > 0 else 0, failures is not None)
 
 
 def record_failure(subject: str) -> int:
@@ -48,5 +51,8 @@ def record_failure(subject: str) -> int:
     return wait
 
 
-def clear(subject: str) -> None:
-    store.redis.delete(*_keys(subject))
+def clear(subject: str, before: Standing | None = None) -> None:
+    """Forget the failures after a success; with the ``standing`` read before the attempt,
+    only if there were any (most logins have none: no round trip)."""
+    if before is None or before.failed or before.wait:
+        store.redis.delete(*_keys(subject))

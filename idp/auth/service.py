@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
+
 from idp.auth import lockout
 from idp.citizens import service as citizens
 from idp.citizens.models import Citizen, CitizenStatus
@@ -39,10 +41,10 @@ def check_password(raw_username: str, password: str) -> Citizen:
     which user IDs exist.
     """
     subject = citizens.canonical_username(raw_username)
-    wait = lockout.seconds_locked(subject)
-    if wait:
+    before = lockout.standing(subject)
+    if before.wait:
         passwords.burn_equal_time(password)
-        raise LockedOut(wait)
+        raise LockedOut(before.wait)
     citizen = citizens.find_by_username(subject)
     if citizen is None or citizen.password_hash is None:
         passwords.burn_equal_time(password)
@@ -55,7 +57,7 @@ def check_password(raw_username: str, password: str) -> Citizen:
         if wait:
             raise LockedOut(wait)
         raise LoginFailed()
-    lockout.clear(subject)
+    lockout.clear(subject, before)
     if citizen.status != CitizenStatus.ACTIVE:
         log.info(
             "login refused for status",
@@ -63,9 +65,24 @@ def check_password(raw_username: str, password: str) -> Citizen:
         )
         raise AccountUnavailable(citizen.status)
     if passwords.needs_rehash(citizen.password_hash):
-        citizen.password_hash = passwords.hash_password(password)
-        db.session.commit()
+        _rehash(citizen, password)
+    return citizen
+
+
+def _rehash(citizen: Citizen, password: str) -> None:
+    """Store the password under today's argon2 parameters, in the login's own transaction.
+    The UPDATE names the hash that was just verified: if the password changed in between
+    (another request), nothing is written, so an old password never comes back."""
+    verified = citizen.password_hash
+    fresh = passwords.hash_password(password)
+    updated = db.session.execute(
+        update(Citizen)
+        .where(Citizen.id == citizen.id, Citizen.password_hash == verified)
+        .values(password_hash=fresh)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if updated.rowcount:
         log.info(
             "password rehashed", extra={"event": "password_rehashed", "citizen_id": citizen.id}
         )
-    return citizen

@@ -33,9 +33,9 @@ from idp.authenticators import recovery as recovery_codes
 from idp.authenticators import service as second_factors
 from idp.authenticators.models import AuthenticatorKind
 from idp.citizens import service as citizens
-from idp.citizens.models import Citizen, CitizenStatus
+from idp.citizens.models import CitizenStatus
 from idp.core import redirects
-from idp.core.extensions import db, limiter, source_address_key
+from idp.core.extensions import limiter, source_address_key
 from idp.core.problems import problem
 from idp.core.web import allow_form_target, json_body
 from idp.sessions import current, sessions
@@ -171,10 +171,10 @@ def second_factor():
     if need_high or not form.validate_on_submit():
         return page(400 if form.errors and not need_high else 200)
     subject = _second_factor_lockout(citizen.id)
-    wait = lockout.seconds_locked(subject)
-    if wait:
-        form.form_errors.append(_wait_message(wait))
-        return page(429, {"Retry-After": str(wait)})
+    before = lockout.standing(subject)
+    if before.wait:
+        form.form_errors.append(_wait_message(before.wait))
+        return page(429, {"Retry-After": str(before.wait)})
     try:
         accepted = any(totp.verify(a, form.otp.data) for a in authenticators)
     except totp.CodeReplayed:
@@ -184,7 +184,7 @@ def second_factor():
         lockout.record_failure(subject)
         form.otp.errors.append(_("The code is wrong or has expired. Try the newest one."))
         return page(401)
-    lockout.clear(subject)
+    lockout.clear(subject, before)
     session_id = sessions.elevate(session, assurance.PASSWORD_AND_TOTP, request)
     return _after_second_step(session_id, destination)
 
@@ -220,25 +220,24 @@ def passkey_verify():
     if not isinstance(credential, dict):
         return problem(400, _("The passkey's answer is missing."))
     try:
-        passkey = passkeys.authenticate(credential, citizen=current.citizen())
+        login = passkeys.authenticate(credential, citizen=current.citizen())
     except passkeys.PasskeyRefused as exc:
         return problem(400, str(exc))
-    citizen = db.session.get(Citizen, passkey.citizen_id)
     typed = body.get("username")
     typed_another = isinstance(typed, str) and typed.strip() != ""
-    if typed_another and citizens.canonical_username(typed) != citizen.username:
+    if typed_another and citizens.canonical_username(typed) != login.username:
         return problem(400, _("This passkey is not for the user ID you typed."))
-    if citizen.status != CitizenStatus.ACTIVE:
+    if login.status != CitizenStatus.ACTIVE:
         return problem(403, _("You cannot log in with this account. Contact citizen support."))
-    level, amr = passkeys.login_level(passkey, citizen)
+    level, amr = login.level, login.amr
     if sso is not None:
         # Step-up: what the session proved before, and the passkey now.
         methods = list(dict.fromkeys([*sso.amr, *amr]))
         if assurance.rank(sso.level) > assurance.rank(level):
             level = sso.level
         return _json_redirect(destination, sessions.elevate(sso, methods, request, level=level))
-    g.citizen_id = citizen.id
-    return _json_redirect(destination, sessions.start(citizen.id, amr, request, level=level))
+    g.citizen_id = login.citizen_id
+    return _json_redirect(destination, sessions.start(login.citizen_id, amr, request, level=level))
 
 
 @bp.route("/login/recovery", methods=["GET", "POST"])
@@ -252,15 +251,15 @@ def recovery():
     if not form.validate_on_submit():
         return _second_step_page("auth/recovery.html", form, 400 if form.errors else 200)
     subject = _second_factor_lockout(citizen.id)  # one budget with the app's codes
-    wait = lockout.seconds_locked(subject)
-    if wait:
-        form.form_errors.append(_wait_message(wait))
-        return _second_step_page("auth/recovery.html", form, 429, {"Retry-After": str(wait)})
+    before = lockout.standing(subject)
+    if before.wait:
+        form.form_errors.append(_wait_message(before.wait))
+        return _second_step_page("auth/recovery.html", form, 429, {"Retry-After": str(before.wait)})
     if not recovery_codes.use(citizen.id, form.recovery_code.data):
         lockout.record_failure(subject)
         form.recovery_code.errors.append(_("This recovery code is wrong or has been used."))
         return _second_step_page("auth/recovery.html", form, 401)
-    lockout.clear(subject)
+    lockout.clear(subject, before)
     session_id = sessions.elevate(session, session.amr, request, recovered=True)
     flash(
         ngettext(

@@ -9,6 +9,7 @@ browser is useless in another. Origin and RP ID must match exactly; user verific
 from __future__ import annotations
 
 import secrets
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from flask import current_app, session
@@ -41,7 +42,7 @@ from webauthn.helpers.structs import (
 
 from idp.authenticators import assurance
 from idp.authenticators.models import Authenticator, AuthenticatorKind
-from idp.citizens.models import Citizen
+from idp.citizens.models import Citizen, CitizenStatus
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db, store
 
@@ -220,30 +221,55 @@ def approval_options(phone: Authenticator, challenge: bytes) -> str:
     return options_to_json(options)
 
 
-def authenticate(credential: dict, citizen: Citizen | None = None) -> Authenticator:
-    """Check an assertion; the passkey it came from, or ``PasskeyRefused``."""
+class PasskeyLogin(NamedTuple):
+    """What a verified passkey login needs afterwards, read before its use was committed
+    (a commit expires every loaded row: reading them again would cost a query each)."""
+
+    citizen_id: str
+    username: str | None
+    status: CitizenStatus
+    level: str
+    amr: list[str]
+
+
+def authenticate(credential: dict, citizen: Citizen | None = None) -> PasskeyLogin:
+    """Check an assertion; who it logs in and at which level, or ``PasskeyRefused``."""
     challenge = _take("login")
     try:
         credential_id = base64url_to_bytes(credential["rawId"])
     except _REFUSALS:
         raise PasskeyRefused(_l("The passkey's answer could not be read.")) from None
-    passkey = db.session.scalar(
-        select(Authenticator).where(
+    # The passkey and its citizen in one query.
+    found = db.session.execute(
+        select(Authenticator, Citizen)
+        .join(Citizen, Citizen.id == Authenticator.citizen_id)
+        .where(
             Authenticator.credential_id == credential_id,
             Authenticator.kind == AuthenticatorKind.WEBAUTHN,  # a phone's key approves only
         )
-    )
+    ).first()
+    passkey, owner = found if found is not None else (None, None)
     if passkey is None or not passkey.active or passkey.suspect_at is not None:
         raise PasskeyRefused(_l("This passkey is not registered with Tillid (or is blocked)."))
     if citizen is not None and passkey.citizen_id != citizen.id:
         raise PasskeyRefused(_l("This passkey belongs to someone else."))
-    check_assertion(passkey, credential, challenge)
-    return passkey
+    verify_assertion(passkey, credential, challenge)
+    level, amr = login_level(passkey, owner)
+    login = PasskeyLogin(owner.id, owner.username, owner.status, level, amr)
+    db.session.commit()
+    return login
 
 
 def check_assertion(passkey: Authenticator, credential: dict, challenge: bytes) -> None:
     """Verify an assertion by ``passkey`` over ``challenge`` (user verified, exact origin
     and RP ID, counter moving on); record its use, or raise ``PasskeyRefused``."""
+    verify_assertion(passkey, credential, challenge)
+    db.session.commit()
+
+
+def verify_assertion(passkey: Authenticator, credential: dict, challenge: bytes) -> None:
+    """``check_assertion`` but for the commit of the passkey's use, which the caller makes
+    (a refusal for a counter gone back is committed here: the passkey is then blocked)."""
     try:
         verified = verify_authentication_response(
             credential=credential,
@@ -270,7 +296,6 @@ def check_assertion(passkey: Authenticator, credential: dict, challenge: bytes) 
     passkey.sign_count = verified.new_sign_count
     passkey.backup_state = verified.credential_backed_up
     passkey.last_used_at = utcnow()
-    db.session.commit()
 
 
 def login_level(passkey: Authenticator, citizen: Citizen) -> tuple[str, list[str]]:

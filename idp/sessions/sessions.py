@@ -158,13 +158,25 @@ def current(request: Request) -> SSOSession | None:
     if session is None:
         return None
     session.last_seen = time.time()
-    _save(session)
+    _touch(session)
     return session
 
 
+def _touch(session: SSOSession) -> None:
+    """Save the renewed idle timer: one SET, and only over a session that still exists (XX),
+    so a request that read the session just before a logout ended it cannot bring it back.
+    The citizen's index needs no write: start() listed the id and set the index to outlive
+    every session in it (an absolute timeout from the newest start)."""
+    ttl = int(session.expires_at() - time.time()) + 1
+    if ttl > 0:
+        store.redis.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl, xx=True)
+
+
 def _forget(id_hash: str, citizen_id: str) -> None:
-    store.redis.delete(_session_key(id_hash))
-    store.redis.srem(_index_key(citizen_id), id_hash)
+    pipe = store.redis.pipeline(transaction=False)  # two keys in two slots: batched
+    pipe.delete(_session_key(id_hash))
+    pipe.srem(_index_key(citizen_id), id_hash)
+    pipe.execute()
 
 
 def _ended(raw: bytes | None, id_hash: str) -> None:

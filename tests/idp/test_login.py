@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from idp.auth import lockout
+from idp.core.config import ARGON2_DEFAULTS
 from idp.core.extensions import db
 from tests.conftest import (
     PRIMARY_BACKEND,
@@ -243,6 +244,27 @@ def test_unknown_user_costs_one_argon2_verify_like_a_real_one(citizens, monkeypa
     assert verifies[1].startswith("$argon2id$")
 
 
+def test_an_unknown_user_costs_the_verify_of_the_current_parameters(app, citizens, monkeypatch):
+    """The equaliser's dummy hash follows ARGON2_*: when they change, so does its work."""
+    verified = []
+    real_verify = argon2.PasswordHasher.verify
+
+    def spying_verify(self, hash, password):
+        verified.append(argon2.extract_parameters(hash))
+        return real_verify(self, hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spying_verify)
+    for time_cost, memory_cost in ((1, 1024), (2, 2048)):
+        app.config.update(ARGON2_TIME_COST=time_cost, ARGON2_MEMORY_COST=memory_cost)
+        assert citizens.login("nobody-by-this-name", WRONG).status_code == 401
+        params = verified[-1]
+        assert (params.time_cost, params.memory_cost, params.parallelism) == (
+            time_cost,
+            memory_cost,
+            app.config["ARGON2_PARALLELISM"],
+        )
+
+
 # --- growing lockout -----------------------------------------------------------------
 
 
@@ -432,6 +454,48 @@ def test_login_rehashes_the_password_when_argon2_parameters_change(app, citizens
     citizens.logout()
     assert citizens.login().status_code == 302
     assert _stored_hash(app) == rehashed  # no second rehash once it is current
+
+
+# The parameters Tillid hashed with before issue 19 (RFC 9106's second recommendation).
+OLD_ARGON2 = argon2.PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+
+
+def _production_parameters(app) -> tuple[int, int, int]:
+    app.config.update(ARGON2_DEFAULTS)
+    return (ARGON2_DEFAULTS["ARGON2_TIME_COST"], ARGON2_DEFAULTS["ARGON2_MEMORY_COST"],
+            ARGON2_DEFAULTS["ARGON2_PARALLELISM"])  # fmt: skip
+
+
+def _parameters(password_hash: str) -> tuple[int, int, int]:
+    params = argon2.extract_parameters(password_hash)
+    assert params.type is argon2.Type.ID
+    return params.time_cost, params.memory_cost, params.parallelism
+
+
+def test_a_hash_of_the_old_parameters_logs_in_and_is_stored_with_the_new_ones(app, citizens):
+    citizens.create()
+    _sql(app, "UPDATE citizen SET password_hash = :h WHERE username = 'anna'",
+         h=OLD_ARGON2.hash(PASSWORD))  # fmt: skip
+    assert _parameters(_stored_hash(app)) == (3, 64 * 1024, 4)
+    new = _production_parameters(app)
+    assert new != (3, 64 * 1024, 4)
+    response = citizens.login()  # password, then the authenticator app's code
+    assert response.status_code == 302 and response.headers["Location"] == "/me"
+    rehashed = _stored_hash(app)
+    assert _parameters(rehashed) == new
+    assert argon2.PasswordHasher().verify(rehashed, PASSWORD)
+    citizens.logout()
+    assert citizens.login().status_code == 302  # the new hash logs in
+    assert _stored_hash(app) == rehashed
+
+
+def test_a_failed_login_leaves_a_hash_of_the_old_parameters_alone(app, citizens):
+    citizens.create()
+    old = OLD_ARGON2.hash(PASSWORD)
+    _sql(app, "UPDATE citizen SET password_hash = :h WHERE username = 'anna'", h=old)
+    _production_parameters(app)
+    assert citizens.login(password=WRONG).status_code == 401
+    assert _stored_hash(app) == old
 
 
 def test_a_failed_login_does_not_rehash(app, citizens):

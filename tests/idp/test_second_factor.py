@@ -122,6 +122,21 @@ def test_wrong_codes_lock_the_second_step(make_app):
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
 
 
+@pytest.mark.cluster
+def test_a_right_code_before_the_threshold_resets_the_count(make_app):
+    app = make_app(LOCKOUT_THRESHOLD=3)
+    citizens = CitizenActions(app, app.test_client())
+    citizens.create()
+    for _ in range(2):
+        assert login(citizens.client, "anna", PASSWORD).status_code == 302
+        assert [send_code(citizens.client, "000000").status_code for _ in range(2)] == [401] * 2
+        assert send_code(citizens.client, citizens.totp_code("anna")).status_code == 302
+        citizens.logout()
+    # Four wrong codes in all, never three in a row: the right ones cleared the count.
+    assert login(citizens.client, "anna", PASSWORD).status_code == 302
+    assert send_code(citizens.client, "000000").status_code == 401
+
+
 def test_the_code_step_needs_a_session(client):
     response = client.get("/login/code")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
