@@ -124,7 +124,7 @@ def _answer(client: Client, citizen: Citizen, names: list[str]):
             for name in values
         ],
     )
-    db.session.commit()  # the ledger entries (and the sub), with the answer they describe
+    ledger.commit()  # the sub, then the ledger entries, durable before the answer
     return response
 
 

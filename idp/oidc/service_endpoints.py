@@ -15,7 +15,7 @@ from flask import (
 
 from consent import ledger, release
 from idp.core import rate_limits
-from idp.core.extensions import csrf, db
+from idp.core.extensions import csrf
 from idp.oidc import ciba, cors, dpop, guard, par, subjects
 from idp.oidc.authorize import (
     UNREADABLE,
@@ -184,5 +184,5 @@ def _userinfo():
     claims.update(release.release(client, citizen, token.scopes, token.record["userinfo_claims"],
                                   ledger.Channel.USERINFO))  # fmt: skip
     response = jsonify(claims)
-    db.session.commit()  # the ledger entries, with the answer they describe
+    ledger.commit()  # the request's writes, then its ledger entries, durable before the answer
     return response
