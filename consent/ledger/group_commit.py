@@ -63,6 +63,7 @@ _PENDING = "tillid_ledger_pending"
 _EXTENSION = "tillid_ledger_committer"
 _TABLE = LedgerEntry.__table__
 _COLUMNS = [column for column in _TABLE.columns if not column.primary_key]
+_KEYS = [column.key for column in _COLUMNS]
 _sqlite_lock = threading.Lock()
 _committers_lock = threading.Lock()
 
@@ -87,7 +88,9 @@ def commit() -> None:
     return once they are durable. Call it where the answer is built, before it is sent.
     Raises what the caller's commit raised (entries dropped), or LedgerNotRecorded."""
     entries = g.pop(_PENDING, [])
-    db.session.commit()
+    session = db.session()
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        session.commit()  # (a commit with nothing begun would begin and end one, for nothing)
     if not entries:
         return
     rows = [_row(entry) for entry in entries]
@@ -100,7 +103,8 @@ def commit() -> None:
 
 
 def _row(entry: LedgerEntry) -> dict:
-    return {column.key: getattr(entry, column.key) for column in _COLUMNS}
+    values = entry.__dict__  # the instance's loaded values (it was never flushed)
+    return {key: values.get(key) for key in _KEYS}
 
 
 def _write(engine: Engine, rows: Sequence[dict]) -> None:

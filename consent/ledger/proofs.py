@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import base64
 
-from sqlalchemy import select, text, tuple_
-
 from consent import checkpoint, merkle, verify
 from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerEntry,
-    MerkleNode,
     latest_checkpoint,
     public_key,
+    stored_nodes,
     stored_subtree,
 )
-from idp.core.extensions import db
 
 
 class NotYetIntegrated(LookupError):
@@ -37,27 +34,7 @@ def _nodes_for_proofs(leaf_indices: list[int], size: int) -> dict[tuple[int, int
 
     for index in leaf_indices:
         merkle.inclusion_proof(index, size, note)
-    if not wanted:
-        return {}
-    if db.engine.dialect.name == "postgresql":
-        # Two arrays joined on the primary key: one short plan, where a row-value IN list of
-        # a page's few hundred nodes took PostgreSQL longer to plan than to answer.
-        levels, indices = zip(*sorted(wanted), strict=True)
-        rows = db.session.execute(
-            text(
-                "SELECT n.level, n.index, n.hash FROM merkle_node n "
-                "JOIN unnest(CAST(:levels AS integer[]), CAST(:indices AS bigint[])) "
-                "AS wanted(level, index) ON n.level = wanted.level AND n.index = wanted.index"
-            ),
-            {"levels": list(levels), "indices": list(indices)},
-        ).all()
-    else:
-        rows = db.session.execute(
-            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(wanted))
-            )
-        ).all()
-    return {(level, index): digest for level, index, digest in rows}
+    return stored_nodes(wanted)
 
 
 def inclusion_proof(entry: LedgerEntry, size: int, nodes: dict | None = None) -> list[bytes]:
