@@ -20,9 +20,10 @@ from sqlalchemy import (
     Text,
     select,
     text,
+    true,
     tuple_,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from consent import merkle
 from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
@@ -48,8 +49,23 @@ class LedgerEntry(db.Model):
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        # The citizen's log, newest first, one index range per page.
-        Index("ix_ledger_entry_citizen_newest", "citizen_id", "released_at", "id"),
+        # The citizen's log, newest first, one index range per page; on PostgreSQL it also
+        # carries what the page's count, filters, summary and services read, so those are
+        # index-only scans (migration 0017).
+        Index(
+            "ix_ledger_entry_citizen_log",
+            "citizen_id",
+            "released_at",
+            "id",
+            postgresql_include=[
+                "client_id",
+                "client_name",
+                "client_kind",
+                "channel",
+                "erased_at",
+                "attributes",
+            ],
+        ),
     )
 
     id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
@@ -147,6 +163,18 @@ def latest_checkpoint() -> LedgerCheckpoint | None:
     # LIMIT 1: without it the driver fetches every checkpoint to hand over the first.
     newest_first = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc())
     return db.session.scalar(newest_first.limit(1))
+
+
+def signed_head() -> tuple[LedgerCheckpoint | None, LedgerKey | None]:
+    """The newest checkpoint and the key that signs checkpoints, in one query (a reader
+    needs both: the proof's tree size and what checks the note)."""
+    newest = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
+    key = select(LedgerKey).order_by(LedgerKey.id.desc()).limit(1)
+    newest, key = newest.subquery(), key.subquery()
+    signed, signer = aliased(LedgerCheckpoint, newest), aliased(LedgerKey, key)
+    # The key is made with the first checkpoint, in its transaction: no key, no checkpoint.
+    row = db.session.execute(select(signer, signed).outerjoin(signed, true())).first()
+    return (row[1], row[0]) if row is not None else (None, None)
 
 
 def public_key() -> LedgerKey | None:

@@ -12,7 +12,7 @@ from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerEntry,
     latest_checkpoint,
-    public_key,
+    signed_head,
     stored_nodes,
     stored_subtree,
 )
@@ -69,10 +69,11 @@ def _under(entry: LedgerEntry, signed: LedgerCheckpoint | None) -> bool:
     )
 
 
-def proof_for(entry: LedgerEntry) -> dict:
-    """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
-    to check it offline (consent/verify.py). NotYetIntegrated while no checkpoint holds it."""
-    signed = latest_checkpoint()
+def proof_for(entry: LedgerEntry, signed: LedgerCheckpoint | None = None) -> dict:
+    """The entry's inclusion proof against ``signed`` (by default the latest checkpoint),
+    with what the citizen needs to check it offline (consent/verify.py). NotYetIntegrated
+    while no checkpoint holds it."""
+    signed = signed or latest_checkpoint()
     if not _under(entry, signed):
         raise NotYetIntegrated(entry.id)
     return _proof_document(entry, signed)
@@ -82,8 +83,7 @@ def verified(entries: list[LedgerEntry]) -> dict[int, bool | None]:
     """For each entry, does its proof hold against Tillid's own latest signed checkpoint?
     None for a pending entry (no proof yet). The checkpoint's signature is checked once for
     them all. The entries are read before the checkpoint, so it holds every leaf they have."""
-    signed = latest_checkpoint()
-    key = public_key()
+    signed, key = signed_head()
     try:
         opened = checkpoint.open_note(signed.note, key.name, key.public_key) if signed else None
     except checkpoint.BadNote:
