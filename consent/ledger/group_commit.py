@@ -11,7 +11,7 @@ in this order:
    release whose own writes failed, and no answer either (the caller's error answers);
 2. its entries are handed to this process's committer and the caller waits. The committer
    writes every entry waiting at that moment, from every thread of the process, in one
-   multi-row INSERT and one COMMIT (synchronous_commit as the server has it: the commit
+   INSERT that is its own transaction (synchronous_commit as the server has it: it
    returns once the WAL is flushed). It wakes each waiting request only then; if that
    commit fails, every request in the batch gets ``LedgerNotRecorded`` (a 503 with
    Retry-After, the answer with the released data never sent).
@@ -19,8 +19,11 @@ in this order:
 So the release's answer and its entry stay atomic where it matters: no answer without a
 durable entry, no entry for a release whose writes failed. What a crash between the two
 commits can leave is a release's own writes without an entry and without an answer (the
-service got nothing; it asks again). A batch whose INSERT a row of it breaks (its citizen
-deleted meanwhile, say) is written again one request at a time, so only that request fails.
+service got nothing; it asks again), and a request that gave up waiting (the database hung
+past its own timeouts, see Committer.write) may have its entry written after all: an entry
+without an answer, never an answer without an entry. A batch whose INSERT a row of it
+breaks (its citizen deleted meanwhile, say) is written again one request at a time, so only
+that request fails.
 
 Where it runs:
 - PostgreSQL: one committer thread per process and engine, started on first use (again in
