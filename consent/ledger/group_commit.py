@@ -134,9 +134,10 @@ class _PostgresWriter:
             (column.key, column.type.dialect_impl(dialect).bind_processor(dialect))
             for column in _COLUMNS
         ]
+        quote = dialect.identifier_preparer.quote  # only where needed, as SQLAlchemy writes
         self._statement = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
-            sql.Identifier(_TABLE.name),
-            sql.SQL(", ").join(sql.Identifier(column.name) for column in _COLUMNS),
+            sql.SQL(quote(_TABLE.name)),
+            sql.SQL(", ").join(sql.SQL(quote(column.name)) for column in _COLUMNS),
             sql.SQL(", ").join(
                 sql.SQL("{}::" + column.type.compile(dialect=dialect) + "[]").format(
                     sql.Placeholder(format=PyFormat.BINARY)

@@ -31,7 +31,7 @@ REFUSE = {
 }
 WAITING_INSERT = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"ledger_entry\"%'"
+    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO ledger_entry%'"
 )
 ALLOW = {
     "sqlite": ["DROP TRIGGER refuse_entries"],
