@@ -254,6 +254,7 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int
     for process in processes:
         process.start()
     ready.wait(timeout=120)
+    backends_before, integrator_cpu = _backend_cpu(app), time.process_time()
     thread = threading.Thread(target=integrator)
     thread.start()
     appends, commits, cpu = [], 0, 0.0
@@ -266,6 +267,9 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int
         process.join()
     stop.set()
     thread.join()
+    integrator_cpu = time.process_time() - integrator_cpu
+    backends = _backend_cpu(app)
+    postgres_cpu = sum(seconds - backends_before.get(pid, 0.0) for pid, seconds in backends.items())
     with app.app_context():
         pending = db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None)))
         drained = time.perf_counter()
@@ -281,6 +285,10 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int
         "commits": commits,
         "entries_per_commit": round(len(appends) / max(1, commits), 1),
         "writer_cpu_ms_per_append": round(1000 * cpu / max(1, len(appends)), 3),
+        # The integrator's process (it does nothing else meanwhile), and this database's
+        # PostgreSQL backends (the committers', the integrator's): CPU per append.
+        "integrator_cpu_ms_per_append": round(1000 * integrator_cpu / max(1, len(appends)), 3),
+        "postgres_cpu_ms_per_append": round(1000 * postgres_cpu / max(1, len(appends)), 3),
         "integrations": len(integrations),
         "integrated_per_second": round(sum(n for _, n in integrations) / seconds),
         "integrate": _summary(batch_ms),
@@ -288,6 +296,30 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int
         "pending_at_end": pending,
         "drain_seconds": round(drain_seconds, 2),
     }
+
+
+def _backend_cpu(app) -> dict[int, float]:
+    """CPU seconds (user + system) of each PostgreSQL backend connected to the bench's
+    database, from /proc (PostgreSQL runs on this machine). A backend that ended between two
+    readings is missed: the committers' and the integrator's last until the end."""
+    from sqlalchemy import text
+
+    from idp.core.extensions import db
+
+    with app.app_context():
+        pids = db.session.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).all()
+        db.session.remove()
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
 
 
 def _citizen_reads(app) -> dict:
