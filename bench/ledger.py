@@ -9,9 +9,13 @@ production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
 - fill: entries spread over the past twelve months are written with COPY, each with its
   real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
   all (what `integrate` would have made, built here in one pass because it is faster);
-- append: WRITERS processes append and commit entries for SECONDS, as releases do, while the
-  integrator runs as in production: throughput, append p50/p99, each integration (leaves,
-  nodes and a signed checkpoint) p50/p99, and how far it lagged at the end;
+- append: CONCURRENCY releasing requests at once (threads, spread over WRITERS processes as
+  over gunicorn's workers) each append an entry and commit it as the app's release path
+  does (``ledger.append`` then ``ledger.commit()``: the request's transaction, then the
+  entry through the process's group committer), for SECONDS, while the integrator runs as in
+  production: throughput, append p50/p99 (until the entry is durable), the entries per
+  commit, each integration (leaves, nodes and a signed checkpoint) p50/p99, and how far it
+  lagged at the end;
 - proof: the inclusion proof of random entries (GET /api/me/access-log/<id>/proof);
 - page: the citizen's access-log page (GET /me/access-log: 20 entries, each verified);
 both through the app's WSGI stack (Flask's test client: no network), with a real SSO
@@ -43,7 +47,8 @@ sys.path.insert(0, str(HERE.parent))
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/tillid_bench_ledger"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 CITIZENS = 2_000  # at 10M entries 5,000 in each citizen's log: a heavy log, the worst case
-WRITERS = 8
+WRITERS = 2  # processes, as gunicorn workers
+CONCURRENCY = 64  # releasing requests in flight at once, over all writers
 SAMPLES = 200
 COPY_BLOCK = 100_000
 
@@ -167,35 +172,56 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
     return time.perf_counter() - started
 
 
-def _writer(seed: int, client_id: str, citizen_ids: list[str], ready, seconds: float,
-            results) -> None:  # fmt: skip
-    """One writer process (a gunicorn worker releasing attributes): append and commit."""
+def _writer(seed: int, client_id: str, citizen_ids: list[str], threads: int, ready,
+            seconds: float, results) -> None:  # fmt: skip
+    """One writer process (a gunicorn worker) with ``threads`` requests releasing at once:
+    each appends an entry and commits as the release path does, waiting until it is durable."""
     from clients.models import Client
     from consent import ledger
+    from consent.ledger import group_commit
     from idp.app import create_app
     from idp.core.extensions import db
 
     app = create_app({"LEDGER_INTEGRATE_SECONDS": 0})
-    rng = random.Random(seed)  # noqa: S311 (which citizen: no secret)
-    latencies = []
-    with app.app_context(), app.test_request_context():
+    with app.app_context():
         client = db.session.get(Client, client_id)
         db.session.expunge(client)  # a release reads its client once, not after each commit
-        ready.wait()  # every writer starts at once
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            ledger.append(citizen_id=rng.choice(citizen_ids), client=client,
-                          channel=ledger.Channel.USERINFO, attributes=["address"],
-                          purpose="Benchmarking", legal_basis="public_task")  # fmt: skip
-            db.session.commit()
-            latencies.append((time.perf_counter() - started) * 1000)
-    results.put(latencies)
+
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    start = threading.Barrier(threads + 1)
+
+    def request(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)  # noqa: S311 (which citizen: no secret)
+        with app.test_request_context():
+            start.wait()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                ledger.append(citizen_id=rng.choice(citizen_ids), client=client,
+                              channel=ledger.Channel.USERINFO, attributes=["address"],
+                              purpose="Benchmarking", legal_basis="public_task")  # fmt: skip
+                ledger.commit()
+                latencies[n].append((time.perf_counter() - started) * 1000)
+
+    workers = [threading.Thread(target=request, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    ready.wait()  # every writer starts at once
+    cpu = time.process_time()
+    start.wait()
+    for worker in workers:
+        worker.join()
+    cpu = time.process_time() - cpu
+    with app.app_context():
+        commits = group_commit.statistics()["commits"]
+    results.put(([ms for mine in latencies for ms in mine], commits, cpu))
 
 
-def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
-    """WRITERS processes append and commit; the integrator runs beside them as in gunicorn
-    (every LEDGER_INTEGRATE_SECONDS, as many entries as are pending, one checkpoint each)."""
+def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int,
+                       concurrency: int) -> dict:  # fmt: skip
+    """``concurrency`` requests over ``writers`` processes append and commit; the integrator
+    runs beside them as in gunicorn (every LEDGER_INTEGRATE_SECONDS, as many entries as are
+    pending, one checkpoint each)."""
     from sqlalchemy import func, select
 
     from consent.ledger import sequencer
@@ -218,21 +244,32 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
                 db.session.remove()
 
     context = multiprocessing.get_context("spawn")  # fresh processes, as gunicorn's workers
-    ready, results = context.Barrier(WRITERS + 1), context.Queue()
-    writers = [
-        context.Process(target=_writer, args=(n, client_id, citizen_ids, ready, seconds, results))
-        for n in range(WRITERS)
-    ]
-    for process in writers:
+    ready, results = context.Barrier(writers + 1), context.Queue()
+    threads = [concurrency // writers + (n < concurrency % writers) for n in range(writers)]
+    processes = [
+        context.Process(target=_writer,
+                        args=(n, client_id, citizen_ids, threads[n], ready, seconds, results))
+        for n in range(writers)
+    ]  # fmt: skip
+    for process in processes:
         process.start()
     ready.wait(timeout=120)
+    backends_before, integrator_cpu = _backend_cpu(app), time.process_time()
     thread = threading.Thread(target=integrator)
     thread.start()
-    appends = [ms for _ in writers for ms in results.get(timeout=seconds + 120)]
-    for process in writers:
+    appends, commits, cpu = [], 0, 0.0
+    for _ in processes:
+        latencies, committed, seconds_of_cpu = results.get(timeout=seconds + 120)
+        appends += latencies
+        commits += committed
+        cpu += seconds_of_cpu
+    for process in processes:
         process.join()
     stop.set()
     thread.join()
+    integrator_cpu = time.process_time() - integrator_cpu
+    backends = _backend_cpu(app)
+    postgres_cpu = sum(seconds - backends_before.get(pid, 0.0) for pid, seconds in backends.items())
     with app.app_context():
         pending = db.session.scalar(select(func.count()).where(LedgerEntry.leaf_index.is_(None)))
         drained = time.perf_counter()
@@ -240,10 +277,18 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
         drain_seconds = time.perf_counter() - drained
     batch_ms = [ms for ms, _ in integrations] or [0.0]
     return {
-        "writers": WRITERS,
+        "writers": writers,
+        "concurrency": concurrency,
         "seconds": seconds,
         "appends_per_second": round(len(appends) / seconds),
         "append": _summary(appends),
+        "commits": commits,
+        "entries_per_commit": round(len(appends) / max(1, commits), 1),
+        "writer_cpu_ms_per_append": round(1000 * cpu / max(1, len(appends)), 3),
+        # The integrator's process (it does nothing else meanwhile), and this database's
+        # PostgreSQL backends (the committers', the integrator's): CPU per append.
+        "integrator_cpu_ms_per_append": round(1000 * integrator_cpu / max(1, len(appends)), 3),
+        "postgres_cpu_ms_per_append": round(1000 * postgres_cpu / max(1, len(appends)), 3),
         "integrations": len(integrations),
         "integrated_per_second": round(sum(n for _, n in integrations) / seconds),
         "integrate": _summary(batch_ms),
@@ -251,6 +296,30 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float) -> dict:
         "pending_at_end": pending,
         "drain_seconds": round(drain_seconds, 2),
     }
+
+
+def _backend_cpu(app) -> dict[int, float]:
+    """CPU seconds (user + system) of each PostgreSQL backend connected to the bench's
+    database, from /proc (PostgreSQL runs on this machine). A backend that ended between two
+    readings is missed: the committers' and the integrator's last until the end."""
+    from sqlalchemy import text
+
+    from idp.core.extensions import db
+
+    with app.app_context():
+        pids = db.session.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).all()
+        db.session.remove()
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
 
 
 def _citizen_reads(app) -> dict:
@@ -299,6 +368,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--seconds", type=float, default=10.0, help="of concurrent appends")
     parser.add_argument("--citizens", type=int, default=CITIZENS)
+    parser.add_argument("--writers", type=int, default=WRITERS, help="processes that append")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
+                        help="releasing requests at once, over all writers")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
 
@@ -344,13 +416,16 @@ def main() -> None:
         db.session.execute(text("UPDATE citizen SET status = 'active'"))
         db.session.commit()
     print(f"{options.citizens} citizens in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    results = {"citizens": options.citizens, "writers": WRITERS, "sizes": []}
+    results = {"citizens": options.citizens, "writers": options.writers,
+               "concurrency": options.concurrency, "sizes": []}  # fmt: skip
     tree = Tree()
     with psycopg.connect(database_url) as conn:
         for size in sorted(options.sizes):
             fill_seconds = _fill(app, conn, tree, citizen_ids, client, size - len(tree.levels[0]))
             row = {"entries": size, "fill_seconds": round(fill_seconds, 1)}
-            row["append"] = _append_under_load(app, citizen_ids, client_id, options.seconds)
+            row["append"] = _append_under_load(
+                app, citizen_ids, client_id, options.seconds, options.writers, options.concurrency
+            )
             row.update(_citizen_reads(app))
             # The appends made the tree bigger than the bench's copy: follow it.
             with app.app_context():

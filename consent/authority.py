@@ -3,7 +3,7 @@ recorded: the decisions behind the authorities' APIs (their HTTP side: idp/api/a
 
 - Attributes: only those the authority's registration allows on a basis other than consent
   (the citizen takes no part in the lookup); each release is ledgered, channel
-  `attribute_api`, in the caller's transaction.
+  `attribute_api`, by the caller's ``ledger.commit()`` before the answer.
 - Reported lookups: a lookup the authority made in its own systems, ledgered (channel
   `reported_lookup`) so that it appears in the citizen's access log. A report with a
   ``reference`` is recorded once: the same report again is a safe retry, other content
@@ -56,7 +56,7 @@ def check_releasable(client: Client, names: list[str]) -> None:
 
 def release_attributes(client: Client, citizen: Citizen, names: list[str]) -> dict:
     """The values of ``names`` (checked with check_releasable) for ``client``, their ledger
-    entries added to the caller's transaction: it commits them with the answer."""
+    entries waiting for the caller's ``ledger.commit()`` before the answer."""
     return release.release(client, citizen, [], names, ledger.Channel.ATTRIBUTE_API)
 
 

@@ -1,7 +1,8 @@
 """The one decision on every release: which claims a service gets, on which basis, and why.
 
 The OIDC layer (ID token, userinfo) and the authorities' attribute API ask here and
-nowhere else, and each release is ledgered in the same transaction.
+nowhere else, and each release is ledgered: the caller's ``ledger.commit()`` commits its
+transaction, then makes the entries durable before the answer is sent.
 """
 
 from __future__ import annotations
@@ -175,8 +176,10 @@ def release(
 ) -> dict:
     """Decide, take the values, and ledger them: the one way claims leave Tillid.
 
-    The ledger entries join the caller's transaction; the caller commits once the response
-    is built, so nothing is released without its entry and no entry outlives a failure.
+    The ledger entries wait for the caller's ``ledger.commit()`` once the response is built:
+    it commits the caller's transaction, then the entries (with those of concurrent
+    releases, consent/ledger/group_commit.py), and returns once they are durable; so
+    nothing is released without its entry, and a release whose writes failed leaves none.
     One entry per legal basis and purpose.
     """
     consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)

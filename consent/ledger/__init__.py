@@ -2,9 +2,10 @@
 log whose checkpoints Tillid signs (Ed25519, C2SP signed notes).
 
 One narrow write path and readers, as a transparency log is built:
-- appending (a plain insert in the release's own transaction; each entry commits to its
-  content with a salted hash, the leaf, so the content can later be erased while the leaf
-  and every proof stay valid);
+- appending (an entry per release; each entry commits to its content with a salted hash,
+  the leaf, so the content can later be erased while the leaf and every proof stay valid),
+  made durable by ``commit()`` after the release's own transaction, in one INSERT and one
+  commit with the entries of concurrent releases (group_commit.py);
 - the sequencer, the only writer of tree nodes and checkpoints: it gives pending entries
   their leaves, stores the complete subtrees' hashes and signs a checkpoint, under a lock;
 - readers, which only ever serve what the sequencer has signed: proofs, the citizen's
@@ -15,6 +16,7 @@ sequencer, the readers and erasure are imported from their modules by their few 
 """
 
 from consent.ledger.appending import append, referenced
+from consent.ledger.group_commit import LedgerNotRecorded, commit
 from consent.ledger.models import Channel, LedgerEntry
 
-__all__ = ["Channel", "LedgerEntry", "append", "referenced"]
+__all__ = ["Channel", "LedgerEntry", "LedgerNotRecorded", "append", "commit", "referenced"]

@@ -1,18 +1,24 @@
-"""The one write a release makes to the ledger: an entry in the caller's transaction. It has
-no leaf yet; the sequencer gives it one and signs it into a checkpoint."""
+"""The one write a release makes to the ledger: an entry, made durable by the caller's
+``ledger.commit()`` together with the entries of concurrent releases (group_commit.py). It
+has no leaf yet; the sequencer gives it one and signs it into a checkpoint."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 
-from flask import g
+from flask import after_this_request, g, has_request_context
 from sqlalchemy import select
+from werkzeug.exceptions import InternalServerError
 
 from clients.models import Client
+from consent.ledger import group_commit
 from consent.ledger.models import Channel, LedgerEntry, LedgerReference
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 def append(
@@ -27,8 +33,11 @@ def append(
     reference: str | None = None,
     token_valid_until: dt.datetime | None = None,
 ) -> LedgerEntry:
-    """Add an entry to the caller's transaction: it commits with the release, or not at all.
-    ``token_valid_until``: a release under an access token (userinfo), until when it is valid."""
+    """An entry for the release the caller is making: it waits for the caller's
+    ``ledger.commit()``, which commits the caller's transaction and then makes the entry
+    durable (group_commit.py). An authority's report of its own lookup instead joins the
+    caller's transaction, whose commit makes it durable with its unique reference (the
+    report's answer gives the entry's id)."""
     entry = LedgerEntry(
         citizen_id=citizen_id,
         client_id=client.client_id,
@@ -45,13 +54,27 @@ def append(
         salt=secrets.token_bytes(32),
     )
     entry.commitment = entry.committed()
+    if channel != Channel.REPORTED_LOOKUP:
+        if not group_commit.has_pending() and has_request_context():
+            after_this_request(_refuse_unrecorded)
+        group_commit.pending().append(entry)
+        return entry
     db.session.add(entry)
+    db.session.flush()  # the entry's id, for the answer and its reference
     if reference is not None:
-        db.session.flush()  # the entry's id, for its reference
         db.session.add(
             LedgerReference(client_id=client.client_id, reference=reference, entry_id=entry.id)
         )
     return entry
+
+
+def _refuse_unrecorded(response):
+    """No successful answer leaves with a release whose entries were never committed (a
+    caller that forgot ``ledger.commit()``): a 500 instead, the released data withheld."""
+    if response.status_code < 400 and group_commit.has_pending():
+        log.error("a release was answered without ledger.commit(); answer withheld")
+        return InternalServerError().get_response()
+    return response
 
 
 def referenced(client_id: str, reference: str) -> LedgerEntry | None:

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import base64
 
-from sqlalchemy import select, text, tuple_
-
 from consent import checkpoint, merkle, verify
 from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerEntry,
-    MerkleNode,
     latest_checkpoint,
-    public_key,
+    signed_head,
+    stored_nodes,
     stored_subtree,
 )
-from idp.core.extensions import db
 
 
 class NotYetIntegrated(LookupError):
@@ -37,27 +34,7 @@ def _nodes_for_proofs(leaf_indices: list[int], size: int) -> dict[tuple[int, int
 
     for index in leaf_indices:
         merkle.inclusion_proof(index, size, note)
-    if not wanted:
-        return {}
-    if db.engine.dialect.name == "postgresql":
-        # Two arrays joined on the primary key: one short plan, where a row-value IN list of
-        # a page's few hundred nodes took PostgreSQL longer to plan than to answer.
-        levels, indices = zip(*sorted(wanted), strict=True)
-        rows = db.session.execute(
-            text(
-                "SELECT n.level, n.index, n.hash FROM merkle_node n "
-                "JOIN unnest(CAST(:levels AS integer[]), CAST(:indices AS bigint[])) "
-                "AS wanted(level, index) ON n.level = wanted.level AND n.index = wanted.index"
-            ),
-            {"levels": list(levels), "indices": list(indices)},
-        ).all()
-    else:
-        rows = db.session.execute(
-            select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-                tuple_(MerkleNode.level, MerkleNode.index).in_(sorted(wanted))
-            )
-        ).all()
-    return {(level, index): digest for level, index, digest in rows}
+    return stored_nodes(wanted)
 
 
 def inclusion_proof(entry: LedgerEntry, size: int, nodes: dict | None = None) -> list[bytes]:
@@ -92,10 +69,11 @@ def _under(entry: LedgerEntry, signed: LedgerCheckpoint | None) -> bool:
     )
 
 
-def proof_for(entry: LedgerEntry) -> dict:
-    """The entry's inclusion proof against the latest checkpoint, with what the citizen needs
-    to check it offline (consent/verify.py). NotYetIntegrated while no checkpoint holds it."""
-    signed = latest_checkpoint()
+def proof_for(entry: LedgerEntry, signed: LedgerCheckpoint | None = None) -> dict:
+    """The entry's inclusion proof against ``signed`` (by default the latest checkpoint),
+    with what the citizen needs to check it offline (consent/verify.py). NotYetIntegrated
+    while no checkpoint holds it."""
+    signed = signed or latest_checkpoint()
     if not _under(entry, signed):
         raise NotYetIntegrated(entry.id)
     return _proof_document(entry, signed)
@@ -105,8 +83,7 @@ def verified(entries: list[LedgerEntry]) -> dict[int, bool | None]:
     """For each entry, does its proof hold against Tillid's own latest signed checkpoint?
     None for a pending entry (no proof yet). The checkpoint's signature is checked once for
     them all. The entries are read before the checkpoint, so it holds every leaf they have."""
-    signed = latest_checkpoint()
-    key = public_key()
+    signed, key = signed_head()
     try:
         opened = checkpoint.open_note(signed.note, key.name, key.public_key) if signed else None
     except checkpoint.BadNote:

@@ -21,6 +21,7 @@ from consent.ledger.models import (
     MerkleNode,
     latest_checkpoint,
     public_key,
+    stored_nodes,
     stored_subtree,
 )
 from idp.core import crypto
@@ -90,10 +91,18 @@ def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
             .where(LedgerEntry.leaf_index >= old, LedgerEntry.leaf_index < new)
             .order_by(LedgerEntry.leaf_index)
         ).all()
-        cache: dict[tuple[int, int], bytes] = {
-            (0, old + offset): merkle.leaf_hash(commitment)
+        # The old tree's nodes the new ones and the root build on, in one query: at each
+        # level the last complete subtree before ``old`` and before ``new``.
+        cache = stored_nodes({
+            (level, (size >> level) - 1)
+            for size in (old, new)
+            for level in range(new.bit_length())
+            if size >> level > 0 and (size >> level) - 1 < old >> level
+        })  # fmt: skip
+        cache.update(
+            ((0, old + offset), merkle.leaf_hash(commitment))
             for offset, commitment in enumerate(commitments)
-        }
+        )
         subtree = stored_subtree(cache)
         level = 1
         while new >> level:
@@ -103,14 +112,7 @@ def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
                 right = subtree((index << level) + half, half)
                 cache[(level, index)] = merkle.node_hash(left, right)
             level += 1
-        db.session.execute(
-            insert(MerkleNode),
-            [
-                {"level": level, "index": index, "hash": digest}
-                for (level, index), digest in cache.items()
-                if index >= old >> level
-            ],
-        )
+        _store_nodes([key for key in cache if key[1] >= old >> key[0]], cache)
         root = merkle.root(0, new, subtree)
         name, private = signing_key()
         signed = LedgerCheckpoint(
@@ -126,6 +128,28 @@ def integrate(limit: int = INTEGRATE_BATCH) -> LedgerCheckpoint | None:
         raise
     finally:
         unlock()
+
+
+def _store_nodes(keys: list[tuple[int, int]], cache: dict[tuple[int, int], bytes]) -> None:
+    """Insert the new nodes: on PostgreSQL as three arrays in one statement (an executemany
+    of a batch's thousands of rows cost the integrator most of its time)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            text(
+                'INSERT INTO merkle_node (level, "index", hash) SELECT * FROM unnest('
+                "CAST(:levels AS integer[]), CAST(:indices AS bigint[]), CAST(:hashes AS bytea[]))"
+            ),
+            {
+                "levels": [level for level, _ in keys],
+                "indices": [index for _, index in keys],
+                "hashes": [cache[key] for key in keys],
+            },
+        )
+        return
+    db.session.execute(
+        insert(MerkleNode.__table__),
+        [{"level": level, "index": index, "hash": cache[level, index]} for level, index in keys],
+    )
 
 
 def _integration_lock() -> Callable[[], object] | None:

@@ -182,8 +182,9 @@ def proof_api(entry_id: int):
     entry = db.session.get(LedgerEntry, entry_id) if entry_id < 2**63 else None
     if entry is None or entry.citizen_id != me_api.citizen().id:
         return problem(404, _("There is no such entry in your log."))
+    signed, key = models.signed_head()  # one query for both
     try:
-        document = proofs.proof_for(entry)
+        document = proofs.proof_for(entry, signed)
     except proofs.NotYetIntegrated:
         # Pending: a read serves only what the sequencer has signed, and never integrates.
         answer = problem(
@@ -192,6 +193,5 @@ def proof_api(entry_id: int):
         if (interval := current_app.config["LEDGER_INTEGRATE_SECONDS"]) > 0:
             answer.headers["Retry-After"] = str(interval)
         return answer
-    key = models.public_key()
     document["verifier_key"] = checkpoint.verifier_key(key.name, key.public_key)
     return jsonify(document)

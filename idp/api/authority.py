@@ -5,7 +5,7 @@ side. What may be released and how a report is recorded are decided in consent/a
   a citizen's attributes that its registration allows on a basis other than consent (the
   citizen takes no part in the lookup), naming the citizen by the pairwise `sub` it was
   given at a login, or by the CPR number when it may receive the CPR number. Each answer
-  is ledgered (channel `attribute_api`) in the same transaction.
+  is ledgered (channel `attribute_api`), its entry durable before the answer is sent.
 - The report API: an authority reports a lookup it made in its own systems, so that it
   appears in the citizen's access log (channel `reported_lookup`). Only its own lookups.
 
@@ -124,7 +124,7 @@ def _answer(client: Client, citizen: Citizen, names: list[str]):
             for name in values
         ],
     )
-    db.session.commit()  # the ledger entries (and the sub), with the answer they describe
+    ledger.commit()  # the sub, then the ledger entries, durable before the answer
     return response
 
 

@@ -11,7 +11,6 @@ from joserfc import jwt
 from clients.models import Client
 from consent import ledger, release
 from idp.citizens.models import Citizen
-from idp.core.extensions import db
 from idp.keys import service as keys
 from idp.oidc import subjects
 
@@ -40,5 +39,5 @@ def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: in
     claims.update(release.release(client, citizen, token["scope"].split(), released,
                                   ledger.Channel.LOGIN))  # fmt: skip
     id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
-    db.session.commit()  # the ledger entries, with the token they describe
+    ledger.commit()  # the token's writes, then its ledger entries, durable before it is sent
     return id_token

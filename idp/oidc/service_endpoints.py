@@ -15,7 +15,7 @@ from flask import (
 
 from consent import ledger, release, repeats
 from idp.core import rate_limits
-from idp.core.extensions import csrf, db
+from idp.core.extensions import csrf
 from idp.oidc import ciba, cors, dpop, guard, par, subjects
 from idp.oidc.authorize import (
     UNREADABLE,
@@ -208,6 +208,7 @@ def _userinfo():
     claims.update(released.values)
     response = jsonify(claims)
     if released.ledgered:
-        db.session.commit()  # the ledger entries, with the answer they describe
+        # The request's writes, then its ledger entries, durable before the answer.
+        ledger.commit()
         released.pending.remember()  # only once committed: a failed commit leaves no mark
     return response

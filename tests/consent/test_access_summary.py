@@ -182,7 +182,7 @@ def test_an_attribute_the_filter_does_not_offer_is_counted_without_a_link(app, c
             purpose="Old",
             legal_basis="public_task",
         )
-        db.session.commit()
+        ledger.commit()
     html = client.get("/me/access-log").text
     assert _table(html, "table-attributes")["shoe_size"] == ["1", "1"]
     assert '<th scope="row">shoe_size</th>' in html

@@ -343,7 +343,7 @@ def test_numbers_are_written_in_the_language(danish_app, client):
             ledger.append(citizen_id=citizen.id, client=registered, channel=ledger.Channel.LOGIN,
                           attributes=["address"], purpose="Property tax",
                           legal_basis="public_task")  # fmt: skip
-        db.session.commit()
+        ledger.commit()
     assert citizens.login().status_code == 302
     danish = client.get("/me/access-log")
     assert danish.status_code == 200

@@ -1,0 +1,121 @@
+"""The ledger's group commit through HTTP: a release is answered only once its entry is
+durable, concurrent releases are answered each with its own entry, and a release whose
+entry cannot be recorded is refused without its data (consent/ledger/group_commit.py)."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import sql
+from tests.consent.test_authority_api import _authority, _service_token
+from tests.consent.test_ledger import entries
+from tests.faults.processes import wait_until
+from tests.oidc.conftest import register
+
+# What makes every new ledger entry fail, as a broken disk or a bad migration would.
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_entries BEFORE INSERT ON ledger_entry "
+        "BEGIN SELECT RAISE(ABORT, 'no new entries'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_entries() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'no new entries'; END $$",
+        "CREATE TRIGGER refuse_entries BEFORE INSERT ON ledger_entry "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_entries()",
+    ],
+}
+WAITING_INSERT = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO ledger_entry%'"
+)
+ALLOW = {
+    "sqlite": ["DROP TRIGGER refuse_entries"],
+    "postgresql": [
+        "DROP TRIGGER refuse_entries ON ledger_entry",
+        "DROP FUNCTION refuse_entries()",
+    ],
+}
+
+
+def _dialect(app) -> str:
+    return make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+
+
+def _userinfo(app, access_token: str):
+    return app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+@pytest.fixture
+def bank(app, oidc):
+    return oidc(register(app))
+
+
+@pytest.fixture
+def tax(app, oidc):
+    """An authority, the sub it learnt at Anna's login there, and its API token."""
+    authority = _authority(app)
+    flow = oidc(authority)
+    sub = flow.id_token(flow.tokens())["sub"]
+    return authority, sub, _service_token(app, authority, "attributes:read")
+
+
+def test_a_release_whose_entry_cannot_be_recorded_is_refused_without_its_data(app, bank):
+    tokens = bank.tokens()
+    assert [e["channel"] for e in entries(app)] == ["login"]
+    dialect = _dialect(app)
+    for statement in REFUSE[dialect]:
+        sql(app, statement)
+    try:
+        refused = _userinfo(app, tokens["access_token"])
+    finally:
+        for statement in ALLOW[dialect]:
+            sql(app, statement)
+    assert refused.status_code == 503
+    assert refused.json["error"] == "temporarily_unavailable"
+    assert "given_name" not in refused.text and "Retry-After" in refused.headers
+    assert [e["channel"] for e in entries(app)] == ["login"]
+
+    answered = _userinfo(app, tokens["access_token"])
+    assert answered.status_code == 200 and answered.json["given_name"]
+    assert [e["channel"] for e in entries(app)] == ["login", "userinfo"]
+
+
+def test_concurrent_releases_are_answered_only_once_their_entries_are_durable(app, tax):
+    """While the ledger's table is locked, the authority's concurrent reads queue and none
+    is answered; once it is free each is answered, and each has its own entry."""
+    if _dialect(app) != "postgresql":
+        pytest.skip("the committer's thread is PostgreSQL's; SQLite writes in the request")
+    _, sub, headers = tax
+    releases = 6
+    answers: list = []
+    lock = threading.Lock()
+
+    def release(n: int) -> None:
+        answer = app.test_client().get(
+            f"/api/citizens/{sub}/attributes?claims=given_name",
+            headers={**headers, "X-Request-ID": f"concurrent-{n}"},
+        )
+        with lock:
+            answers.append(answer)
+
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    url = url.render_as_string(hide_password=False)
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as watch:
+        holder.execute("LOCK TABLE ledger_entry IN SHARE MODE")  # inserts wait for it
+        threads = [threading.Thread(target=release, args=(n,)) for n in range(releases)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: watch.execute(WAITING_INSERT).fetchone()[0] > 0, 30,
+                   "the committer's INSERT waited for the lock")  # fmt: skip
+        assert answers == []  # every release waits for its entry: nobody has an answer yet
+        holder.rollback()
+    for thread in threads:
+        thread.join()
+    assert [answer.status_code for answer in answers] == [200] * releases
+    ids = {e["request_id"] for e in entries(app) if e["channel"] == "attribute_api"}
+    assert ids == {f"concurrent-{n}" for n in range(releases)}
