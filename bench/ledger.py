@@ -322,7 +322,7 @@ def _backend_cpu(app) -> dict[int, float]:
     return seconds
 
 
-def _citizen_reads(app) -> dict:
+def _citizen_reads(app, samples: int = SAMPLES) -> dict:
     """Proof and log-page latency for random citizens, each with a real SSO session."""
     from flask import request
     from sqlalchemy import select
@@ -338,7 +338,7 @@ def _citizen_reads(app) -> dict:
     statuses: set[int] = set()
     with app.app_context():
         size = latest_checkpoint().tree_size
-    for _ in range(SAMPLES):
+    for _ in range(samples):
         with app.test_request_context():  # a random leaf, and the citizen it is about
             entry_id, citizen_id = db.session.execute(
                 select(LedgerEntry.id, LedgerEntry.citizen_id).where(
@@ -371,6 +371,8 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=WRITERS, help="processes that append")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
                         help="releasing requests at once, over all writers")  # fmt: skip
+    parser.add_argument("--samples", type=int, default=SAMPLES,
+                        help="proofs and log pages timed at each size")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
 
@@ -426,7 +428,7 @@ def main() -> None:
             row["append"] = _append_under_load(
                 app, citizen_ids, client_id, options.seconds, options.writers, options.concurrency
             )
-            row.update(_citizen_reads(app))
+            row.update(_citizen_reads(app, options.samples))
             # The appends made the tree bigger than the bench's copy: follow it.
             with app.app_context():
                 added = db.session.execute(ledger_leaves_after(len(tree.levels[0]))).scalars().all()
