@@ -454,10 +454,13 @@ def _token(url: str, auth: tuple[str, str], **data) -> str:
 
 def argon2_verify_ms(env: dict, samples: int = 15) -> float:
     """One argon2id verify at Tillid's parameters, as a login pays it."""
+    from idp.core.config import ARGON2_DEFAULTS  # the one place the defaults are
+
+    setting = {name: int(env.get(name, default)) for name, default in ARGON2_DEFAULTS.items()}
     hasher = PasswordHasher(
-        time_cost=int(env.get("ARGON2_TIME_COST", 3)),
-        memory_cost=int(env.get("ARGON2_MEMORY_COST", 65536)),
-        parallelism=int(env.get("ARGON2_PARALLELISM", 4)),
+        time_cost=setting["ARGON2_TIME_COST"],
+        memory_cost=setting["ARGON2_MEMORY_COST"],
+        parallelism=setting["ARGON2_PARALLELISM"],
         type=Type.ID,
     )
     hashed = hasher.hash("bench-Fjord-Solsikke-7")
