@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from idp.core.problems import problem
@@ -46,6 +47,23 @@ def session_timeout() -> dict | None:
     if current.citizen() is None:
         return None
     return {**_deadlines(current.sso_session()), "warn_before": warn_before()}
+
+
+@bp.app_template_global()
+def session_timeout_fixed():
+    """The dialog's words and fixed addresses (_session_timeout_fixed.html's variables),
+    made once per app, language and mount point: a dozen translations and four addresses
+    that every logged-in page would otherwise look up again. Made afresh each time while
+    templates reload (development), so an edited template shows."""
+    key = (str(get_locale()), request.script_root)
+    made = current_app.extensions.setdefault("tillid_session_timeout_fixed", {})
+    found = made.get(key)
+    if found is None:
+        template = current_app.jinja_env.get_template("_session_timeout_fixed.html")
+        found = template.make_module()
+        if not current_app.jinja_env.auto_reload:
+            made[key] = found
+    return found
 
 
 @bp.post("/session/keep-alive")
