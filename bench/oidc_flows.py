@@ -95,12 +95,16 @@ def main(count: int) -> None:
         started = time.perf_counter()
         browser.post("/login", data={"csrf_token": token, "username": f"bench{i}",
                                      "password": PASSWORD})  # fmt: skip
+        # The password starts a new session, with a CSRF token of its own: read it off the
+        # code page, as a browser does.
+        token = CSRF.search(browser.get("/login/code").text).group(1)
         logged_in = browser.post("/login/code", data={"csrf_token": token, "next": "/me",
                                  "otp": pyotp.TOTP(secrets_by_user[i]).now()})  # fmt: skip
         logins.append((time.perf_counter() - started) * 1000)
         assert logged_in.headers["Location"] == "/me", logged_in.status_code
         notice = browser.get("/authorize", query_string=params)  # told once, then remembered
         if notice.status_code == 200:
+            token = CSRF.search(notice.text).group(1)
             notice = browser.post("/authorize", query_string=params,
                                   data={"csrf_token": token, "decision": "allow"})  # fmt: skip
         code = parse_qs(urlsplit(notice.headers["Location"]).query)["code"][0]
