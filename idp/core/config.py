@@ -215,13 +215,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     config = {
         "TILLID_ENV": env,
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        # No ping per checkout (a SELECT 1 round trip, ~9 per login, a third of a login's
-        # statements): a connection that died (PostgreSQL restarted, a session ended) fails
-        # its request's first statement, which answers 503, and SQLAlchemy then drops every
-        # connection the pool made before, so only the requests in flight at that moment
-        # fail (tests/faults/test_postgres_restart.py). pool_recycle replaces a connection
-        # after 30 minutes, before idle-connection reapers on the way (firewalls, NAT) cut it.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         **{name: _env_int(name, default) for name, default in DATABASE_TIMEOUTS.items()},
         "REDIS_URL": redis_url,
         "STORE_KEY_PREFIX": os.environ.get("TILLID_STORE_PREFIX", "tillid:"),
