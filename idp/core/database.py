@@ -5,11 +5,9 @@ PostgreSQL enforces the statement, lock and idle-in-transaction timeouts itself 
 options), and answers a statement it cancelled with an error, which errors.py turns into a
 503. A server that does not answer at all (stopped, its disk hung, the network dropping
 packets) cancels nothing: for that a connection stops waiting one second after the statement
-timeout, closes, and the pool makes a new one for the next request. So a request waits at
-most the longer of the statement timeout + 1 s and the connect timeout (a new connection).
-The pool does not ping a connection before handing it out (config.py says why): a pooled
-connection the server dropped fails its request's first statement (a 503), and the pool then
-replaces every connection it made before that moment.
+timeout (the pool's check of an idle one, after the connect timeout), closes, and the pool
+makes a new one for the next request. So a request waits at most the longer of the statement
+timeout + 1 s and twice the connect timeout (a failed check, then a failed new connection).
 """
 
 from __future__ import annotations
@@ -136,8 +134,8 @@ def init_app(app: Flask) -> None:
 
     @event.listens_for(engine, "checkin")
     def checkin(connection, _record):
-        # What the pool does with a returned connection (its rollback, or a ping where an
-        # operator turns pool_pre_ping back on) waits no longer than a new connection would.
+        # The pool pings a connection before "checkout" (pool_pre_ping): a ping waits no
+        # longer than a new connection would, whoever had this one last.
         if connection is not None:
             connection.wait_limit = app.config["DATABASE_CONNECT_TIMEOUT"]
 
