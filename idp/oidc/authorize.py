@@ -5,6 +5,7 @@ endpoints services call too (idp/oidc/service_endpoints.py)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from flask_babel import gettext as _
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from clients import cache as client_cache
 from clients.models import ClientKind
 from consent import release
 from idp import i18n
@@ -46,6 +48,7 @@ from idp.oidc.server import authorization
 from idp.sessions import current, pushed_requests
 
 bp = Blueprint("oidc", __name__)
+log = logging.getLogger(__name__)
 
 _REAUTH_KEY = "oidc_reauth_after"
 
@@ -85,18 +88,52 @@ def _error(error: OAuth2Error, redirect_uri: str | None = None, state: str | Non
         error.state = state
     if error.redirect_uri:
         return _to_client(authorization.handle_error_response(None, error))
-    description = error.get_error_description() or error.description
-    technical = f"{error.error}: {description}" if description else error.error
-    return render_template(
-        "errors/error.html",
-        status=400,
-        title=_("The service's request cannot be used"),
-        detail=_(
-            "The service that sent you here asked in a way Tillid cannot accept. Go back to"
-            " the service and try again. For the service (in English): %(details)s",
-            details=technical,
-        ),
-    ), 400
+    return _refused_page(error)
+
+
+def _refused_page(error: OAuth2Error):
+    """The request cannot go back to the service (which one it is, or where to send the
+    citizen, is not known for sure): a page in the citizen's language that says, in plain
+    words, what is wrong and that the service must fix its link. The OAuth error code and
+    description are for the service's developers: they go to the log, never on the page,
+    which a citizen reads (and which must not echo what the link carried)."""
+    log.info(
+        "authorization request refused",
+        extra={"event": "authorize_refused", "error": error.error},
+    )
+    client_id = _param("client_id")
+    readable = isinstance(client_id, str) and client_id != "" and "\x00" not in client_id
+    client = client_cache.get(client_id) if readable else None
+    if isinstance(error, par.InvalidRequestUriError):
+        what = _(
+            "The login request from the service has expired or has been used already. This"
+            " happens if you wait a long time or use the browser's back button."
+        )
+        fix = _("Go back to the service and start the login again.")
+    else:
+        if client is None or not client.enabled:
+            what = _(
+                "The link that sent you here does not say which service you came from, or it"
+                " names a service that cannot use Tillid."
+            )
+        elif _param("redirect_uri") not in client.redirect_uris:
+            what = _(
+                "The link that sent you here asks Tillid to send you back to an address the"
+                " service has not registered, so Tillid cannot send you back safely."
+            )
+        else:
+            what = _("The link that sent you here is incomplete or has a mistake in it.")
+        fix = _(
+            "You have done nothing wrong. Go back to the service and try again; if it happens"
+            " again, the service must fix its link to Tillid."
+        )
+    page = render_template(
+        "errors/authorize_refused.html",
+        title=_("The login cannot start"),
+        what=what,
+        fix=fix,
+    )
+    return page, 400
 
 
 def _auth_time() -> int:

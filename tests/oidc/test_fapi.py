@@ -393,7 +393,7 @@ def test_a_request_uri_works_once(fapi):
     request_uri = fapi.request_uri()
     assert "code" in _redirected(fapi.authorize(request_uri))
     again = fapi.authorize(request_uri)
-    assert again.status_code == 400 and "invalid_request_uri" in again.text
+    assert again.status_code == 400 and "has expired or has been used already" in again.text
 
 
 @pytest.mark.cluster
@@ -404,7 +404,7 @@ def test_a_request_uri_claimed_by_one_browser_is_refused_to_another(app, fapi):
     )
     assert first.status_code == 200  # the notice page: the citizen is reading it
     stolen = fapi.authorize(request_uri, browser=app.test_client())
-    assert stolen.status_code == 400 and "invalid_request_uri" in stolen.text
+    assert stolen.status_code == 400 and "has expired or has been used already" in stolen.text
     assert "code" in _redirected(fapi.authorize(request_uri))  # the first browser goes on
 
 
@@ -414,7 +414,7 @@ def test_a_request_uri_with_another_clients_id_is_refused(app, fapi):
     response = fapi.browser.get(
         "/authorize", query_string={"client_id": other.client_id, "request_uri": request_uri}
     )
-    assert response.status_code == 400 and "invalid_request_uri" in response.text
+    assert response.status_code == 400 and "has expired or has been used already" in response.text
     # Shown with the wrong client it is spent: the right client cannot use it either now.
     assert fapi.authorize(request_uri).status_code == 400
 
@@ -426,7 +426,7 @@ def test_a_request_uri_with_another_clients_id_is_refused(app, fapi):
 )
 def test_an_unknown_request_uri_is_refused(fapi, request_uri):
     response = fapi.authorize(request_uri)
-    assert response.status_code == 400 and "invalid_request_uri" in response.text
+    assert response.status_code == 400 and "has expired or has been used already" in response.text
 
 
 def test_an_expired_request_uri_is_refused(app, fapi):
@@ -435,7 +435,7 @@ def test_an_expired_request_uri_is_refused(app, fapi):
     for key in store.scan_iter(match=f"{app.config['STORE_KEY_PREFIX']}par:*"):
         store.delete(key)  # what the 60-second TTL does
     response = fapi.authorize(request_uri)
-    assert response.status_code == 400 and "invalid_request_uri" in response.text
+    assert response.status_code == 400 and "has expired or has been used already" in response.text
 
 
 def test_the_login_page_of_a_pushed_request_may_lead_back_to_its_service_only(app, fapi):
