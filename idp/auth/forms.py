@@ -1,9 +1,14 @@
 """Login and activation forms; they carry the user-facing validation messages."""
 
+import re
+
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp, StopValidation
+
+from idp.authenticators import totp
 
 
 def _user_id_field(autocomplete: str) -> StringField:
@@ -101,11 +106,72 @@ class ConsentForm(FlaskForm):
     decision = StringField(validators=[AnyOf(["allow", "deny"])])
 
 
+class CodeShape:
+    """A code typed by hand is first checked for its shape, so a typo is told as one: the
+    wrong number of characters ("The code has 6 digits; you entered 5") or characters a code
+    never has. Only a code of the right shape is tried, and only a tried code counts towards
+    the lockout: a typo is not a guess."""
+
+    def __init__(self, length: int, alphabet: str, ignored: str, wrong_characters):
+        self.length, self.wrong_characters = length, wrong_characters
+        self._ignored = re.compile(ignored)
+        self._alphabet = re.compile(f"[{alphabet}]*")
+
+    def __call__(self, form, field) -> None:
+        code = self._ignored.sub("", field.data or "")
+        if not self._alphabet.fullmatch(code):
+            raise StopValidation(str(self.wrong_characters))
+        if len(code) != self.length:
+            raise StopValidation(self.wrong_length(len(code)))
+
+    def wrong_length(self, typed: int) -> str:
+        raise NotImplementedError
+
+
+class DigitCode(CodeShape):
+    """An authenticator app's code: digits, spaces between them allowed."""
+
+    def __init__(self):
+        super().__init__(totp.DIGITS, "0-9", r"\s", _l("The code has only digits (0 to 9)."))
+
+    def wrong_length(self, typed: int) -> str:
+        return ngettext(
+            "The code has %(digits)d digits; you entered %(num)d.",
+            "The code has %(digits)d digits; you entered %(num)d.",
+            typed,
+            digits=self.length,
+        )
+
+
+class RecoveryCodeShape(CodeShape):
+    """A recovery code: 16 of 0-9 and a-f, as printed in groups with dashes (any case)."""
+
+    def __init__(self):
+        super().__init__(
+            16,
+            "0-9a-fA-F",
+            r"[\s-]",
+            _l("A recovery code has only the digits 0 to 9 and the letters a to f."),
+        )
+
+    def wrong_length(self, typed: int) -> str:
+        return ngettext(
+            "A recovery code has %(length)d characters (dashes not counted); you entered %(num)d.",
+            "A recovery code has %(length)d characters (dashes not counted); you entered %(num)d.",
+            typed,
+            length=self.length,
+        )
+
+
 def otp_field(label, description, missing) -> StringField:
     return StringField(
         label,
         description=description,
-        validators=[DataRequired(missing), Length(max=16, message=_l("The code has 6 digits."))],
+        validators=[
+            DataRequired(missing),
+            Length(max=64, message=_l("The code has 6 digits.")),
+            DigitCode(),
+        ],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
@@ -126,6 +192,7 @@ class RecoveryCodeForm(FlaskForm):
         validators=[
             DataRequired(_l("Enter one of your recovery codes.")),
             Length(max=64, message=_l("A recovery code has 16 characters.")),
+            RecoveryCodeShape(),
         ],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 
@@ -17,8 +18,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_datetime, format_time, ngettext, to_user_timezone
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from idp.auth import lockout
 from idp.auth.forms import (
@@ -65,12 +66,28 @@ def source_limit():
     )
 
 
-def _wait_message(seconds: int) -> str:
+def try_again_at(seconds: int) -> tuple[str, int]:
+    """When a wait of ``seconds`` ends, as the citizen reads the clock (the display time zone,
+    Europe/Copenhagen unless the operator says otherwise, in their language): the time, with
+    the date when it is not today; and the whole minutes until then. The time is rounded up
+    to the minute, so trying at the time said always works."""
+    now = dt.datetime.now(dt.UTC)
+    ends = now + dt.timedelta(seconds=seconds)
+    if ends.second or ends.microsecond:
+        ends = ends.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     minutes = max(1, math.ceil(seconds / 60))
+    same_day = to_user_timezone(ends).date() == to_user_timezone(now).date()
+    return (format_time(ends, "short") if same_day else format_datetime(ends, "short")), minutes
+
+
+def wait_message(seconds: int) -> str:
+    """Locked after too many failed attempts: when the citizen may try again."""
+    when, minutes = try_again_at(seconds)
     return ngettext(
-        "Too many failed attempts. Wait %(num)d minute and try again.",
-        "Too many failed attempts. Wait %(num)d minutes and try again.",
+        "Too many failed attempts. You can try again at %(time)s, in %(num)d minute.",
+        "Too many failed attempts. You can try again at %(time)s, in %(num)d minutes.",
         minutes,
+        time=when,
     )
 
 
@@ -100,7 +117,7 @@ def login():
             form.password.errors.append(_("The user ID or password is wrong."))
             status = 401
         except LockedOut as exc:
-            form.form_errors.append(_wait_message(exc.retry_after))
+            form.form_errors.append(wait_message(exc.retry_after))
             headers["Retry-After"] = str(exc.retry_after)
             status = 429
         except AccountUnavailable:
@@ -173,7 +190,7 @@ def second_factor():
     subject = _second_factor_lockout(citizen.id)
     before = lockout.standing(subject)
     if before.wait:
-        form.form_errors.append(_wait_message(before.wait))
+        form.form_errors.append(wait_message(before.wait))
         return page(429, {"Retry-After": str(before.wait)})
     try:
         accepted = any(totp.verify(a, form.otp.data) for a in authenticators)
@@ -253,7 +270,7 @@ def recovery():
     subject = _second_factor_lockout(citizen.id)  # one budget with the app's codes
     before = lockout.standing(subject)
     if before.wait:
-        form.form_errors.append(_wait_message(before.wait))
+        form.form_errors.append(wait_message(before.wait))
         return _second_step_page("auth/recovery.html", form, 429, {"Retry-After": str(before.wait)})
     if not recovery_codes.use(citizen.id, form.recovery_code.data):
         lockout.record_failure(subject)

@@ -18,10 +18,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from clients.models import Client
 from idp.auth.forms import ConfirmForm, PhoneLoginForm
-from idp.auth.views import source_limit
+from idp.auth.views import source_limit, try_again_at
 from idp.authenticators import assurance, pairing
 from idp.citizens import service as citizens
 from idp.citizens.models import CitizenStatus
@@ -60,6 +61,7 @@ def login_with_phone():
     form = PhoneLoginForm()
     destination = redirects.form_destination(form, url_for("account.me"))
     status = 200
+    headers = {}
     if form.validate_on_submit():
         citizen = citizens.find_by_username(form.username.data)
         usable = citizen is not None and citizen.status == CitizenStatus.ACTIVE
@@ -82,15 +84,30 @@ def login_with_phone():
                 source_device=device_name(request.user_agent.string),
             )
         except RequestRefused as exc:
-            form.form_errors.append(str(exc))
+            form.form_errors.append(_refusal(exc))
             status = 429
+            if exc.retry_after:
+                headers["Retry-After"] = str(exc.retry_after)
         else:
             session[_BROWSER_REQUEST] = started.id
             return redirect(url_for("phone_login.waiting", next=destination))
     elif request.method == "POST":
         status = 400
-    page = make_response(render_template("auth/login_app.html", form=form), status)
+    page = make_response(render_template("auth/login_app.html", form=form), status, headers)
     return allow_form_target(page, verified_redirect_uri(destination))
+
+
+def _refusal(refused: RequestRefused) -> str:
+    """Why no request was sent to the phone; when it is a wait, until when."""
+    if not refused.retry_after:
+        return str(refused)
+    when, minutes = try_again_at(refused.retry_after)
+    return ngettext(
+        "Too many approval requests lately. You can try again at %(time)s, in %(num)d minute.",
+        "Too many approval requests lately. You can try again at %(time)s, in %(num)d minutes.",
+        minutes,
+        time=when,
+    )
 
 
 def _browser_request() -> phone_requests.PhoneRequest | None:

@@ -36,7 +36,12 @@ CANCELLED = "cancelled"  # the browser that started it started another
 
 class RequestRefused(Exception):
     """The request cannot be made or answered; the message (lazy: read it in the person's
-    language) is for the person."""
+    language) is for the person; ``retry_after``: seconds until a new one may be made, when
+    that is known."""
+
+    def __init__(self, message, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclasses.dataclass
@@ -107,9 +112,13 @@ def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
         request.code = _code()
     redis = store.redis
     if citizen_id is not None:
-        count = _count(_citizen_key("phone-started", citizen_id), 600)
+        started_key = _citizen_key("phone-started", citizen_id)
+        count = _count(started_key, 600)
         if count > current_app.config["PHONE_REQUEST_RATE_LIMIT"]:
-            raise RequestRefused(_l("Too many approval requests lately. Wait a few minutes."))
+            raise RequestRefused(
+                _l("Too many approval requests lately. Wait a few minutes."),
+                retry_after=max(1, redis.ttl(started_key)),  # when the window ends
+            )
         if not redis.set(_pending_key(citizen_id), request.id, nx=True, ex=_lifetime()):
             raise RequestRefused(
                 _l(
