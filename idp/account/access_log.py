@@ -9,7 +9,7 @@ import datetime as dt
 import re
 import zoneinfo
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
 from clients.claims import CITIZEN_CLAIMS
@@ -30,24 +30,38 @@ bp = Blueprint("access_log", __name__)
 PAGE_SIZE = 20
 
 
-class BadFilter(ValueError):
-    pass
+class FilterErrors(ValueError):
+    """The filters as a form answers them: each error at its field (its input's id, None for
+    one that is no field on the page) with a message that names it in the page's language."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]):
+        super().__init__("; ".join(message for _, message in errors))
+        self.errors = errors
+
+    def by_field(self) -> dict[str | None, list[str]]:
+        found: dict[str | None, list[str]] = {}
+        for field, message in self.errors:
+            found.setdefault(field, []).append(message)
+        return found
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _date(name: str) -> dt.date | None:
+def _date(name: str, label: str, errors: list) -> dt.date | None:
     raw = request.args.get(name, "")
     if not raw:
         return None
     try:
         if not _ISO_DATE.fullmatch(raw):  # fromisoformat also reads 20260101 and 2026-W01-1
             raise ValueError(raw)
-        day = dt.date.fromisoformat(raw)
+        return dt.date.fromisoformat(raw)
     except ValueError:
-        raise BadFilter(_("%(name)s must be a date, YYYY-MM-DD.", name=name)) from None
-    return day
+        errors.append(
+            (name, _("“%(field)s” is not a date. Write it as year-month-day, e.g. 2026-03-01.",
+                     field=label))
+        )  # fmt: skip
+        return None
 
 
 def _start_of(day: dt.date | None) -> dt.datetime | None:
@@ -65,22 +79,34 @@ def _start_of(day: dt.date | None) -> dt.datetime | None:
 
 
 def _filters() -> dict:
-    """The filters and page from the query string; anything unreadable is a BadFilter."""
+    """The filters and page from the query string; anything unreadable is a FilterErrors
+    naming every field in error, as a form does."""
+    errors: list[tuple[str | None, str]] = []
     channel = request.args.get("channel") or None
     if channel is not None and channel not in {c.value for c in Channel}:
-        raise BadFilter(_("Unknown channel."))
+        errors.append(("channel", _("Choose one of the ways in the list “%(field)s”.",
+                                    field=_("How"))))  # fmt: skip
     attribute = request.args.get("attribute") or None
     if attribute is not None and attribute not in CITIZEN_CLAIMS:
-        raise BadFilter(_("Unknown attribute."))
+        errors.append(("attribute", _("Choose one of the pieces of information in the list"
+                                      " “%(field)s”.", field=_("Information"))))  # fmt: skip
     page = request.args.get("page", "1")
     if not re.fullmatch(r"[0-9]{1,6}", page) or not 1 <= int(page) <= 100_000:
-        raise BadFilter(_("page must be a whole number from 1."))
-    until = _date("to")
+        errors.append((None, _("The page number must be a whole number from 1.")))
+    since = _date("from", _("From"), errors)
+    until = _date("to", _("To"), errors)
+    if since is not None and until is not None and since > until:
+        errors.append(
+            ("from", _("“%(from_)s” is after “%(to)s”. Choose a “%(from_)s” date on or before"
+                       " the “%(to)s” date.", from_=_("From"), to=_("To")))
+        )  # fmt: skip
+    if errors:
+        raise FilterErrors(errors)
     return {
         "client_id": (request.args.get("service") or None),
         "attribute": attribute,
         "channel": channel,
-        "since": _start_of(_date("from")),
+        "since": _start_of(since),
         # The whole last day; after 9999-12-31 there is no day to stop before.
         "until": _start_of(until + dt.timedelta(days=1)) if until and until < dt.date.max else None,
         "page": int(page),
@@ -122,10 +148,19 @@ def page():
     citizen = current.citizen()
     try:
         filters = _filters()
-    except BadFilter as exc:
-        abort(400, str(exc))
-    entries, total = queries.entries_for(citizen.id, **filters)
-    verified = proofs.verified(entries)
+    except FilterErrors as refused:
+        # The page with the filters as sent and what is wrong with them, no entries (what
+        # they would have been is unknown): a form answered, not an error page.
+        return _render(citizen, None, refused.by_field()), 400
+    return _render(citizen, filters, {})
+
+
+def _render(citizen, filters: dict | None, filter_errors: dict):
+    if filters is not None:
+        entries, total = queries.entries_for(citizen.id, **filters)
+        verified = proofs.verified(entries)
+    else:
+        entries, total, verified = [], 0, {}
     summary = access_summary.last_twelve_months(citizen.id)
     return render_template(
         "account/access_log.html",
@@ -143,7 +178,8 @@ def page():
         entries=[(entry, verified[entry.id]) for entry in entries],
         total=total,
         filters=request.args,
-        page=filters["page"],
+        filter_errors=filter_errors,
+        page=filters["page"] if filters else 1,
         pages=max(1, -(-total // PAGE_SIZE)),
         services=queries.clients_in_log(citizen.id),
         attributes=sorted(CITIZEN_CLAIMS),
@@ -156,8 +192,15 @@ def page():
 def list_api():
     try:
         filters = _filters()
-    except BadFilter as exc:
-        return problem(400, str(exc))
+    except FilterErrors as refused:
+        return problem(
+            400,
+            str(refused),
+            errors=[
+                {"parameter": field or "page", "detail": message}
+                for field, message in refused.errors
+            ],
+        )
     entries, total = queries.entries_for(me_api.citizen().id, **filters)
     verified = proofs.verified(entries)
     return jsonify(
