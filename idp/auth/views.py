@@ -21,7 +21,7 @@ from flask import (
 from flask_babel import format_datetime, format_time, ngettext, to_user_timezone
 from flask_babel import gettext as _
 
-from idp.auth import lockout
+from idp.auth import journey, lockout
 from idp.auth.forms import (
     ActivateForm,
     LoginForm,
@@ -43,6 +43,15 @@ from idp.sessions import current, sessions
 from idp.sessions.destinations import verified_redirect_uri
 
 bp = Blueprint("auth", __name__)
+
+
+@bp.app_context_processor
+def _journey_context() -> dict:
+    # For every page's header (base.html) and the login pages' service name and steps.
+    return {
+        "login_journey": journey.current,
+        "account_navigation_shown": journey.account_navigation_shown,
+    }
 
 
 def _rate_limit() -> str:
@@ -101,6 +110,7 @@ def index():
 def login():
     form = LoginForm()
     destination = redirects.form_destination(form, url_for("account.me"))
+    journey.begin(destination)
     if request.method == "GET":
         # force=1: a service asked for a fresh login (prompt=login, max_age), so show the form
         # even to a citizen who is logged in.
@@ -167,6 +177,7 @@ def second_factor():
     the page's script sends to /login/passkey/verify). High takes the passkey only."""
     form = SecondFactorForm()
     destination = redirects.form_destination(form, url_for("account.me"))
+    journey.begin(destination)
     citizen, session = current.citizen(), current.sso_session()
     need_high = request.args.get("need") == "high"
     if assurance.meets(session.level, assurance.HIGH if need_high else assurance.SUBSTANTIAL):
@@ -264,6 +275,7 @@ def recovery():
     """Lost the authenticator: one recovery code lets the citizen enrol a new one."""
     form = RecoveryCodeForm()
     destination = redirects.form_destination(form, url_for("account.me"))
+    journey.begin(destination)
     citizen, session = current.citizen(), current.sso_session()
     if not form.validate_on_submit():
         return _second_step_page("auth/recovery.html", form, 400 if form.errors else 200)

@@ -36,6 +36,7 @@ from clients import cache as client_cache
 from clients.models import ClientKind
 from consent import release
 from idp import i18n
+from idp.auth import journey as login_journey
 from idp.auth.forms import ConsentForm
 from idp.authenticators import assurance, passkeys
 from idp.citizens.models import Citizen
@@ -263,6 +264,7 @@ def _another_citizen(client, citizen: Citizen, sub: str) -> bool:
 
 
 def _consent_page(client, decision: release.Release, redirect_uri: str):
+    login_journey.begin(request.full_path)  # its last step: the same steps, no account links
     page = current_app.make_response(
         render_template(
             "oidc/consent.html",
@@ -311,6 +313,12 @@ def authorize():
     if pushed is None and client.require_pushed_authorization_requests:
         refused = InvalidRequestError("This client sends its requests by PAR (RFC 9126).")
         return _error(refused, redirect_uri, state)
+    if request.method == "POST" and request.form.get("decision") == "deny":
+        # The citizen turned back, at any step of the login or at the consent screen: the
+        # service hears access_denied (RFC 6749 4.1.2.1), logged in or not.
+        if not ConsentForm().validate_on_submit():
+            abort(400)
+        return _error(AccessDeniedError(), redirect_uri, state)
     # Before the citizen logs in: the service could not redeem the code for tokens.
     keys.require_signing_keys(client.signing_algorithms)
     try:

@@ -22,6 +22,7 @@ from flask_babel import ngettext
 
 from clients.models import Client
 from idp.auth.forms import ConfirmForm, PhoneLoginForm
+from idp.auth import journey
 from idp.auth.views import source_limit, try_again_at
 from idp.authenticators import assurance, pairing
 from idp.citizens import service as citizens
@@ -60,6 +61,7 @@ def _service_of(destination: str) -> tuple[str | None, list[str]]:
 def login_with_phone():
     form = PhoneLoginForm()
     destination = redirects.form_destination(form, url_for("account.me"))
+    journey.begin(destination)
     status = 200
     headers = {}
     if form.validate_on_submit():
@@ -120,6 +122,7 @@ def waiting():
     destination = redirects.safe_next(request.args.get("next"), url_for("account.me"))
     if found is None:
         return redirect(url_for("phone_login.login_with_phone", next=destination))
+    journey.begin(destination)
     page = make_response(render_template(
         "auth/login_app_wait.html", request_=found, outcome=phone_requests.outcome(found),
         next=destination, form=ConfirmForm(),

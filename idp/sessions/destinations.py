@@ -7,12 +7,27 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 from clients import cache as client_cache
+from clients.models import Client
 from idp.sessions import pushed_requests
 
 
 def verified_redirect_uri(authorize_url: str) -> str | None:
     """The redirect URI of an authorization request on this site, if registered for its
     client; else None. Tells a page which service its form may lead back to."""
+    found = _verified_request(authorize_url)
+    return found[1] if found is not None else None
+
+
+def requesting_client(authorize_url: str) -> Client | None:
+    """The enabled client of an authorization request on this site whose redirect URI it
+    registered (a read-only copy); else None. Tells a login page which service it is for."""
+    found = _verified_request(authorize_url)
+    return found[0] if found is not None else None
+
+
+def _verified_request(authorize_url: str) -> tuple[Client, str] | None:
+    if not isinstance(authorize_url, str):
+        return None
     parts = urlsplit(authorize_url)
     if parts.path != "/authorize":
         return None
@@ -26,4 +41,4 @@ def verified_redirect_uri(authorize_url: str) -> str | None:
     redirect_uri = query.get("redirect_uri")
     if client is None or not client.enabled or not redirect_uri:
         return None
-    return redirect_uri if redirect_uri in client.redirect_uris else None
+    return (client, redirect_uri) if redirect_uri in client.redirect_uris else None
