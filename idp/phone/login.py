@@ -21,8 +21,8 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from clients.models import Client
-from idp.auth.forms import ConfirmForm, PhoneLoginForm
 from idp.auth import journey
+from idp.auth.forms import ConfirmForm, PhoneLoginForm
 from idp.auth.views import source_limit, try_again_at
 from idp.authenticators import assurance, pairing
 from idp.citizens import service as citizens
