@@ -16,7 +16,8 @@ PAGES = {
     "login", "login-error", "activate", "activate-error", "second-factor", "recovery",
     "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents", "access-log",
     "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
-    "step-up", "logout", "logged-out", "error-404", "error-400",
+    "step-up", "logout", "logged-out", "error-404", "error-400", "service-login",
+    "access-log-error",
 }  # fmt: skip
 
 

@@ -249,6 +249,9 @@ def _logged_out(site: Site, page) -> Iterator[tuple[str, object]]:
     yield "error-404", page
     page.goto(site.url("/authorize?client_id=no-such-service"))
     yield "error-400", page
+    # A login for a service: its name, three steps and the way back to it.
+    page.goto(site.authorize_url(ASKING_BANK))
+    yield "service-login", page
     page.goto(site.url("/login"))
     log_in_with_password(page)  # the password only: the second step is next
     yield "second-factor", page
@@ -280,6 +283,9 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     for name, path in portal:
         page.goto(site.url(path))
         yield name, page
+    # The access log's filters in error (From after To): the form with its errors.
+    page.goto(site.url("/me/access-log?from=2026-05-02&to=2026-05-01"))
+    yield "access-log-error", page
     yield from _session_warning(site, page)
     page.goto(site.url("/me/security"))
     _submit(page, "form[action$='/me/security/phone']")

@@ -38,7 +38,7 @@ def test_the_login_shows_its_two_steps_and_the_language_switch(live_server, page
     steps = page.get_by_role("navigation", name="Steps")
     expect(steps).to_contain_text("Step 1 of 2")
     expect(steps.get_by_role("listitem")).to_have_count(2)
-    expect(steps.locator('[aria-current="step"]')).to_contain_text("User ID and password")
+    expect(steps.locator('[aria-current="step"]')).to_contain_text("Log in")
 
     dansk = page.get_by_role("link", name="Dansk")
     expect(dansk).to_have_attribute("lang", "da")
