@@ -21,8 +21,9 @@ from tests.conftest import CitizenActions, activate
 from tests.oidc.conftest import Flow, register
 
 ROOT = Path(__file__).resolve().parents[2]
-DANISH = "Log på Tillid"
-ENGLISH = "Log in to Tillid"
+# The login page's heading, with or without a service ("Log på hos …" / "Log in to …").
+DANISH = "<h1>Log på"
+ENGLISH = "<h1>Log in to"
 YEAR = 365 * 24 * 60 * 60
 
 
