@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import g
+from flask import g, has_request_context, request
 from flask_babel import gettext as _
 
 from clients.models import Client
 from idp.authenticators import assurance
+from idp.core import redirects
 from idp.sessions import current as sessions_current
 from idp.sessions.destinations import requesting_client
 
@@ -47,8 +48,17 @@ def begin(destination: str) -> Journey:
 
 
 def current() -> Journey | None:
-    """The journey this page is part of, if it is a page of a login."""
-    return g.get("login_journey")
+    """The journey this page is part of, if it is a page of a login: the one its view began,
+    else the one its ``next`` leads to (a page on the way that is not a login step itself,
+    such as setting up a first authenticator: its header must not lead away either)."""
+    if not has_request_context():
+        return None
+    if "login_journey" not in g:
+        destination = redirects.safe_next(request.args.get("next"), "")
+        g.login_journey = (
+            Journey(requesting_client(destination), destination) if destination else None
+        )
+    return g.login_journey
 
 
 def account_navigation_shown() -> bool:

@@ -148,3 +148,24 @@ def test_a_cancel_without_the_forms_token_is_refused(client, start):
     _, login_url = start
     response = client.post(destination_of(login_url), data={"decision": "deny"})
     assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_in_danish_the_login_is_at_the_service_and_counts_trin(client, start):
+    _, login_url = start
+    page = client.get(login_url, headers={"Accept-Language": "da"})
+    assert "<h1>Log på hos Nordbank &lt;img" in page.text
+    assert "Trin 1 af 3" in page.text
+    assert "Annullér og gå tilbage til Nordbank &lt;img" in page.text
+    assert "Godkend og gå tilbage til Nordbank &lt;img" in page.text
+
+
+def test_setting_up_a_first_authenticator_for_a_service_keeps_the_header_closed(
+    client, citizens, bank
+):
+    citizens.create(username="bodil", totp=False)
+    flow = Flow(citizens.app, client, bank)
+    destination = destination_of(flow.authorize().headers["Location"])
+    assert login(client, "bodil", PASSWORD, destination).status_code == 302
+    enrol = client.get(destination, follow_redirects=True)
+    assert enrol.request.path == "/me/security/totp", enrol.request.path
+    assert ACCOUNT_NAV not in enrol.text and '<a class="tillid-brand"' not in enrol.text
