@@ -228,7 +228,9 @@ def send_assertion(client, token: str, credential: dict):
 def pair_phone(app, client, phone_key: SoftAuthenticator, name: str = "Pixel"):
     """Pair a phone through the pages: the computer starts, the phone's browser finishes."""
     token = csrf_token(client.get("/me/security"))
-    page = client.post("/me/security/phone", data={"csrf_token": token})
+    started = client.post("/me/security/phone", data={"csrf_token": token})
+    assert started.status_code == 303, started.headers.get("Location")
+    page = client.get(started.headers["Location"])
     assert page.status_code == 200
     link = re.search(r'id="pairing-link" href="([^"]+)"', page.text).group(1)
     phone = app.test_client()

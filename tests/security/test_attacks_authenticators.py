@@ -17,7 +17,13 @@ import argon2
 import pyotp
 import pytest
 
-from tests.conftest import CitizenActions, csrf_token, login, rendering_independent
+from tests.conftest import (
+    CitizenActions,
+    csrf_token,
+    login,
+    new_recovery_codes,
+    rendering_independent,
+)
 from tests.security.conftest import (
     SoftAuthenticator,
     login_challenge,
@@ -297,9 +303,7 @@ def test_attack_user_enumeration_at_recovery(app, client, citizens):
     password session the step answers every visitor alike (it knows no user ID yet)."""
     citizens.create()
     assert citizens.login().status_code == 302
-    page = client.get("/me/security")
-    shown = client.post("/me/security/recovery-codes", data={"csrf_token": csrf_token(page)})
-    codes = re.findall(r"\b[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}\b", shown.text)
+    codes = new_recovery_codes(client)
     assert len(codes) == 10
     browser = app.test_client()
     assert login(browser, "anna", PASSWORD).status_code == 302
