@@ -91,7 +91,7 @@ def binding_level(first: bool) -> str:
     if first:
         return assurance.HIGH if citizen.identity_proofed_at is not None else assurance.SUBSTANTIAL
     if sso.recovered:
-        return assurance.lowest(sso.level, assurance.SUBSTANTIAL)
+        return assurance.SUBSTANTIAL
     return assurance.lowest(sso.level, sso.second_factor_level or sso.level)
 
 

@@ -75,7 +75,8 @@ def _return_after_confirming() -> str:
     never replayed), or the security page when the address answers POST only."""
     if request.method == "GET":
         return back_url()
-    if request.url_rule is not None and "GET" in request.url_rule.methods:
+    pages = current_app.url_map.bind_to_environ(request.environ)
+    if pages.test(request.path, method="GET"):
         return request.path
     return url_for("security.overview")
 
