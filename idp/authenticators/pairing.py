@@ -48,9 +48,12 @@ def pending(token: str) -> bool:
 
 def _started(held: bytes | None) -> tuple[Citizen, str] | None:
     """The active citizen a held pairing is for, and its binding level."""
-    if held is None:
+    try:
+        pairing = json.loads(held) if held is not None else None
+    except ValueError:
+        pairing = None  # a link made before links carried their level: start again
+    if not isinstance(pairing, dict):
         return None
-    pairing = json.loads(held)
     found = db.session.get(Citizen, pairing["citizen_id"])
     if found is None or found.status != CitizenStatus.ACTIVE:
         return None
