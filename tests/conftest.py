@@ -677,3 +677,16 @@ def assert_field_error(response, field_id: str, message: str) -> None:
     )
     assert summary, "no error summary"
     assert f'href="#{field_id}"' in summary.group(0) and message in summary.group(0)
+
+
+RECOVERY_CODE_RE = re.compile(r"<li><code>([0-9a-f]{4}(?:-[0-9a-f]{4}){3})</code></li>")
+
+
+def new_recovery_codes(client) -> list[str]:
+    """A citizen, logged in with a fresh second factor, makes a new set of recovery codes on
+    /me/security (the confirmation page, then its form) and reads them where it leads."""
+    page = client.get("/me/security/recovery-codes/new")
+    assert page.status_code == 200, page.headers.get("Location")
+    made = client.post("/me/security/recovery-codes/new", data={"csrf_token": csrf_token(page)})
+    assert made.status_code == 303, made.status_code
+    return RECOVERY_CODE_RE.findall(client.get(made.headers["Location"]).text)

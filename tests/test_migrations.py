@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from consent.partitions import is_partition
@@ -65,3 +65,37 @@ def test_downgrade_to_empty_and_up_again(empty_database_url):
         tables = set(inspect(connection).get_table_names())
         assert {"citizen", "activation_code", "alembic_version"} <= tables
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_authenticators_from_before_the_binding_rule_are_bound_at_substantial(empty_database_url):
+    """0018_fresh_bound_level: which session added an existing authenticator cannot be known,
+    so each gets the stricter level, Substantial (a passkey of before never logs in at High
+    until one is added from a High session)."""
+    app = _app(empty_database_url)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0017"]).exit_code == 0
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO citizen (id, cpr_encrypted, cpr_lookup, given_name, family_name, "
+                "birthdate, status, created_at, updated_at) VALUES ('c1', :blob, 'lookup', 'Ida', "
+                "'Jensen', '1985-07-15', 'active', :now, :now)"
+            ),
+            {"blob": b"x", "now": "2026-01-01"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO authenticator (id, citizen_id, kind, name, created_at, confirmed_at) "
+                "VALUES ('a1', 'c1', 'webauthn', 'Laptop', :now, :now)"
+            ),
+            {"now": "2026-01-01"},
+        )
+    with app.app_context():
+        db.engine.dispose()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context(), db.engine.connect() as connection:
+        bound = connection.execute(text("SELECT bound_level FROM authenticator")).scalar_one()
+        db.engine.dispose()
+    assert bound == "https://data.gov.dk/concept/core/nsis/loa/Substantial"

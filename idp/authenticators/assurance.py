@@ -34,6 +34,11 @@ def meets(reached: str, required: str) -> bool:
     return rank(reached) >= rank(required)
 
 
+def lowest(*levels: str) -> str:
+    """The lowest of these levels: what holds when each of them must."""
+    return min(levels, key=rank)
+
+
 def lowest_known(requested: Sequence[str]) -> str | None:
     """Of levels a request accepts (any will do), the lowest Tillid knows; None if none."""
     known = [value for value in requested if value in LEVELS]

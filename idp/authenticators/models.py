@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from idp.authenticators import assurance
 from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
 from idp.core.extensions import db
 
@@ -45,6 +46,12 @@ class Authenticator(db.Model):
     # The phone app's own key (a long-lived cookie on the paired phone), as SHA-256: it lets
     # the app list the requests waiting for it; approving still needs the phone's credential.
     app_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The level of the session that enrolled it (NIST SP 800-63B's binding rule): a login
+    # with it never reaches more. Unknown (rows from before it was kept, an operator's
+    # enrolment): the stricter Substantial.
+    bound_level: Mapped[str] = mapped_column(
+        String(64), default=assurance.SUBSTANTIAL, server_default=assurance.SUBSTANTIAL
+    )
     # Set when a sign count went backwards (a cloned key?): it no longer logs anyone in.
     suspect_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,12 +11,13 @@ takes a fresh assertion from the phone's credential.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 
 from flask import Response, current_app, request
 from sqlalchemy import select
 
-from idp.authenticators import passkeys
+from idp.authenticators import assurance, passkeys
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core.config import issuer_is_https
@@ -31,25 +32,42 @@ def _pairing_key(token: str) -> str:
     return store.key("phone-pairing", hashlib.sha256(token.encode()).hexdigest())
 
 
-def start(citizen: Citizen) -> str:
+def start(citizen: Citizen, bound_level: str) -> str:
+    """A pairing link for ``citizen``; the phone it pairs is bound to ``bound_level`` (the
+    level of the session that started it)."""
     token = secrets.token_urlsafe(24)
-    store.redis.set(_pairing_key(token), citizen.id, ex=PAIRING_SECONDS)
+    held = json.dumps({"citizen_id": citizen.id, "bound_level": bound_level})
+    store.redis.set(_pairing_key(token), held, ex=PAIRING_SECONDS)
     return token
 
 
-def _citizen(citizen_id) -> Citizen | None:
-    found = db.session.get(Citizen, citizen_id.decode()) if citizen_id else None
-    return found if found is not None and found.status == CitizenStatus.ACTIVE else None
+def pending(token: str) -> bool:
+    """The pairing link has not been used and has not expired."""
+    return bool(store.redis.exists(_pairing_key(token)))
+
+
+def _started(held: bytes | None) -> tuple[Citizen, str] | None:
+    """The active citizen a held pairing is for, and its binding level."""
+    try:
+        pairing = json.loads(held) if held is not None else None
+    except ValueError:
+        pairing = None  # a link made before links carried their level: start again
+    if not isinstance(pairing, dict):
+        return None
+    found = db.session.get(Citizen, pairing["citizen_id"])
+    if found is None or found.status != CitizenStatus.ACTIVE:
+        return None
+    return found, pairing.get("bound_level", assurance.SUBSTANTIAL)
 
 
 def registration_options(token) -> str | None:
     """Options for the phone's credential; None if the link is unknown or used."""
     if not isinstance(token, str) or len(token) > 64:
         return None
-    citizen = _citizen(store.redis.get(_pairing_key(token)))
-    if citizen is None:
+    started = _started(store.redis.get(_pairing_key(token)))
+    if started is None:
         return None
-    return passkeys.registration_options(citizen, purpose=_PAIRING, discoverable=False)
+    return passkeys.registration_options(started[0], purpose=_PAIRING, discoverable=False)
 
 
 def complete(token, credential: dict, name: str) -> tuple[Authenticator, str] | None:
@@ -57,11 +75,12 @@ def complete(token, credential: dict, name: str) -> tuple[Authenticator, str] | 
     its new app key, or None if the link is unknown, used or expired."""
     if not isinstance(token, str) or len(token) > 64:
         return None
-    citizen = _citizen(store.redis.getdel(_pairing_key(token)))
-    if citizen is None:
+    started = _started(store.redis.getdel(_pairing_key(token)))
+    if started is None:
         return None
+    citizen, bound_level = started
     phone = passkeys.register(citizen, credential, name, purpose=_PAIRING,
-                              kind=AuthenticatorKind.PHONE)  # fmt: skip
+                              kind=AuthenticatorKind.PHONE, bound_level=bound_level)  # fmt: skip
     app_key = secrets.token_urlsafe(32)
     phone.app_token_hash = hashlib.sha256(app_key.encode()).hexdigest()
     db.session.commit()

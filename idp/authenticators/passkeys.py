@@ -159,7 +159,10 @@ def register(
     *,
     purpose: str = "register",
     kind: AuthenticatorKind = AuthenticatorKind.WEBAUTHN,
+    bound_level: str = assurance.SUBSTANTIAL,
 ) -> Authenticator:
+    """Check a registration and keep the credential, bound to ``bound_level``: the level of
+    the session that enrolled it, which a login with it never exceeds."""
     challenge = _take(purpose)
     try:
         verified = verify_registration_response(
@@ -185,6 +188,7 @@ def register(
         backup_state=verified.credential_backed_up,
         confirmed_at=utcnow(),
         last_used_at=utcnow(),
+        bound_level=bound_level,
     )
     db.session.add(passkey)
     try:
@@ -303,15 +307,15 @@ def login_level(passkey: Authenticator, citizen: Citizen) -> tuple[str, list[str
 
     A device-bound key (not backup-eligible) is hardware-held ("hwk"); a synced one is
     software-held ("swk"). High needs the device-bound key and a citizen whose identity the
-    activation letter proved."""
+    activation letter proved; and never more than the level the passkey was enrolled at (a
+    passkey added from a Substantial session logs in at Substantial)."""
     device_bound = not passkey.backup_eligible
     amr = ["hwk" if device_bound else "swk", "user", "mfa"]
-    if device_bound and citizen.identity_proofed_at is not None:
-        return assurance.HIGH, amr
-    return assurance.SUBSTANTIAL, amr
+    reaches = assurance.HIGH
+    if not device_bound or citizen.identity_proofed_at is None:
+        reaches = assurance.SUBSTANTIAL
+    return assurance.lowest(reaches, passkey.bound_level), amr
 
 
 def can_reach_high(citizen: Citizen) -> bool:
-    return citizen.identity_proofed_at is not None and any(
-        not p.backup_eligible for p in passkeys_of(citizen.id)
-    )
+    return any(login_level(p, citizen)[0] == assurance.HIGH for p in passkeys_of(citizen.id))

@@ -224,6 +224,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "TILLID_DATA_KEY": data_key,
         "SESSION_IDLE_TIMEOUT": _env_int("SESSION_IDLE_TIMEOUT", 30 * 60),
         "SESSION_ABSOLUTE_TIMEOUT": _env_int("SESSION_ABSOLUTE_TIMEOUT", 8 * 60 * 60),
+        # How old the session's last second factor may be for a sensitive change (adding or
+        # removing an authenticator, new recovery codes, the password): as banks do, minutes.
+        "FRESH_SECOND_FACTOR_SECONDS": _env_int("FRESH_SECOND_FACTOR_SECONDS", 5 * 60),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute;200 per hour"),
         # The machine endpoints' budgets (idp/core/rate_limits.py): per source address for what no
         # credential vouches for; per client (or citizen) once a credential checked out.
@@ -315,7 +318,7 @@ def _check(config: dict) -> None:
             raise ConfigurationError(f"{name} cannot be negative (0 turns it off)")
     if config["TRUSTED_PROXY_COUNT"] < 0:
         raise ConfigurationError("TRUSTED_PROXY_COUNT cannot be negative")
-    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "FRESH_SECOND_FACTOR_SECONDS"):
         if config[name] <= 0:
             raise ConfigurationError(f"{name} must be positive")
     if config["SESSION_IDLE_TIMEOUT"] > config["SESSION_ABSOLUTE_TIMEOUT"]:

@@ -33,6 +33,10 @@ class SSOSession:
     acr: str | None = None
     # The ids this login had before a step-up gave it new ones: it ends with all of them.
     earlier_ids: list[str] = field(default_factory=list)
+    # When the citizen last proved a second factor in this session, and the level that factor
+    # reaches: a sensitive change needs it recent (current.fresh_second_factor_required).
+    second_factor_at: float | None = None
+    second_factor_level: str | None = None
 
     @property
     def level(self) -> str:
@@ -109,14 +113,21 @@ def start(
     recovered: bool = False,
     level: str | None = None,
     earlier_ids: list[str] | None = None,
+    second_factor: tuple[float, str] | None = None,
 ) -> str:
-    """Begin a fresh session (always a new id: no fixation). Returns the cookie value."""
+    """Begin a fresh session (always a new id: no fixation). Returns the cookie value.
+
+    A login with two factors proved its second one now; a recovery code is no second factor
+    (``recovered``); ``second_factor`` carries an earlier proof (time, level) over instead."""
     # A new CSRF token too: one fixed in the browser before the login opens no form after it.
     field = current_app.config["WTF_CSRF_FIELD_NAME"]
     form_session.pop(field, None)
     g.pop(field, None)
     session_id = secrets.token_urlsafe(32)
     now = time.time()
+    reached = level or assurance.level_of(amr)
+    if second_factor is None and not recovered and assurance.meets(reached, assurance.SUBSTANTIAL):
+        second_factor = (now, reached)
     session = SSOSession(
         id_hash=_hash(session_id),
         citizen_id=citizen_id,
@@ -129,6 +140,8 @@ def start(
         recovered=recovered,
         acr=level,
         earlier_ids=earlier_ids or [],
+        second_factor_at=second_factor[0] if second_factor else None,
+        second_factor_level=second_factor[1] if second_factor else None,
     )
     _save(session)
     return session_id
@@ -145,8 +158,21 @@ def elevate(
     """The citizen proved more (step-up): the session continues under a new id with the
     methods used now, so a cookie seen at the lower level opens nothing at the higher."""
     _forget(session.id_hash, session.citizen_id)
+    # A recovery code proves no second factor: the session keeps the proof it had, if any.
+    kept = None
+    if recovered and session.second_factor_at is not None:
+        kept = (session.second_factor_at, session.second_factor_level)
     return start(session.citizen_id, amr, request, recovered=recovered, level=level,
-                 earlier_ids=[*session.earlier_ids, session.id_hash])  # fmt: skip
+                 earlier_ids=[*session.earlier_ids, session.id_hash],
+                 second_factor=kept)  # fmt: skip
+
+
+def record_second_factor(session: SSOSession, level: str) -> None:
+    """The citizen proved a second factor again (reaching ``level``) without the session
+    changing level: it keeps its id, and remembers when."""
+    session.second_factor_at = time.time()
+    session.second_factor_level = level
+    _touch(session)
 
 
 def current(request: Request) -> SSOSession | None:

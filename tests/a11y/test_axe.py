@@ -18,6 +18,7 @@ PAGES = {
     "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
     "step-up", "logout", "logged-out", "error-404", "error-400", "service-login",
     "access-log-error",
+    "enrol-passkey", "new-recovery-codes", "recovery-codes", "recovery-codes-shown", "confirm",
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import secrets
 import socket
 import threading
@@ -29,7 +30,7 @@ from clients import service as client_registry
 from demo import citizens as demo
 from demo import registry as demo_registry
 from demo.service import create_service
-from idp.core.extensions import db
+from idp.core.extensions import db, store
 
 LANGUAGES = ("da", "en")
 LOCALES = {"da": "da-DK", "en": "en-GB"}  # the browser's Accept-Language
@@ -279,10 +280,16 @@ def _phone_login(site: Site, page, phone, language: str, width: int):
 def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     portal = [("me", "/me"), ("sessions", "/me/sessions"), ("consents", "/me/consents"),
               ("access-log", "/me/access-log"), ("security", "/me/security"),
-              ("enrol-totp", "/me/security/totp")]  # fmt: skip
+              ("enrol-totp", "/me/security/totp"), ("enrol-passkey", "/me/security/passkey"),
+              ("new-recovery-codes", "/me/security/recovery-codes/new")]  # fmt: skip
     for name, path in portal:
         page.goto(site.url(path))
         yield name, page
+    _submit(page, "form[action$='/me/security/recovery-codes/new']")
+    yield "recovery-codes", page
+    _submit(page, "form[action$='/me/security/recovery-codes/saved']")
+    page.goto(site.url("/me/security/recovery-codes"))
+    yield "recovery-codes-shown", page
     # The access log's filters in error (From after To): the form with its errors.
     page.goto(site.url("/me/access-log?from=2026-05-02&to=2026-05-01"))
     yield "access-log-error", page
@@ -297,10 +304,25 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     # A service asking for NSIS High: the step-up asks for a passkey on this device.
     page.goto(site.url("/login/code?need=high&next=/me"))
     yield "step-up", page
+    # Long after the last second factor: a sensitive change asks to confirm it first.
+    _age_second_factor(site, page)
+    page.goto(site.url("/me/security/recovery-codes/new"))
+    yield "confirm", page
     page.goto(site.url("/logout"))
     yield "logout", page
     _submit(page, "main form[action$='/logout']")
     yield "logged-out", page
+
+
+def _age_second_factor(site: Site, page) -> None:
+    """Move the session's last second factor an hour back, as if the citizen had left the
+    computer then (what the store holds for this browser's session)."""
+    (cookie,) = [c for c in page.context.cookies() if c["name"].endswith("tillid_sso")]
+    with site.app.app_context():
+        key = store.key("sso", hashlib.sha256(cookie["value"].encode()).hexdigest())
+        held = json.loads(store.redis.get(key))
+        held["second_factor_at"] -= 60 * 60
+        store.redis.set(key, json.dumps(held), ex=store.redis.ttl(key))
 
 
 def _session_warning(site: Site, page) -> Iterator[tuple[str, object]]:

@@ -22,6 +22,7 @@ from tests.e2e.conftest import add_authenticator, csp_violations, log_in_as_demo
 from tests.oidc.conftest import pkce
 
 HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
+SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
 
 
 def register_passkey(page, base_url, name="Min laptop"):
@@ -29,6 +30,7 @@ def register_passkey(page, base_url, name="Min laptop"):
     page.goto(f"{base_url}/me/security")
     log_in_as_demo(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("How you log in")
+    page.get_by_role("link", name="Add a passkey").click()
     page.get_by_label("Name for a new passkey").fill(name)
     page.get_by_role("button", name="Add a passkey").click()
     expect(page.get_by_role("status")).to_contain_text(f"Your passkey “{name}” is set up.")
@@ -188,29 +190,61 @@ def test_the_server_checks_the_origin(demo_site, page):
     expect(page.locator('[data-passkey-status="login"]')).to_contain_text("origin")
 
 
-def test_a_service_asking_for_high_gets_a_step_up_with_the_device_bound_passkey(demo_site, page):
-    app, base_url = demo_site
-    add_authenticator(page)
-    register_passkey(page, base_url)
-    received = []
+def _activate_with_a_first_passkey(app, page, base_url) -> None:
+    """The pending demo citizen (Oskar) activates with the letter and sets up a passkey as
+    his first second factor: bound by the letter's identity proofing, it reaches High."""
+    from demo import citizens as demo
+
+    letter = app.test_cli_runner().invoke(args=["citizens", "activation-code",
+                                                demo.PENDING_DEMO_CPR])  # fmt: skip
+    assert letter.exit_code == 0, letter.output
+    page.goto(f"{base_url}/activate")
+    page.get_by_label("CPR number").fill(demo.PENDING_DEMO_CPR)
+    page.get_by_label("Activation code").fill(json.loads(letter.stdout)["activation_code"])
+    page.get_by_label("Choose a user ID").fill("oskar")
+    page.get_by_label("Choose a password").fill("a long enough password")
+    page.get_by_label("Repeat the password").fill("a long enough password")
+    page.get_by_role("button", name="Activate").click()
+    page.get_by_label("User ID").fill("oskar")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
+    page.get_by_label("Name for the passkey").fill("Min laptop")
+    page.get_by_role("button", name="Set up a passkey").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
+    page.get_by_role("button", name="I have saved them, continue").click()
+
+
+def _ask_for_high(app, page, base_url, received) -> tuple[dict, str]:
+    """A public authority asks for NSIS High; the registered service and its PKCE verifier."""
     rp = make_server("localhost", 0, Request.application(
         lambda request: received.append(request.args.to_dict()) or Response("Got it")
     ), threaded=True)  # fmt: skip
     threading.Thread(target=rp.serve_forever, daemon=True).start()
     callback = f"http://localhost:{rp.server_port}/cb"
+    created = json.loads(app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", "Sundhed", "--kind", "public_authority",
+        "--redirect-uri", callback, "--scope", "openid profile",
+        "--legal-basis", "public_task", "--purpose", "To show your health records",
+    ]).stdout)  # fmt: skip
+    created["redirect_uri"], created["server"] = callback, rp
+    verifier, challenge = pkce()
+    page.goto(f"{base_url}/authorize?" + urlencode({
+        "response_type": "code", "client_id": created["client_id"], "redirect_uri": callback,
+        "scope": "openid profile", "state": "s1", "nonce": "n1", "acr_values": HIGH,
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    }))  # fmt: skip
+    return created, verifier
+
+
+def test_a_service_asking_for_high_gets_a_step_up_with_the_device_bound_passkey(demo_site, page):
+    app, base_url = demo_site
+    add_authenticator(page)
+    _activate_with_a_first_passkey(app, page, base_url)
+    received = []
+    created, verifier = _ask_for_high(app, page, base_url, received)
     try:
-        created = json.loads(app.test_cli_runner().invoke(args=[
-            "clients", "create", "--name", "Sundhed", "--kind", "public_authority",
-            "--redirect-uri", callback, "--scope", "openid profile",
-            "--legal-basis", "public_task", "--purpose", "To show your health records",
-        ]).stdout)  # fmt: skip
-        verifier, challenge = pkce()
-        page.goto(f"{base_url}/authorize?" + urlencode({
-            "response_type": "code", "client_id": created["client_id"], "redirect_uri": callback,
-            "scope": "openid profile", "state": "s1", "nonce": "n1", "acr_values": HIGH,
-            "code_challenge": challenge, "code_challenge_method": "S256",
-        }))  # fmt: skip
-        # Logged in with password and code (Substantial): High needs the passkey.
+        # The passkey's setup opened a Substantial session: High needs the passkey itself.
         expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it is you")
         expect(page.get_by_label("Code from your authenticator app")).to_have_count(0)
         page.get_by_role("button", name="Use a passkey").click()
@@ -218,12 +252,28 @@ def test_a_service_asking_for_high_gets_a_step_up_with_the_device_bound_passkey(
         expect(page.get_by_text("Got it")).to_be_visible()
         code = parse_qs(urlsplit(page.url).query)["code"][0]
         tokens = requests.post(f"{base_url}/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": callback,
-            "code_verifier": verifier,
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": created["redirect_uri"], "code_verifier": verifier,
         }, auth=(created["client_id"], created["client_secret"]), timeout=10).json()  # fmt: skip
         keys = KeySet.import_key_set(requests.get(f"{base_url}/jwks", timeout=10).json())
         claims = jwt.decode(tokens["id_token"], keys).claims
         assert claims["acr"] == HIGH
         assert {"hwk", "user", "mfa"} <= set(claims["amr"])
     finally:
-        rp.shutdown()
+        created["server"].shutdown()
+
+
+def test_a_passkey_added_from_a_substantial_session_never_reaches_high(demo_site, page):
+    """NIST SP 800-63B's binding rule: Ida logged in with password and code (Substantial)
+    adds a device-bound passkey; a service asking for High is told it cannot be had."""
+    app, base_url = demo_site
+    add_authenticator(page)
+    register_passkey(page, base_url)
+    assert [p.bound_level for p in passkey_rows(app)] == [SUBSTANTIAL]
+    received = []
+    created, _verifier = _ask_for_high(app, page, base_url, received)
+    try:
+        expect(page.get_by_text("Got it")).to_be_visible()
+        assert received[0]["error"] == "unmet_authentication_requirements", received
+    finally:
+        created["server"].shutdown()

@@ -252,7 +252,7 @@ def test_removing_the_phone_on_the_portal_unpairs_it_at_once(app, client, citize
         )
     removed = client.post(f"/me/security/{phone_id}/remove",
                           data={"csrf_token": csrf_token(overview)})  # fmt: skip
-    assert removed.status_code == 302
+    assert removed.status_code == 303
     assert "This phone is not paired" in phone_app.get("/app").get_data(as_text=True)
 
 

@@ -9,7 +9,14 @@ import time
 import pyotp
 import pytest
 
-from tests.conftest import CitizenActions, csrf_token, login, sql
+from tests.conftest import (
+    RECOVERY_CODE_RE,
+    CitizenActions,
+    csrf_token,
+    login,
+    new_recovery_codes,
+    sql,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -190,8 +197,10 @@ def test_enrolment_shows_a_qr_code_and_the_key_and_needs_one_code(app, client, o
     wrong = _confirm(client, page, "000000")
     assert wrong.status_code == 400 and "does not match" in wrong.text
     done = _confirm(client, page, pyotp.TOTP(secret).now())
-    assert done.status_code == 200 and "Save your recovery codes" in done.text
-    codes = re.findall(r"<li><code>([0-9a-f-]{19})</code></li>", done.text)
+    assert done.status_code == 303, "POST-redirect-GET: the codes are shown by the next page"
+    shown = client.get(done.headers["Location"])
+    assert shown.status_code == 200 and "Save your recovery codes" in shown.text
+    codes = RECOVERY_CODE_RE.findall(shown.text)
     assert len(codes) == 10 and len(set(codes)) == 10
     stored = sql(app, "SELECT code_hash FROM recovery_code")
     assert len(stored) == 10 and not {c.replace("-", "") for c in codes} & {
@@ -225,9 +234,7 @@ def _recovery_codes(citizens) -> list[str]:
     client = citizens.client
     if client.get("/me").status_code != 200:
         assert send_code(client, citizens.totp_code("anna")).status_code == 302
-    page = client.get("/me/security")
-    response = client.post("/me/security/recovery-codes", data={"csrf_token": csrf_token(page)})
-    return re.findall(r"<li><code>([0-9a-f-]{19})</code></li>", response.text)
+    return new_recovery_codes(client)
 
 
 def _use_recovery_code(client, code):
@@ -246,7 +253,7 @@ def test_a_recovery_code_lets_the_citizen_enrol_a_new_authenticator_once(app, ci
     assert response.headers["Location"] == "/me/security/totp?next=/me"
     assert lost_phone.get("/me").status_code == 302, "a recovery code is no second factor"
     page, secret = _enrol_page(lost_phone)
-    assert _confirm(lost_phone, page, pyotp.TOTP(secret).now()).status_code == 302
+    assert _confirm(lost_phone, page, pyotp.TOTP(secret).now()).status_code == 303
     assert lost_phone.get("/me").status_code == 200
 
     again = app.test_client()
@@ -283,14 +290,14 @@ def test_the_security_page_lists_renames_and_removes_but_never_the_last(app, cit
     assert refused.status_code == 409 and "only second factor" in refused.text
 
     enrol, secret = _enrol_page(client, "/me/security")
-    assert _confirm(client, enrol, pyotp.TOTP(secret).now(), name="Tablet").status_code == 302
+    assert _confirm(client, enrol, pyotp.TOTP(secret).now(), name="Tablet").status_code == 303
     first, second = _authenticator_ids(client)
     renamed = client.post(f"/me/security/{first}/rename",
                           data={"csrf_token": token, "name": "  Gammel  telefon "})  # fmt: skip
-    assert renamed.status_code == 302
+    assert renamed.status_code == 303
     assert "Gammel telefon" in client.get("/me/security").text
     assert (
-        client.post(f"/me/security/{first}/remove", data={"csrf_token": token}).status_code == 302
+        client.post(f"/me/security/{first}/remove", data={"csrf_token": token}).status_code == 303
     )
     assert _authenticator_ids(client) == [second]
     assert [r["name"] for r in sql(app, "SELECT name FROM authenticator")] == ["Tablet"]

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, RSAKey
 
-from idp.core.extensions import db
+from idp.core.extensions import db, store
 from tests.conftest import csrf_token, sibling_app
 from tests.oidc.conftest import oidc  # noqa: F401 (a fixture)
 
@@ -202,9 +202,11 @@ def post_json(client, path: str, body, token: str | None):
     return client.post(path, json=body, headers=headers)
 
 
-def register_passkey(client, authenticator: SoftAuthenticator, name: str = "Laptop") -> None:
-    """A logged-in citizen (two factors) adds ``authenticator`` on the security page."""
-    token = csrf_token(client.get("/me/security"))
+def register_passkey(client, authenticator: SoftAuthenticator, name: str = "Laptop",
+                     page: str = "/me/security") -> None:  # fmt: skip
+    """A logged-in citizen (two factors, proved in the last few minutes) adds
+    ``authenticator`` on the security page (or, for a first one, on ``page``)."""
+    token = csrf_token(client.get(page))
     options = post_json(client, "/me/security/passkey/options", {}, token)
     assert options.status_code == 200, options.json
     answer = {"credential": authenticator.register(options.json), "name": name}
@@ -228,7 +230,9 @@ def send_assertion(client, token: str, credential: dict):
 def pair_phone(app, client, phone_key: SoftAuthenticator, name: str = "Pixel"):
     """Pair a phone through the pages: the computer starts, the phone's browser finishes."""
     token = csrf_token(client.get("/me/security"))
-    page = client.post("/me/security/phone", data={"csrf_token": token})
+    started = client.post("/me/security/phone", data={"csrf_token": token})
+    assert started.status_code == 303, started.headers.get("Location")
+    page = client.get(started.headers["Location"])
     assert page.status_code == 200
     link = re.search(r'id="pairing-link" href="([^"]+)"', page.text).group(1)
     phone = app.test_client()
@@ -259,3 +263,17 @@ def second_worker(app):
         db.session.remove()
         db.engine.dispose()
     own_store.close()
+
+
+def age_second_factor(app, client, seconds: float) -> None:
+    """Move the browser's session's last second factor ``seconds`` into the past, as if the
+    citizen had walked away from the computer that long ago (no sleeping)."""
+    cookie = client.get_cookie("tillid_sso")
+    assert cookie is not None, "the browser has no session"
+    with app.app_context():
+        key = store.key("sso", hashlib.sha256(cookie.value.encode()).hexdigest())
+        ttl = store.redis.ttl(key)
+        held = json.loads(store.redis.get(key))
+        assert held["second_factor_at"] is not None, "no second factor proved in this session"
+        held["second_factor_at"] -= seconds
+        store.redis.set(key, json.dumps(held), ex=ttl)

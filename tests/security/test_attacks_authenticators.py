@@ -17,7 +17,17 @@ import argon2
 import pyotp
 import pytest
 
-from tests.conftest import CitizenActions, csrf_token, login, rendering_independent
+from tests.conftest import (
+    RECOVERY_CODE_RE,
+    CitizenActions,
+    activate,
+    csrf_token,
+    login,
+    new_recovery_codes,
+    rendering_independent,
+    sql,
+)
+from tests.oidc.conftest import Flow, redirect_params, register
 from tests.security.conftest import (
     SoftAuthenticator,
     login_challenge,
@@ -297,9 +307,7 @@ def test_attack_user_enumeration_at_recovery(app, client, citizens):
     password session the step answers every visitor alike (it knows no user ID yet)."""
     citizens.create()
     assert citizens.login().status_code == 302
-    page = client.get("/me/security")
-    shown = client.post("/me/security/recovery-codes", data={"csrf_token": csrf_token(page)})
-    codes = re.findall(r"\b[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}\b", shown.text)
+    codes = new_recovery_codes(client)
     assert len(codes) == 10
     browser = app.test_client()
     assert login(browser, "anna", PASSWORD).status_code == 302
@@ -347,3 +355,106 @@ def test_attack_webauthn_sign_count_regression_of_a_cloned_phone_key(app, client
     assert phone.get("/app/api/pending").status_code == 401  # the phone is blocked
     listed = client.get("/api/me/authenticators").json["authenticators"]
     assert [a["blocked"] for a in listed if a["kind"] == "phone"] == [True]
+
+
+# --- the binding rule: an authenticator logs in no higher than the session that added it ------
+
+HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
+SUBSTANTIAL = "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+
+
+def _activated_and_logged_in(app, citizens, browser, username: str) -> None:
+    """A citizen whose identity the activation letter proved, logged in with the password
+    and nothing more (no second factor yet)."""
+    cpr = citizens.next_cpr()
+    citizens.create(username=None, cpr=cpr)
+    assert activate(browser, cpr, citizens.letter(cpr), username, PASSWORD).status_code == 302
+    assert login(browser, username, PASSWORD).status_code == 302
+
+
+def _passkey_login(app, passkey: SoftAuthenticator):
+    browser = app.test_client()
+    token, challenge = login_challenge(browser)
+    assert send_assertion(browser, token, passkey.assertion(challenge)).status_code == 200
+    return browser
+
+
+def _bound_levels(app) -> list[str]:
+    rows = sql(app, "SELECT bound_level FROM authenticator WHERE kind = 'webauthn' "
+                    "ORDER BY created_at")  # fmt: skip
+    return [r["bound_level"] for r in rows]
+
+
+@pytest.fixture
+def high_service(app):
+    assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
+    return register(app, name="Sundhed", kind="public_authority", scope="openid profile",
+                    legal_basis="public_task")  # fmt: skip
+
+
+def test_attack_a_passkey_added_from_a_substantial_session_never_logs_in_at_high(
+    app, client, citizens, high_service
+):
+    """The citizen's first factor is the app (Substantial). Someone with the password and a
+    code (phished, or over the shoulder) adds their own device-bound passkey and asks a
+    service for High with it: the passkey is bound to the Substantial session it came from."""
+    _activated_and_logged_in(app, citizens, client, "ida")
+    page = client.get("/me/security/totp")
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
+    code = pyotp.TOTP(secret).now()
+    enrolled = client.post("/me/security/totp", data={"csrf_token": csrf_token(page),
+                                                      "otp": code, "next": "/me"})  # fmt: skip
+    assert enrolled.status_code == 303
+    attackers_key = SoftAuthenticator()  # device-bound: High if anything is
+    register_passkey(client, attackers_key)
+    assert _bound_levels(app) == [SUBSTANTIAL]
+
+    browser = _passkey_login(app, attackers_key)
+    flow = Flow(app, browser, high_service)
+    refused = redirect_params(flow.authorize(acr_values=HIGH))
+    assert refused["error"] == "unmet_authentication_requirements", refused
+    assert flow.id_token(flow.tokens())["acr"] == SUBSTANTIAL, "what it reaches: Substantial"
+
+
+def test_a_first_passkey_after_activation_reaches_high_and_binds_the_next_at_high(
+    app, client, citizens, high_service
+):
+    """The control: a passkey set up as the first second factor after the letter is bound by
+    the identity proofing (High); a passkey added from the High session it opens is High too."""
+    _activated_and_logged_in(app, citizens, client, "ida")
+    first = SoftAuthenticator()
+    register_passkey(client, first, page="/me/security/totp")
+    browser = _passkey_login(app, first)
+    flow = Flow(app, browser, high_service)
+    assert flow.id_token(flow.tokens(acr_values=HIGH))["acr"] == HIGH
+    second = SoftAuthenticator()
+    register_passkey(browser, second)
+    assert _bound_levels(app) == [HIGH, HIGH]
+    flow = Flow(app, _passkey_login(app, second), high_service)
+    assert flow.id_token(flow.tokens(acr_values=HIGH))["acr"] == HIGH
+
+
+def test_attack_a_passkey_added_after_a_recovery_code_stays_at_substantial(
+    app, client, citizens, high_service
+):
+    """Someone with the password and one recovery code (found in a drawer) gets in to set up
+    a new authenticator: the code and the password are two factors, never High."""
+    _activated_and_logged_in(app, citizens, client, "ida")
+    register_passkey(client, SoftAuthenticator(), page="/me/security/totp")
+    codes = RECOVERY_CODE_RE.findall(client.get("/me/security/recovery-codes").text)
+    assert len(codes) == 10, "a first authenticator comes with recovery codes"
+    intruder = app.test_client()
+    assert login(intruder, "ida", PASSWORD).status_code == 302
+    page = intruder.get("/login/recovery")
+    used = intruder.post("/login/recovery", data={"csrf_token": csrf_token(page),
+                                                  "recovery_code": codes[0]})  # fmt: skip
+    assert used.status_code == 302
+    intruders_key = SoftAuthenticator()
+    register_passkey(intruder, intruders_key, page="/me/security/totp")
+    assert _bound_levels(app) == [HIGH, SUBSTANTIAL]
+    flow = Flow(app, _passkey_login(app, intruders_key), high_service)
+    asked = flow.authorize(acr_values=HIGH)
+    # Not High: sent to prove it with the citizen's own High passkey, which the intruder lacks.
+    assert asked.status_code == 302
+    location = asked.headers["Location"]
+    assert location.startswith("/login/code?") and "need=high" in location

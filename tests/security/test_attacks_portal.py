@@ -109,7 +109,7 @@ def poisoned(app, client, citizens):
     page = client.get("/me/security")
     renamed = client.post(f"/me/security/{authenticator}/rename",
                           data={"csrf_token": csrf_token(page), "name": SCRIPT})  # fmt: skip
-    assert renamed.status_code == 302
+    assert renamed.status_code == 303
     pages["flash after rename"] = client.get("/me/security")
     register_passkey(client, SoftAuthenticator(), name=ATTRIBUTE_BREAK)
     phone = pair_phone(app, client, SoftAuthenticator(), name=TEMPLATE + SQL)

@@ -270,7 +270,7 @@ def test_attack_csrf_token_fixed_before_login(app, client, citizens):
     citizens.create()
     planted = csrf_token(client.get("/login"))
     assert citizens.login().status_code == 302
-    for path in ("/me/sessions/end-all", "/me/security/recovery-codes"):
+    for path in ("/me/sessions/end-all", "/me/security/recovery-codes/new"):
         response = client.post(path, data={"csrf_token": planted})
         assert response.status_code == 400 and CSRF_REFUSAL in response.text, path
     assert client.get("/me").status_code == 200

@@ -23,6 +23,14 @@
       body: JSON.stringify(body || {}),
     });
     const answer = await response.json().catch(() => ({}));
+    // A sensitive change whose second factor is no longer fresh: confirm it first, then
+    // back to this page (the server checks where `next` leads).
+    if (response.status === 403 && answer.confirm) {
+      const confirm = new URL(answer.confirm, window.location.href);
+      confirm.searchParams.set('next', window.location.pathname + window.location.search);
+      window.location.assign(confirm.toString());
+      return new Promise(() => {});
+    }
     if (!response.ok) throw new Error(answer.detail || answer.title || text('requestFailed', 'The request failed.'));
     return answer;
   }
