@@ -17,6 +17,7 @@ PAGES = {
     "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents", "access-log",
     "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
     "step-up", "logout", "logged-out", "error-404", "error-400",
+    "service", "service-received", "service-error",
 }  # fmt: skip
 
 
