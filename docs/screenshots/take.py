@@ -4,7 +4,8 @@ desktop's, photographed by Chromium into docs/screenshots/ (full pages, device s
 It starts a throwaway Tillid (a temporary instance directory, SQLite, the embedded store,
 keys, the demo citizen and the demo services), has the demo citizen log in for real (so the
 access log holds real entries), and walks the same tour of pages as the accessibility
-checks (tests/a11y/tour.py), the demo bank's pages included. CHROMIUM_PATH names the browser (default /usr/bin/chromium).
+checks (tests/a11y/tour.py), the demo bank's pages included. CHROMIUM_PATH names the
+browser (default /usr/bin/chromium).
 
     .venv/bin/python docs/screenshots/take.py [--only login,consent]
 """
