@@ -68,6 +68,16 @@ def describe(received: dict) -> list[Received]:
     return [Received(_label(name), name, _value(name, received[name])) for name in names]
 
 
+def describe_answer(body) -> list[Received]:
+    """An API's answer in words: the attribute API's attributes of the citizen, or the
+    fields of any other answer (a report's entry, userinfo after CIBA, a problem)."""
+    if not isinstance(body, dict):
+        return []
+    if isinstance(body.get("attributes"), dict):
+        return describe(body["attributes"])
+    return describe(body)
+
+
 def _label(name: str) -> str:
     label = claims.label(name) or _LOGIN_CLAIMS.get(name)
     return str(label) if label is not None else name
@@ -80,6 +90,8 @@ def _value(name: str, value) -> str:
         return str(_LEVELS.get(value, value))
     if name == "amr" and isinstance(value, list):
         return ", ".join(str(_METHODS.get(method, method)) for method in value)
+    if name == "attributes" and isinstance(value, list):  # a report names the claims it covers
+        return ", ".join(_label(claim) for claim in value)
     if name == "birthdate" and isinstance(value, str):
         try:
             return format_date(dt.date.fromisoformat(value), "long")

@@ -142,9 +142,7 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             userinfo=in_words.describe(received["userinfo"]) if received else [],
             uses_apis=bool(api_scopes),
             api_answer=api_answer,
-            api_words=in_words.describe(api_answer["body"])
-            if api_answer and isinstance(api_answer.get("body"), dict)
-            else [],
+            api_words=in_words.describe_answer(api_answer["body"]) if api_answer else [],
             uses_ciba=ciba,
         )
 

@@ -139,9 +139,12 @@ def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Look up my address again (attribute API)").click()
     expect(page.get_by_role("heading", level=3)).to_have_text("Tillid answered 200")
-    expect(page.locator("#api-answer")).to_contain_text("street_address")
+    expect(page.locator("#api-answer")).to_contain_text("street_address")  # the JSON
+    address = page.locator("#api-answer-claims [data-claim=address]")  # and in words
+    expect(address).to_contain_text("Vesterbrogade 1")
     page.get_by_role("button", name="Report a lookup in our case system (report API)").click()
     expect(page.get_by_role("heading", level=3)).to_have_text("Tillid answered 201")
+    expect(page.locator("#api-answer-claims [data-claim=attributes]")).to_have_text("Your address")
 
     integrate(app)
     page.goto(f"{issuer}/me/access-log")
