@@ -57,6 +57,9 @@ def test_the_bank_speaks_danish_and_says_truthfully_what_it_receives():
 def test_the_tax_authority_lists_the_cpr_number_and_the_address():
     text = _readable(_service(demo_registry.TAX).get("/"), "da")
     assert "Dit CPR-nummer" in text and "Din adresse" in text
+    # Its registration has the attribute and report APIs: it says it may look again later.
+    assert "Senere, uden dig, kan den læse dine oplysninger igen" in text
+    assert "Senere, uden dig" not in _text(_service(demo_registry.BANK).get("/"))
 
 
 def test_the_switch_to_english_holds_for_the_following_pages():
