@@ -159,3 +159,28 @@ def test_what_the_service_received_is_shown_in_words_in_both_languages():
         assert shown in english, shown
     for text in (danish, english):
         assert not re.search(r"\bTrue\b|\bFalse\b|\['|\b179629\d{4}\b", text), text
+
+
+def test_demo_load_gives_each_demo_service_its_own_sector_even_one_registered_before(app):
+    """A registration from before the demo services had sectors of their own (the sector then
+    came from the shared host, localhost) gets its own at the next `demo load`."""
+    from clients import service as client_registry
+
+    with app.app_context():
+        client_registry.register({
+            "name": demo_registry.BANK.name, "kind": demo_registry.BANK.kind,
+            "redirect_uris": [f"{demo_registry.BANK.url}/callback"],
+            "scope": demo_registry.BANK.scope, "legal_basis": "consent", "purpose": "Before",
+        })  # fmt: skip
+        assert client_registry.find_by_name(demo_registry.BANK.name).sector_identifier == (
+            "localhost"
+        )
+    result = app.test_cli_runner().invoke(args=["demo", "load", "--citizens", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        sectors = {
+            service.name: client_registry.find_by_name(service.name).sector_identifier
+            for service in demo_registry.DEMO_SERVICES
+        }
+    assert sectors == {"Skattestyrelsen (demo)": "skattestyrelsen.example",
+                       "Nordbank (demo)": "nordbank.example"}  # fmt: skip
