@@ -63,14 +63,16 @@ bench: install bench-deps
 migrate: install
 	$(FLASK) db upgrade
 
+# The IdP (gunicorn) and the demo services side by side; the welcome (where to go, how to log
+# in) comes last, once both answer: held back until the command's own log lines are out.
+# Ctrl-C stops them all (the trap: a non-interactive shell's background jobs ignore SIGINT).
 run: migrate
 	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
-	@$(FLASK) demo welcome
-	@# The demo services run beside the IdP and stop with it.
+	@ACCESS_LOG_STATIC=0 $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app & idp=$$!; \
 	$(FLASK) demo services & services=$$!; \
-	trap 'kill $$services 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+	trap 'kill $$idp $$services 2>/dev/null; wait' EXIT INT TERM; \
+	welcome=$$($(FLASK) demo welcome --wait 60) && printf '%s\n\n' "$$welcome" && wait $$idp
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import click
 import pyotp
+import requests
 from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.serving import make_server
@@ -62,6 +64,7 @@ def demo_services_command():
             api_scopes=service.api_scopes,
             ciba=service.ciba,
             ui_locales=current_app.config["DEFAULT_LANGUAGE"],
+            kind=service.kind,
         )
         servers.append(make_server("localhost", service.port, app, threaded=True))
     for server in servers[1:]:
@@ -77,11 +80,43 @@ def demo_code_command():
     click.echo(pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
 
 
+def _answering(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2, allow_redirects=False).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def wait_until_up(urls: list[str], seconds: float) -> list[str]:
+    """Poll each URL until it answers (anything but a 5xx) or ``seconds`` pass; returns the
+    ones still silent."""
+    deadline = time.monotonic() + seconds
+    waiting = list(urls)
+    while waiting:
+        waiting = [url for url in waiting if not _answering(url)]
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    return waiting
+
+
 @demo_cli.command("welcome")
-def demo_welcome_command():
-    """Tell a developer where the server is and how to log in (used by `make run`)."""
+@click.option("--wait", "wait_seconds", type=click.FloatRange(0, 600), default=None,
+              help="First wait up to this long for Tillid and the demo services.")  # fmt: skip
+def demo_welcome_command(wait_seconds):
+    """Tell a developer where the server is and how to log in (used by `make run`, last,
+    once the IdP and the demo services answer)."""
     issuer = current_app.config["ISSUER"]
-    click.echo(f"\n  Tillid is starting at {issuer}/login")
+    if wait_seconds is not None:
+        silent = wait_until_up(
+            [f"{issuer}/readyz", *(service.url for service in demo_registry.DEMO_SERVICES)],
+            wait_seconds,
+        )
+        if silent:
+            raise click.ClickException(
+                f"no answer within {wait_seconds:g} s from {', '.join(silent)}"
+            )
+    click.echo(f"\n  Tillid is running at {issuer}/login")
     if citizens.find_by_username(demo.DEMO_USERNAME) is not None:
         click.echo(
             f"  Log in as user ID {demo.DEMO_USERNAME!r} with password {demo.DEMO_PASSWORD!r},\n"
@@ -96,7 +131,7 @@ def demo_welcome_command():
         click.echo(f"  Demo service: {service.name} at {service.url}")
     language = {"da": "Danish", "en": "English"}[current_app.config["DEFAULT_LANGUAGE"]]
     click.echo(
-        f"  Language: the demo services ask for {language}; Tillid's own pages follow your\n"
-        "  browser's language (Danish or English); every page has a switch at the top"
+        f"  Language: the demo services speak {language} and ask the login for it; Tillid's own\n"
+        "  pages follow your browser's language (Danish or English); every page has a switch"
     )
-    click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz\n")
+    click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz   Stop: Ctrl-C\n")

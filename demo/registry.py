@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
 from clients import service
 from clients.claims import ATTRIBUTES_READ, LEDGER_REPORT
 from clients.models import Client
+from idp.core.extensions import db
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,14 @@ class DemoService:
     scope: str
     legal_basis: str
     purpose: str
-    description: str
+    # What the service is, in the reader's language; the list of what it receives is read
+    # from its scope on the page itself, so the two never disagree.
+    description: str | LazyString
+    # Its sector for pairwise subjects. In production each organisation has a host of its
+    # own and the sector follows from its redirect URIs; here all of them share localhost,
+    # so each is registered with the sector its own host would give it (`clients create
+    # --sector`): the bank and the tax authority receive different `sub` values.
+    sector: str
     # The authority APIs it calls with its own client_credentials token (none for a bank).
     api_scopes: str = ""
     ciba: bool = False  # asks citizens to approve on their phone (CIBA, poll mode)
@@ -34,7 +45,11 @@ TAX = DemoService(
     scope="openid profile cpr address",
     legal_basis="public_task",
     purpose="To assess your income tax",
-    description="A public authority: it receives your name, CPR number and address by law.",
+    description=_l(
+        "A public authority. It does not ask for your consent: the law gives it the right to"
+        " your information for its public task, and Tillid tells you before it is sent."
+    ),
+    sector="skattestyrelsen.example",
     api_scopes=f"{ATTRIBUTES_READ} {LEDGER_REPORT}",
     ciba=True,
 )
@@ -45,15 +60,23 @@ BANK = DemoService(
     scope="openid profile age",
     legal_basis="consent",
     purpose="To know who you are, and that you are an adult, before you open an account",
-    description="A private service: it asks your consent and learns only that you are over 18.",
+    description=_l(
+        "A private service. It receives your information only if you agree, and learns"
+        " that you are over 18 without your date of birth or CPR number."
+    ),
+    sector="nordbank.example",
 )
 DEMO_SERVICES = (TAX, BANK)
 
 
 def ensure(demo: DemoService) -> Client:
-    """Register the demo service unless it is registered already."""
+    """Register the demo service unless it is registered already; a registration from before
+    the demo services had sectors of their own gets its sector."""
     existing = service.find_by_name(demo.name)
     if existing is not None:
+        if existing.sector_identifier != demo.sector:
+            existing.sector_identifier = demo.sector
+            db.session.commit()
         return existing
     client, _ = service.register(
         {
@@ -67,6 +90,7 @@ def ensure(demo: DemoService) -> Client:
             + ([service.CIBA_GRANT] if demo.ciba else []),
             "legal_basis": demo.legal_basis,
             "purpose": demo.purpose,
+            "sector_identifier": demo.sector,
         }
     )
     return client

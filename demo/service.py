@@ -1,32 +1,96 @@
 """A relying party as an integrator writes one: Authlib's Flask client, discovery, PKCE, iss check.
 
-Nothing here imports Tillid: it talks to the IdP only through OpenID Connect.
+It talks to the IdP only through OpenID Connect. Only its looks come from Tillid: the design
+system's files (idp/static), the Danish catalogue and the claims' labels (demo/received.py),
+so that the demo reads like a Danish public service.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import secrets
 import time
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import requests
 from authlib.integrations.flask_client import OAuth, OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, abort, redirect, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from joserfc import jws
+from werkzeug.exceptions import HTTPException
+
+from clients.claims import CLAIMS
+from demo import received as in_words
+
+_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = {"da": "Dansk", "en": "English"}
+DEFAULT_LANGUAGE = "da"  # Danish services speak Danish until the citizen switches
+
+# What an OAuth error back from the IdP (RFC 6749 4.1.2.1, OIDC Core 3.1.2.6), or one of the
+# client's own checks, means to the citizen. Anything else is told by its code.
+_LOGIN_ERRORS = {
+    "access_denied": _l(
+        "The login was cancelled, or you said no to sharing your information."
+        " Nothing was shared with the service."
+    ),
+    "mismatching_state": _l(
+        "This login cannot be matched to this browser: it was started in another window,"
+        " or it is too old. Start the login again."
+    ),
+    "wrong_issuer": _l(
+        "The answer did not come from the identity provider the login was sent to,"
+        " so it was not accepted."
+    ),
+    "login_required": _l("You need to log in at Tillid to continue."),
+    "consent_required": _l("You have not yet agreed to share your information with the service."),
+    "temporarily_unavailable": _l("Tillid is busy right now. Try again in a moment."),
+    "server_error": _l("Tillid could not complete the login. Try again in a moment."),
+}
+_STATUS_TITLES = {
+    400: _l("The login did not complete"),
+    404: _l("Page not found"),
+    405: _l("Page not found"),
+    502: _l("Tillid does not answer"),
+}
 
 
 def create_service(*, name: str, issuer: str, client_id: str, client_secret: str,
                    scope: str, description: str = "", api_scopes: str = "",
-                   ciba: bool = False, ui_locales: str | None = None) -> Flask:  # fmt: skip
-    app = Flask(f"demo-{name}", root_path=os.path.dirname(__file__), template_folder="templates")
+                   ciba: bool = False, ui_locales: str | None = None,
+                   kind: str = "private_service") -> Flask:  # fmt: skip
+    """The service's web app. ``ui_locales``: the language it speaks until the citizen
+    switches (else the browser's), and asks Tillid's login to speak (OIDC ui_locales)."""
+    app = Flask(
+        f"demo-{name}",
+        root_path=str(Path(__file__).parent),
+        template_folder="templates",
+        # The design system as the IdP serves it (Det Fælles Designsystem, idp/static/dkfds).
+        static_folder=str(_ROOT / "idp" / "static"),
+    )
     app.secret_key = secrets.token_urlsafe(32)
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     # Cookies are not separated by port: each service on localhost needs its own name.
     app.config.update(SESSION_COOKIE_NAME=f"demo_{slug}", SESSION_COOKIE_SAMESITE="Lax")
+
+    def page_language() -> str:
+        chosen = session.get("language")
+        if chosen in LANGUAGES:
+            return chosen
+        if ui_locales in LANGUAGES:
+            return ui_locales
+        return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+    Babel(
+        app,
+        locale_selector=page_language,
+        default_translation_directories=str(_ROOT / "idp" / "translations"),
+        default_timezone="Europe/Copenhagen",
+    )
     oauth = OAuth(app)
     tillid = oauth.register(
         "tillid",
@@ -35,18 +99,58 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": scope, "code_challenge_method": "S256"},
     )
+    # What the service asks for, named as Tillid names it to the citizen: read from its
+    # scope, so the page cannot promise less than the registration asks.
+    scopes = scope.split()
+    asks_for = [claim.label for claim in CLAIMS.values() if claim.scope in scopes]
+
+    @app.context_processor
+    def the_service():
+        language = page_language()
+        return {
+            "name": name,
+            "theme": "authority" if kind == "public_authority" else "company",
+            "language": language,
+            "languages": [(code, label) for code, label in LANGUAGES.items() if code != language],
+        }
+
+    def render_error(status: int, message: str, code: str | None = None):
+        title = _STATUS_TITLES.get(status, _l("Something went wrong"))
+        return render_template("demo_error.html", title=title, message=message,
+                               code=code, status=status), status  # fmt: skip
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code == 404 or error.code == 405:
+            return render_error(404, _("There is no such page at this service."))
+        return render_error(error.code or 500, _("The request could not be handled."))
+
+    @app.errorhandler(requests.RequestException)
+    def tillid_unreachable(_error):
+        return render_error(502, _("The service could not reach Tillid. Try again in a moment."))
 
     @app.get("/")
     def home():
+        received = session.get("received")
+        api_answer = session.get("api_answer")
         return render_template(
             "demo.html",
-            name=name,
             description=description,
-            received=session.get("received"),
+            asks_for=asks_for,
+            received=received,
+            id_token=in_words.describe(received["id_token"]) if received else [],
+            userinfo=in_words.describe(received["userinfo"]) if received else [],
             uses_apis=bool(api_scopes),
-            api_answer=session.get("api_answer"),
+            api_answer=api_answer,
+            api_words=in_words.describe_answer(api_answer["body"]) if api_answer else [],
             uses_ciba=ciba,
         )
+
+    @app.get("/language/<language>")
+    def switch_language(language: str):
+        if language in LANGUAGES:
+            session["language"] = language
+        return redirect(url_for("home"))
 
     def service_session() -> OAuth2Session:
         """The authority's own token (client_credentials), for its calls to the APIs."""
@@ -93,9 +197,10 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
             abort(404)
         meta = tillid.load_server_metadata()
         auth = (client_id, client_secret)
-        answer = requests.post(meta["backchannel_authentication_endpoint"], auth=auth, timeout=10,
-                               data={"scope": scope, "login_hint": received["id_token"]["sub"],
-                                     "binding_message": "Tax return 2026: approve?"})  # fmt: skip
+        question = {"scope": scope, "login_hint": received["id_token"]["sub"],
+                    "binding_message": _("Tax return 2026: approve?")}  # fmt: skip
+        answer = requests.post(meta["backchannel_authentication_endpoint"], auth=auth,
+                               timeout=10, data=question)  # fmt: skip
         if answer.ok:
             ticket = answer.json()
             interval, deadline = ticket["interval"], time.monotonic() + ticket["expires_in"]
@@ -118,34 +223,47 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
 
     @app.get("/login")
     def login():
-        # A service that speaks one language asks the login to speak it too (OIDC ui_locales);
-        # the citizen can still switch on Tillid's pages.
-        extra = {"ui_locales": ui_locales} if ui_locales else {}
-        return tillid.authorize_redirect(url_for("callback", _external=True), **extra)
+        # The service asks the login to speak the language of its own pages (OIDC
+        # ui_locales); the citizen can still switch on Tillid's pages.
+        return tillid.authorize_redirect(
+            url_for("callback", _external=True), ui_locales=page_language()
+        )
 
     @app.get("/callback")
     def callback():
         # RFC 9207: the response must come from the issuer we sent the citizen to (mix-up).
         if request.args.get("iss") != issuer:
-            abort(400, "The response does not come from the expected identity provider.")
+            return login_failed("wrong_issuer")
         try:
             token = tillid.authorize_access_token()
         except OAuthError as error:
-            return render_template("demo.html", name=name, error=error.error), 400
+            return login_failed(error.error)
         header = jws.extract_compact(token["id_token"].encode()).protected
         session["received"] = {
             "signed_with": {"alg": header.get("alg"), "kid": header.get("kid")},
             "id_token": dict(token["userinfo"]),
             "userinfo": dict(tillid.userinfo(token=token)),
         }
+        session.pop("api_answer", None)
         session["id_token"] = token["id_token"]  # the hint for logging out at Tillid
         return redirect(url_for("home"))
+
+    def login_failed(code: str | None):
+        """The citizen's page for a login that came back without a token: what happened, in
+        words, and the error code for whoever looks into it."""
+        message = _LOGIN_ERRORS.get(code or "")
+        if message is None:
+            message = _l("Tillid answered that the login could not be completed.")
+        return render_error(400, str(message), code=code or "invalid_request")
 
     @app.post("/logout")
     def logout():
         """Log out here and at Tillid (RP-initiated logout), then come back home."""
         id_token = session.pop("id_token", None)
+        language = session.get("language")
         session.clear()
+        if language:
+            session["language"] = language  # a choice of language outlives the login
         end_session = tillid.load_server_metadata().get("end_session_endpoint")
         if not (id_token and end_session):
             return redirect(url_for("home"))

@@ -4,7 +4,8 @@ desktop's, photographed by Chromium into docs/screenshots/ (full pages, device s
 It starts a throwaway Tillid (a temporary instance directory, SQLite, the embedded store,
 keys, the demo citizen and the demo services), has the demo citizen log in for real (so the
 access log holds real entries), and walks the same tour of pages as the accessibility
-checks (tests/a11y/tour.py). CHROMIUM_PATH names the browser (default /usr/bin/chromium).
+checks (tests/a11y/tour.py), the demo bank's pages included. CHROMIUM_PATH names the
+browser (default /usr/bin/chromium).
 
     .venv/bin/python docs/screenshots/take.py [--only login,consent]
 """
@@ -26,9 +27,10 @@ sys.path.insert(0, str(HERE.parent.parent))
 from tests.a11y import tour  # noqa: E402
 
 # The pages photographed (tour stop names); the README shows login, consent and access-log.
+# "service" and "service-received" are the demo bank's own pages, before and after its login.
 PHOTOGRAPHED = ("login", "login-error", "second-factor", "phone-wait", "phone-app", "me",
                 "access-log", "consents", "security", "consent", "notice", "error-404",
-                "session-warning")  # fmt: skip
+                "session-warning", "service", "service-received", "service-error")  # fmt: skip
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 

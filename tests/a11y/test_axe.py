@@ -19,6 +19,7 @@ PAGES = {
     "step-up", "logout", "logged-out", "error-404", "error-400", "service-login",
     "access-log-error",
     "enrol-passkey", "new-recovery-codes", "recovery-codes", "recovery-codes-shown", "confirm",
+    "service", "service-received", "service-error",
 }  # fmt: skip
 
 

@@ -51,6 +51,7 @@ ASKING_BANK = dataclasses.replace(
     name="Andelskassen (demo)",
     description="A private service that has not asked the citizen before.",
     port=5003,
+    sector="andelskassen.example",
 )
 # An authority the citizen has not met: its notice (no consent asked) shows until they go on.
 NEW_AUTHORITY = dataclasses.replace(
@@ -59,6 +60,7 @@ NEW_AUTHORITY = dataclasses.replace(
     purpose="To pay out your benefits",
     description="A public authority the citizen has not used Tillid with before.",
     port=5004,
+    sector="udbetaling-danmark.example",
 )
 PHONE_USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
@@ -153,6 +155,7 @@ def serve(app) -> Iterator[Site]:
             description=service.description,
             api_scopes=service.api_scopes,
             ciba=service.ciba,
+            kind=service.kind,
         )
         worker = threading.Thread(target=rp_server.serve_forever, daemon=True)
         worker.start()
@@ -301,6 +304,7 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     yield "consent", page
     page.goto(site.authorize_url(NEW_AUTHORITY))
     yield "notice", page
+    yield from _demo_service(site, page)
     # A service asking for NSIS High: the step-up asks for a passkey on this device.
     page.goto(site.url("/login/code?need=high&next=/me"))
     yield "step-up", page
@@ -323,6 +327,19 @@ def _age_second_factor(site: Site, page) -> None:
         held = json.loads(store.redis.get(key))
         held["second_factor_at"] -= 60 * 60
         store.redis.set(key, json.dumps(held), ex=store.redis.ttl(key))
+
+
+def _demo_service(site: Site, page) -> Iterator[tuple[str, object]]:
+    """The bank's own pages: before the login, after it (what it received; the citizen said
+    yes in prepare()), and its page for a login it cannot match to this browser."""
+    bank = site.services[demo_registry.BANK.name][0]
+    page.goto(bank)
+    yield "service", page
+    with page.expect_navigation(url=f"{bank}/"):
+        page.locator("a[href='/login']").click()
+    yield "service-received", page
+    page.goto(f"{bank}/callback?" + urlencode({"iss": site.base_url, "state": "x", "code": "y"}))
+    yield "service-error", page
 
 
 def _session_warning(site: Site, page) -> Iterator[tuple[str, object]]:

@@ -8,9 +8,11 @@ after the login, consent and logout forms, which no HTTP-level test can show.
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 import threading
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
@@ -41,7 +43,7 @@ def demo_service(demo_site):
     app, issuer = demo_site
     servers = []
 
-    def serve(template: demo_registry.DemoService) -> str:
+    def serve(template: demo_registry.DemoService, ui_locales: str | None = None) -> str:
         service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
         with app.app_context():
             client_id = demo_registry.ensure(service).client_id
@@ -49,7 +51,8 @@ def demo_service(demo_site):
         rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
                             client_secret=secret, scope=service.scope,
                             description=service.description,
-                            api_scopes=service.api_scopes, ciba=service.ciba)  # fmt: skip
+                            api_scopes=service.api_scopes, ciba=service.ciba,
+                            kind=service.kind, ui_locales=ui_locales)  # fmt: skip
         server = make_server("localhost", service.port, rp, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -72,11 +75,15 @@ def test_the_bank_asks_and_learns_only_the_age(demo_service, page):
     _log_in_at(page, url)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Share your information")
     page.get_by_role("button", name="Allow").click()
-    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
     assert page.url.startswith(url)
-    received = page.locator("#userinfo").text_content()
-    assert "age_over_18" in received and "Ida Demo-Jensen" in received
-    assert "birthdate" not in page.content() and CPR_CLAIM not in page.content()
+    received = page.locator("#userinfo")
+    expect(received.locator("[data-claim=age_over_18]")).to_have_text("Yes")
+    expect(received.locator("[data-claim=name]")).to_have_text("Ida Demo-Jensen")
+    expect(received).to_contain_text("Whether you are over 18")
+    # Only what its scope brings: no birthdate, no CPR number, in the ID token or userinfo.
+    expect(page.locator("[data-claim=birthdate]")).to_have_count(0)
+    expect(page.locator(f"[data-claim='{CPR_CLAIM}']")).to_have_count(0)
 
     page.get_by_role("button", name="Log out of").click()
     page.get_by_role("button", name="Log out").click()  # Tillid asks to confirm
@@ -92,7 +99,7 @@ def test_the_tax_authority_tells_and_receives_the_cpr_number(demo_service, page)
     expect(page.get_by_role("heading", level=1)).to_contain_text("will receive your information")
     expect(page.get_by_text("Your CPR number")).to_be_visible()
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
     assert demo.DEMO_CPR in page.locator("#userinfo").text_content()
     assert violations == []
 
@@ -102,11 +109,11 @@ def test_both_logins_appear_in_the_citizens_access_log_verified(live_server, dem
     bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
     _log_in_at(page, bank)
     page.get_by_role("button", name="Allow").click()
-    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
     page.goto(tax)
     page.get_by_role("link", name="Log in with Tillid").click()  # already logged in at Tillid
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
 
     integrate(app)
     page.goto(f"{issuer}/me/access-log")
@@ -131,10 +138,13 @@ def test_the_tax_authority_looks_up_and_reports_later_and_the_citizen_sees_it(
     _log_in_at(page, tax)
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Look up my address again (attribute API)").click()
-    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 200")
-    expect(page.locator("#api-answer")).to_contain_text("street_address")
+    expect(page.get_by_role("heading", level=3)).to_have_text("Tillid answered 200")
+    expect(page.locator("#api-answer")).to_contain_text("street_address")  # the JSON
+    address = page.locator("#api-answer-claims [data-claim=address]")  # and in words
+    expect(address).to_contain_text("Vesterbrogade 1")
     page.get_by_role("button", name="Report a lookup in our case system (report API)").click()
-    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 201")
+    expect(page.get_by_role("heading", level=3)).to_have_text("Tillid answered 201")
+    expect(page.locator("#api-answer-claims [data-claim=attributes]")).to_have_text("Your address")
 
     integrate(app)
     page.goto(f"{issuer}/me/access-log")
@@ -166,7 +176,7 @@ def test_log_in_with_the_phone_then_the_tax_authority_asks_again_by_ciba(
     phone.goto(f"{issuer}/app")
     phone.get_by_role("button", name=code, exact=True).click()
     page.get_by_role("button", name="Continue").click()  # the notice: what the authority gets
-    expect(page.get_by_role("heading", level=2)).to_contain_text("received")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
 
     # The authority asks again, later, without a browser: the page waits for the phone.
     page.get_by_role("button", name="Ask me to approve on my phone (CIBA)").click(
@@ -175,5 +185,98 @@ def test_log_in_with_the_phone_then_the_tax_authority_asks_again_by_ciba(
     # The app, left open after the first approval, shows the new request by itself.
     expect(phone.get_by_text("Tax return 2026: approve?")).to_be_visible(timeout=15000)
     phone.get_by_role("button", name="Approve").click()
-    expect(page.get_by_role("heading", level=4)).to_have_text("Tillid answered 200", timeout=30000)
+    expect(page.get_by_role("heading", level=3)).to_have_text("Tillid answered 200", timeout=30000)
     expect(page.locator("#api-answer")).to_contain_text(demo.DEMO_CPR)
+
+
+def _log_in_in_any_language(page, service_url: str) -> None:
+    """At the service: its login link, then the demo citizen's password and code, by the
+    fields' names (the pages may speak Danish or English)."""
+    page.goto(service_url)
+    page.locator("a[href='/login']").click()
+    page.locator("input[name=username]").fill(demo.DEMO_USERNAME)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("input[name=password]").press("Enter")
+    page.locator("input[name=otp]").fill(pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
+    page.locator("input[name=otp]").press("Enter")
+
+
+def _received(page) -> dict[str, str]:
+    """What the service page shows for each claim of the ID token, as the citizen reads it."""
+    cells = page.locator("#id-token [data-claim]")
+    return {cell.get_attribute("data-claim"): cell.inner_text() for cell in cells.all()}
+
+
+RAW = re.compile(r"\bTrue\b|\bFalse\b|\[|\]|\b1[0-9]{9}\b")  # Python's words, lists, epoch seconds
+
+
+def test_the_bank_speaks_danish_shows_what_it_received_in_words_and_switches_to_english(
+    demo_service, page
+):
+    url = demo_service(demo_registry.BANK, ui_locales="da")
+    page.goto(url)
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    expect(page).to_have_title("Nordbank (demo) e2e")
+    expect(page.locator("#asks-for")).to_contain_text("Om du er over 18")
+    expect(page.get_by_role("link", name="Log ind med Tillid")).to_be_visible()
+
+    _log_in_in_any_language(page, url)
+    expect(page.locator("html")).to_have_attribute("lang", "da")  # the login asked for Danish
+    page.locator("button[name=decision][value=allow]").click()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Det modtog Nordbank (demo) e2e")
+    expect(page).to_have_title("Det modtog Nordbank (demo) e2e")
+    danish = _received(page)
+    assert danish["age_over_18"] == "Ja"
+    assert danish["acr"] == "NSIS Betydelig"
+    assert danish["amr"] == "adgangskode, engangskode fra en app, to faktorer"
+    assert re.search(r"\d{4}", danish["auth_time"]) and any(
+        month in danish["auth_time"] for month in ("januar", "februar", "marts", "april", "maj",
+                                                   "juni", "juli", "august", "september",
+                                                   "oktober", "november", "december")
+    )  # fmt: skip
+    assert not RAW.search(page.locator("main").inner_text())
+
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(heading).to_have_text("What Nordbank (demo) e2e received")
+    english = _received(page)
+    assert english["age_over_18"] == "Yes" and english["acr"] == "NSIS Substantial"
+    assert english["sub"] == danish["sub"]
+    assert not RAW.search(page.locator("main").inner_text())
+    expect(page.get_by_role("link", name="Dansk")).to_have_attribute("hreflang", "da")
+
+
+def test_the_bank_and_the_tax_authority_receive_different_subs_each_the_same_every_time(
+    demo_service, page
+):
+    bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
+    _log_in_in_any_language(page, bank)
+    page.locator("button[name=decision][value=allow]").click()
+    at_the_bank = _received(page)["sub"]
+    page.goto(tax)
+    page.locator("a[href='/login']").click()  # logged in at Tillid already: its notice
+    page.locator("button[name=decision][value=allow]").click()
+    at_the_tax_authority = _received(page)["sub"]
+    assert at_the_bank != at_the_tax_authority
+
+    # Each service logs the citizen in again (a new authorization and ID token, on the
+    # session at Tillid): the same sub as before.
+    for service, sub in ((tax, at_the_tax_authority), (bank, at_the_bank)):
+        page.goto(f"{service}/login")
+        page.wait_for_url(f"{service}/")
+        expect(page.locator("#id-token")).to_be_visible()
+        assert _received(page)["sub"] == sub
+
+
+def test_a_citizen_who_says_no_reads_why_in_the_services_language(demo_service, page):
+    url = demo_service(demo_registry.BANK, ui_locales="da")
+    _log_in_in_any_language(page, url)
+    page.locator("button[name=decision][value=deny]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Loginet blev ikke gennemført")
+    expect(page).to_have_title("Loginet blev ikke gennemført – Nordbank (demo) e2e")
+    expect(page.get_by_role("alert")).to_contain_text("Intet blev delt med tjenesten")
+    expect(page.get_by_role("alert")).to_contain_text("access_denied")
+    page.get_by_role("link", name="Tilbage til forsiden").click()
+    expect(page.get_by_role("link", name="Log ind med Tillid")).to_be_visible()
