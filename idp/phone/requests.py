@@ -32,6 +32,8 @@ _REJECTION_WINDOW_SECONDS = 3600
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 CANCELLED = "cancelled"  # the browser that started it started another
+# What approving a browser's request does: log in, or let a forgotten password be replaced.
+LOGIN, PASSWORD_RESET = "login", "password_reset"
 
 
 class RequestRefused(Exception):
@@ -53,6 +55,7 @@ class PhoneRequest:
     claims: list[str] = dataclasses.field(default_factory=list)
     source_ip: str = ""
     source_device: str = ""
+    purpose: str = LOGIN
 
     @property
     def seconds_left(self) -> int:
