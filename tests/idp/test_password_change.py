@@ -164,8 +164,12 @@ def test_a_passkey_confirms_the_change_instead_of_a_code(app, anna):
     assert options.status_code == 200
     # Only her own passkeys are offered.
     assert len(options.json["allowCredentials"]) == 1
-    confirmed = post_json(anna.client, f"{PAGE}/passkey/verify",
-                          {"credential": key.assertion(options.json["challenge"])}, token)  # fmt: skip
+    confirmed = post_json(
+        anna.client,
+        f"{PAGE}/passkey/verify",
+        {"credential": key.assertion(options.json["challenge"])},
+        token,
+    )
     assert confirmed.status_code == 200 and confirmed.json["redirect"] == PAGE
     assert "Confirmed with your passkey." in anna.client.get(PAGE).text
     assert change(anna, otp=None).status_code == 302
@@ -182,8 +186,12 @@ def test_someone_elses_passkey_confirms_nothing(app, anna):
     register_passkey(bent.client, bents_key)
     token = csrf_token(anna.client.get(PAGE))
     options = post_json(anna.client, f"{PAGE}/passkey/options", {}, token)
-    refused = post_json(anna.client, f"{PAGE}/passkey/verify",
-                        {"credential": bents_key.assertion(options.json["challenge"])}, token)  # fmt: skip
+    refused = post_json(
+        anna.client,
+        f"{PAGE}/passkey/verify",
+        {"credential": bents_key.assertion(options.json["challenge"])},
+        token,
+    )
     assert refused.status_code == 400
     assert change(anna, otp=None).status_code == 401
 
