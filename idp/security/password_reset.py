@@ -209,8 +209,16 @@ def phone_wait():
     found = _phone_request()
     if found is None:
         return redirect(url_for("password_reset.prove"))
-    return render_template("auth/forgot_phone_wait.html", request_=found,
-                           outcome=phone_requests.outcome(found), form=ConfirmForm())  # fmt: skip
+    return render_template(
+        "auth/phone_wait.html",
+        request_=found,
+        outcome=phone_requests.outcome(found),
+        form=ConfirmForm(),
+        complete_url=url_for("password_reset.phone_complete"),
+        status_url=url_for("password_reset.phone_status"),
+        retry_url=url_for("password_reset.with_phone"),
+        other_way_url=url_for("password_reset.prove"),
+    )
 
 
 @bp.get("/phone/status")

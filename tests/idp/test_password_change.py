@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.conftest import CitizenActions, assert_field_error, csrf_token, login
-from tests.security.conftest import SoftAuthenticator, post_json, register_passkey
+from tests.security.conftest import SoftAuthenticator, pair_phone, post_json, register_passkey
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "lantern meadow quietly"
@@ -202,3 +202,38 @@ def test_the_sessions_page_links_its_advice_to_the_change(anna):
     assert re.search(r'<a href="/me/security/password">', page.text)
     assert anna.client.get("/me/security/password").status_code == 200
     assert 'href="/me/security/password"' in anna.client.get("/me/security").text
+
+
+def _phone_csrf(phone) -> str:
+    return re.search(r'data-csrf-token="([^"]+)"', phone.get("/app").text).group(1)
+
+
+def test_a_citizen_with_only_a_phone_confirms_on_it(app, anna):
+    phone_key = SoftAuthenticator()
+    phone = pair_phone(app, anna.client, phone_key)
+    listed = anna.client.get("/api/me/authenticators").json["authenticators"]
+    (app_id,) = [a["id"] for a in listed if a["kind"] == "totp"]
+    page = anna.client.get("/me/security")
+    anna.client.post(f"/me/security/{app_id}/remove", data={"csrf_token": csrf_token(page)})
+    page = anna.client.get(PAGE)
+    assert 'name="otp"' not in page.text and "Confirm on my phone" in page.text
+    refused = change(anna, otp=None)
+    assert refused.status_code == 401
+    assert "Confirm with a passkey or your phone first." in refused.text
+    waiting = anna.client.post(f"{PAGE}/phone", data={"csrf_token": csrf_token(page)},
+                               follow_redirects=True)  # fmt: skip
+    code = re.search(r'id="binding-code">([^<]+)<', waiting.text).group(1)
+    assert "Change your password for Tillid?" in phone.get("/app").text
+    request_id = phone.get("/app/api/pending").json["request"]
+    token = _phone_csrf(phone)
+    options = post_json(phone, f"/app/api/requests/{request_id}/options", {"code": code}, token)
+    credential = phone_key.assertion(options.json["challenge"])
+    approved = post_json(phone, f"/app/api/requests/{request_id}/approve",
+                         {"credential": credential, "code": code}, token)  # fmt: skip
+    assert approved.status_code == 200, approved.json
+    token = csrf_token(anna.client.get(f"{PAGE}/phone"))
+    done = anna.client.post(f"{PAGE}/phone/complete", data={"csrf_token": token})
+    assert done.headers["Location"] == PAGE
+    assert "Confirmed on your phone." in anna.client.get(PAGE).text
+    assert change(anna, otp=None).status_code == 302
+    assert login(app.test_client(), "anna", NEW_PASSWORD).status_code == 302
