@@ -275,7 +275,7 @@ def _finish_reset(citizen_id: str, proof: possession.Proof):
 def new_password():
     proof = possession.peek(PURPOSE)
     if proof is None:
-        flash(_("Prove it is you first; the proof lasts ten minutes."))
+        flash(_("Show that it is you first. That counts for ten minutes."))
         return redirect(url_for("password_reset.prove"))
     citizen = db.session.get(Citizen, proof.citizen_id)
     if citizen is None or citizen.status != CitizenStatus.ACTIVE:
