@@ -17,6 +17,9 @@ PAGES = {
     "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents", "access-log",
     "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
     "step-up", "logout", "logged-out", "error-404", "error-400",
+    "forgot", "forgot-prove", "forgot-prove-error", "forgot-phone-wait", "forgot-phone-app",
+    "forgot-new-password", "forgot-new-password-error", "forgot-letter", "forgot-letter-error",
+    "change-password", "change-password-error",
 }  # fmt: skip
 
 
