@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pyotp
 import pytest
@@ -439,3 +440,57 @@ def test_with_a_passkey_the_lost_app_is_removed_directly(app, anna):
     assert _remove(anna.client, "Authenticator app").status_code == 302
     listed = [a["kind"] for a in anna.client.get("/api/me/authenticators").json["authenticators"]]
     assert listed == ["webauthn"]
+
+
+# --- limits in time and number ------------------------------------------------------------------
+
+
+def test_each_step_is_rate_limited_per_source_like_the_login(make_app):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    browser = app.test_client()
+    forgot(browser, "nobody-here")  # the first POST of /login/forgot's own budget
+    page = browser.get("/login/forgot/prove")
+    data = {"csrf_token": csrf_token(page), "recovery_code": "0000-0000-0000-0000"}
+    answers = [browser.post("/login/forgot/recovery-code", data=data).status_code
+               for _ in range(4)]  # fmt: skip
+    assert answers == [401, 401, 401, 429]
+    letter_page = browser.get("/login/forgot/letter")
+    letter = {"csrf_token": csrf_token(letter_page), "cpr": ANNA_CPR,
+              "activation_code": "AAAA-BBBB-CCCC", "password": NEW_PASSWORD,
+              "password_confirm": NEW_PASSWORD}  # fmt: skip
+    assert [browser.post("/login/forgot/letter", data=letter).status_code
+            for _ in range(4)] == [400, 400, 400, 429]  # fmt: skip
+
+
+def test_a_proof_lasts_minutes_only(app, anna, monkeypatch):
+    from idp.security import possession
+
+    monkeypatch.setattr(possession, "HOLD_SECONDS", 1)
+    codes = recovery_codes(anna.client)
+    browser = app.test_client()
+    forgot(browser)
+    send_recovery_code(browser, codes[0])
+    page = browser.get("/login/forgot/new-password")
+    assert page.status_code == 200
+    time.sleep(1.2)
+    late = browser.post("/login/forgot/new-password", data={
+        "csrf_token": csrf_token(page), "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD})  # fmt: skip
+    assert late.status_code == 302 and late.headers["Location"] == "/login/forgot/prove"
+    assert login(app.test_client(), "anna", PASSWORD).status_code == 302
+
+
+def test_an_expired_letter_is_refused(app, runner, anna):
+    code = reissue(runner)["activation_code"]
+    sql(app, "UPDATE activation_code SET expires_at = created_at")
+    refused = redeem(app.test_client(), code)
+    assert refused.status_code == 400
+    assert_field_error(refused, "activation_code", "do not match")
+
+
+def test_the_passkey_steps_need_the_csrf_token(app, anna):
+    browser = app.test_client()
+    forgot(browser)
+    for path in ("/login/forgot/passkey/options", "/login/forgot/passkey/verify"):
+        response = post_json(browser, path, {}, None)
+        assert response.status_code == 400
