@@ -103,6 +103,13 @@ def _check_and_change(form, citizen, sso, apps, confirmed: bool) -> tuple[int, d
     if wait:
         form.form_errors.append(_wait_message(wait))
         return 429, {"Retry-After": str(wait)}
+    try:
+        # The policy first: a weak new password costs no code and counts as no guess. (Whether
+        # it equals the current one is told only after both factors: it would be an oracle.)
+        passwords.check_policy(form.password.data, username=citizen.username)
+    except passwords.WeakPassword as exc:
+        form.password.errors.append(str(exc))
+        return 400, {}
     # Both factors are checked, and each failure counted, whatever the other did.
     password_ok = passwords.verify_password(citizen.password_hash, form.current_password.data)
     code_ok, code_error = confirmed, None

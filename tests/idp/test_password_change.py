@@ -137,6 +137,15 @@ def test_the_new_password_follows_the_policy(app, anna, new, confirm, message):
     assert login(app.test_client(), "anna", PASSWORD).status_code == 302
 
 
+def test_a_weak_new_password_costs_no_code_and_no_guess(app, anna):
+    code = anna.totp_code()
+    weak = change(anna, current="not my password", new="password123", otp=code)
+    assert weak.status_code == 400
+    assert_field_error(weak, "password", "among the most common ones")
+    assert "The password is wrong." not in weak.text  # not checked: no guess was made
+    assert change(anna, otp=code).status_code == 302  # the same code still works
+
+
 def test_without_the_csrf_token_nothing_changes(app, anna):
     assert change(anna, token=None).status_code == 400
     assert change(anna, token="forged").status_code == 400
