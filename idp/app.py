@@ -106,6 +106,8 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.ops import bp as ops_bp
     from idp.phone.app import bp as phone_app_bp
     from idp.phone.login import bp as phone_login_bp
+    from idp.security.password import bp as password_bp
+    from idp.security.password_reset import bp as password_reset_bp
     from idp.security.views import bp as security_bp
     from idp.sessions import current
     from idp.sessions.keepalive import bp as keepalive_bp
@@ -117,6 +119,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(access_log_bp)
     app.register_blueprint(me_api_bp)
     app.register_blueprint(security_bp)
+    app.register_blueprint(password_bp)
+    app.register_blueprint(password_reset_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(oidc_bp)

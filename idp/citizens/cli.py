@@ -1,4 +1,4 @@
-"""`flask citizens create|import|activation-code`: the operator's handle on the citizen
+"""`flask citizens create|import|activation-code|reissue-letter`: the operator's handle on the
 registry. JSON on stdout for scripts."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import json
 import sys
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from idp.authenticators import totp
@@ -100,3 +101,46 @@ def activation_code_command(cpr):
     except citizens.InvalidCitizenData as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     emit({"citizen_id": citizen.id, "activation_code": code, "expires_at": expires.isoformat()})
+
+
+# Where each letter is redeemed, printed with its code (the pages: idp/auth/views.py's
+# /activate, idp/security/password_reset.py's letter page).
+LETTER_PAGES = {
+    citizens.LETTER_ACTIVATION: "/activate",
+    citizens.LETTER_RECOVERY: "/login/forgot/letter",
+}
+
+
+@citizens_cli.command("reissue-letter")
+@click.argument("cpr")
+def reissue_letter_command(cpr):
+    """A new letter for a citizen; every earlier unused letter stops working.
+
+    A pending citizen gets the activation letter again. An active one gets a recovery
+    letter: with it they set a new password at /login/forgot/letter and enrol a new
+    authenticator (forgotten password with no other proof, or a lost only second factor).
+    Prints what the letter needs: to whom, the code, where to use it and until when.
+    """
+    try:
+        canonical = cpr_numbers.parse(cpr)
+        citizen, code, expires, kind = citizens.reissue_letter(canonical)
+    except cpr_numbers.InvalidCPR as exc:
+        raise click.ClickException(f"cpr: {exc}") from None
+    except citizens.CitizenNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except citizens.InvalidCitizenData as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    issuer = current_app.config["ISSUER"].rstrip("/")
+    emit({
+        "citizen_id": citizen.id,
+        "letter": kind,
+        "activation_code": code,
+        "expires_at": expires.isoformat(),
+        "redeem_at": issuer + LETTER_PAGES[kind],
+        "recipient": {
+            "name": citizen.full_name,
+            "street": citizen.street,
+            "postcode": citizen.postcode,
+            "city": citizen.city,
+        },
+    })  # fmt: skip

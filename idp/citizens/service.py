@@ -352,13 +352,46 @@ def _registry_view(citizen: Citizen) -> tuple:
     )
 
 
+LETTER_ACTIVATION = "activation"  # a pending citizen's first way in
+LETTER_RECOVERY = "recovery"  # an active citizen's way back: a new password, a new authenticator
+
+
 def issue_activation_code(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime]:
     """Make the one-time code for the activation letter; earlier unused codes stop working."""
+    citizen = _registered(canonical_cpr)
+    if citizen.status != CitizenStatus.PENDING:
+        raise InvalidCitizenData("cpr", f"the citizen is {citizen.status.value}, not pending")
+    code, expires = _new_letter_code(citizen)
+    return citizen, code, expires
+
+
+def reissue_letter(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime, str]:
+    """A new letter, which voids every earlier unused one: for a pending citizen the
+    activation letter again, for an active one the recovery letter (forgotten password and
+    no other way to prove it is them, or a lost only authenticator). Returns the citizen,
+    the code, when it expires and which letter it is."""
+    citizen = _registered(canonical_cpr)
+    if citizen.status == CitizenStatus.PENDING:
+        kind = LETTER_ACTIVATION
+    elif citizen.status == CitizenStatus.ACTIVE:
+        kind = LETTER_RECOVERY
+    else:
+        # A locked, blocked or deceased account gets no way in by post: support decides.
+        raise InvalidCitizenData(
+            "cpr", f"the citizen is {citizen.status.value}: no letter can be issued"
+        )
+    code, expires = _new_letter_code(citizen)
+    return citizen, code, expires, kind
+
+
+def _registered(canonical_cpr: str) -> Citizen:
     citizen = find_by_cpr(canonical_cpr)
     if citizen is None:
         raise CitizenNotFound("no citizen with this CPR number")
-    if citizen.status != CitizenStatus.PENDING:
-        raise InvalidCitizenData("cpr", f"the citizen is {citizen.status.value}, not pending")
+    return citizen
+
+
+def _new_letter_code(citizen: Citizen) -> tuple[str, dt.datetime]:
     now = utcnow()
     db.session.execute(
         update(ActivationCode)
@@ -376,7 +409,7 @@ def issue_activation_code(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime
         )
     )
     db.session.commit()
-    return citizen, code, expires
+    return code, expires
 
 
 def _code_hash(code: str) -> str:
@@ -425,3 +458,57 @@ def activate(raw_cpr: str, code: str, raw_username: str, password: str) -> Citiz
         db.session.rollback()  # the code stays unused: the citizen may pick another ID
         raise UsernameTaken("this user ID is taken") from None
     return citizen
+
+
+def redeem_recovery_letter(raw_cpr: str, code: str, password: str) -> Citizen:
+    """Redeem a recovery letter (``reissue_letter`` for an active citizen): the citizen sets
+    a new password; the caller lets them enrol a new authenticator.
+
+    As at activation, every mismatch is the same ``ActivationFailed``, and the code is
+    marked used by the statement that checks it. Only a code made after the account was
+    activated counts: an activation letter can never reset an active account's password.
+    """
+    try:
+        canonical = cpr_numbers.parse(raw_cpr)
+    except cpr_numbers.InvalidCPR:
+        raise ActivationFailed() from None
+    citizen = find_by_cpr(canonical)
+    if citizen is None or citizen.status != CitizenStatus.ACTIVE:
+        raise ActivationFailed()
+    now = utcnow()
+    conditions = [
+        ActivationCode.citizen_id == citizen.id,
+        ActivationCode.code_hash == _code_hash(code),
+        ActivationCode.used_at.is_(None),
+        ActivationCode.expires_at > now,
+    ]
+    if citizen.activated_at is not None:
+        conditions.append(ActivationCode.created_at >= citizen.activated_at)
+    claimed = db.session.execute(update(ActivationCode).where(*conditions).values(used_at=now))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise ActivationFailed()
+    try:
+        # Only now the policy with the user ID in it: before the code, the answer would tell
+        # whoever typed the CPR number something about the account.
+        _set_password(citizen, password)
+    except InvalidCitizenData:
+        db.session.rollback()  # the letter stays good for a better password
+        raise
+    citizen.identity_proofed_at = now  # the letter reached the registered address again
+    db.session.commit()
+    return citizen
+
+
+def change_password(citizen: Citizen, password: str) -> None:
+    """Store a new password the citizen chose (change or reset), checked by the policy."""
+    _set_password(citizen, password)
+    db.session.commit()
+
+
+def _set_password(citizen: Citizen, password: str) -> None:
+    try:
+        passwords.check_policy(password, username=citizen.username)
+    except passwords.WeakPassword as exc:
+        raise InvalidCitizenData("password", str(exc)) from None
+    citizen.password_hash = passwords.hash_password(password)

@@ -32,6 +32,9 @@ _REJECTION_WINDOW_SECONDS = 3600
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 CANCELLED = "cancelled"  # the browser that started it started another
+# What approving a browser's request does: log in, let a forgotten password be replaced, or
+# confirm a change of password.
+LOGIN, PASSWORD_RESET, PASSWORD_CHANGE = "login", "password_reset", "password_change"
 
 
 class RequestRefused(Exception):
@@ -58,6 +61,7 @@ class PhoneRequest:
     claims: list[str] = dataclasses.field(default_factory=list)
     source_ip: str = ""
     source_device: str = ""
+    purpose: str = LOGIN
 
     @property
     def seconds_left(self) -> int:

@@ -20,6 +20,9 @@ PAGES = {
     "access-log-error",
     "enrol-passkey", "new-recovery-codes", "recovery-codes", "recovery-codes-shown", "confirm",
     "service", "service-received", "service-error",
+    "forgot", "forgot-prove", "forgot-prove-error", "forgot-phone-wait", "forgot-phone-app",
+    "forgot-new-password", "forgot-new-password-error", "forgot-letter", "forgot-letter-error",
+    "change-password", "change-password-error",
 }  # fmt: skip
 
 

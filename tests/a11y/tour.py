@@ -234,6 +234,7 @@ def visit(browser, site: Site, phone, language: str, width: int) -> Iterator[tup
     page = context.new_page()
     try:
         yield from _logged_out(site, page)
+        yield from _forgotten_password(site, page, phone, language, width)
         yield from _phone_login(site, page, phone, language, width)
         yield from _logged_in(site, page)
     finally:
@@ -264,18 +265,53 @@ def _logged_out(site: Site, page) -> Iterator[tuple[str, object]]:
     page.context.clear_cookies()  # a fresh start, for the login with the phone
 
 
+def _approve_on_phone(site: Site, page, phone, language: str, width: int):
+    """The phone, in the tour's language and width, shows the request the browser waits for
+    with the browser's code among its choices: yields it, then picks that code."""
+    code = page.locator("#binding-code").text_content().strip()
+    phone.set_viewport_size({"width": width, "height": 800})
+    phone.goto(site.url(f"/language/{language}?next=/app"))
+    phone.locator(f"button[data-code='{code}']").wait_for()
+    yield phone
+    phone.locator(f"button[data-code='{code}']").click()
+
+
+def _forgotten_password(site: Site, page, phone, language: str, width: int):
+    """A forgotten password: the user ID, the ways to prove it, the phone's approval and the
+    new password's page (left without saving: the demo citizen keeps her password); the
+    recovery letter's page."""
+    page.goto(site.url("/login/forgot"))
+    yield "forgot", page
+    page.locator("input[name=username]").fill(demo.DEMO_USERNAME)
+    _submit(page, "form:has(input[name=username])")
+    yield "forgot-prove", page
+    _submit(page, "form:has(input[name=recovery_code])")
+    yield "forgot-prove-error", page
+    _submit(page, "form[action$='/login/forgot/phone']")
+    yield "forgot-phone-wait", page
+    for shown in _approve_on_phone(site, page, phone, language, width):
+        yield "forgot-phone-app", shown
+    page.wait_for_url(lambda url: urlsplit(url).path == "/login/forgot/new-password",
+                      timeout=20000)  # fmt: skip
+    yield "forgot-new-password", page
+    page.locator("input[name=password]").fill("lantern meadow quietly")
+    _submit(page, "form:has(input[name=password_confirm])")
+    yield "forgot-new-password-error", page
+    page.goto(site.url("/login/forgot/letter"))
+    yield "forgot-letter", page
+    _submit(page, "form:has(input[name=activation_code])")
+    yield "forgot-letter-error", page
+    page.context.clear_cookies()
+
+
 def _phone_login(site: Site, page, phone, language: str, width: int):
     page.goto(site.url("/login/app"))
     yield "phone-login", page
     page.locator("input[name=username]").fill(demo.DEMO_USERNAME)
     _submit(page, "form:has(input[name=username])")
     yield "phone-wait", page
-    code = page.locator("#binding-code").text_content().strip()
-    phone.set_viewport_size({"width": width, "height": 800})
-    phone.goto(site.url(f"/language/{language}?next=/app"))
-    phone.locator(f"button[data-code='{code}']").wait_for()
-    yield "phone-app", phone
-    phone.locator(f"button[data-code='{code}']").click()
+    for shown in _approve_on_phone(site, page, phone, language, width):
+        yield "phone-app", shown
     # The browser goes on by itself once the phone has approved.
     page.wait_for_url(lambda url: urlsplit(url).path == "/me", timeout=20000)
 
@@ -284,6 +320,7 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     portal = [("me", "/me"), ("sessions", "/me/sessions"), ("consents", "/me/consents"),
               ("access-log", "/me/access-log"), ("security", "/me/security"),
               ("enrol-totp", "/me/security/totp"), ("enrol-passkey", "/me/security/passkey"),
+              ("change-password", "/me/security/password"),
               ("new-recovery-codes", "/me/security/recovery-codes/new")]  # fmt: skip
     for name, path in portal:
         page.goto(site.url(path))
@@ -296,6 +333,9 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     # The access log's filters in error (From after To): the form with its errors.
     page.goto(site.url("/me/access-log?from=2026-05-02&to=2026-05-01"))
     yield "access-log-error", page
+    page.goto(site.url("/me/security/password"))
+    _submit(page, "form:has(input[name=current_password])")
+    yield "change-password-error", page
     yield from _session_warning(site, page)
     page.goto(site.url("/me/security"))
     _submit(page, "form[action$='/me/security/phone']")

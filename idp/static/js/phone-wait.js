@@ -17,7 +17,8 @@
     const answer = await response.json();
     if (answer.status === 'approved') {
       clearInterval(timer);
-      status.textContent = text('approvedLoggingIn', 'Approved. Logging you in…');
+      // A page waiting for something other than a login says what comes next itself.
+      status.textContent = form.dataset.approved || text('approvedLoggingIn', 'Approved. Logging you in…');
       form.submit();
     } else if (answer.status !== 'pending') {
       clearInterval(timer);
