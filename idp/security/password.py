@@ -28,7 +28,7 @@ from flask_babel import ngettext
 
 from idp.auth import lockout
 from idp.auth.forms import ConfirmForm
-from idp.auth.views import _wait_message, source_limit
+from idp.auth.views import source_limit, wait_message
 from idp.authenticators import pairing, passkeys, totp
 from idp.authenticators import service as second_factors
 from idp.authenticators.models import AuthenticatorKind
@@ -101,7 +101,7 @@ def _check_and_change(form, citizen, sso, apps, confirmed: bool) -> tuple[int, d
     standing = {s: lockout.standing(s) for s in (password_subject, code_subject)}
     wait = max(s.wait for s in standing.values())
     if wait:
-        form.form_errors.append(_wait_message(wait))
+        form.form_errors.append(wait_message(wait))
         return 429, {"Retry-After": str(wait)}
     try:
         # The policy first: a weak new password costs no code and counts as no guess. (Whether

@@ -29,7 +29,7 @@ from flask_babel import ngettext
 
 from idp.auth import lockout
 from idp.auth.forms import ConfirmForm, RecoveryCodeForm
-from idp.auth.views import _wait_message, source_limit
+from idp.auth.views import source_limit, wait_message
 from idp.authenticators import assurance, pairing, passkeys
 from idp.authenticators import recovery as recovery_codes
 from idp.citizens import service as citizens
@@ -115,7 +115,7 @@ def with_recovery_code():
     subject = _proof_lockout(citizen, user_id)
     before = lockout.standing(subject)
     if before.wait:
-        form.form_errors.append(_wait_message(before.wait))
+        form.form_errors.append(wait_message(before.wait))
         return _proof_page(form, 429, {"Retry-After": str(before.wait)})
     # An unknown user ID spends the same statement on nobody's codes: the same work.
     if not recovery_codes.use(citizen.id if citizen else "", form.recovery_code.data):
