@@ -16,6 +16,7 @@ from tests.conftest import (
     assert_field_error,
     csrf_token,
     login,
+    new_recovery_codes,
     rendering_independent,
     sql,
 )
@@ -35,9 +36,7 @@ def anna(app, citizens):
 
 
 def recovery_codes(client) -> list[str]:
-    page = client.get("/me/security")
-    made = client.post("/me/security/recovery-codes", data={"csrf_token": csrf_token(page)})
-    return re.findall(r"<li><code>([0-9a-f-]{19})</code></li>", made.text)
+    return new_recovery_codes(client)
 
 
 def forgot(client, user_id="anna"):
@@ -406,7 +405,7 @@ def _enrol_app(client) -> str:
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
     done = client.post("/me/security/totp", data={"csrf_token": csrf_token(page),
                        "otp": pyotp.TOTP(secret).now(), "name": "New phone"})  # fmt: skip
-    assert done.status_code == 302, done.text
+    assert done.status_code == 303, done.text
     return secret
 
 
@@ -429,7 +428,7 @@ def test_after_a_letter_the_lost_app_is_replaced_and_removed(app, runner, anna):
     assert redeem(browser, code).headers["Location"] == "/me/security/totp"
     _enrol_app(browser)
     removed = _remove(browser, "Authenticator app")
-    assert removed.status_code == 302
+    assert removed.status_code == 303
     names = re.findall(r"<h2>([^<]+)</h2>", browser.get("/me/security").text)
     assert "New phone" in names and "Authenticator app" not in names
 
@@ -437,7 +436,7 @@ def test_after_a_letter_the_lost_app_is_replaced_and_removed(app, runner, anna):
 def test_with_a_passkey_the_lost_app_is_removed_directly(app, anna):
     key = SoftAuthenticator()
     register_passkey(anna.client, key)
-    assert _remove(anna.client, "Authenticator app").status_code == 302
+    assert _remove(anna.client, "Authenticator app").status_code == 303
     listed = [a["kind"] for a in anna.client.get("/api/me/authenticators").json["authenticators"]]
     assert listed == ["webauthn"]
 
