@@ -7,12 +7,15 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
+from idp.authenticators import totp
 from idp.authenticators.models import Authenticator
+from idp.citizens.models import Citizen
 from idp.core.extensions import db
-from tests.conftest import CitizenActions
+from tests.conftest import CitizenActions, csrf_token
 from tests.i18n.test_language import _service, language_of
 from tests.oidc.conftest import Flow, redirect_params
 
@@ -134,3 +137,20 @@ def test_every_portal_page_writes_dates_day_month_year(danish_app, client):
     client.get("/language/da", query_string={"next": "/me"})
     assert _DANISH_MOMENT.search(client.get("/me/consents").text)
     assert _DANISH_MOMENT.search(client.get("/me/sessions").text)
+
+
+def test_removing_an_unnamed_authenticator_names_it_in_the_pages_language(danish_app, client):
+    _logged_in(danish_app, client)
+    with danish_app.app_context():
+        citizen = db.session.scalar(select(Citizen))
+        first = db.session.scalar(select(Authenticator)).id
+        totp.enrol_confirmed(citizen, pyotp.random_base32(), name="Min anden app")
+        db.session.commit()
+    client.get("/language/en", query_string={"next": "/me"})
+    page = client.get("/me/security")
+    removed = client.post(
+        f"/me/security/{first}/remove", data={"csrf_token": csrf_token(page)}, follow_redirects=True
+    )
+    assert removed.status_code == 200
+    assert "“Authenticator app” is removed." in removed.text
+    assert "Autentificeringsapp" not in removed.text
