@@ -87,8 +87,9 @@ class Claim:
     # or a legitimate interest), whatever a registration says.
     public_authorities_only: bool = False
     # Claims that say one thing to the citizen share a line where the citizen reads what a
-    # service receives (consent and notice pages, the consents page): the key of that line
-    # in SHARED_LABELS. The first, last and full name are all "your name".
+    # service receives (consent and notice pages, the consents page, the access log and its
+    # summary): the key of that line in SHARED_LABELS, itself the name of the claim that
+    # stands for the line. The first, last and full name are all "your name" ("name").
     shown_as: str | None = None
 
 
@@ -249,6 +250,20 @@ def label(name: str) -> LazyString | None:
         return ACCOUNT_ACCESS_LABEL
     claim = CLAIMS.get(name)
     return claim.label if claim is not None else None
+
+
+def line_of(name: str) -> str:
+    """The claim whose line stands for ``name`` where claims share one (Claim.shown_as names
+    it: "name" for every part of the name); else ``name`` itself."""
+    claim = CLAIMS.get(name)
+    return claim.shown_as if claim is not None and claim.shown_as is not None else name
+
+
+# The claims that share a line, by the claim that stands for it ("name": the three names).
+SHARED_LINES: dict[str, tuple[str, ...]] = {
+    line: tuple(name for name, claim in CLAIMS.items() if claim.shown_as == line)
+    for line in SHARED_LABELS
+}
 
 
 # Where each claim comes in the registry: what the citizen reads lists claims in this order

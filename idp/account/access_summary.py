@@ -31,16 +31,17 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     not_,
     select,
     true,
 )
 from sqlalchemy.orm import aliased
 
-from clients.claims import CITIZEN_CLAIMS
+from clients import claims
+from clients.claims import CITIZEN_CLAIMS, SHARED_LINES
 from consent.ledger import Channel, LedgerEntry
 from idp.core.extensions import db
-from idp.templating import claim_label
 
 MONTHS = 12
 # How far apart the issuing of an access token and the login entry written with it may be:
@@ -75,7 +76,10 @@ class Summary:
     last_day: dt.date  # its last day (the end of this month), inclusive
     timezone: str
     services: list[ServiceCount]
-    attributes: list[AttributeCount]
+    attributes: list[AttributeCount]  # per claim (the JSON twin's)
+    # Per line the citizen reads (the page's): the parts of the name as one, under the name
+    # of the claim that stands for them (clients/claims.py SHARED_LINES).
+    lines: list[AttributeCount]
 
     @property
     def total(self) -> int:
@@ -185,12 +189,31 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         .order_by(entries.desc(), attribute)
     ).all()
 
+    # The same, one row per line the citizen reads: the parts of the name are one ("Your
+    # name"), counted once per entry however many of them it released.
+    line = case(
+        *(
+            (attribute.in_(members), literal_column(f"'{key}'"))
+            for key, members in SHARED_LINES.items()
+        ),
+        else_=attribute,
+    ).label("line")
+    line_rows = db.session.execute(
+        select(line, entries, func.count(distinct(LedgerEntry.client_id)))
+        .select_from(LedgerEntry)
+        .join(elements, true())
+        .where(*in_window, attribute.is_not(None))
+        .group_by(line)
+        .order_by(entries.desc(), line)
+    ).all()
+
     return Summary(
         first_day=first,
         last_day=following - dt.timedelta(days=1),
         timezone=zone.key,
         services=[ServiceCount(*row) for row in service_rows],
         attributes=[AttributeCount(*row) for row in attribute_rows],
+        lines=[AttributeCount(*row) for row in line_rows],
     )
 
 
@@ -275,11 +298,20 @@ def services_in_words(summary: Summary) -> str:
     return "; ".join(parts) + "."
 
 
+def line_label(line: str) -> str:
+    """A row of the page's attribute table and chart, as the citizen reads it."""
+    return str(claims.labels([line])[0])
+
+
+def attribute_chart(summary: Summary) -> Chart:
+    return chart([(line_label(a.attribute), a.releases) for a in summary.lines])
+
+
 def attributes_in_words(summary: Summary) -> str:
     parts = [
         _(
             "%(attribute)s: %(times)s, to %(services)s",
-            attribute=claim_label(a.attribute),
+            attribute=line_label(a.attribute),
             times=_times(a.releases),
             services=ngettext(
                 "%(count)s service or authority",
@@ -288,7 +320,7 @@ def attributes_in_words(summary: Summary) -> str:
                 count=format_number(a.services),
             ),
         )
-        for a in summary.attributes
+        for a in summary.lines
     ]
     return "; ".join(parts) + "."
 

@@ -86,3 +86,22 @@ def test_a_userinfo_call_long_after_its_tokens_login_still_counts_once(app, clie
     app.config["ACCESS_TOKEN_SECONDS"] = 60
     services, _ = _counts(_summary(client))
     assert services == {bank.service.client_id: 2}
+
+
+def test_the_page_counts_the_parts_of_the_name_as_one_line(app, client, oidc):
+    bank = oidc(register(app))
+    bank.tokens()  # the first, last and full name, and the age, in one login
+    summary = _summary(client)
+    # The JSON twin counts each claim; the page reads them as the citizen does.
+    assert {a["attribute"] for a in summary["attributes"]} >= {"given_name", "family_name"}
+    page = client.get("/me/access-log").text
+    table = page[
+        page.index('id="table-attributes"') : page.index(
+            "</table>", page.index('id="table-attributes"')
+        )
+    ]
+    assert "Your name</a>" in table
+    assert "Your first name" not in table and "Your full name" not in table
+    assert "Your name: 1 time, to 1 service or authority" in page
+    # Each entry of the log too: one line for the name.
+    assert "Your name, Whether you are over 18" in page
