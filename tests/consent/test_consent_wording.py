@@ -158,3 +158,16 @@ def test_withdrawing_needs_the_token_and_is_in_danish_too(app, client, oidc, ban
     assert "Vil du trække dit samtykke til Nordbank tilbage?" in _text(question)
     done = client.post(link, data={"csrf_token": csrf_token(question)}, follow_redirects=True)
     assert "Dit samtykke til Nordbank er trukket tilbage." in _text(done)
+
+
+def test_asked_again_with_nothing_new_the_page_shows_what_was_agreed(app, client, oidc, bank):
+    flow = oidc(bank)
+    _consent_to(flow)
+    flow.new_nonce()
+    again = flow.authorize(prompt="consent")
+    assert again.status_code == 200
+    words = _text(again)
+    assert "You have already agreed that Nordbank receives" in words
+    # What it agreed to, then (as always) what it is told.
+    assert _purposes(again) == [OPEN, STATEMENTS, LAUNDERING]
+    assert _attributes(again) == ["Your name", "Your e-mail address", "Your date of birth"]
