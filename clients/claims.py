@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -86,6 +86,15 @@ class Claim:
     # Only public authorities may receive it, and only on a basis in law (never consent
     # or a legitimate interest), whatever a registration says.
     public_authorities_only: bool = False
+    # Claims that say one thing to the citizen share a line where the citizen reads what a
+    # service receives (consent and notice pages, the consents page, the access log and its
+    # summary): the key of that line in SHARED_LABELS, itself the name of the claim that
+    # stands for the line. The first, last and full name are all "your name" ("name").
+    shown_as: str | None = None
+
+
+# The lines several claims share (Claim.shown_as), as the citizen reads them.
+SHARED_LABELS: dict[str, LazyString] = {"name": _l("Your name")}
 
 
 def _age(born: dt.date, today: dt.date) -> int:
@@ -119,6 +128,7 @@ CLAIMS: dict[str, Claim] = {
             source=Source.CPR_REGISTER,
             read=lambda citizen: citizen.given_name,
             fields=("given_name",),
+            shown_as="name",
         ),
         Claim(
             "family_name",
@@ -128,6 +138,7 @@ CLAIMS: dict[str, Claim] = {
             source=Source.CPR_REGISTER,
             read=lambda citizen: citizen.family_name,
             fields=("family_name",),
+            shown_as="name",
         ),
         Claim(
             "name",
@@ -137,6 +148,7 @@ CLAIMS: dict[str, Claim] = {
             source=Source.CPR_REGISTER,
             read=lambda citizen: citizen.full_name,
             fields=("given_name", "family_name"),
+            shown_as="name",
         ),
         Claim(
             "birthdate",
@@ -238,3 +250,41 @@ def label(name: str) -> LazyString | None:
         return ACCOUNT_ACCESS_LABEL
     claim = CLAIMS.get(name)
     return claim.label if claim is not None else None
+
+
+def line_of(name: str) -> str:
+    """The claim whose line stands for ``name`` where claims share one (Claim.shown_as names
+    it: "name" for every part of the name); else ``name`` itself."""
+    claim = CLAIMS.get(name)
+    return claim.shown_as if claim is not None and claim.shown_as is not None else name
+
+
+# The claims that share a line, by the claim that stands for it ("name": the three names).
+SHARED_LINES: dict[str, tuple[str, ...]] = {
+    line: tuple(name for name, claim in CLAIMS.items() if claim.shown_as == line)
+    for line in SHARED_LABELS
+}
+
+
+# Where each claim comes in the registry: what the citizen reads lists claims in this order
+# everywhere (the consent page and the consents page alike), whatever order a request named
+# them in. The account access comes last; a name Tillid does not know, after it.
+_ORDER = {name: index for index, name in enumerate((*CLAIMS, ACCOUNT_ACCESS))}
+
+
+def registry_order(name: str) -> int:
+    return _ORDER.get(name, len(_ORDER))
+
+
+def labels(names: Iterable[str]) -> list[LazyString | str]:
+    """What the citizen reads for the claims ``names``: one line each in registry order,
+    claims that share a line (the parts of the name) once, as that line; a name Tillid does
+    not release as it is."""
+    lines: dict[str, LazyString | str] = {}
+    for name in sorted(dict.fromkeys(names), key=registry_order):
+        claim = CLAIMS.get(name)
+        if claim is not None and claim.shown_as is not None:
+            lines.setdefault(f"shared:{claim.shown_as}", SHARED_LABELS[claim.shown_as])
+        else:
+            lines.setdefault(name, label(name) or name)
+    return list(lines.values())

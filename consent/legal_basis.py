@@ -90,3 +90,41 @@ def label(basis: str) -> str:
 def anchor(basis: str | None) -> str | None:
     """The page fragment of a basis's explanation; None for one we have no words for."""
     return f"basis-{basis}" if basis in {b.value for b in LegalBasis} else None
+
+
+# Why a release on each basis other than consent is not the citizen's to withdraw: what the
+# notice says in place of the consent wording (the consent and consents pages).
+_NOT_WITHDRAWABLE = {
+    LegalBasis.CONTRACT: _l(
+        "The service needs it to do what you have agreed with it, so it does not rest on your"
+        " consent."
+    ),
+    LegalBasis.LEGAL_OBLIGATION: _l(
+        "The law requires the service to have it, so it does not rest on your consent."
+    ),
+    LegalBasis.VITAL_INTEREST: _l(
+        "It is needed to protect your life or health, or someone else's, so it does not rest"
+        " on your consent."
+    ),
+    LegalBasis.PUBLIC_TASK: _l(
+        "The authority needs it for a task the law gives it, so it does not rest on your"
+        " consent. If your situation is special, you may object to the authority."
+    ),
+    LegalBasis.LEGITIMATE_INTEREST: _l(
+        "The service judged that its own reason weighs more than your privacy, so it does not"
+        " rest on your consent. You may object to the service, and then it must stop unless"
+        " its reasons outweigh yours."
+    ),
+}
+
+
+def withdrawable(basis: str) -> bool:
+    """Only what rests on the citizen's consent is theirs to withdraw."""
+    return basis == LegalBasis.CONSENT
+
+
+def why_not_withdrawable(basis: str) -> str:
+    """For a basis other than consent: why the citizen cannot withdraw what it gives, in
+    plain words; empty for consent (it can be withdrawn)."""
+    why = _NOT_WITHDRAWABLE.get(basis)
+    return str(why) if why is not None else ""

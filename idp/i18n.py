@@ -1,8 +1,13 @@
 """The citizen's language: Danish or English.
 
-Chosen, first that applies: the `ui_locales` of the service's request being answered (or
-the switch clicked since), the switch remembered in a cookie, the browser's
-Accept-Language, then DEFAULT_LANGUAGE (Danish unless the operator says otherwise).
+Chosen, first that applies: on the pages of a login a service asked for, the `ui_locales`
+of its request (unless the switch is clicked during that login); the citizen's own choice
+with the switch (this session's, else the year-long cookie); the browser's Accept-Language;
+then DEFAULT_LANGUAGE (Danish unless the operator says otherwise).
+
+A service's `ui_locales` is the service's wish for its own login, not the citizen's choice:
+it is held apart from that choice, applies on the login's pages only (never on the portal),
+and ends when the login goes back to the service. It never overwrites what the citizen chose.
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ from idp.core.redirects import safe_next
 LANGUAGES = ("da", "en")
 LANGUAGE_NAMES = {"da": "Dansk", "en": "English"}
 COOKIE = "tillid_lang"
-_SESSION_KEY = "ui_locale"
+_SESSION_KEY = "ui_locale"  # the citizen's choice with the switch
+_LOGIN_KEY = "login_ui_locale"  # a service's ui_locales, for the login under way
+# The pages of a login a service sends the citizen through: /authorize and its consent page,
+# logging in and stepping up, and logging in with the phone.
+_LOGIN_BLUEPRINTS = frozenset({"oidc", "auth", "phone_login"})
 _COOKIE_SECONDS = 365 * 24 * 60 * 60
 _MAX_TARGET = 8192  # the page to go back to, with its query (a login page carries /authorize)
 
@@ -40,6 +49,10 @@ def select_locale() -> str:
         # The flask commands and background work: an operator reads them, in English (as
         # every command's own text is). Nothing here has a session or a browser to ask.
         return "en"
+    if request.blueprint in _LOGIN_BLUEPRINTS:
+        asked = session.get(_LOGIN_KEY)
+        if asked in LANGUAGES:
+            return asked
     chosen = session.get(_SESSION_KEY) or request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen
@@ -48,12 +61,20 @@ def select_locale() -> str:
 
 def remember_ui_locales(ui_locales: str | None) -> None:
     """A service's `ui_locales` (OIDC Core 3.1.2.1: preferred first, space-separated): the
-    first one Tillid speaks holds for the rest of this login; unknown tags are ignored."""
+    first one Tillid speaks holds for the rest of this login, on its pages only; unknown
+    tags are ignored. The citizen's own choice is left as it is."""
     for tag in (ui_locales or "").split():
         language = tag.split("-")[0].lower()
         if language in LANGUAGES:
-            session[_SESSION_KEY] = language
+            if session.get(_LOGIN_KEY) != language:
+                session[_LOGIN_KEY] = language
             return
+
+
+def end_login_language() -> None:
+    """The login went back to the service: its `ui_locales` no longer applies."""
+    if _LOGIN_KEY in session:
+        del session[_LOGIN_KEY]
 
 
 def _local_path(target: str | None) -> str:
@@ -68,6 +89,7 @@ def switch(language: str):
     if language not in LANGUAGES:
         return redirect(_local_path(request.args.get("next")))
     session[_SESSION_KEY] = language
+    session.pop(_LOGIN_KEY, None)  # the citizen's choice wins over the service's wish
     response = redirect(_local_path(request.args.get("next")))
     response.set_cookie(
         COOKIE,

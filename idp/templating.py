@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Flask
-from flask_babel import format_date, format_datetime
+from flask_babel import force_locale, format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from clients import claims
-from consent import legal_basis
+from consent import disclosure, legal_basis
+from idp.i18n import LANGUAGES
 
 _BROWSERS = (
     ("Edg/", "Edge"),
@@ -37,16 +38,31 @@ def device_name(user_agent: str) -> str:
     return browser or system or _("Unknown device")
 
 
+# Dates the way each language writes them, the day before the month and the month in words:
+# English never as 3/12/2026 or Dec 3 (which a reader elsewhere takes for 12 March or
+# misreads), and every page the same way. In the display time zone (Flask-Babel's).
+_DATE_PATTERNS = {"en": "d MMMM y", "da": "d. MMMM y"}
+_DATETIME_PATTERNS = {"en": "d MMMM y, HH:mm", "da": "d. MMMM y 'kl.' HH.mm"}
+
+
+def _pattern(patterns: dict[str, str]) -> str:
+    locale = get_locale()
+    return patterns.get(locale.language if locale is not None else "", patterns["en"])
+
+
 def format_timestamp(seconds: float) -> str:
-    return format_datetime(dt.datetime.fromtimestamp(seconds, dt.UTC), "medium")
+    """A time given in seconds since the epoch (the sessions' clocks), as a date and time."""
+    return format_datetime_short(dt.datetime.fromtimestamp(seconds, dt.UTC))
 
 
 def format_date_long(value: dt.date) -> str:
-    return format_date(value, "long")
+    """A date: "3 December 2026", "3. december 2026"."""
+    return format_date(value, _pattern(_DATE_PATTERNS))
 
 
 def format_datetime_short(value: dt.datetime) -> str:
-    return format_datetime(value, "medium")
+    """A moment: "3 December 2026, 14:05", "3. december 2026 kl. 14.05"."""
+    return format_datetime(value, _pattern(_DATETIME_PATTERNS))
 
 
 def authenticator_kind_label(kind: str) -> str:
@@ -56,6 +72,42 @@ def authenticator_kind_label(kind: str) -> str:
         "phone": _("Phone app (approve logins on the phone)"),
     }
     return labels.get(str(kind), str(kind))
+
+
+# What an authenticator is called when the citizen gave it no name of their own. Stored as
+# the words of the language the page had when it was set up ("Adgangsnøgle"), so it is
+# shown in the reader's language instead: a stored name that is one of these words in any
+# language Tillid speaks is the default, not a name the citizen chose.
+_DEFAULT_AUTHENTICATOR_NAMES = {
+    "totp": _l("Authenticator app"),
+    "webauthn": _l("Passkey"),
+    "phone": _l("Phone"),
+}
+_default_names_in_any_language: dict[str, str] | None = None
+
+
+def _defaults_in_any_language() -> dict[str, str]:
+    """Each default name in every language, to its kind (made once per process)."""
+    global _default_names_in_any_language
+    if _default_names_in_any_language is None:
+        found = {}
+        for language in LANGUAGES:
+            with force_locale(language):
+                for kind, name in _DEFAULT_AUTHENTICATOR_NAMES.items():
+                    found[str(name).casefold()] = kind
+        _default_names_in_any_language = found
+    return _default_names_in_any_language
+
+
+def authenticator_name(authenticator) -> str:
+    """The authenticator's name as the citizen reads it: their own name for it, else the
+    default for its kind in the page's language."""
+    name = (authenticator.name or "").strip()
+    kind = str(authenticator.kind)
+    if not name or _defaults_in_any_language().get(name.casefold()) == kind:
+        default = _DEFAULT_AUTHENTICATOR_NAMES.get(kind)
+        return str(default) if default is not None else name
+    return name
 
 
 # Lazy: only the label asked for is translated (a log page asks for hundreds).
@@ -77,6 +129,17 @@ def claim_label(claim: str) -> str:
     return str(label) if label is not None else claim
 
 
+def claim_labels(names) -> list[str]:
+    """Several claims as the citizen reads them: in registry order, the parts of the name
+    as one line ("Your name")."""
+    return [str(label) for label in claims.labels(names or ())]
+
+
+def consent_purposes(rules) -> list[disclosure.Purpose]:
+    """Of ``rules``, those on consent, by purpose (consent/disclosure.py)."""
+    return disclosure.by_purpose(r for r in rules if legal_basis.withdrawable(r.legal_basis))
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(
@@ -84,9 +147,13 @@ def init_app(app: Flask) -> None:
         format_timestamp=format_timestamp,
         format_date_long=format_date_long,
         format_datetime_short=format_datetime_short,
+        authenticator_name=authenticator_name,
     )
     app.jinja_env.globals.update(
         claim_label=claim_label,
+        claim_labels=claim_labels,
+        consent_purposes=consent_purposes,
+        notice_bases=disclosure.by_basis,
         legal_basis_label=legal_basis.label,
         authenticator_kind_label=authenticator_kind_label,
         channel_label=channel_label,

@@ -23,7 +23,6 @@ from idp.core.extensions import db
 from idp.core.problems import problem
 from idp.sessions import current
 from idp.sessions.current import login_required
-from idp.templating import claim_label
 
 bp = Blueprint("access_log", __name__)
 
@@ -166,10 +165,9 @@ def _render(citizen, filters: dict | None, filter_errors: dict):
         "account/access_log.html",
         summary=summary,
         service_chart=access_summary.chart([(s.name, s.releases) for s in summary.services]),
-        attribute_chart=access_summary.chart(
-            [(claim_label(a.attribute), a.releases) for a in summary.attributes]
-        ),
+        attribute_chart=access_summary.attribute_chart(summary),
         summary_links=access_summary.entries_link,
+        summary_line_label=access_summary.line_label,
         services_in_words=access_summary.services_in_words(summary),
         attributes_in_words=access_summary.attributes_in_words(summary),
         chart_width=access_summary.CHART_WIDTH,

@@ -1,7 +1,16 @@
 """The summary atop the citizen's access log: over the last twelve calendar months, how often
 each service or authority received something, and how often each attribute left and to how
 many services. Counted by the database (GROUP BY over one index range of the citizen's
-entries), never by loading the entries."""
+entries), never by loading the entries.
+
+One login counts once. A service that logs the citizen in gets the attributes in the ID token
+(an entry on channel `login`) and often fetches the same again at userinfo with the access
+token issued beside it (a `userinfo` entry). The log lists both, as both happened; the summary
+counts the second as part of the first: a userinfo entry that released the same attributes
+for the same purpose on the same basis to the same service as a login entry made when its
+access token was issued (the token's expiry less ACCESS_TOKEN_SECONDS, within
+PAIRING_SECONDS) adds nothing. Later userinfo calls under that token add no entry at all
+(consent/repeats.py); a token from a refresh, or attributes the login did not send, count."""
 
 from __future__ import annotations
 
@@ -12,14 +21,32 @@ from dataclasses import dataclass
 from flask import current_app, url_for
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import case, distinct, func, select, true
+from sqlalchemy import (
+    Interval,
+    Text,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
 
-from clients.claims import CITIZEN_CLAIMS
-from consent.ledger import LedgerEntry
+from clients import claims
+from clients.claims import CITIZEN_CLAIMS, SHARED_LINES
+from consent.ledger import Channel, LedgerEntry
 from idp.core.extensions import db
-from idp.templating import claim_label
 
 MONTHS = 12
+# How far apart the issuing of an access token and the login entry written with it may be:
+# both are made in the one token request, a second or so apart; a minute allows a slow one.
+PAIRING_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -27,8 +54,9 @@ class ServiceCount:
     client_id: str
     name: str
     kind: str
-    # Ledger entries, as the log below lists them: one login that released attributes on two
-    # legal bases (or for two purposes) is two entries, and counts twice.
+    # Ledger entries, as the log below lists them, less the userinfo entries that repeat the
+    # login they came with (one login, one release): one login that released attributes on
+    # two legal bases (or for two purposes) is two entries, and counts twice.
     releases: int
     # Entries whose content was erased after the retention period: still releases, but
     # what they released is no longer known, so they count for no attribute.
@@ -48,7 +76,10 @@ class Summary:
     last_day: dt.date  # its last day (the end of this month), inclusive
     timezone: str
     services: list[ServiceCount]
-    attributes: list[AttributeCount]
+    attributes: list[AttributeCount]  # per claim (the JSON twin's)
+    # Per line the citizen reads (the page's): the parts of the name as one, under the name
+    # of the claim that stands for them (clients/claims.py SHARED_LINES).
+    lines: list[AttributeCount]
 
     @property
     def total(self) -> int:
@@ -77,6 +108,42 @@ def _attribute_elements():
     return func.json_each(names).table_valued("value")
 
 
+def _seconds_before(moment, seconds: int):
+    """``moment`` (a column) less ``seconds``, in the database's own arithmetic."""
+    if db.engine.dialect.name == "postgresql":
+        return moment - literal(dt.timedelta(seconds=seconds), Interval())
+    # SQLite keeps UTC times as text "YYYY-MM-DD HH:MM:SS.ffffff": datetime() gives the same
+    # shape (without the fraction), which compares as text in the right order.
+    return func.datetime(moment, f"{-seconds:+d} seconds")
+
+
+def _repeats_its_login():
+    """A userinfo entry that repeats the login it came with (see the module's docstring)."""
+    login = aliased(LedgerEntry)
+    issued = current_app.config["ACCESS_TOKEN_SECONDS"]
+    return and_(
+        LedgerEntry.channel == Channel.USERINFO,
+        LedgerEntry.token_valid_until.is_not(None),
+        LedgerEntry.erased_at.is_(None),
+        exists().where(
+            login.citizen_id == LedgerEntry.citizen_id,
+            login.channel == Channel.LOGIN,
+            login.client_id == LedgerEntry.client_id,
+            login.erased_at.is_(None),
+            login.released_at
+            >= _seconds_before(LedgerEntry.token_valid_until, issued + PAIRING_SECONDS),
+            login.released_at
+            <= _seconds_before(LedgerEntry.token_valid_until, issued - PAIRING_SECONDS),
+            login.released_at <= LedgerEntry.released_at,
+            login.legal_basis == LedgerEntry.legal_basis,
+            login.purpose == LedgerEntry.purpose,
+            # Both written by consent/release.py from the same decision: the same list in
+            # the same order (the JSON column has no equality on PostgreSQL; its text does).
+            cast(login.attributes, Text) == cast(LedgerEntry.attributes, Text),
+        ),
+    )
+
+
 def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Summary:
     """The citizen's summary for the calendar months of the display time zone
     (``DISPLAY_TIMEZONE``) up to and including the current one."""
@@ -92,6 +159,7 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         LedgerEntry.citizen_id == citizen_id,
         LedgerEntry.released_at >= since,
         LedgerEntry.released_at < until,
+        not_(_repeats_its_login()),
     )
 
     releases = func.count()
@@ -121,12 +189,31 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         .order_by(entries.desc(), attribute)
     ).all()
 
+    # The same, one row per line the citizen reads: the parts of the name are one ("Your
+    # name"), counted once per entry however many of them it released.
+    line = case(
+        *(
+            (attribute.in_(members), literal_column(f"'{key}'"))
+            for key, members in SHARED_LINES.items()
+        ),
+        else_=attribute,
+    ).label("line")
+    line_rows = db.session.execute(
+        select(line, entries, func.count(distinct(LedgerEntry.client_id)))
+        .select_from(LedgerEntry)
+        .join(elements, true())
+        .where(*in_window, attribute.is_not(None))
+        .group_by(line)
+        .order_by(entries.desc(), line)
+    ).all()
+
     return Summary(
         first_day=first,
         last_day=following - dt.timedelta(days=1),
         timezone=zone.key,
         services=[ServiceCount(*row) for row in service_rows],
         attributes=[AttributeCount(*row) for row in attribute_rows],
+        lines=[AttributeCount(*row) for row in line_rows],
     )
 
 
@@ -211,11 +298,20 @@ def services_in_words(summary: Summary) -> str:
     return "; ".join(parts) + "."
 
 
+def line_label(line: str) -> str:
+    """A row of the page's attribute table and chart, as the citizen reads it."""
+    return str(claims.labels([line])[0])
+
+
+def attribute_chart(summary: Summary) -> Chart:
+    return chart([(line_label(a.attribute), a.releases) for a in summary.lines])
+
+
 def attributes_in_words(summary: Summary) -> str:
     parts = [
         _(
             "%(attribute)s: %(times)s, to %(services)s",
-            attribute=claim_label(a.attribute),
+            attribute=line_label(a.attribute),
             times=_times(a.releases),
             services=ngettext(
                 "%(count)s service or authority",
@@ -224,7 +320,7 @@ def attributes_in_words(summary: Summary) -> str:
                 count=format_number(a.services),
             ),
         )
-        for a in summary.attributes
+        for a in summary.lines
     ]
     return "; ".join(parts) + "."
 

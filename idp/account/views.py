@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from clients import service as client_registry
-from consent import release
+from consent import disclosure, release
 from idp.account import export, my_data
 from idp.auth.forms import ConfirmForm
 from idp.oidc import refresh
@@ -92,12 +91,25 @@ def end_all_sessions():
 @bp.get("/consents")
 @login_required
 def consents():
-    grants = release.grants_of(current.citizen().id)
-    names = client_registry.by_id(grant.client_id for grant in grants)
     return render_template(
-        "account/consents.html",
-        grants=[(grant, names.get(grant.client_id)) for grant in grants],
-        form=ConfirmForm(),
+        "account/consents.html", services=disclosure.services_of(current.citizen().id)
+    )
+
+
+def _withdrawable(client_id: str) -> disclosure.ServiceConsent:
+    """The citizen's consent to ``client_id``, if there is one to withdraw; else a 404."""
+    service = disclosure.service_of(current.citizen().id, client_id)
+    if service is None or not service.withdrawable:
+        abort(404)
+    return service
+
+
+@bp.get("/consents/<client_id>/withdraw")
+@login_required
+def confirm_withdrawal(client_id: str):
+    """Withdrawing asks first, naming the service and what it will no longer receive."""
+    return render_template(
+        "account/withdraw_consent.html", service=_withdrawable(client_id), form=ConfirmForm()
     )
 
 
@@ -106,10 +118,10 @@ def consents():
 def withdraw_consent(client_id: str):
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    service = _withdrawable(client_id)
     citizen = current.citizen()
-    if not release.withdraw(citizen.id, client_id):
-        abort(404)
+    release.withdraw(citizen.id, client_id)
     # What the service holds on the strength of that consent stops working too.
     refresh.revoke_for(citizen.id, client_id)
-    flash(_("Your consent is withdrawn. The service must ask you again."))
-    return redirect(url_for("account.consents"))
+    flash(_("Your consent to %(name)s is withdrawn. It must ask you again.", name=service.name))
+    return redirect(url_for("account.consents"), 303)

@@ -34,7 +34,7 @@ from joserfc.errors import JoseError
 
 from clients import cache as client_cache
 from clients.models import ClientKind
-from consent import release
+from consent import disclosure, release
 from idp import i18n
 from idp.auth import journey as login_journey
 from idp.auth.forms import ConsentForm
@@ -69,6 +69,7 @@ def _to_client(response):
         return response
     if g.get("pushed_request_uri"):
         pushed_requests.finish(g.pushed_request_uri)  # answered: the pushed request is spent
+    i18n.end_login_language()  # the service's ui_locales held for this login only
     target = urlsplit(location)
     params = [*parse_qsl(target.query), ("iss", current_app.config["ISSUER"])]
     if _param("response_mode") != "form_post":
@@ -271,6 +272,9 @@ def _consent_page(client, decision: release.Release, redirect_uri: str):
             client=client,
             public_authority=client.kind == ClientKind.PUBLIC_AUTHORITY,
             decision=decision,
+            # Asked by purpose; told by basis, then purpose (consent/disclosure.py).
+            asked=disclosure.by_purpose(decision.needs_consent),
+            told=disclosure.by_basis(decision.notices),
             form=ConsentForm(),
         )
     )

@@ -42,6 +42,7 @@ from idp.security.forms import EnrolTotpForm, RenameForm
 from idp.sessions import current, sessions
 from idp.sessions.current import fresh_second_factor_required, login_required, session_required
 from idp.sessions.destinations import verified_redirect_uri
+from idp.templating import authenticator_name
 
 bp = Blueprint("security", __name__, url_prefix="/me/security")
 _PAIRING_TOKEN = "phone_pairing"  # noqa: S105 (a session key's name) the link the computer is showing, for its QR code
@@ -317,7 +318,7 @@ def passkey_verify():
     response = jsonify(redirect=destination)
     if session_id is not None:
         sessions.set_cookie(response, session_id)
-    flash(_("Your passkey “%(name)s” is set up.", name=passkey.name))
+    flash(_("Your passkey “%(name)s” is set up.", name=authenticator_name(passkey)))
     return response
 
 
@@ -358,7 +359,7 @@ def rename(authenticator_id: str):
     if not form.validate_on_submit():
         abort(400, form.name.errors[0] if form.name.errors else None)
     service.rename(authenticator, form.name.data)
-    flash(_("Renamed to “%(name)s”.", name=authenticator.name))
+    flash(_("Renamed to “%(name)s”.", name=authenticator_name(authenticator)))
     return redirect(url_for("security.overview"), code=303)
 
 
@@ -373,7 +374,7 @@ def remove(authenticator_id: str):
         service.remove(authenticator)
     except service.LastSecondFactor:
         return _overview(409, _("You cannot remove your only second factor. Add another first."))
-    flash(_("“%(name)s” is removed.", name=authenticator.name))
+    flash(_("“%(name)s” is removed.", name=authenticator_name(authenticator)))
     return redirect(url_for("security.overview"), code=303)
 
 

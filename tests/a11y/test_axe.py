@@ -14,7 +14,8 @@ FAILING_IMPACTS = ("serious", "critical")
 # The pages the issue names, each of which the tour must have reached.
 PAGES = {
     "login", "login-error", "activate", "activate-error", "second-factor", "recovery",
-    "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents", "access-log",
+    "phone-login", "phone-wait", "phone-app", "me", "sessions", "consents",
+    "withdraw-consent", "access-log",
     "security", "session-warning", "enrol-totp", "pair-phone", "consent", "notice",
     "step-up", "logout", "logged-out", "error-404", "error-400", "service-login",
     "access-log-error",

@@ -73,7 +73,11 @@ def either_context(browser, request):
 
 
 def test_log_in_with_password_and_code_and_approve_consent_by_keyboard(either_context, tour_site):
-    page = either_context.new_page()
+    _log_in_and_allow_the_bank(either_context.new_page(), tour_site)
+
+
+def _log_in_and_allow_the_bank(page, tour_site) -> None:
+    """From the bank's login link to its page after the consent, by keyboard only."""
     bank_url, _ = tour_site.services[demo_registry.BANK.name]
     page.goto(bank_url)
 
@@ -101,6 +105,20 @@ def test_log_in_with_password_and_code_and_approve_consent_by_keyboard(either_co
         page.keyboard.press("Space")
     page.wait_for_load_state()
     assert "Ida Demo-Jensen" in page.inner_text("body")
+
+
+def test_withdraw_a_consent_by_keyboard_after_being_asked(either_context, tour_site):
+    page = either_context.new_page()
+    _log_in_and_allow_the_bank(page, tour_site)
+    page.goto(tour_site.url("/me/consents"))
+    tab_to(page, lambda where: (where["href"] or "").endswith("/withdraw"))
+    with page.expect_navigation(url="**/withdraw"):
+        page.keyboard.press("Enter")
+    # The question: its first control in the page is the button that withdraws.
+    tab_to(page, lambda where: where["tag"] == "button" and where["inMain"])
+    with page.expect_navigation(url="**/me/consents"):
+        page.keyboard.press("Enter")
+    assert page.locator("#consents a[href$='/withdraw']").count() == 0
 
 
 def test_a_failed_login_moves_focus_to_the_error_summary(context, tour_site):

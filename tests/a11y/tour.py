@@ -325,6 +325,11 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     for name, path in portal:
         page.goto(site.url(path))
         yield name, page
+        if name == "consents":
+            # Withdrawing asks first: the question, naming the service (nothing withdrawn).
+            page.locator("#consents a[href$='/withdraw']").first.click()
+            page.wait_for_url("**/withdraw")
+            yield "withdraw-consent", page
     _submit(page, "form[action$='/me/security/recovery-codes/new']")
     yield "recovery-codes", page
     _submit(page, "form[action$='/me/security/recovery-codes/saved']")

@@ -140,11 +140,13 @@ def test_the_page_shows_a_chart_with_a_name_and_a_table_with_the_same_numbers(cl
     assert _table(html, "table-services") == {"Skattestyrelsen": ["4"], "Nordbank": ["1"]}
     attributes = _table(html, "table-attributes")
     assert attributes["Your address"] == ["4", "1"]
-    assert attributes["Your full name"] == ["3", "2"]
+    # The first, last and full name are one row, "Your name": an entry counts once for it.
+    assert attributes["Your name"] == ["3", "2"]
+    assert not {"Your first name", "Your last name", "Your full name"} & set(attributes)
     assert attributes["Whether you are over 18 (not your age or birthdate)"] == ["1", "1"]
     words = _fragment(html, "svg", "chart-attributes").find(f"{SVG}desc").text
     assert "Your address: 4 times, to 1 service or authority" in words
-    assert "Your full name: 3 times, to 2 services and authorities" in words
+    assert "Your name: 3 times, to 2 services and authorities" in words
 
 
 def _row_link(html: str, label: str) -> str:
@@ -160,7 +162,7 @@ def test_a_row_leads_to_its_entries_in_the_window(client, releases):
     entries = client.get(_row_link(html, "Skattestyrelsen"))
     assert entries.status_code == 200
     assert "4 entries." in entries.text
-    named = client.get(_row_link(html, "Your full name"))
+    named = client.get(_row_link(html, "Your name"))
     assert named.status_code == 200 and "3 entries." in named.text
 
 
@@ -260,7 +262,8 @@ def test_the_summary_needs_a_two_factor_session(app, releases):
 def test_the_window_reads_in_the_citizens_language(client, releases):
     first = _first_day_of_window(dt.datetime.now(ZONE).date()).date()
     english = client.get("/me/access-log", headers={"Accept-Language": "en"}).text
-    assert f"From {format_date(first, 'long', locale='en')} to" in english
+    # Day, month in words, year ("From 1 January 2026 to"), never "January 1, 2026".
+    assert f"From {format_date(first, 'd MMMM y', locale='en')} to" in english
     danish = client.get("/me/access-log", headers={"Accept-Language": "da"})
     assert danish.status_code == 200 and 'lang="da"' in danish.text
     assert format_date(first, "long", locale="da") in danish.text  # "1. januar 2026"

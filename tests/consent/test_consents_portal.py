@@ -14,11 +14,12 @@ def test_withdrawing_a_consent_ends_the_services_refresh_tokens_and_asks_again(a
     tokens = flow.tokens()
     page = client.get("/me/consents")
     assert page.status_code == 200 and "<h2>Nordbank</h2>" in page.text
-    assert "Your first name" in page.text
+    assert "Your name" in page.text
 
+    question = client.get(f"/me/consents/{bank.client_id}/withdraw")
     withdrawn = client.post(f"/me/consents/{bank.client_id}/withdraw",
-                            data={"csrf_token": csrf_token(page)})  # fmt: skip
-    assert withdrawn.status_code == 302
+                            data={"csrf_token": csrf_token(question)})  # fmt: skip
+    assert withdrawn.status_code == 303
     assert "You have not agreed to share anything." in client.get("/me/consents").text
     refreshed = client.post("/token", data={"grant_type": "refresh_token",
                                             "refresh_token": tokens["refresh_token"]},
@@ -32,7 +33,7 @@ def test_withdrawing_a_consent_ends_the_services_refresh_tokens_and_asks_again(a
 def test_withdrawing_needs_the_form_and_a_consent(app, client, oidc):
     bank = register(app)
     oidc(bank).tokens()
-    page = client.get("/me/consents")
+    page = client.get(f"/me/consents/{bank.client_id}/withdraw")
     no_token = client.post(f"/me/consents/{bank.client_id}/withdraw")
     assert no_token.status_code == 400
     unknown = client.post("/me/consents/no-such-client/withdraw",

@@ -109,7 +109,7 @@ def test_an_app_with_scope_me_reads_the_account_after_consent(app, client, oidc)
     refused = reading.delete(f"/api/me/consents/{reader.client_id}", headers=auth)
     assert refused.status_code == 403
     # The citizen withdraws on the portal: the same live token stops at once.
-    page = client.get("/me/consents")
+    page = client.get(f"/me/consents/{reader.client_id}/withdraw")  # asks first
     client.post(f"/me/consents/{reader.client_id}/withdraw", data={"csrf_token": csrf_token(page)})
     after = reading.get("/api/me", headers=auth)
     assert after.status_code == 403 and after.json["error"] == "insufficient_scope"
@@ -149,7 +149,7 @@ def test_withdrawing_through_the_api_needs_the_csrf_token(app, client, oidc):
     oidc(bank).tokens()
     without = client.delete(f"/api/me/consents/{bank.client_id}")
     assert without.status_code == 400
-    token = csrf_token(client.get("/me/consents"))
+    token = csrf_token(client.get(f"/me/consents/{bank.client_id}/withdraw"))
     done = client.delete(f"/api/me/consents/{bank.client_id}", headers={"X-CSRFToken": token})
     assert done.status_code == 204
     assert client.get("/api/me/consents").json["consents"] == []

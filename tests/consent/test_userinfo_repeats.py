@@ -115,7 +115,7 @@ def test_a_withdrawn_consent_takes_effect_at_once_and_releases_nothing(app, clie
     bank = oidc(register(app))
     tokens = bank.tokens()
     call(bank, tokens)
-    page = client.get("/me/consents")
+    page = client.get(f"/me/consents/{bank.service.client_id}/withdraw")  # asks first
     withdrawn = client.post(f"/me/consents/{bank.service.client_id}/withdraw",
                             data={"csrf_token": csrf_token(page)})  # fmt: skip
     assert withdrawn.status_code in (302, 303)

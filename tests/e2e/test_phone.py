@@ -126,7 +126,7 @@ def test_openid_client_sees_substantial_after_a_phone_login(live_server, browser
         page.get_by_role("button", name="Continue").click()
         code = page.locator("#binding-code").text_content().strip()
         see_request(phone, issuer, service="Node bank")
-        expect(phone.get_by_text("Your first name")).to_be_visible()  # what it will receive
+        expect(phone.get_by_text("Your name", exact=True)).to_be_visible()  # what it will receive
         phone.get_by_role("button", name=code, exact=True).click()
         # Approving on the phone was the consent too: the service gets the answer at once.
         expect(page.get_by_text("back at the service")).to_be_visible()
