@@ -11,7 +11,7 @@ from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Regexp, Sto
 from idp.authenticators import totp
 
 
-def _user_id_field(autocomplete: str) -> StringField:
+def user_id_field(autocomplete: str) -> StringField:
     return StringField(
         _l("User ID"),
         validators=[
@@ -22,9 +22,26 @@ def _user_id_field(autocomplete: str) -> StringField:
     )
 
 
+def cpr_field() -> StringField:
+    """A CPR number as on a letter's form: only its shape is checked here (whether the number
+    is registered is never told apart)."""
+    return StringField(
+        _l("CPR number"),
+        description=_l("10 digits, as on your health insurance card (DDMMYY-XXXX)."),
+        validators=[
+            DataRequired(_l("Enter your CPR number.")),
+            Regexp(
+                r"^\s*[0-9]{6}-?[0-9]{4}\s*$",
+                message=_l("Enter the 10 digits of your CPR number, e.g. 010190-1234."),
+            ),
+        ],
+        render_kw={"autocomplete": "off", "inputmode": "numeric"},
+    )
+
+
 class LoginForm(FlaskForm):
     # "webauthn": the browser offers passkeys in this field's autofill (conditional UI).
-    username = _user_id_field("username webauthn")
+    username = user_id_field("username webauthn")
     password = PasswordField(
         _l("Password"),
         validators=[
@@ -39,19 +56,7 @@ class LoginForm(FlaskForm):
 
 
 class ActivateForm(FlaskForm):
-    cpr = StringField(
-        _l("CPR number"),
-        description=_l("10 digits, as on your health insurance card (DDMMYY-XXXX)."),
-        validators=[
-            DataRequired(_l("Enter your CPR number.")),
-            # Only the shape: whether the number is registered is never told apart.
-            Regexp(
-                r"^\s*[0-9]{6}-?[0-9]{4}\s*$",
-                message=_l("Enter the 10 digits of your CPR number, e.g. 010190-1234."),
-            ),
-        ],
-        render_kw={"autocomplete": "off", "inputmode": "numeric"},
-    )
+    cpr = cpr_field()
     activation_code = StringField(
         _l("Activation code"),
         description=_l("The code in the letter we sent you, e.g. ABCD-EFGH-JKMN."),
@@ -92,7 +97,7 @@ class ActivateForm(FlaskForm):
 class PhoneLoginForm(FlaskForm):
     """The user ID alone: the phone app gives both factors."""
 
-    username = _user_id_field("username")
+    username = user_id_field("username")
     next = HiddenField()
 
 

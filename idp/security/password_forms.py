@@ -3,7 +3,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from idp.auth.forms import cpr_field, user_id_field
 
 
 def _new_password_fields():
@@ -29,14 +31,7 @@ def _new_password_fields():
 
 
 class ForgotPasswordForm(FlaskForm):
-    username = StringField(
-        _l("User ID"),
-        validators=[
-            DataRequired(_l("Enter your user ID.")),
-            Length(max=256, message=_l("The user ID is too long.")),
-        ],
-        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
-    )
+    username = user_id_field("username")
 
 
 class NewPasswordForm(FlaskForm):
@@ -44,18 +39,7 @@ class NewPasswordForm(FlaskForm):
 
 
 class RecoveryLetterForm(FlaskForm):
-    cpr = StringField(
-        _l("CPR number"),
-        description=_l("10 digits, as on your health insurance card (DDMMYY-XXXX)."),
-        validators=[
-            DataRequired(_l("Enter your CPR number.")),
-            Regexp(
-                r"^\s*[0-9]{6}-?[0-9]{4}\s*$",
-                message=_l("Enter the 10 digits of your CPR number, e.g. 010190-1234."),
-            ),
-        ],
-        render_kw={"autocomplete": "off", "inputmode": "numeric"},
-    )
+    cpr = cpr_field()
     activation_code = StringField(
         _l("Code from the letter"),
         description=_l("The code in the new letter we sent you, e.g. ABCD-EFGH-JKMN."),
