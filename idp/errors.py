@@ -72,8 +72,10 @@ def init_app(app: Flask) -> None:
         else:
             if status >= 500:
                 # The page must render even when the database or store is what failed:
-                # skip the account navigation, which would need both.
+                # skip the account navigation and the login journey's service, which would
+                # need them (a failed lookup would fail this page too: a bare 500).
                 g.citizen = None
+                g.login_journey = None
             response = app.make_response(
                 (
                     render_template(

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import shutil
+from urllib.parse import urlencode
 
 from idp.app import create_app
 from idp.core.dbtypes import utcnow
@@ -126,6 +127,20 @@ def test_a_database_outage_is_a_readable_503_page(tmp_path):
     assert response.headers["Retry-After"].isdigit()
     assert "temporarily unavailable" in response.text
     assert "Traceback" not in response.text
+
+
+def test_a_login_for_a_service_during_a_database_outage_is_a_readable_503_page():
+    # Its page names the service, which needs the registry: the outage page that answers
+    # instead must render without it (its header looked the service up again: a bare 500).
+    app = create_app(
+        base_config(SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/tillid")
+    )
+    authorize = "/authorize?" + urlencode(
+        {"response_type": "code", "client_id": "bank", "redirect_uri": "https://bank.example/cb"}
+    )
+    response = app.test_client().get("/login?" + urlencode({"next": authorize}))
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.text
 
 
 def test_a_cluster_node_down_is_a_503_not_a_500(app, monkeypatch):

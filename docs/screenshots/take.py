@@ -30,7 +30,10 @@ from tests.a11y import tour  # noqa: E402
 # "service" and "service-received" are the demo bank's own pages, before and after its login.
 PHOTOGRAPHED = ("login", "login-error", "second-factor", "phone-wait", "phone-app", "me",
                 "access-log", "consents", "security", "consent", "notice", "error-404",
-                "session-warning", "service", "service-received", "service-error")  # fmt: skip
+                "session-warning", "service", "service-received", "service-error",
+                "service-login", "access-log-error", "withdraw-consent", "change-password",
+                "forgot", "forgot-prove", "new-recovery-codes", "recovery-codes", "confirm",
+                "error-400")  # fmt: skip
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 

@@ -77,16 +77,16 @@ def test_the_switch_choice_outlives_a_danish_services_login(
 ):
     page = danish_browser
     _app, issuer = demo_site
-    bank_url, _name = danish_service(demo_registry.BANK)
+    bank_url, bank_name = danish_service(demo_registry.BANK)
     page.goto(f"{issuer}/login")
     expect(page.locator("html")).to_have_attribute("lang", "da")
     page.get_by_role("link", name="English").click()  # the citizen's choice
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
     page.goto(bank_url)
-    page.get_by_role("link", name="Log in with Tillid").click()
+    page.get_by_role("link", name="Log ind med Tillid").click()  # the service speaks Danish
     expect(page.locator("html")).to_have_attribute("lang", "da")  # the service's login
-    expect(page.get_by_role("heading", level=1)).to_have_text("Log på Tillid")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Log på hos {bank_name}")
     _log_in_in_danish(page)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Vil du dele dine oplysninger")
     expect(page.get_by_role("listitem").filter(has_text=re.compile("^Dit navn$"))).to_have_count(1)
@@ -130,7 +130,7 @@ def test_the_consent_page_groups_by_purpose_and_names_the_name_once(demo_site, p
 def test_an_authoritys_notice_says_it_cannot_be_withdrawn_and_why(danish_service, page):
     tax_url, _name = danish_service(demo_registry.TAX)
     page.goto(tax_url)
-    page.get_by_role("link", name="Log in with Tillid").click()
+    page.get_by_role("link", name="Log ind med Tillid").click()  # the service speaks Danish
     _log_in_in_danish(page)
     notice = page.locator(".basis-notice[data-legal-basis=public_task]")
     expect(notice).to_contain_text(
@@ -145,7 +145,7 @@ def test_withdrawing_asks_first_and_names_the_service(danish_service, demo_site,
     _app, issuer = demo_site
     bank_url, bank_name = danish_service(demo_registry.BANK)
     page.goto(bank_url)
-    page.get_by_role("link", name="Log in with Tillid").click()
+    page.get_by_role("link", name="Log ind med Tillid").click()  # the service speaks Danish
     _log_in_in_danish(page)
     page.locator("button[name=decision][value=allow]").click()
     page.wait_for_url(f"{bank_url}/**")

@@ -86,6 +86,7 @@ def test_a_forgotten_password_is_replaced_with_a_recovery_code(demo_site, browse
     log_in_as_demo(page)
     page.get_by_role("link", name="Make new recovery codes", exact=True).click()
     page.get_by_role("button", name="Make new codes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
     codes = page.locator("#recovery-codes li").all_text_contents()
     assert len(codes) == 10
     earlier = page
