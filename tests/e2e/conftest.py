@@ -6,11 +6,13 @@ Without a Chromium these tests skip, unless REQUIRE_E2E=1 (CI), where they fail 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -125,3 +127,19 @@ def log_in_as_demo(page, code: str | None = None) -> None:
         code or pyotp.TOTP(demo.DEMO_TOTP_SECRET).now()
     )
     page.get_by_role("button", name="Continue").click()
+
+
+RECOVERY_CODE = re.compile(r"^[0-9a-f]{4}(?:-[0-9a-f]{4}){3}$")
+
+
+def make_new_recovery_codes(page) -> list[str]:
+    """On /me/security: make a new set of recovery codes as a citizen does (the question
+    first, then the page that shows them) and read them once that page is there."""
+    page.get_by_role("link", name="Make new recovery codes", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Make new recovery codes?")
+    expect(page.get_by_text("stop working at once")).to_be_visible()
+    page.get_by_role("button", name="Make new codes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
+    codes = page.locator("#recovery-codes li").all_text_contents()
+    assert len(codes) == 10 and all(RECOVERY_CODE.match(code) for code in codes), codes
+    return codes

@@ -4,7 +4,6 @@ old set stops working; none left is a warning on the security page."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,12 @@ from playwright.sync_api import expect
 
 from demo import citizens as demo
 from tests.conftest import csrf_token, login, sql
-from tests.e2e.conftest import csp_violations, log_in_as_demo
-
-CODE = re.compile(r"^[0-9a-f]{4}(?:-[0-9a-f]{4}){3}$")
+from tests.e2e.conftest import (
+    RECOVERY_CODE,
+    csp_violations,
+    log_in_as_demo,
+    make_new_recovery_codes,
+)
 
 
 @pytest.fixture
@@ -27,17 +29,6 @@ def tab(browser):
 
 def _code_hashes(app) -> list[str]:
     return [r["code_hash"] for r in sql(app, "SELECT code_hash FROM recovery_code ORDER BY 1")]
-
-
-def _make_new_codes(page) -> list[str]:
-    page.get_by_role("link", name="Make new recovery codes", exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Make new recovery codes?")
-    expect(page.get_by_text("stop working at once")).to_be_visible()
-    page.get_by_role("button", name="Make new codes").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
-    codes = page.locator("#recovery-codes li").all_text_contents()
-    assert len(codes) == 10 and all(CODE.match(code) for code in codes), codes
-    return codes
 
 
 def _recovery_login(app, code: str) -> int:
@@ -58,7 +49,7 @@ def test_new_codes_a_reload_print_copy_download_and_the_old_set_void(demo_site, 
     warning = page.locator("#no-recovery-codes")
     expect(warning).to_contain_text("You have no unused recovery codes")
 
-    codes = _make_new_codes(page)
+    codes = make_new_recovery_codes(page)
     made = _code_hashes(app)
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
@@ -70,7 +61,7 @@ def test_new_codes_a_reload_print_copy_download_and_the_old_set_void(demo_site, 
     download = downloading.value
     assert download.suggested_filename == "tillid-recovery-codes.txt"
     lines = Path(download.path()).read_text().splitlines()
-    assert [line for line in lines if CODE.match(line)] == codes
+    assert [line for line in lines if RECOVERY_CODE.match(line)] == codes
 
     page.get_by_role("button", name="Copy").click()
     expect(page.locator("[data-recovery-codes-status]")).to_have_text("The codes are copied.")
@@ -91,7 +82,7 @@ def test_new_codes_a_reload_print_copy_download_and_the_old_set_void(demo_site, 
     expect(page.locator("#recovery-codes")).to_have_count(0)
 
     page.goto(f"{base_url}/me/security")
-    newer = _make_new_codes(page)
+    newer = make_new_recovery_codes(page)
     assert not set(newer) & set(codes)
     assert _recovery_login(app, codes[0]) == 401, "the old set stops working"
     assert _recovery_login(app, newer[0]) == 302
