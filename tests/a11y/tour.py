@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from urllib.parse import urlencode, urlsplit
 
 import pyotp
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 from clients import service as client_registry
@@ -270,7 +271,15 @@ def _approve_on_phone(site: Site, page, phone, language: str, width: int):
     with the browser's code among its choices: yields it, then picks that code."""
     code = page.locator("#binding-code").text_content().strip()
     phone.set_viewport_size({"width": width, "height": 800})
-    phone.goto(site.url(f"/language/{language}?next=/app"))
+    # The phone may still show /app from an earlier approval, whose poll reloads it when the
+    # new request comes: a goto at that moment is aborted by the reload. Go again then.
+    for attempt in range(3):
+        try:
+            phone.goto(site.url(f"/language/{language}?next=/app"))
+            break
+        except PlaywrightError as exc:
+            if "ERR_ABORTED" not in str(exc) or attempt == 2:
+                raise
     phone.locator(f"button[data-code='{code}']").wait_for()
     yield phone
     phone.locator(f"button[data-code='{code}']").click()
