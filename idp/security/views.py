@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import math
 import secrets
 
 import segno
@@ -27,11 +26,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from idp.auth import lockout
 from idp.auth.forms import ConfirmForm, SecondFactorForm
-from idp.auth.views import source_limit
+from idp.auth.views import source_limit, wait_message
 from idp.authenticators import assurance, pairing, passkeys, recovery, service, totp
 from idp.authenticators.models import Authenticator, AuthenticatorKind
 from idp.core import crypto, redirects
@@ -153,12 +151,7 @@ def confirm():
     subject = _SECOND_STEP_LOCKOUT.format(citizen.id)
     before = lockout.standing(subject)
     if before.wait:
-        minutes = max(1, math.ceil(before.wait / 60))
-        form.form_errors.append(ngettext(
-            "Too many failed attempts. Wait %(num)d minute and try again.",
-            "Too many failed attempts. Wait %(num)d minutes and try again.",
-            minutes,
-        ))  # fmt: skip
+        form.form_errors.append(wait_message(before.wait))
         return page(429, {"Retry-After": str(before.wait)})
     try:
         accepted = any(totp.verify(a, form.otp.data) for a in authenticators)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
 import threading
 from urllib.parse import urlencode
 
@@ -22,12 +21,7 @@ from demo import citizens as demo
 from demo import registry as demo_registry
 from demo.service import create_service
 from tests.e2e.conftest import log_in_as_demo
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
+from tests.e2e.test_demo_services import _free_port
 
 
 @pytest.fixture

@@ -191,6 +191,7 @@ def test_attack_guessing_codes_at_the_confirmation_spends_the_logins_lockout(
     locked = client.post("/me/security/confirm",
                          data={"csrf_token": token, "otp": citizens.totp_code()})  # fmt: skip
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "You can try again at" in locked.text  # when, as at the login's own steps
     elsewhere = app.test_client()
     assert login(elsewhere, "anna", PASSWORD).status_code == 302
     step = elsewhere.get("/login/code")
