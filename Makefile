@@ -51,8 +51,8 @@ bench-deps: $(PEER_STAMP)
 $(PEER_STAMP): $(PEER)/package-lock.json
 	npm ci --prefix $(PEER) --no-audit --no-fund
 
-# Load against gunicorn on PostgreSQL and a redis-server of the bench's own, beside the peer;
-# QUICK=1 for short runs. In the one-worker runs taskset (util-linux) keeps the server and
+# Load against Tillid (serve.py: granian) on PostgreSQL and a redis-server of the bench's own,
+# beside the peer; QUICK=1 for short runs. In the one-worker runs taskset (util-linux) keeps the server and
 # the load on separate cores (without it the report says they shared them). wrk (the load
 # generator) comes from Debian's package when it is missing and we may install.
 bench: install bench-deps
@@ -63,13 +63,13 @@ bench: install bench-deps
 migrate: install
 	$(FLASK) db upgrade
 
-# The IdP (gunicorn) and the demo services side by side; the welcome (where to go, how to log
-# in) comes last, once both answer: held back until the command's own log lines are out.
+# The IdP (serve.py: granian) and the demo services side by side; the welcome (where to go, how
+# to log in) comes last, once both answer: held back until the command's own log lines are out.
 # Ctrl-C stops them all (the trap: a non-interactive shell's background jobs ignore SIGINT).
 run: migrate
 	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
-	@ACCESS_LOG_STATIC=0 $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app & idp=$$!; \
+	@ACCESS_LOG_STATIC=0 $(BIN)/python serve.py & idp=$$!; \
 	$(FLASK) demo services & services=$$!; \
 	trap 'kill $$idp $$services 2>/dev/null; wait' EXIT INT TERM; \
 	welcome=$$($(FLASK) demo welcome --wait 60) && printf '%s\n\n' "$$welcome" && wait $$idp

@@ -1,4 +1,4 @@
-"""What gunicorn and `flask --app wsgi` load."""
+"""What serve.py's workers and `flask --app wsgi` load."""
 
 from idp.app import create_app
 

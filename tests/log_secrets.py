@@ -15,7 +15,7 @@ A leak fails the test that logged it (its call, or its teardown when a fixture l
 then), with the leaks as the failure's report: so it works the same in a pytest-xdist worker
 as in a single process. What is logged outside any test (collection, between tests) fails the
 session at its end, through the xdist controller too. Logs of processes the tests start
-(gunicorn, the fault tests' servers) go to their own stderr and are not seen here.
+(serve.py, the fault tests' servers) go to their own stderr and are not seen here.
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from idp.app import create_app
 from idp.core.config import DATABASE_TIMEOUTS, ConfigurationError
 from idp.core.database import unbounded_statements
 from idp.core.extensions import db
-from tests.conftest import TEST_REDIS_URL, base_config
+from tests.conftest import base_config
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -216,60 +214,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _gunicorn(args, env_extra, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
-    env.update(
-        TILLID_INSTANCE_PATH=str(tmp_path / "instance"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'g.db'}",
-        BIND=f"127.0.0.1:{_free_port()}",
-        **env_extra,
-    )
-    return subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), *args, "wsgi:app"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ), env["BIND"]
-
-
-@pytest.mark.parametrize(
-    ("args", "env"),
-    [(["--workers", "2"], {}), ([], {"WEB_CONCURRENCY": "3"})],
-    ids=["--workers", "WEB_CONCURRENCY"],
-)
-def test_several_workers_on_the_embedded_store_are_refused(tmp_path, args, env):
-    process, _ = _gunicorn(args, env, tmp_path)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert "refusing to start" in stderr and "Set REDIS_URL" in stderr
-
-
-def test_several_workers_start_with_redis(tmp_path):
-    if not TEST_REDIS_URL:
-        pytest.skip("TEST_REDIS_URL is not set: starting workers on Redis needs one")
-    process, bind = _gunicorn(
-        ["--workers", "2"],
-        {"REDIS_URL": TEST_REDIS_URL, "TILLID_STORE_PREFIX": f"tillid-test:{os.getpid()}:gu:"},
-        tmp_path,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{bind}/healthz", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "gunicorn did not answer in 30 s"
-                time.sleep(0.2)
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
 
 
 RATE_LIMIT_DEFAULTS = {

@@ -26,7 +26,7 @@ from tests.e2e.conftest import csp_violations, log_in_as_demo
 
 
 def integrate(app) -> None:
-    """What each worker's integrator does every LEDGER_INTEGRATE_SECONDS under gunicorn (the
+    """What each worker's integrator does every LEDGER_INTEGRATE_SECONDS under serve.py (the
     live server here runs none): sign the new entries into a checkpoint."""
     assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
 

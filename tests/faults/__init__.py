@@ -1,1 +1,1 @@
-"""Fault tests: real Redis, PostgreSQL and gunicorn processes, stopped, killed and restarted."""
+"""Fault tests: real Redis, PostgreSQL and Tillid processes, stopped, killed and restarted."""

@@ -1,6 +1,6 @@
 """Fixtures for the fault tests: a private PostgreSQL cluster for the session (a migrated
 template database, copied per test), and per test a private Redis, a seeded database and
-Tillid under gunicorn. Everything started here is stopped here, whatever the test did.
+Tillid under serve.py (granian). Everything started here is stopped here, whatever the test did.
 
 These tests need redis-server and PostgreSQL's initdb/pg_ctl (not TEST_DATABASE_URL: they
 never touch the shared servers). Without them they skip, unless REQUIRE_E2E=1 (CI), where a
@@ -29,9 +29,9 @@ from idp.core.extensions import db
 from tests.conftest import FAST_ARGON2, REQUIRE_E2E, base_config
 from tests.faults.browserless import PASSWORD, REDIRECT_URI, Service
 from tests.faults.processes import (
-    Gunicorn,
     PrivatePostgres,
     PrivateRedis,
+    Server,
     free_port,
     missing_binaries,
 )
@@ -82,11 +82,11 @@ def _sqlalchemy(url: str) -> str:
 
 class Deployment:
     """One Tillid installation: its own database on the private cluster, its own Redis, its
-    keys and secrets; seeded through the operator's CLI; served by gunicorn on demand."""
+    keys and secrets; seeded through the operator's CLI; served by serve.py (granian) on demand."""
 
     def __init__(self, cluster: PrivatePostgres, folder: Path):
         self.pg, self.folder = cluster, folder
-        self.servers: list[Gunicorn] = []
+        self.servers: list[Server] = []
         self.app = None
         self.database = f"tillid_faults_{uuid.uuid4().hex[:8]}"
         cluster.execute(f"CREATE DATABASE {self.database} TEMPLATE {TEMPLATE}")
@@ -198,10 +198,10 @@ class Deployment:
             db.session.execute(insert(LedgerEntry), rows)
             db.session.commit()
 
-    def tillid(self, workers: int = 2, **env: str) -> Gunicorn:
+    def tillid(self, workers: int = 2, **env: str) -> Server:
         with self.app.app_context():
             db.engine.dispose()  # seeding is done: the database's sessions are the server's
-        server = Gunicorn({**self.env, "WEB_CONCURRENCY": str(workers), **env}, self.folder,
+        server = Server({**self.env, "WEB_CONCURRENCY": str(workers), **env}, self.folder,
                           self.port)  # fmt: skip
         self.servers.append(server)
         server.start()

@@ -1,5 +1,5 @@
 """The real services a fault test breaks, each started here on a free port in a folder of its
-own: a redis-server, a PostgreSQL cluster (initdb, pg_ctl) and Tillid under gunicorn. Never
+own: a redis-server, a PostgreSQL cluster (initdb, pg_ctl) and Tillid under serve.py. Never
 the shared PostgreSQL on 5432 or Redis on 6379 that the rest of the suite uses."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 def unexpected_errors(log: Path, limit: int = 5) -> str:
     """The server log's errors other than the expected "backend unavailable" lines: the
-    app's error lines and gunicorn's "Error handling request" with their tracebacks."""
+    app's error lines and the server's "Error handling request" with their tracebacks."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
@@ -85,8 +85,8 @@ def missing_binaries() -> list[str]:
         missing.append("initdb/pg_ctl (PostgreSQL server)")
     if os.geteuid() == 0 and not shutil.which("runuser"):
         missing.append("runuser (PostgreSQL refuses to run as root)")
-    if not (VENV_BIN / "gunicorn").exists():
-        missing.append("gunicorn")
+    if not (VENV_BIN / "granian").exists():
+        missing.append("granian")
     return missing
 
 
@@ -205,24 +205,24 @@ class PrivatePostgres:
             return conn.execute(query, params).fetchall()
 
 
-class Gunicorn:
-    """Tillid as production runs it: gunicorn with gunicorn.conf.py from the repository, in a
-    process group of its own so that the master and every worker can be killed at once."""
+class Server:
+    """Tillid as production runs it: serve.py (granian) from the repository, in a process
+    group of its own so that the main process and every worker can be killed at once."""
 
     def __init__(self, env: dict, folder: Path, port: int):
-        self.env, self.port, self.log = env, port, folder / "gunicorn.log"
+        self.env, self.port, self.log = env, port, folder / "server.log"
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+                [str(VENV_BIN / "python"), "serve.py"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
         try:
             wait_until(lambda: requests.get(f"{self.url}/readyz", timeout=2).ok, 60,
-                       "gunicorn answered /readyz")  # fmt: skip
+                       "Tillid answered /readyz")  # fmt: skip
         except BaseException:
             self.stop()
             raise AssertionError(f"Tillid did not start:\n{tail(self.log)}") from None
@@ -233,7 +233,7 @@ class Gunicorn:
         return sorted(map(int, found.split()))
 
     def group_alive(self) -> bool:
-        """Whether any process of the server's group (master or worker) still runs (a zombie
+        """Whether any process of the server's group (main or worker) still runs (a zombie
         does not count: it is dead, only not yet reaped by whoever inherited it)."""
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -245,13 +245,13 @@ class Gunicorn:
         return False
 
     def kill(self) -> None:
-        """SIGKILL to the master and every worker at once: nothing gets to clean up."""
+        """SIGKILL to the main process and every worker at once: nothing gets to clean up."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        wait_until(lambda: not self.group_alive(), 10, "every gunicorn process was gone")
+        wait_until(lambda: not self.group_alive(), 10, "every server process was gone")
 
     def stop(self) -> None:
-        """Gone, master and workers (the test is over: no need to wait for a graceful end)."""
+        """Gone, main process and workers (the test is over: no need to wait for a graceful end)."""
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):

@@ -1,4 +1,4 @@
-"""A bounded load on loopback, as production runs (gunicorn with 2 workers on PostgreSQL and
+"""A bounded load on loopback, as production runs (serve.py with 2 workers on PostgreSQL and
 Redis): whole logins beside a service's token, introspection and userinfo calls, and not
 one answer that is not a success."""
 

@@ -113,7 +113,7 @@ def test_a_connection_lost_in_the_middle_of_a_request_is_a_503(deployment):
 def test_a_connection_that_dies_inside_a_transaction_ends_the_request_quietly(deployment):
     """What every request's end does (its app context's teardown) when the connection died
     while the request's transaction was open between two statements: the rollback that ends
-    it fails, and must not escape (out of a teardown it became gunicorn's bare 500, seen in
+    it fails, and must not escape (out of a teardown it became the server's bare 500, seen in
     the restart test above about one run in three)."""
     app = deployment.app
     with app.app_context():

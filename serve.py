@@ -1,0 +1,177 @@
+"""Tillid's production server: granian (a Rust HTTP server) running wsgi:app in worker processes.
+
+    .venv/bin/python serve.py
+
+Read from the environment (docs/configuration.md): BIND, WEB_CONCURRENCY (worker processes),
+WEB_THREADS (threads per worker running the app), FORWARDED_ALLOW_IPS (the proxies whose
+X-Forwarded-* headers count) and ACCESS_LOG_STATIC. On Linux each worker listens on a socket
+of its own (SO_REUSEPORT) and the kernel spreads new connections across them, so a burst of
+keep-alive connections does not all land on the worker that woke first. A worker that dies
+is replaced; SIGTERM or SIGINT stops the workers after the requests in hand are answered
+(at most WORKER_STOP_SECONDS).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+from idp.core.config import ConfigurationError
+
+HERE = Path(__file__).resolve().parent
+WORKER_STOP_SECONDS = 30  # gunicorn's graceful timeout, kept when Tillid moved to granian
+# Renamed or gone with gunicorn: refused rather than silently ignored.
+_GONE = {"GUNICORN_THREADS": "WEB_THREADS", "GUNICORN_REUSE_PORT": None,
+         "GUNICORN_CMD_ARGS": None}  # fmt: skip
+# X-Forwarded-* and Forwarded as the WSGI environ names them: what a client outside the
+# trusted proxies must not be able to set (werkzeug's ProxyFix trusts by count of hops, not
+# by who connected).
+_FORWARDED = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
+              "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+              "HTTP_X_FORWARDED_PREFIX")  # fmt: skip
+
+
+class TrustedProxies:
+    """gunicorn's FORWARDED_ALLOW_IPS, as WSGI middleware: the X-Forwarded-* headers reach
+    the app only from a peer in ``allowed`` (addresses or networks, "*" for any; a Unix
+    socket's peer, which has no address, counts as trusted, as in gunicorn). From such a
+    peer X-Forwarded-Proto sets the request's scheme; the client's address is then
+    werkzeug's ProxyFix's (TRUSTED_PROXY_COUNT hops, idp/app.py). From any other peer the
+    headers are removed, so ProxyFix finds none to trust."""
+
+    def __init__(self, app, allowed: str):
+        self.app = app
+        entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+        self.any = "*" in entries
+        try:
+            self.networks = [ipaddress.ip_network(entry, strict=False)
+                             for entry in entries if entry != "*"]  # fmt: skip
+        except ValueError as bad:
+            raise ConfigurationError(f"FORWARDED_ALLOW_IPS: {bad}") from None
+
+    def trusts(self, peer: str) -> bool:
+        if self.any or not peer:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped:  # a dual-stack socket's IPv4 peer
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.trusts(environ.get("REMOTE_ADDR", "")):
+            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+        else:
+            for name in _FORWARDED:
+                environ.pop(name, None)
+        return self.app(environ, start_response)
+
+
+class WithoutProcessEnvironment:
+    """granian starts every request's WSGI environ from a copy of the process environment
+    (os.environ, the CGI way): DATABASE_URL, TILLID_DATA_KEY and every other secret would sit
+    in each request's environ, and a variable named like a header (HTTP_PROXY) would look like
+    one the client sent. This removes each variable that still holds the process's value (a
+    header the client sent with the very same value as a same-named variable is lost: none
+    of Tillid's)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.process = tuple(os.environ.items())
+
+    def __call__(self, environ, start_response):
+        for name, value in self.process:
+            if environ.get(name) == value:
+                del environ[name]
+        return self.app(environ, start_response)
+
+
+class NotStaticFiles(logging.Filter):
+    """The access log without the requests for static files (the route /static/…)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(getattr(record, "path", "")).startswith("/static/")
+
+
+def worker_app():
+    """What each worker process serves; granian calls it in the worker, never in the parent
+    that forks them (so neither the app's connections nor the integrator's thread are ever
+    shared across a fork, and `flask --app wsgi` commands, which import wsgi, start neither)."""
+    from consent.ledger.sequencer import start_integrator
+    from idp.core.logs import ACCESS_LOGGER
+    from wsgi import app
+
+    if os.environ.get("ACCESS_LOG_STATIC", "1") == "0":
+        logging.getLogger(ACCESS_LOGGER).addFilter(NotStaticFiles())
+    # The access ledger's integrator: new entries get their leaves and a signed checkpoint
+    # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by the sequencer's lock).
+    start_integrator(app)
+    trusted = TrustedProxies(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    return WithoutProcessEnvironment(trusted)
+
+
+def _count(name: str, default: int) -> int:
+    value = os.environ.get(name, "") or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def bind_address(bind: str) -> dict:
+    """BIND as granian takes it: HOST:PORT (an IPv6 host in brackets) or unix:PATH."""
+    if bind.startswith("unix:"):
+        return {"uds": Path(bind.removeprefix("unix:"))}
+    host, colon, port = bind.rpartition(":")
+    if not colon or not port.isdigit() or not host:
+        raise ConfigurationError(f"BIND must be HOST:PORT or unix:PATH, not {bind!r}")
+    return {"address": host.strip("[]"), "port": int(port)}
+
+
+def server():
+    from granian.constants import Interfaces
+    from granian.log import LOGGING_CONFIG
+    from granian.server import Server
+
+    from idp.app import refuse_workers_on_embedded_store
+
+    for old, new in _GONE.items():
+        if old in os.environ:
+            instead = f"; use {new}" if new else ""
+            raise ConfigurationError(f"{old} is no longer read (Tillid runs on granian){instead}")
+    workers = _count("WEB_CONCURRENCY", 1)
+    threads = _count("WEB_THREADS", 4)
+    refuse_workers_on_embedded_store(workers, os.environ.get("REDIS_URL"))
+    TrustedProxies(None, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))  # checked here
+    # The server's own lines (start, listening address, workers) on stderr, as the app's.
+    logging_config = {"handlers": {
+        name: {**handler, "stream": "ext://sys.stderr"}
+        for name, handler in LOGGING_CONFIG["handlers"].items()}}  # fmt: skip
+    return Server(
+        "serve:worker_app",
+        factory=True,
+        working_dir=HERE,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        websockets=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=WORKER_STOP_SECONDS,
+        log_dictconfig=logging_config,
+        log_access=False,  # the app writes its own JSON access log, without query strings
+        **bind_address(os.environ.get("BIND", "127.0.0.1:5000")),
+    )
+
+
+if __name__ == "__main__":
+    try:
+        tillid = server()
+    except ConfigurationError as refused:  # a clear line, not a traceback
+        sys.exit(str(refused))
+    tillid.serve()
