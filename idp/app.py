@@ -39,7 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(config_module.load(app.instance_path, config))
     crypto.check_data_key(app.config["TILLID_DATA_KEY"])
-    # gunicorn and most platforms say how many workers they start in WEB_CONCURRENCY.
+    # serve.py and most platforms say how many workers they start in WEB_CONCURRENCY.
     refuse_workers_on_embedded_store(
         int(os.environ.get("WEB_CONCURRENCY", "1") or 1), app.config["REDIS_URL"]
     )
