@@ -10,7 +10,7 @@ production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
   real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
   all (what `integrate` would have made, built here in one pass because it is faster);
 - append: CONCURRENCY releasing requests at once (threads, spread over WRITERS processes as
-  over gunicorn's workers) each append an entry and commit it as the app's release path
+  over the server's workers) each append an entry and commit it as the app's release path
   does (``ledger.append`` then ``ledger.commit()``: the request's transaction, then the
   entry through the process's group committer), for SECONDS, while the integrator runs as in
   production: throughput, append p50/p99 (until the entry is durable), the entries per
@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent))
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/tillid_bench_ledger"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 CITIZENS = 2_000  # at 10M entries 5,000 in each citizen's log: a heavy log, the worst case
-WRITERS = 2  # processes, as gunicorn workers
+WRITERS = 2  # processes, as the server's workers
 CONCURRENCY = 64  # releasing requests in flight at once, over all writers
 SAMPLES = 200
 COPY_BLOCK = 100_000
@@ -174,7 +174,7 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
 
 def _writer(seed: int, client_id: str, citizen_ids: list[str], threads: int, ready,
             seconds: float, results) -> None:  # fmt: skip
-    """One writer process (a gunicorn worker) with ``threads`` requests releasing at once:
+    """One writer process (a server worker) with ``threads`` requests releasing at once:
     each appends an entry and commits as the release path does, waiting until it is durable."""
     from clients.models import Client
     from consent import ledger
@@ -220,7 +220,7 @@ def _writer(seed: int, client_id: str, citizen_ids: list[str], threads: int, rea
 def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int,
                        concurrency: int) -> dict:  # fmt: skip
     """``concurrency`` requests over ``writers`` processes append and commit; the integrator
-    runs beside them as in gunicorn (every LEDGER_INTEGRATE_SECONDS, as many entries as are
+    runs beside them as in the server (every LEDGER_INTEGRATE_SECONDS, as many entries as are
     pending, one checkpoint each)."""
     from sqlalchemy import func, select
 
@@ -243,7 +243,7 @@ def _append_under_load(app, citizen_ids, client_id, seconds: float, writers: int
                     )
                 db.session.remove()
 
-    context = multiprocessing.get_context("spawn")  # fresh processes, as gunicorn's workers
+    context = multiprocessing.get_context("spawn")  # fresh processes, as the server's workers
     ready, results = context.Barrier(writers + 1), context.Queue()
     threads = [concurrency // writers + (n < concurrency % writers) for n in range(writers)]
     processes = [

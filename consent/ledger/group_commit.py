@@ -29,7 +29,7 @@ Where it runs:
 - PostgreSQL: one committer thread per process and engine, started on first use (again in
   a forked child), with a connection of its own in autocommit, so a batch is one statement,
   one round trip and one transaction; a batch is whatever queued while the previous commit
-  was in flight, at most MAX_BATCH entries. Under several gunicorn workers each has its own
+  was in flight, at most MAX_BATCH entries. Under several server workers each has its own
   committer, and PostgreSQL flushes the WAL of their concurrent commits together.
 - SQLite (development, tests): the caller writes its own entries under a per-process lock;
   SQLite has one writer at a time anyway, and an in-memory database's single connection

@@ -189,7 +189,7 @@ def integrate_all() -> LedgerCheckpoint | None:
 
 def start_integrator(app) -> threading.Event | None:
     """Integrate every LEDGER_INTEGRATE_SECONDS in a daemon thread (one per worker, started by
-    gunicorn.conf.py's post_worker_init; the integrator's lock lets one of them work at a
+    serve.py's worker_app, in the worker; the integrator's lock lets one of them work at a
     time). 0 turns it off. Setting the returned event stops the thread."""
     interval = app.config["LEDGER_INTEGRATE_SECONDS"]
     if interval <= 0:
