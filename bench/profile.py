@@ -1,16 +1,17 @@
-"""Profile Tillid under the bench's own load: py-spy on each gunicorn worker while wrk runs.
+"""Profile Tillid under the bench's own load: py-spy on each server worker while wrk runs.
 
     .venv/bin/python bench/profile.py [SCENARIO ...] [--workers N] [--seconds S]
-                                      [--connections C] [--no-py-spy] [--count-per-worker]
-                                      [--out DIR]
+                                      [--connections C] [--no-py-spy]
+                                      [--connections-per-worker] [--out DIR]
 
 SCENARIO is any of cc-es256, cc-rs256, introspection, userinfo (default: all). The setup is
 bench/run.py's (a fresh `tillid_bench` database and Redis db 14, the same clients, rate
 limits lifted, logs at WARNING) and the same wrk request. Each line gives wrk's figures and
 `worker_cpu_ms`, the workers' own CPU time per answer: steadier than the rate on a machine
 shared with the load generator, PostgreSQL and Redis (1000 / it is what one core could serve),
-and with several workers `worker_cpu_split`, each one's share; --count-per-worker counts
-each worker's answers from gunicorn's access log (pids only), to see the spread exactly.
+and with several workers `worker_cpu_split`, each one's share; --connections-per-worker
+counts, halfway through each run, the load's keep-alive connections each worker holds (ss,
+iproute2): each worker listens on a socket of its own, and the kernel spreads them.
 
 py-spy (`.venv/bin/pip install -e ".[bench]"`) samples the workers while the load runs: per
 worker, the collapsed stacks go to DIR/SCENARIO-PID.txt (for flamegraph.pl or speedscope),
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -75,11 +77,21 @@ def _top(stacks: Path, count: int = 18) -> str:
     return "\n".join(lines)
 
 
-def _per_worker(access_log: Path) -> dict[str, int]:
-    """Answers per worker pid, from gunicorn's access log (one pid a line), then empty it."""
-    counts = Counter(line.strip("<>") for line in access_log.read_text().split())
-    access_log.write_text("")
-    return dict(sorted(counts.items()))
+def _connections_per_worker(port: int, workers: list[str],
+                            after: float) -> tuple[threading.Timer, dict]:  # fmt: skip
+    """In ``after`` seconds (the timer's thread): the established connections on ``port``
+    each worker holds, into the dict."""
+    counts: dict[str, int] = {}
+
+    def count() -> None:
+        out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True).stdout  # fmt: skip
+        owners = Counter(chunk.split(",")[0] for chunk in out.split("pid=")[1:])
+        counts.update({pid: owners.get(pid, 0) for pid in workers})
+
+    timer = threading.Timer(after, count)
+    timer.start()
+    return timer, counts
 
 
 def main() -> None:
@@ -90,9 +102,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-py-spy", action="store_true", help="measure only")
     parser.add_argument(
-        "--count-per-worker",
+        "--connections-per-worker",
         action="store_true",
-        help="count the answers of each worker (gunicorn's access log, pids only)",
+        help="count the load's connections each worker holds, halfway through each run",
     )
     parser.add_argument("--out", type=Path, default=None, help="where the stacks go")
     options = parser.parse_args()
@@ -107,17 +119,10 @@ def main() -> None:
     out = options.out or Path(tempfile.mkdtemp(prefix="tillid-profile-"))
     out.mkdir(parents=True, exist_ok=True)
     setup = run.prepare(citizens=4)
-    env = dict(setup.env)
-    access_log = out / "access.log"
-    if options.count_per_worker:
-        # gunicorn reads GUNICORN_CMD_ARGS after the config file: one pid (%(p)s) a line.
-        env["GUNICORN_CMD_ARGS"] = f"--access-logfile {access_log} --access-logformat %(p)s"
-    server = run.Tillid(env, options.workers)
+    server = run.Tillid(setup.env, options.workers)
     try:
         requests_ = _requests(setup, server)
         workers = [str(pid) for pid in server.workers()]
-        if options.count_per_worker:
-            access_log.write_text("")  # not the set-up's own requests
         for scenario in options.scenarios or SCENARIOS:
             spies = []
             if py_spy:
@@ -130,9 +135,13 @@ def main() -> None:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # fmt: skip
             wanted = dict(requests_[scenario])
             path = wanted.pop("url").removeprefix(server.url)
+            if options.connections_per_worker:
+                timer, held = _connections_per_worker(server.port, workers,
+                                                      options.seconds / 2)  # fmt: skip
             result = server.wrk(path, options.seconds, options.connections, **wanted)
-            if options.count_per_worker:
-                result["answers_per_worker"] = _per_worker(access_log)
+            if options.connections_per_worker:
+                timer.join()
+                result["connections_per_worker"] = held
             print(f"{scenario}: {options.workers} worker(s), {options.connections} connections, "
                   f"{options.seconds} s: {result}", flush=True)  # fmt: skip
             for pid, stacks, spy in spies:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--quick]
 
-Tillid runs under gunicorn on PostgreSQL and Redis (a scratch database `tillid_bench`,
+Tillid runs under serve.py (granian) on PostgreSQL and Redis (a scratch database `tillid_bench`,
 BENCH_DATABASE_URL, and a redis-server the bench starts on a free port for the run; without
 redis-server, BENCH_REDIS_URL under its own key prefix), with one worker and then one per
 core (each worker on a socket of its own, so wrk's keep-alive connections reach them all).
@@ -69,6 +69,11 @@ LOGIN_ALONE = "full login, one at a time"
 LOGIN = "full login (password + TOTP, code + PKCE, token, userinfo)"
 PASSKEY_LOGIN = "full login (passkey, code + PKCE, token, userinfo)"
 PEER = "oidc-provider"
+LEDGER = "ledger at scale"  # bench/ledger.py: not a row, a section of the report of its own
+# `--only`'s names for them: PEER stands for both of the peer's rows.
+ONLY = {"peer": PEER, "cc": CC, "cc-rs256": CC_RS256, "introspection": INTROSPECTION,
+        "userinfo": USERINFO, "login-alone": LOGIN_ALONE, "login": LOGIN,
+        "passkey": PASSKEY_LOGIN, "ledger": LEDGER}  # fmt: skip
 # Keycloak's published sizing, a static reference beside Tillid's per-core figures:
 # keycloak.org's high-availability guide, "Concepts for sizing CPU and memory resources".
 KEYCLOAK_SIZING = (
@@ -141,7 +146,7 @@ def _process_tree(pid: int) -> list[int]:
 
 
 def _rss_kib(pid: int) -> int:
-    """Resident memory of a process and its children (gunicorn's master and workers)."""
+    """Resident memory of a process and its children (the server's main process and workers)."""
     total = 0
     for each in [pid, *_children(pid)]:
         status = Path(f"/proc/{each}/status")
@@ -313,14 +318,19 @@ def _command_name(pid: int) -> str | None:
 
 
 class Tillid:
-    def __init__(self, env: dict, workers: int):
+    """Tillid as production serves it (serve.py: granian), from the source tree ``root``."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "serve.py"]
+
+    def __init__(self, env: dict, workers: int, root: Path = ROOT):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "ISSUER": self.url, "BIND": f"127.0.0.1:{self.port}",
-                    "WEB_CONCURRENCY": str(workers)}  # fmt: skip
+                    "WEB_CONCURRENCY": str(workers), "PYTHONPATH": str(root)}  # fmt: skip
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self.command(), cwd=root, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             _wait_until_up(f"{self.url}/readyz")
@@ -521,13 +531,24 @@ def prepare(citizens: int, redis_url: str | None = None) -> Setup:
                  database_url=database_url, redis_url=redis_url)  # fmt: skip
 
 
-def main(quick: bool) -> None:
+def only_scenarios(text: str) -> frozenset[str]:
+    """`--only`'s value: short names (ONLY's keys), comma separated, as the scenarios' names."""
+    names = [name.strip() for name in text.split(",")]
+    unknown = [name for name in names if name not in ONLY]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"no scenario {', '.join(map(repr, unknown))}; the scenarios: {', '.join(ONLY)}"
+        )
+    return frozenset(ONLY[name] for name in names)
+
+
+def main(quick: bool, only: frozenset[str] | None = None) -> None:
     started, load_before = time.monotonic(), os.getloadavg()
     if not shutil.which("wrk"):
         raise SystemExit("make bench needs wrk (Debian package wrk)")
     own_redis = OwnRedis() if shutil.which("redis-server") else None
     try:
-        result = _bench(quick, own_redis)
+        result = _bench(quick, own_redis, only)
     finally:
         if own_redis:
             own_redis.stop()
@@ -540,11 +561,16 @@ def main(quick: bool) -> None:
 class Bench:
     """The runs of one `make bench`, each measured and recorded as a row."""
 
-    def __init__(self, quick: bool, setup: Setup, meter: Meter):
+    def __init__(self, quick: bool, setup: Setup, meter: Meter,
+                 only: frozenset[str] | None = None):  # fmt: skip
         self.seconds, self.connections = (4, 16) if quick else (15, 32)
-        self.setup, self.meter = setup, meter
+        self.setup, self.meter, self.only = setup, meter, only
         self.rows: list[dict] = []
         self.notes: list[str] = []
+
+    def wanted(self, scenario: str) -> bool:
+        """Whether this run measures ``scenario`` (all of them, without --only)."""
+        return self.only is None or scenario in self.only
 
     def record(self, scenario: str, system: str, workers: int, place: Placement,
                server: list[int], result: dict) -> None:  # fmt: skip
@@ -586,6 +612,8 @@ class Bench:
                 memory["server_rss_at_rest_mib"] = round(_rss_kib(server.process.pid) / 1024, 1)
 
             def measured(scenario: str, run) -> None:
+                if not self.wanted(scenario):
+                    return
                 self.record(scenario, "Tillid", workers, place, server.workers(),
                             self.meter.measure(server.workers, run))  # fmt: skip
 
@@ -600,30 +628,33 @@ class Bench:
             rs256 = _basic(*self.setup.client("service_rs256"))
             measured(CC_RS256, self.wrk(f"{server.url}/token", place, method="POST", body=body,
                                         auth=rs256))  # fmt: skip
-            token = _token(f"{server.url}/token", service, scope="attributes:read")
-            measured(INTROSPECTION, self.wrk(f"{server.url}/introspect", place, method="POST",
-                                             body=f"token={token}", auth=auth))  # fmt: skip
-            user_token = _citizen_token(server.url, self.setup.seed, username)
+            if self.wanted(INTROSPECTION):
+                token = _token(f"{server.url}/token", service, scope="attributes:read")
+                measured(INTROSPECTION, self.wrk(f"{server.url}/introspect", place,
+                                                 method="POST", body=f"token={token}",
+                                                 auth=auth))  # fmt: skip
             if workers == 1:
                 # One at a time: a login's own latency, to set beside one argon2id verify.
                 measured(LOGIN_ALONE, logins_of(alone, 1, self.seconds))
             measured(LOGIN, logins_of(logins, 4 * workers, self.seconds * 2))
-            if "passkey" in methods:
+            if "passkey" in methods and self.wanted(PASSKEY_LOGIN):
                 try:  # a passkey can log in again at once: any slice of the seed will do
                     measured(PASSKEY_LOGIN, logins_of(alone, 4 * workers, self.seconds,
                                                       "passkey"))  # fmt: skip
                 except SystemExit as failed:  # told in the report; the bench goes on
                     self.notes.append(f"passkey logins with {workers} worker(s) failed: {failed}")
                     print(f"  {PASSKEY_LOGIN}: FAILED\n{failed}", flush=True)
-            measured(USERINFO, self.wrk(f"{server.url}/userinfo", place,
-                                        auth=f"Bearer {user_token}"))  # fmt: skip
+            if self.wanted(USERINFO):
+                user_token = _citizen_token(server.url, self.setup.seed, username)
+                measured(USERINFO, self.wrk(f"{server.url}/userinfo", place,
+                                            auth=f"Bearer {user_token}"))  # fmt: skip
             if workers == 1:
                 memory["server_rss_after_load_mib"] = round(_rss_kib(server.process.pid) / 1024, 1)
         finally:
             server.stop()
 
 
-def _bench(quick: bool, own_redis: OwnRedis | None) -> dict:
+def _bench(quick: bool, own_redis: OwnRedis | None, only: frozenset[str] | None = None) -> dict:
     phases: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -635,7 +666,8 @@ def _bench(quick: bool, own_redis: OwnRedis | None) -> dict:
     setup = prepare(citizens=300 if quick else 1200, redis_url=own_redis and own_redis.url)
     redis_url = setup.redis_url
     bench = Bench(quick, setup, Meter(setup.database_url,
-                                      own_redis.process.pid if own_redis else None))  # fmt: skip
+                                      own_redis.process.pid if own_redis else None),
+                  only)  # fmt: skip
     worker_counts = sorted({1, os.cpu_count() or 1})
     available = sorted(os.sched_getaffinity(0))
     taskset = shutil.which("taskset") is not None
@@ -647,26 +679,35 @@ def _bench(quick: bool, own_redis: OwnRedis | None) -> dict:
     memory: dict = {}
     phase("setup")
     cc_body = "grant_type=client_credentials&scope=attributes%3Aread"
-    bench.peer(placements[1], cc_body)
-    phase("peer")
+    if bench.wanted(PEER):
+        bench.peer(placements[1], cc_body)
+        phase("peer")
     for run, workers in enumerate(worker_counts):
+        if not any(map(bench.wanted, (CC, CC_RS256, INTROSPECTION, USERINFO, LOGIN_ALONE,
+                                      LOGIN, PASSKEY_LOGIN))):  # fmt: skip
+            break
         bench.tillid(workers, placements[workers], cc_body, slices[run], slices[-2],
                      reserved[run], methods, memory)  # fmt: skip
         phase(f"tillid_{workers}_worker{'s' if workers > 1 else ''}")
-    if "passkey" not in methods:
+    if "passkey" not in methods and bench.wanted(PASSKEY_LOGIN):
         bench.notes.append("passkey logins not run: bench/login_load.py does not offer "
                            "`--method passkey` here")  # fmt: skip
     if not own_redis:
         bench.notes.append("redis-server is missing: the bench used BENCH_REDIS_URL (shared), "
                            "so Redis' CPU is not measured nor in the per-core figures")  # fmt: skip
     memory["sso_session_bytes_in_redis"] = sso_session_bytes(redis_url)
-    argon2_ms = argon2_verify_ms(setup.env, samples=5 if quick else 15)
-    phase("argon2")
-    ledger = ledger_at_scale(quick, redis_url)
-    phase("ledger")
+    argon2_ms = None
+    if bench.wanted(LOGIN) or bench.wanted(LOGIN_ALONE):  # what a login is set beside
+        argon2_ms = argon2_verify_ms(setup.env, samples=5 if quick else 15)
+        phase("argon2")
+    ledger = {}
+    if bench.wanted(LEDGER):
+        ledger = ledger_at_scale(quick, redis_url)
+        phase("ledger")
     return {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "quick": quick,
+        "only": sorted(only) if only else None,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -896,12 +937,15 @@ def _report(result: dict) -> None:
         **{what: per_second for what, per_second, _, _ in KEYCLOAK_PER_VCPU},
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    # A run of some scenarios (--only) leaves the last whole run's results as they are.
+    stem = "partial" if result.get("only") else "latest"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     duration, place = result["duration"], result["placement"]
     overhead = result["login_overhead_above_argon2"]
     lines = [
         f"Measured {result['when']} on {result['machine']['cpus']} cores"
-        f"{' (QUICK=1: short runs)' if quick else ''} by `make bench`, in "
+        f"{' (QUICK=1: short runs)' if quick else ''} by `make bench`"
+        f"{' (only: ' + ', '.join(result['only']) + ')' if result.get('only') else ''}, in "
         f"{duration['total_s']} s (load average {duration['load_average_before'][0]} before, "
         f"{duration['load_average_after'][0]} after: other work on the machine slows the rates, "
         "not the CPU per answer).",
@@ -988,11 +1032,15 @@ def _report(result: dict) -> None:
             for row in ledger.get("sizes", [])
         ),
     ]
-    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (under 3 minutes)")
-    main(parser.parse_args().quick)
+    parser.add_argument("--only", type=only_scenarios, metavar="SCENARIO[,SCENARIO]",
+                        help=f"run only these ({', '.join(ONLY)}); the results go to "
+                        "bench/results/partial.json and partial.md")  # fmt: skip
+    options = parser.parse_args()
+    main(options.quick, options.only)

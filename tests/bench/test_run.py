@@ -6,6 +6,7 @@ load are placed, and each target of issue 19 judged met or not from the figures.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_cpu_time_is_user_plus_system_of_the_process_not_its_children(run):
 
 
 def test_a_process_name_with_spaces_and_parentheses_does_not_shift_the_fields(run):
-    stat = _stat(8, "gunicorn: worker [wsgi:app] (x) y", 30, 10)
+    stat = _stat(8, "granian worker-1 (x) y", 30, 10)
     assert run.cpu_seconds_of(stat, 100) == 0.4
 
 
@@ -199,3 +200,34 @@ def test_a_sequencer_left_behind_fails_its_target(run, rows):
     ledger["sizes"][0]["append"]["pending_at_end"] = 900  # three seconds of appends
     checks = _verdicts(run.targets(rows, ledger))
     assert checks["the sequencer keeps up (pending at the end < 1 s of appends)"] is False
+
+
+def test_only_names_scenarios_by_their_short_names(run):
+    assert run.only_scenarios("cc, introspection") == {run.CC, run.INTROSPECTION}
+    assert run.only_scenarios("peer,ledger") == {run.PEER, run.LEDGER}
+    assert set(map(run.only_scenarios, run.ONLY)) == {frozenset({name})
+                                                      for name in run.ONLY.values()}  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["cc,tokens", "", "cc,", "CC"])
+def test_only_refuses_a_name_it_does_not_know_and_lists_the_scenarios(run, value):
+    with pytest.raises(run.argparse.ArgumentTypeError) as refused:
+        run.only_scenarios(value)
+    assert "no scenario" in str(refused.value) and "cc, cc-rs256, introspection" in str(
+        refused.value
+    )
+
+
+def test_only_on_the_command_line(run):
+    refused = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--only",
+                              "cc,userinfo,logins"], capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2
+    assert "argument --only: no scenario 'logins'" in refused.stderr
+
+
+def test_a_bench_with_only_measures_only_those(run):
+    some = run.Bench(True, None, None, run.only_scenarios("cc,ledger"))
+    assert [s for s in (run.CC, run.CC_RS256, run.LOGIN, run.LEDGER, run.PEER)
+            if some.wanted(s)] == [run.CC, run.LEDGER]  # fmt: skip
+    every = run.Bench(True, None, None)
+    assert all(map(every.wanted, run.ONLY.values()))
