@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -117,6 +118,15 @@ def worker_app():
     return WithoutProcessEnvironment(trusted)
 
 
+def _stop_at_once() -> None:
+    """In a worker just forked: until granian sets the worker's own handlers (once the app is
+    loaded), the worker has its parent's, which only flag the parent's copy of the server: a
+    SIGTERM while the app loads was lost, and the stop waited WORKER_STOP_SECONDS to kill
+    the worker. No request is in hand yet, so the default (the end) is the graceful stop."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, signal.SIG_DFL)
+
+
 def _count(name: str, default: int) -> int:
     value = os.environ.get(name, "") or str(default)
     if not value.isdigit() or int(value) < 1:
@@ -153,6 +163,7 @@ def server():
     logging_config = {"handlers": {
         name: {**handler, "stream": "ext://sys.stderr"}
         for name, handler in LOGGING_CONFIG["handlers"].items()}}  # fmt: skip
+    os.register_at_fork(after_in_child=_stop_at_once)  # granian forks its workers
     return Server(
         "serve:worker_app",
         factory=True,

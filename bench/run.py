@@ -349,7 +349,7 @@ class Tillid:
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=60)  # serve.py's workers get 30 s to answer what they hold
 
 
 class Peer:

@@ -126,6 +126,22 @@ def test_sigterm_answers_the_request_in_hand_then_stops(served):
     assert server.workers() == []
 
 
+def test_sigterm_while_the_worker_still_loads_the_app_stops_it_at_once(tmp_path):
+    """The stop is not lost (granian's worker sets its handlers only once the app is loaded),
+    so it does not wait the 30 s after which a worker that did not stop is killed."""
+    server = Served(tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.workers():  # forked: now loading the app
+            assert server.process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0, server.log.read_text()
+        assert "refused to gracefully stop" not in server.log.read_text()
+    finally:
+        server.stop()
+
+
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="several workers need TEST_REDIS_URL")
 def test_each_worker_listens_on_a_socket_of_its_own_and_keep_alive_connections_reach_all(
     served,
