@@ -44,31 +44,40 @@ SOURCE_BUDGET = "TOKEN_RATE_LIMIT"
 CLIENT_BUDGET = "TOKEN_RATE_LIMIT_PER_CLIENT"
 
 # KEYS: the counters to read, the counters to count, then (if a store command comes along)
-# that command's key. ARGV: how many to read, how many to count, each counter's amount and
-# window (seconds), then the command and its other arguments. Answers {status, the command's
-# answer}: status 0 when within every budget (only then the command runs); -i when the i-th
-# counter read is spent (nothing counted); i when the i-th counted went over (those after it
-# not counted), as `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit,
-# incr_expire.lua), on the same keys.
+# that command's key. ARGV: how many to read, how many to count, whether the command comes
+# first (1: it reads a key, and only when it found something is anything read or counted),
+# each counter's amount and window (seconds), then the command and its other arguments.
+# Answers {status, the command's answer}: status 0 when within every budget (only then the
+# command runs, unless it came first); -i when the i-th counter read is spent (nothing
+# counted); i when the i-th counted went over (those after it not counted), as `limits`'
+# fixed window counts (FixedWindowRateLimiter.test and .hit, incr_expire.lua), on the same
+# keys.
 _SPEND_SCRIPT = """
 local read, counted = tonumber(ARGV[1]), tonumber(ARGV[2])
+local first = 2 * (read + counted) + 4
+local answer = false
+if ARGV[3] == '1' then
+  answer = redis.call(ARGV[first], KEYS[#KEYS], unpack(ARGV, first + 1))
+  if not answer then
+    return {0, false}
+  end
+end
 for i = 1, read do
-  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 1]) then
+  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 2]) then
     return {-i, false}
   end
 end
 for i = read + 1, read + counted do
   local current = redis.call('incrby', KEYS[i], 1)
   if current == 1 then
-    redis.call('expire', KEYS[i], ARGV[2 * i + 2])
+    redis.call('expire', KEYS[i], ARGV[2 * i + 3])
   end
-  if current > tonumber(ARGV[2 * i + 1]) then
+  if current > tonumber(ARGV[2 * i + 2]) then
     return {i - read, false}
   end
 end
-local first = 2 * (read + counted) + 3
-if #ARGV < first then
-  return {0, false}
+if ARGV[3] == '1' or #ARGV < first then
+  return {0, answer}
 end
 return {0, redis.call(ARGV[first], KEYS[#KEYS], unpack(ARGV, first + 1))}
 """
@@ -115,14 +124,15 @@ def _one_server() -> bool:
     return type(limiter.limiter.storage) is RedisStorage and type(store.redis) is redis.Redis
 
 
-def _count(read: list, spend: list, command: tuple = ()) -> tuple:
+def _count(read: list, spend: list, command: tuple = (), *, found_first: bool = False) -> tuple:
     """Read the counters of ``read`` and, if none is spent, count ``spend``, and if all is
     within budget run the store ``command`` (name, key, arguments): the spent limit read,
-    the limit counted over (each or None), and the command's answer."""
+    the limit counted over (each or None), and the command's answer. With ``found_first``
+    the command (a read) runs first, and nothing is read or counted when it found nothing."""
     strategy = limiter.limiter
     storage = strategy.storage
     if _one_server():  # everything in one script
-        keys, args = [], [len(read), len(spend)]
+        keys, args = [], [len(read), len(spend), 1 if found_first else 0]
         for limit, bucket in (*read, *spend):
             keys.append(storage.prefixed_key(limit.key_for(*bucket)))
             args += [limit.amount, limit.get_expiry()]
@@ -134,13 +144,20 @@ def _count(read: list, spend: list, command: tuple = ()) -> tuple:
         if found < 0:
             return read[-found - 1][0], None, None
         return None, spend[found - 1][0] if found else None, answer
-    for limit, bucket in read:  # a cluster, or memory: the `limits` library, per limit
+    answer = None
+    if found_first:  # a cluster, or memory: the command, then the `limits` library per limit
+        answer = store.redis.execute_command(*command)
+        if answer is None:
+            return None, None, None
+    for limit, bucket in read:
         if not strategy.test(limit, *bucket):
             return limit, None, None
     for limit, bucket in spend:
         if not strategy.hit(limit, *bucket):
             return None, limit, None
-    return None, None, store.redis.execute_command(*command) if command else None
+    if command and not found_first:
+        answer = store.redis.execute_command(*command)
+    return None, None, answer
 
 
 def _source() -> tuple[str, ...]:
@@ -153,16 +170,24 @@ def check_source_later() -> None:
     g.rate_limit_source_unchecked = True
 
 
-def _spend(setting: str, holder: tuple[str, ...], command: tuple = ()):
-    g.rate_limit_spent = True
+def _spend(setting: str, holder: tuple[str, ...], command: tuple = (), *,
+           found_first: bool = False):  # fmt: skip
     check_source = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled:
+        g.rate_limit_spent = True
         return store.redis.execute_command(*command) if command else None
     source = _source()
     # The source's own spending is its check too: counted over means spent before (or by a
     # request at the same moment).
     read = _counters(SOURCE_BUDGET, source) if check_source and holder != source else []
-    spent, over, answer = _count(read, _counters(setting, holder), command)
+    spent, over, answer = _count(read, _counters(setting, holder), command,
+                                 found_first=found_first)  # fmt: skip
+    if found_first and answer is None and spent is None and over is None:
+        # Nothing found, so nothing was read or counted: the request has spent nothing yet.
+        if check_source:
+            g.rate_limit_source_unchecked = True
+        return None
+    g.rate_limit_spent = True
     if spent is not None:
         raise Exhausted(spent)
     if over is not None:
@@ -191,6 +216,15 @@ def with_budget(*command):
     if due is None:
         return store.redis.execute_command(*command)
     return _spend(*due, command)
+
+
+def read_then_spend_for_client(setting: str, client_id: str, *command):
+    """Run one store command that reads a key (a GET) and, only if it found something, count
+    the request against ``client_id``'s budget ``setting``, in one round trip: the
+    command's answer (None: nothing found, nothing spent), or Exhausted. For a request
+    whose credential is that key (an access token's record: revoked or expired, it spends
+    nothing of its client's)."""
+    return _spend(setting, ("client", client_id), command, found_first=True)
 
 
 def settle() -> None:

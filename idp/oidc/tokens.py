@@ -110,14 +110,35 @@ def _verified_claims(token: str) -> dict | None:
     return verified.claims
 
 
-def active_access_token(token: str) -> dict | None:
-    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+def access_token_claims(token: str) -> dict | None:
+    """The claims of an access token we issued that is signed by a published key, typed
+    at+jwt, ours and unexpired; else None. Whether it is still live (not revoked) only its
+    record in the store says: `record_of`."""
     claims = _verified_claims(token)
     if claims is None:
         return None
     if claims.get("iss") != current_app.config["ISSUER"] or claims.get("exp", 0) <= time.time():
         return None
-    raw = rate_limits.with_budget("GET", _key(str(claims.get("jti"))))
+    return claims
+
+
+def record_of(claims: dict, *, budget: str | None = None) -> dict | None:
+    """The store's record of the token of ``claims`` (`access_token_claims`), None once it
+    was revoked or expired. With ``budget``, its client spends that budget
+    (idp/core/rate_limits.py) in the same round trip, and only if the record is there:
+    Exhausted when it is spent."""
+    key = _key(str(claims.get("jti")))
+    if budget is None:
+        raw = rate_limits.with_budget("GET", key)
+    else:
+        raw = rate_limits.read_then_spend_for_client(budget, str(claims.get("client_id")),
+                                                     "GET", key)  # fmt: skip
     if raw is None:
         return None
     return {**json.loads(raw), "claims": dict(claims)}
+
+
+def active_access_token(token: str) -> dict | None:
+    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+    claims = access_token_claims(token)
+    return record_of(claims) if claims is not None else None
