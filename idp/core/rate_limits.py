@@ -16,7 +16,11 @@ the client's are counted (the `limits` library's fixed window: the same keys, an
 its EXPIRE). A request that spends no budget (a failed authentication, junk) pays the check
 with the source's own spending at the end, again one script; and `refuse_a_spent_source`
 makes the check at once where something would be spent before a budget is (a DPoP proof's
-or a client assertion's `jti`, a public client's grant). On a Redis Cluster (the counters
+or a client assertion's `jti`, a public client's grant). Where the credential is itself a
+store record (a service's access token at userinfo and the APIs, idp/oidc/guard.py), the
+same script reads the record first and counts only when it is there
+(`read_then_spend_for_client`): a revoked token spends nothing of its service's budget, and
+the request is one round trip. On a Redis Cluster (the counters
 sit in different slots) each limit is a round trip of its own, as in the `limits` library;
 on the embedded store all of it is memory. Over budget: 429 with Retry-After, the window's
 length (the longest wait), so refusing costs nothing more.
