@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
-from flask import current_app
+from flask import current_app, g
 
 from idp.core import crypto
 from idp.core.extensions import store
@@ -82,10 +82,36 @@ def _keep(token: Token, key: str, marks: frozenset[str]) -> None:
     kept[key] = (token.valid_until.timestamp(), marks | known[1] if known else marks)
 
 
+def read_along(token: Token) -> tuple | None:
+    """The store read of ``token``'s marks (name, key), for the request's round trip to the
+    store before its release (idp/oidc/guard.py sends it with the token's record and budget),
+    then given to `read_with_token`; None when this process keeps marks of the token already
+    (`ledgered` asks the store only if they do not cover a release)."""
+    key = _key(token)
+    known = _kept().get(key)
+    if known is not None and known[0] > time.time():
+        return None
+    return ("SMEMBERS", key)
+
+
+def read_with_token(token: Token, members: Iterable[bytes] | None) -> None:
+    """What the store held for `read_along` in this request: `ledgered` takes it rather than
+    asking again (a mark is only ever added, after its entry committed)."""
+    key = _key(token)
+    marks = frozenset(member.decode() for member in members or ())
+    g.ledgered_marks_read = (key, marks)
+    if marks:
+        _keep(token, key, marks)
+
+
 def ledgered(token: Token, wanted: Iterable[str] = ()) -> frozenset[str]:
     """Marks of releases already ledgered (and committed) under ``token``: all of ``wanted``
-    from what this process has seen, else everything the store holds for the token."""
+    from what this process has seen, else everything the store holds for the token (read in
+    this request's round trip before, `read_with_token`, or now)."""
     key = _key(token)
+    read = g.get("ledgered_marks_read")
+    if read is not None and read[0] == key:
+        return read[1]
     known = _kept().get(key)
     if known is not None and known[0] > time.time() and known[1].issuperset(wanted):
         return known[1]

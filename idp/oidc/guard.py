@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
-from consent import release
+from consent import release, repeats
 from idp.authenticators import assurance
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
@@ -164,24 +164,27 @@ def _spend(spend, client: Client | None = None):
                        retry_after=spent.retry_after) from None  # fmt: skip
 
 
-def _live_record(claims: dict, client: Client, scheme: str, budget: str) -> dict:
+def _live_record(claims: dict, client: Client, scheme: str, budget: str,
+                 along: tuple = ()) -> tuple[dict, object]:  # fmt: skip
     """The store's record of a token that checked out (`_verified`): Rejected once it was
     revoked (or expired there). Its holder spends ``budget``, only for a live token: the
     service, for a token kept on its own server (a confidential client), in the same round
-    trip as the record's read; for one on a citizen's device (a public client, the citizen's
-    app), that citizen at that app, so that no citizen can spend everyone's: the citizen is
-    known from the record, so that is a second round trip."""
+    trip as the record's read, with the read ``along`` (its answer is the second returned;
+    None when it was not made); for one on a citizen's device (a public client, the
+    citizen's app), that citizen at that app, so that no citizen can spend everyone's: the
+    citizen is known from the record, so that is a second round trip."""
+    also = None
     if client.is_public:
         record = tokens.record_of(claims)
     else:
-        record = _spend(lambda: tokens.record_of(claims, budget=budget), client)
+        record, also = _spend(lambda: tokens.record_with_budget(claims, budget, along), client)
     if record is None or record["client_id"] != claims["client_id"]:
         _spend(rate_limits.spend_for_source)  # no credential vouches for this request
         raise Rejected(401, "invalid_token", _EXPIRED, dpop=scheme == "dpop")
     if client.is_public:
         _spend(lambda: rate_limits.spend_for_client(budget, client.client_id,
                                                     record["citizen_id"]), client)  # fmt: skip
-    return record
+    return record, also
 
 
 def _citizen_of(record: dict, client: Client, with_consent: bool):
@@ -208,7 +211,13 @@ def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str,
     except Rejected:
         _spend(rate_limits.spend_for_source)
         raise
-    record = _live_record(claims, client, scheme, budget)
+    # A release under the token needs the marks of those already ledgered under it
+    # (consent/repeats.py): read in the same round trip, unless this worker knows them.
+    under = repeats.Token.from_claims(claims) if with_consent else None
+    along = repeats.read_along(under) if under is not None else None
+    record, marks = _live_record(claims, client, scheme, budget, along or ())
+    if along is not None and not client.is_public:
+        repeats.read_with_token(under, marks)
     citizen, consent = _citizen_of(record, client, with_consent)
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
@@ -308,7 +317,9 @@ def token_required(scope: str | None = None, *, for_citizen: bool | None = None,
       `citizen()` the logged-in citizen.
     - ``with_consent``: for an endpoint that decides a release to the token's client: the
       citizen is read together with their consent to that client, in one query, and the
-      token carries it (``consent``, for consent/release.py's ``decide``).
+      token carries it (``consent``, for consent/release.py's ``decide``); the marks of the
+      releases already ledgered under the token (consent/repeats.py) are read with the
+      token's record.
     """
     if errors not in (OAUTH, PROBLEM):
         raise ValueError(f"errors must be {OAUTH!r} or {PROBLEM!r}")

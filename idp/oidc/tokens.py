@@ -122,20 +122,25 @@ def access_token_claims(token: str) -> dict | None:
     return claims
 
 
-def record_of(claims: dict, *, budget: str | None = None) -> dict | None:
+def _record(raw, claims: dict) -> dict | None:
+    return {**json.loads(raw), "claims": dict(claims)} if raw is not None else None
+
+
+def record_of(claims: dict) -> dict | None:
     """The store's record of the token of ``claims`` (`access_token_claims`), None once it
-    was revoked or expired. With ``budget``, its client spends that budget
-    (idp/core/rate_limits.py) in the same round trip, and only if the record is there:
-    Exhausted when it is spent."""
+    was revoked or expired (with a client's budget that is due, idp/core/rate_limits.py)."""
+    return _record(rate_limits.with_budget("GET", _key(str(claims.get("jti")))), claims)
+
+
+def record_with_budget(claims: dict, budget: str, along: tuple = ()) -> tuple[dict | None, object]:
+    """`record_of`, and the token's client spends ``budget`` in the same round trip, only if
+    the record is there (Exhausted when it is spent); ``along``: a read (name, key) the
+    request needs too, made in that round trip: its answer is the second of the two (None
+    when there is no record)."""
     key = _key(str(claims.get("jti")))
-    if budget is None:
-        raw = rate_limits.with_budget("GET", key)
-    else:
-        raw = rate_limits.read_then_spend_for_client(budget, str(claims.get("client_id")),
-                                                     "GET", key)  # fmt: skip
-    if raw is None:
-        return None
-    return {**json.loads(raw), "claims": dict(claims)}
+    raw, also = rate_limits.read_then_spend_for_client(budget, str(claims.get("client_id")),
+                                                       ("GET", key), along)  # fmt: skip
+    return _record(raw, claims), also
 
 
 def active_access_token(token: str) -> dict | None:
