@@ -28,6 +28,7 @@ guard, before any release). At most _MAX_KEPT tokens per process; past that it s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -56,9 +57,14 @@ class Token:
     def from_claims(cls, claims: dict) -> Token:
         return cls(str(claims["jti"]), dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC))
 
+    @functools.cached_property
+    def store_key(self) -> str:
+        """The store's key of its marks (a keyed hash: made once per request, not per use)."""
+        return store.key("ledgered", crypto.keyed_hash(self.jti, "ledgered-token"))
+
 
 def _key(token: Token) -> str:
-    return store.key("ledgered", crypto.keyed_hash(token.jti, "ledgered-token"))
+    return token.store_key
 
 
 def mark(token: Token, citizen_id: str, client_id: str, channel: str, attributes: Iterable[str],

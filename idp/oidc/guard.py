@@ -125,8 +125,10 @@ class Token:
     citizen: Citizen | None
     # The token's scopes that its client's registration still allows.
     scopes: list[str]
-    # With ``with_consent``: the citizen's consent to the client, read with the citizen.
+    # With ``with_consent``: the citizen's consent to the client, read with the citizen, and
+    # the token as a release under it names it (consent/repeats.py).
     consent: release.Consent | None = None
+    under: repeats.Token | None = None
 
 
 _EXPIRED = "The access token is invalid or expired."
@@ -222,7 +224,8 @@ def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str,
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
     scopes = honoured_scopes(client, record["scope"], for_citizen=citizen is not None)
-    token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent)
+    token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent,
+                  under=under)  # fmt: skip
     if scope is not None and scope not in token.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:
