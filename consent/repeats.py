@@ -28,13 +28,14 @@ guard, before any release). At most _MAX_KEPT tokens per process; past that it s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
-from flask import current_app
+from flask import current_app, g
 
 from idp.core import crypto
 from idp.core.extensions import store
@@ -56,9 +57,14 @@ class Token:
     def from_claims(cls, claims: dict) -> Token:
         return cls(str(claims["jti"]), dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC))
 
+    @functools.cached_property
+    def store_key(self) -> str:
+        """The store's key of its marks (a keyed hash: made once per request, not per use)."""
+        return store.key("ledgered", crypto.keyed_hash(self.jti, "ledgered-token"))
+
 
 def _key(token: Token) -> str:
-    return store.key("ledgered", crypto.keyed_hash(token.jti, "ledgered-token"))
+    return token.store_key
 
 
 def mark(token: Token, citizen_id: str, client_id: str, channel: str, attributes: Iterable[str],
@@ -82,10 +88,36 @@ def _keep(token: Token, key: str, marks: frozenset[str]) -> None:
     kept[key] = (token.valid_until.timestamp(), marks | known[1] if known else marks)
 
 
+def read_along(token: Token) -> tuple | None:
+    """The store read of ``token``'s marks (name, key), for the request's round trip to the
+    store before its release (idp/oidc/guard.py sends it with the token's record and budget),
+    then given to `read_with_token`; None when this process keeps marks of the token already
+    (`ledgered` asks the store only if they do not cover a release)."""
+    key = _key(token)
+    known = _kept().get(key)
+    if known is not None and known[0] > time.time():
+        return None
+    return ("SMEMBERS", key)
+
+
+def read_with_token(token: Token, members: Iterable[bytes] | None) -> None:
+    """What the store held for `read_along` in this request: `ledgered` takes it rather than
+    asking again (a mark is only ever added, after its entry committed)."""
+    key = _key(token)
+    marks = frozenset(member.decode() for member in members or ())
+    g.ledgered_marks_read = (key, marks)
+    if marks:
+        _keep(token, key, marks)
+
+
 def ledgered(token: Token, wanted: Iterable[str] = ()) -> frozenset[str]:
     """Marks of releases already ledgered (and committed) under ``token``: all of ``wanted``
-    from what this process has seen, else everything the store holds for the token."""
+    from what this process has seen, else everything the store holds for the token (read in
+    this request's round trip before, `read_with_token`, or now)."""
     key = _key(token)
+    read = g.get("ledgered_marks_read")
+    if read is not None and read[0] == key:
+        return read[1]
     known = _kept().get(key)
     if known is not None and known[0] > time.time() and known[1].issuperset(wanted):
         return known[1]

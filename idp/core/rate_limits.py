@@ -16,7 +16,11 @@ the client's are counted (the `limits` library's fixed window: the same keys, an
 its EXPIRE). A request that spends no budget (a failed authentication, junk) pays the check
 with the source's own spending at the end, again one script; and `refuse_a_spent_source`
 makes the check at once where something would be spent before a budget is (a DPoP proof's
-or a client assertion's `jti`, a public client's grant). On a Redis Cluster (the counters
+or a client assertion's `jti`, a public client's grant). Where the credential is itself a
+store record (a service's access token at userinfo and the APIs, idp/oidc/guard.py), the
+same script reads the record first and counts only when it is there
+(`read_then_spend_for_client`): a revoked token spends nothing of its service's budget, and
+the request is one round trip. On a Redis Cluster (the counters
 sit in different slots) each limit is a round trip of its own, as in the `limits` library;
 on the embedded store all of it is memory. Over budget: 429 with Retry-After, the window's
 length (the longest wait), so refusing costs nothing more.
@@ -44,33 +48,48 @@ SOURCE_BUDGET = "TOKEN_RATE_LIMIT"
 CLIENT_BUDGET = "TOKEN_RATE_LIMIT_PER_CLIENT"
 
 # KEYS: the counters to read, the counters to count, then (if a store command comes along)
-# that command's key. ARGV: how many to read, how many to count, each counter's amount and
-# window (seconds), then the command and its other arguments. Answers {status, the command's
-# answer}: status 0 when within every budget (only then the command runs); -i when the i-th
-# counter read is spent (nothing counted); i when the i-th counted went over (those after it
-# not counted), as `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit,
+# that command's key, then (if a read comes along too) that read's key. ARGV: how many to
+# read, how many to count, whether the command comes first (1: it reads a key, and only
+# when it found something is anything read or counted), the name of the read that comes
+# along ('' for none: a command that takes just its key, such as SMEMBERS), each counter's
+# amount and window (seconds), then the command and its other arguments. Answers {status,
+# the command's answer, the read's answer}: status 0 when within every budget (only then
+# the command runs, unless it came first, and the read along); -i when the i-th counter
+# read is spent (nothing counted); i when the i-th counted went over (those after it not
+# counted), as `limits`' fixed window counts (FixedWindowRateLimiter.test and .hit,
 # incr_expire.lua), on the same keys.
 _SPEND_SCRIPT = """
 local read, counted = tonumber(ARGV[1]), tonumber(ARGV[2])
+local found_first, along = ARGV[3] == '1', ARGV[4]
+local first = 2 * (read + counted) + 5
+local answer = false
+if found_first then
+  answer = redis.call(ARGV[first], KEYS[read + counted + 1], unpack(ARGV, first + 1))
+  if not answer then
+    return {0, false, false}
+  end
+end
 for i = 1, read do
-  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 1]) then
-    return {-i, false}
+  if tonumber(redis.call('get', KEYS[i]) or '0') >= tonumber(ARGV[2 * i + 3]) then
+    return {-i, false, false}
   end
 end
 for i = read + 1, read + counted do
   local current = redis.call('incrby', KEYS[i], 1)
   if current == 1 then
-    redis.call('expire', KEYS[i], ARGV[2 * i + 2])
+    redis.call('expire', KEYS[i], ARGV[2 * i + 4])
   end
-  if current > tonumber(ARGV[2 * i + 1]) then
-    return {i - read, false}
+  if current > tonumber(ARGV[2 * i + 3]) then
+    return {i - read, false, false}
   end
 end
-local first = 2 * (read + counted) + 3
-if #ARGV < first then
-  return {0, false}
+if not found_first and #ARGV >= first then
+  answer = redis.call(ARGV[first], KEYS[read + counted + 1], unpack(ARGV, first + 1))
 end
-return {0, redis.call(ARGV[first], KEYS[#KEYS], unpack(ARGV, first + 1))}
+if along ~= '' then
+  return {0, answer, redis.call(along, KEYS[read + counted + 2])}
+end
+return {0, answer, false}
 """
 _scripts: dict[int, tuple[object, object]] = {}
 
@@ -115,32 +134,44 @@ def _one_server() -> bool:
     return type(limiter.limiter.storage) is RedisStorage and type(store.redis) is redis.Redis
 
 
-def _count(read: list, spend: list, command: tuple = ()) -> tuple:
+def _count(read: list, spend: list, command: tuple = (), *, found_first: bool = False,
+           along: tuple = ()) -> tuple:  # fmt: skip
     """Read the counters of ``read`` and, if none is spent, count ``spend``, and if all is
-    within budget run the store ``command`` (name, key, arguments): the spent limit read,
-    the limit counted over (each or None), and the command's answer."""
+    within budget run the store ``command`` (name, key, arguments) and the read ``along``
+    (name, key): the spent limit read, the limit counted over (each or None), the command's
+    answer and the read's. With ``found_first`` the command (a read) runs first, and
+    nothing is read or counted (nor read along) when it found nothing."""
     strategy = limiter.limiter
     storage = strategy.storage
     if _one_server():  # everything in one script
-        keys, args = [], [len(read), len(spend)]
+        keys, args = [], [len(read), len(spend), 1 if found_first else 0, along[0] if along else ""]
         for limit, bucket in (*read, *spend):
             keys.append(storage.prefixed_key(limit.key_for(*bucket)))
             args += [limit.amount, limit.get_expiry()]
         if command:
             keys.append(command[1])
             args += [command[0], *command[2:]]
-        found, answer = _script(store.redis)(keys, args)
+        if along:
+            keys.append(along[1])
+        found, answer, also = _script(store.redis)(keys, args)
         found = int(found)
         if found < 0:
-            return read[-found - 1][0], None, None
-        return None, spend[found - 1][0] if found else None, answer
-    for limit, bucket in read:  # a cluster, or memory: the `limits` library, per limit
+            return read[-found - 1][0], None, None, None
+        return None, spend[found - 1][0] if found else None, answer, also
+    answer = None
+    if found_first:  # a cluster, or memory: the command, then the `limits` library per limit
+        answer = store.redis.execute_command(*command)
+        if answer is None:
+            return None, None, None, None
+    for limit, bucket in read:
         if not strategy.test(limit, *bucket):
-            return limit, None, None
+            return limit, None, None, None
     for limit, bucket in spend:
         if not strategy.hit(limit, *bucket):
-            return None, limit, None
-    return None, None, store.redis.execute_command(*command) if command else None
+            return None, limit, None, None
+    if command and not found_first:
+        answer = store.redis.execute_command(*command)
+    return None, None, answer, store.redis.execute_command(*along) if along else None
 
 
 def _source() -> tuple[str, ...]:
@@ -153,16 +184,29 @@ def check_source_later() -> None:
     g.rate_limit_source_unchecked = True
 
 
-def _spend(setting: str, holder: tuple[str, ...], command: tuple = ()):
-    g.rate_limit_spent = True
+def _spend(setting: str, holder: tuple[str, ...], command: tuple = (), *,
+           found_first: bool = False, along: tuple = ()) -> tuple:  # fmt: skip
+    """Count this request against ``setting`` of ``holder`` (see `_count`): the command's
+    answer and the read's along."""
     check_source = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled:
-        return store.redis.execute_command(*command) if command else None
+        g.rate_limit_spent = True
+        answer = store.redis.execute_command(*command) if command else None
+        if found_first and answer is None:
+            return None, None
+        return answer, store.redis.execute_command(*along) if along else None
     source = _source()
     # The source's own spending is its check too: counted over means spent before (or by a
     # request at the same moment).
     read = _counters(SOURCE_BUDGET, source) if check_source and holder != source else []
-    spent, over, answer = _count(read, _counters(setting, holder), command)
+    spent, over, answer, also = _count(read, _counters(setting, holder), command,
+                                       found_first=found_first, along=along)  # fmt: skip
+    if found_first and answer is None and spent is None and over is None:
+        # Nothing found, so nothing was read or counted: the request has spent nothing yet.
+        if check_source:
+            g.rate_limit_source_unchecked = True
+        return None, None
+    g.rate_limit_spent = True
     if spent is not None:
         raise Exhausted(spent)
     if over is not None:
@@ -171,7 +215,7 @@ def _spend(setting: str, holder: tuple[str, ...], command: tuple = ()):
         log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
                                                "client_id": client_id})  # fmt: skip
         raise Exhausted(over)
-    return answer
+    return answer, also
 
 
 def spend_for_client_later(setting: str, client_id: str) -> None:
@@ -190,7 +234,18 @@ def with_budget(*command):
     due = g.pop("rate_limit_due", None)
     if due is None:
         return store.redis.execute_command(*command)
-    return _spend(*due, command)
+    return _spend(*due, command)[0]
+
+
+def read_then_spend_for_client(setting: str, client_id: str, command: tuple,
+                               along: tuple = ()) -> tuple:  # fmt: skip
+    """Run one store ``command`` that reads a key (a GET) and, only if it found something,
+    count the request against ``client_id``'s budget ``setting``, and then run the read
+    ``along`` (name, key: another key's read the request needs, such as SMEMBERS), in one
+    round trip: the command's answer (None: nothing found, nothing spent, nothing read
+    along) and the read's, or Exhausted. For a request whose credential is that key (an
+    access token's record: revoked or expired, it spends nothing of its client's)."""
+    return _spend(setting, ("client", client_id), command, found_first=True, along=along)
 
 
 def settle() -> None:
@@ -237,7 +292,7 @@ def refuse_a_spent_source() -> None:
     pending = g.pop("rate_limit_source_unchecked", False)
     if not limiter.enabled or (not pending and g.get("rate_limit_source_checked", False)):
         return
-    spent, _over, _answer = _count(_counters(SOURCE_BUDGET, _source()), [])
+    spent, _over, _answer, _also = _count(_counters(SOURCE_BUDGET, _source()), [])
     if spent is not None:
         raise Exhausted(spent)
     g.rate_limit_source_checked = True

@@ -266,9 +266,12 @@ def published_key_set(kid: str | None = None) -> KeySet:
         return KeySet.import_key_set({"keys": keys}), _cache_of(("published",)).valid_until
 
     key_set = _cached(("key-set",), load)
-    loaded_at = _cache_of(("key-set",)).loaded_at
-    known = {key.kid for key in key_set.keys}
-    if isinstance(kid, str) and kid not in known and time.monotonic() - loaded_at > 1:
+    # Without a kid (a token verified before, idp/oidc/tokens.py) just the cached set.
+    if (
+        isinstance(kid, str)
+        and all(key.kid != kid for key in key_set.keys)
+        and time.monotonic() - _cache_of(("key-set",)).loaded_at > 1
+    ):
         forget_cached_keys()
         key_set = _cached(("key-set",), load)
     return key_set

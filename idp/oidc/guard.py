@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 
 from clients.models import Client
 from clients.service import FAPI_ALGS
-from consent import release
+from consent import release, repeats
 from idp.authenticators import assurance
 from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
@@ -125,48 +125,68 @@ class Token:
     citizen: Citizen | None
     # The token's scopes that its client's registration still allows.
     scopes: list[str]
-    # With ``with_consent``: the citizen's consent to the client, read with the citizen.
+    # With ``with_consent``: the citizen's consent to the client, read with the citizen, and
+    # the token as a release under it names it (consent/repeats.py).
     consent: release.Consent | None = None
+    under: repeats.Token | None = None
 
 
-def _verified() -> tuple[dict, Client]:
-    """The record of this request's live token, with a proof of its key if it is bound to
-    one, and its client; Rejected otherwise."""
+_EXPIRED = "The access token is invalid or expired."
+
+
+def _verified() -> tuple[dict, Client, str]:
+    """The claims of this request's token (signed by us, unexpired, naming its client as
+    audience), with a proof of its key if it is bound to one, its client and the scheme it
+    came with; Rejected otherwise. Whether it was revoked is for `_live_record`."""
     scheme, token = _scheme_and_token()
     if not token:
         raise Rejected(401, "invalid_request", "An access token is required.")
-    record = tokens.active_access_token(token)
-    expired = "The access token is invalid or expired."
-    if record is None:
-        raise Rejected(401, "invalid_token", expired, dpop=scheme == "dpop")
-    if record["claims"].get("aud") != record["client_id"]:
+    claims = tokens.access_token_claims(token)
+    if claims is None:
+        raise Rejected(401, "invalid_token", _EXPIRED, dpop=scheme == "dpop")
+    if claims.get("aud") != claims.get("client_id"):
         # Tillid's tokens name their client as the audience (Tillid is their only resource
-        # server: no resource indicators), so a token's signed `aud` and the client the store
-        # holds it for must agree.
-        raise Rejected(401, "invalid_token", expired, dpop=scheme == "dpop")
-    found = query_client(record["client_id"])
+        # server: no resource indicators), so a token's signed `aud` and the client it was
+        # issued to must agree (and the store's record says the same: `_live_record`).
+        raise Rejected(401, "invalid_token", _EXPIRED, dpop=scheme == "dpop")
+    found = query_client(claims.get("client_id"))
     if found is None:
         raise Rejected(401, "invalid_token", "The client is no longer registered.")
-    confirmation = record["claims"].get("cnf")
+    confirmation = claims.get("cnf")
     bound_to = confirmation.get("jkt", "") if isinstance(confirmation, dict) else None
     _check_proof(token, scheme, bound_to, found.client)
-    return record, found.client
+    return claims, found.client, scheme
 
 
-def _spend(spend, client: Client | None = None) -> None:
+def _spend(spend, client: Client | None = None):
     try:
-        spend()
+        return spend()
     except rate_limits.Exhausted as spent:
         raise Rejected(429, "invalid_request", spent.description, client,
                        retry_after=spent.retry_after) from None  # fmt: skip
 
 
-def _spend_for_holder(budget: str, record: dict, client: Client) -> None:
-    """The token's holder spends: the service, for a token kept on its own server (a
-    confidential client); for one on a citizen's device (a public client, the citizen's
-    app), that citizen at that app, so that no citizen can spend everyone's."""
-    citizen_id = record["citizen_id"] if client.is_public else None
-    rate_limits.spend_for_client(budget, client.client_id, citizen_id)
+def _live_record(claims: dict, client: Client, scheme: str, budget: str,
+                 along: tuple = ()) -> tuple[dict, object]:  # fmt: skip
+    """The store's record of a token that checked out (`_verified`): Rejected once it was
+    revoked (or expired there). Its holder spends ``budget``, only for a live token: the
+    service, for a token kept on its own server (a confidential client), in the same round
+    trip as the record's read, with the read ``along`` (its answer is the second returned;
+    None when it was not made); for one on a citizen's device (a public client, the
+    citizen's app), that citizen at that app, so that no citizen can spend everyone's: the
+    citizen is known from the record, so that is a second round trip."""
+    also = None
+    if client.is_public:
+        record = tokens.record_of(claims)
+    else:
+        record, also = _spend(lambda: tokens.record_with_budget(claims, budget, along), client)
+    if record is None or record["client_id"] != claims["client_id"]:
+        _spend(rate_limits.spend_for_source)  # no credential vouches for this request
+        raise Rejected(401, "invalid_token", _EXPIRED, dpop=scheme == "dpop")
+    if client.is_public:
+        _spend(lambda: rate_limits.spend_for_client(budget, client.client_id,
+                                                    record["citizen_id"]), client)  # fmt: skip
+    return record, also
 
 
 def _citizen_of(record: dict, client: Client, with_consent: bool):
@@ -189,16 +209,23 @@ def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str,
     of the token's holder once the token and its proof checked out; before that, what no
     credential vouches for spends its source address's. Spent: Rejected with 429."""
     try:
-        record, client = _verified()
+        claims, client, scheme = _verified()
     except Rejected:
         _spend(rate_limits.spend_for_source)
         raise
-    _spend(lambda: _spend_for_holder(budget, record, client), client)
+    # A release under the token needs the marks of those already ledgered under it
+    # (consent/repeats.py): read in the same round trip, unless this worker knows them.
+    under = repeats.Token.from_claims(claims) if with_consent else None
+    along = repeats.read_along(under) if under is not None else None
+    record, marks = _live_record(claims, client, scheme, budget, along or ())
+    if along is not None and not client.is_public:
+        repeats.read_with_token(under, marks)
     citizen, consent = _citizen_of(record, client, with_consent)
     if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
     scopes = honoured_scopes(client, record["scope"], for_citizen=citizen is not None)
-    token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent)
+    token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent,
+                  under=under)  # fmt: skip
     if scope is not None and scope not in token.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:
@@ -293,7 +320,9 @@ def token_required(scope: str | None = None, *, for_citizen: bool | None = None,
       `citizen()` the logged-in citizen.
     - ``with_consent``: for an endpoint that decides a release to the token's client: the
       citizen is read together with their consent to that client, in one query, and the
-      token carries it (``consent``, for consent/release.py's ``decide``).
+      token carries it (``consent``, for consent/release.py's ``decide``); the marks of the
+      releases already ledgered under the token (consent/repeats.py) are read with the
+      token's record.
     """
     if errors not in (OAUTH, PROBLEM):
         raise ValueError(f"errors must be {OAUTH!r} or {PROBLEM!r}")

@@ -13,7 +13,7 @@ from flask import (
     request,
 )
 
-from consent import ledger, release, repeats
+from consent import ledger, release
 from idp.core import rate_limits
 from idp.core.extensions import csrf
 from idp.oidc import ciba, cors, dpop, guard, par, subjects
@@ -202,7 +202,7 @@ def _userinfo():
     client, citizen = token.client, token.citizen
     released = release.release_under_token(
         client, citizen, token.scopes, token.record["userinfo_claims"], ledger.Channel.USERINFO,
-        repeats.Token.from_claims(token.record["claims"]), consent=token.consent,
+        token.under, consent=token.consent,
     )  # fmt: skip
     claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
     claims.update(released.values)

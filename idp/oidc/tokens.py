@@ -110,14 +110,40 @@ def _verified_claims(token: str) -> dict | None:
     return verified.claims
 
 
-def active_access_token(token: str) -> dict | None:
-    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+def access_token_claims(token: str) -> dict | None:
+    """The claims of an access token we issued that is signed by a published key, typed
+    at+jwt, ours and unexpired; else None. Whether it is still live (not revoked) only its
+    record in the store says: `record_of`."""
     claims = _verified_claims(token)
     if claims is None:
         return None
     if claims.get("iss") != current_app.config["ISSUER"] or claims.get("exp", 0) <= time.time():
         return None
-    raw = rate_limits.with_budget("GET", _key(str(claims.get("jti"))))
-    if raw is None:
-        return None
-    return {**json.loads(raw), "claims": dict(claims)}
+    return claims
+
+
+def _record(raw, claims: dict) -> dict | None:
+    return {**json.loads(raw), "claims": dict(claims)} if raw is not None else None
+
+
+def record_of(claims: dict) -> dict | None:
+    """The store's record of the token of ``claims`` (`access_token_claims`), None once it
+    was revoked or expired (with a client's budget that is due, idp/core/rate_limits.py)."""
+    return _record(rate_limits.with_budget("GET", _key(str(claims.get("jti")))), claims)
+
+
+def record_with_budget(claims: dict, budget: str, along: tuple = ()) -> tuple[dict | None, object]:
+    """`record_of`, and the token's client spends ``budget`` in the same round trip, only if
+    the record is there (Exhausted when it is spent); ``along``: a read (name, key) the
+    request needs too, made in that round trip: its answer is the second of the two (None
+    when there is no record)."""
+    key = _key(str(claims.get("jti")))
+    raw, also = rate_limits.read_then_spend_for_client(budget, str(claims.get("client_id")),
+                                                       ("GET", key), along)  # fmt: skip
+    return _record(raw, claims), also
+
+
+def active_access_token(token: str) -> dict | None:
+    """The record of a valid, unexpired, unrevoked access token we issued; else None."""
+    claims = access_token_claims(token)
+    return record_of(claims) if claims is not None else None

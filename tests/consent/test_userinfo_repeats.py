@@ -16,6 +16,7 @@ from idp.core.extensions import db
 from tests.conftest import csrf_token, sql
 from tests.consent.test_ledger import as_list, cli
 from tests.oidc.conftest import register
+from tests.security.conftest import second_worker  # noqa: F401 (a fixture)
 
 
 def userinfo_entries(app) -> list:
@@ -69,6 +70,33 @@ def test_another_token_is_another_entry(app, oidc):
     entries = userinfo_entries(app)
     assert len(entries) == 2
     assert {as_utc(e["token_valid_until"]) for e in entries} <= {expiry(first), expiry(second)}
+
+
+def test_a_worker_that_never_saw_the_token_learns_its_releases_from_the_store(
+    app, oidc, second_worker  # noqa: F811 (the fixture)
+):
+    """Another worker (its own process state, the same database and store) reads the marks
+    of the token's releases with the token's record: a repeat there adds no entry, and a
+    first release there (another token) is ledgered once, whichever worker repeats it."""
+    bank = oidc(register(app))
+    first = bank.tokens()
+    answer = call(bank, first)
+    other = second_worker.test_client()
+
+    def call_there(tokens: dict):
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        response = other.get("/userinfo", headers=bearer)
+        assert response.status_code == 200, response.json
+        return response.json
+
+    assert [call_there(first) for _ in range(2)] == [answer, answer]
+    assert len(userinfo_entries(app)) == 1
+    bank.new_nonce()
+    second = bank.tokens()
+    call_there(second)
+    call_there(second)
+    call(bank, second)
+    assert len(userinfo_entries(app)) == 2
 
 
 def _change_policy(app, client_id: str, claim: str, **changes) -> None:

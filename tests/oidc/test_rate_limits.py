@@ -199,6 +199,34 @@ def test_attack_forged_tokens_at_userinfo_spend_the_senders_budget_not_the_servi
             for _ in range(2)] == [200, 200]  # fmt: skip
 
 
+def test_a_revoked_token_at_userinfo_is_refused_at_once_and_spends_the_senders_budget(
+    app, client, oidc
+):
+    """A service's token revoked: the next userinfo call with it is refused, and such calls
+    count against the sender's address (429 once it is spent), never against the service,
+    whose live tokens keep their budget; with that budget spent, the revoked token is still
+    told it is invalid, not to wait."""
+    bank = register(app)
+    revoked, live = (oidc(bank).tokens()["access_token"] for _ in range(2))
+    server = app.test_client()
+    assert server.get("/userinfo", headers=_bearer(revoked)).status_code == 200
+    revocation = server.post("/revoke", data={"token": revoked},
+                             auth=(bank.client_id, bank.client_secret))  # fmt: skip
+    assert revocation.status_code == 200
+    _limit(app, USERINFO_RATE_LIMIT="2 per minute", TOKEN_RATE_LIMIT="2 per minute")
+    answers = [server.get("/userinfo", headers=_bearer(revoked), environ_base=ATTACKER)
+               for _ in range(3)]  # fmt: skip
+    assert [a.status_code for a in answers[:2]] == [401, 401]
+    assert answers[0].headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    _oauth_429(answers[2])
+    assert [server.get("/userinfo", headers=_bearer(live)).status_code
+            for _ in range(2)] == [200, 200]  # fmt: skip
+    _oauth_429(server.get("/userinfo", headers=_bearer(live)))
+    elsewhere = {"REMOTE_ADDR": "192.0.2.77"}
+    still = server.get("/userinfo", headers=_bearer(revoked), environ_base=elsewhere)
+    assert still.status_code == 401 and still.json["error"] == "invalid_token"
+
+
 # The authorities' APIs
 
 
