@@ -377,6 +377,9 @@ def authorize():
 
     sso = current.sso_session()
     grant.request.authentication_context = {
+        # Who: the session's citizen, the one `citizen` was read for (its attributes expired
+        # by the commit of a consent above: reading them again would cost a query).
+        "citizen_id": sso.citizen_id,
         "auth_time": int(sso.auth_time),
         "acr": sso.level,
         "amr": sso.amr,
