@@ -83,7 +83,8 @@ def needs_two_factors(destination: str | None) -> None:
     factors (None: nothing known). The password step then goes straight on to the second,
     as /authorize would send it there; /authorize still checks it all when the login
     returns to it."""
-    if destination is None:
+    if destination is None or len(destination) > redirects.MAX_NEXT_LENGTH:
+        # Longer is no login's destination (redirects.safe_next): not kept in the cookie.
         session.pop(_TWO_FACTORS_FOR, None)
     else:
         session[_TWO_FACTORS_FOR] = destination
