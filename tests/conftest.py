@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import jinja2
 import psycopg
@@ -547,6 +548,16 @@ def login(client, username, password, next_url=None):
     return client.post("/login", data=data)
 
 
+def after_password(response) -> str:
+    """Where the password step's answer leads once the second step is done: its destination,
+    also when it leads straight on to the second step (a service's request that needs both
+    factors, idp/auth/journey.py) and names the destination there."""
+    location = response.headers["Location"]
+    if location.startswith("/login/code?"):
+        return parse_qs(urlsplit(location).query)["next"][0]
+    return location
+
+
 def activate(client, cpr, code, username, password, confirm=None, token="page"):
     """Fill in and send the activation form; ``token`` None leaves the CSRF token out."""
     page = client.get("/activate")
@@ -622,7 +633,7 @@ class CitizenActions:
         response = login(self.client, username, password, next_url)
         if response.status_code != 302 or username.lower() not in self.totp_secrets:
             return response
-        return self.second_factor(response.headers["Location"], username.lower())
+        return self.second_factor(after_password(response), username.lower())
 
     def second_factor(self, destination: str, username="anna", **request_options):
         page = self.client.get("/login/code", query_string={"next": destination},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import g, has_request_context, request
+from flask import g, has_request_context, request, session, url_for
 from flask_babel import gettext as _
 
 from clients.models import Client
@@ -22,6 +22,11 @@ from idp.sessions import current as sessions_current
 from idp.sessions.destinations import requesting_client
 
 LOG_IN, CONFIRM, BACK_TO_SERVICE = 1, 2, 3
+
+# The service's request (its /authorize address) whose login needs both factors, noted by
+# /authorize when it sends the citizen to log in (in the signed session cookie, this
+# browser's only).
+_TWO_FACTORS_FOR = "login_two_factors_for"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,3 +76,24 @@ def account_navigation_shown() -> bool:
     if sessions_current.citizen() is None:
         return False
     return assurance.meets(sessions_current.sso_session().level, assurance.DEFAULT_LEVEL)
+
+
+def needs_two_factors(destination: str | None) -> None:
+    """/authorize sends the citizen to log in for ``destination``, a request that needs both
+    factors (None: nothing known). The password step then goes straight on to the second,
+    as /authorize would send it there; /authorize still checks it all when the login
+    returns to it."""
+    if destination is None or len(destination) > redirects.MAX_NEXT_LENGTH:
+        # Longer is no login's destination (redirects.safe_next): not kept in the cookie.
+        session.pop(_TWO_FACTORS_FOR, None)
+    else:
+        session[_TWO_FACTORS_FOR] = destination
+
+
+def after_password(destination: str) -> str:
+    """Where the password step leads: for a request /authorize noted as needing both
+    factors, the second step (the address /authorize would send it to, a request less);
+    else ``destination``, which asks for more if it needs it."""
+    if session.get(_TWO_FACTORS_FOR) == destination:
+        return url_for("auth.second_factor", next=destination)
+    return destination

@@ -143,7 +143,7 @@ def login():
             # (Tillid's pages and most services: the second factor, or enrolling one).
             session_id = sessions.start(citizen.id, assurance.PASSWORD, request)
             g.citizen_id = citizen.id
-            response = redirect(destination)
+            response = redirect(journey.after_password(destination))
             sessions.set_cookie(response, session_id)
             return response
     elif request.method == "POST":

@@ -162,8 +162,10 @@ def _needs_fresh_login(prompts: list[str]) -> bool:
     return "login" in prompts
 
 
-def _send_to_login():
+def _send_to_login(two_factors_needed: bool):
     session[_REAUTH_KEY] = int(time.time())
+    # Known now, so the password step can go on to the second without coming back here first.
+    login_journey.needs_two_factors(request.full_path if two_factors_needed else None)
     params = {"next": request.full_path, "force": "1"}
     if _param("login_hint"):
         params["username"] = _param("login_hint")[:256]
@@ -336,8 +338,13 @@ def authorize():
     if fresh_login_needed:
         if "none" in prompts:
             return _error(LoginRequiredError(), redirect_uri, state)
-        return _send_to_login()
+        # Both factors, for certain, at the default level (High has its own checks here; a
+        # request naming its subject may be refused once the password says who logged in).
+        return _send_to_login(
+            request.method == "GET" and required == assurance.SUBSTANTIAL and asked.sub is None
+        )
     session.pop(_REAUTH_KEY, None)
+    login_journey.needs_two_factors(None)
     if not assurance.meets(current.sso_session().level, required):
         if required == assurance.HIGH and not passkeys.can_reach_high(citizen):
             return _error(
@@ -370,6 +377,9 @@ def authorize():
 
     sso = current.sso_session()
     grant.request.authentication_context = {
+        # Who: the session's citizen, the one `citizen` was read for (its attributes expired
+        # by the commit of a consent above: reading them again would cost a query).
+        "citizen_id": sso.citizen_id,
         "auth_time": int(sso.auth_time),
         "acr": sso.level,
         "amr": sso.amr,

@@ -212,7 +212,7 @@ class CodeGrant(AuthorizationCodeGrant):
             code,
             codes.AuthorizationCode(
                 client_id=request.client.get_client_id(),
-                citizen_id=request.user.id,
+                citizen_id=context["citizen_id"],
                 redirect_uri=request.payload.redirect_uri,
                 scope=request.scope,
                 code_challenge=request.payload.data["code_challenge"],

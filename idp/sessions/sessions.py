@@ -80,14 +80,19 @@ def _index_key(citizen_id: str) -> str:
     return store.key("sso-by-citizen", citizen_id)
 
 
-def _save(session: SSOSession) -> None:
+def _save(session: SSOSession, replacing: SSOSession | None = None) -> None:
+    """Store a new session; ``replacing``: the session it continues (a step-up), forgotten
+    first in the same round trip."""
     ttl = int(session.expires_at() - time.time()) + 1
-    if ttl <= 0:
-        return
     # The session is found by its id, the index by the citizen: two slots on a cluster, so
     # batched, not a transaction. If a write fails, start() raises before any cookie is set
     # (a session nobody holds), and a touch only renews what the index already lists.
     pipe = store.redis.pipeline(transaction=False)
+    if replacing is not None:
+        _forget(replacing.id_hash, replacing.citizen_id, pipe)
+    if ttl <= 0:
+        pipe.execute()
+        return
     pipe.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl)
     pipe.sadd(_index_key(session.citizen_id), session.id_hash)
     pipe.expire(_index_key(session.citizen_id), current_app.config["SESSION_ABSOLUTE_TIMEOUT"])
@@ -114,11 +119,13 @@ def start(
     level: str | None = None,
     earlier_ids: list[str] | None = None,
     second_factor: tuple[float, str] | None = None,
+    replacing: SSOSession | None = None,
 ) -> str:
     """Begin a fresh session (always a new id: no fixation). Returns the cookie value.
 
     A login with two factors proved its second one now; a recovery code is no second factor
-    (``recovered``); ``second_factor`` carries an earlier proof (time, level) over instead."""
+    (``recovered``); ``second_factor`` carries an earlier proof (time, level) over instead.
+    ``replacing``: the session this one continues (elevate), ended in the same round trip."""
     # A new CSRF token too: one fixed in the browser before the login opens no form after it.
     field = current_app.config["WTF_CSRF_FIELD_NAME"]
     form_session.pop(field, None)
@@ -143,7 +150,7 @@ def start(
         second_factor_at=second_factor[0] if second_factor else None,
         second_factor_level=second_factor[1] if second_factor else None,
     )
-    _save(session)
+    _save(session, replacing)
     return session_id
 
 
@@ -157,14 +164,13 @@ def elevate(
 ) -> str:
     """The citizen proved more (step-up): the session continues under a new id with the
     methods used now, so a cookie seen at the lower level opens nothing at the higher."""
-    _forget(session.id_hash, session.citizen_id)
     # A recovery code proves no second factor: the session keeps the proof it had, if any.
     kept = None
     if recovered and session.second_factor_at is not None:
         kept = (session.second_factor_at, session.second_factor_level)
     return start(session.citizen_id, amr, request, recovered=recovered, level=level,
                  earlier_ids=[*session.earlier_ids, session.id_hash],
-                 second_factor=kept)  # fmt: skip
+                 second_factor=kept, replacing=session)  # fmt: skip
 
 
 def record_second_factor(session: SSOSession, level: str) -> None:
@@ -198,11 +204,14 @@ def _touch(session: SSOSession) -> None:
         store.redis.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl, xx=True)
 
 
-def _forget(id_hash: str, citizen_id: str) -> None:
-    pipe = store.redis.pipeline(transaction=False)  # two keys in two slots: batched
-    pipe.delete(_session_key(id_hash))
-    pipe.srem(_index_key(citizen_id), id_hash)
-    pipe.execute()
+def _forget(id_hash: str, citizen_id: str, pipe=None) -> None:
+    """Drop a session and its place in the citizen's index; on ``pipe`` if given (sent by
+    its caller), else at once."""
+    batch = pipe if pipe is not None else store.redis.pipeline(transaction=False)
+    batch.delete(_session_key(id_hash))  # two keys in two slots: batched
+    batch.srem(_index_key(citizen_id), id_hash)
+    if pipe is None:
+        batch.execute()
 
 
 def _ended(raw: bytes | None, id_hash: str) -> None:

@@ -40,6 +40,26 @@ def test_a_service_asking_for_low_gets_a_password_login(app, oidc):
     assert claims["acr"] == LOW and claims["amr"] == ["pwd"]
 
 
+def test_the_password_step_goes_on_to_the_second_when_the_service_needs_both(app, oidc):
+    flow = oidc(register(app))
+    browser, back = _password_only(app, flow)  # the default level, Substantial
+    assert back.startswith("/login/code?"), "straight to the second step"
+    destination = parse_qs(urlsplit(back).query)["next"][0]
+    assert destination.startswith("/authorize?") and flow.state in destination
+    done = CitizenActions(app, browser).second_factor(destination)
+    assert done.headers["Location"] == destination, "then back to the service's request"
+    claims = flow.id_token(flow.tokens())
+    assert claims["acr"] == SUBSTANTIAL and claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+def test_the_password_step_returns_to_a_request_that_names_its_subject(app, oidc):
+    """Whether the password's citizen is the one asked for is for /authorize to say first."""
+    flow = oidc(register(app))
+    asked = json.dumps({"id_token": {"sub": {"value": "someone-else"}}})
+    _, back = _password_only(app, flow, claims=asked)
+    assert back.startswith("/authorize?")
+
+
 def test_a_low_session_steps_up_for_the_default_level(app, oidc):
     flow = oidc(register(app))
     browser, _ = _password_only(app, flow, acr_values=LOW)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from clients.claims import CPR_CLAIM
-from tests.conftest import CitizenActions, csp_form_action, csrf_token
+from tests.conftest import CitizenActions, after_password, csp_form_action, csrf_token
 from tests.oidc.conftest import TAX_REDIRECT, redirect_params, register
 
 ISSUER = "http://localhost:5000"
@@ -222,10 +222,12 @@ def test_without_a_session_the_citizen_logs_in_first(app, make_app, oidc):
     login_page = fresh.get(response.headers["Location"])
     assert 'value="anna"' in login_page.text
     back = _submit_login(fresh, login_page)
-    assert back.headers["Location"].startswith("/authorize?")
-    step_up = fresh.get(back.headers["Location"])  # the password alone is not enough
-    assert step_up.headers["Location"].startswith("/login/code?")
-    back = CitizenActions(app, fresh).second_factor(back.headers["Location"])
+    # The password alone is not enough: on to the second step, then back to the request.
+    assert back.headers["Location"].startswith("/login/code?")
+    destination = after_password(back)
+    assert destination.startswith("/authorize?")
+    back = CitizenActions(app, fresh).second_factor(destination)
+    assert back.headers["Location"] == destination
     assert fresh.get(back.headers["Location"]).status_code == 200  # the consent page
 
 
@@ -270,7 +272,7 @@ def test_prompt_login_and_max_age_force_a_fresh_login(app, client, oidc, overrid
     login_page = client.get(response.headers["Location"])
     assert login_page.status_code == 200  # the form, not a bounce to the service
     back = _submit_login(client, login_page)
-    back = CitizenActions(app, client).second_factor(back.headers["Location"])
+    back = CitizenActions(app, client).second_factor(after_password(back))
     assert "code" in redirect_params(client.get(back.headers["Location"]))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 PER_REQUEST = Path(__file__).resolve().parent.parent / "login" / "per_request.py"
-sys.path[:0] = [str(PER_REQUEST.parents[4])]
+sys.path[:0] = [str(PER_REQUEST.parents[5])]  # the tree it measures (not bench/: bench/profile.py)
 import idp.app  # noqa: E402
 
 checkouts: collections.Counter = collections.Counter()
@@ -30,17 +30,17 @@ _create_app = idp.app.create_app
 def create_app(*args, **kwargs):
     from flask import has_request_context, request
 
-    from idp.core.extensions import db
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
 
     app = _create_app(*args, **kwargs)
-    with app.app_context():
-        engine = db.engine
 
     def path() -> str:
         return f"{request.method} {request.path}" if has_request_context() else "-"
 
-    event.listen(engine, "checkout", lambda *_: checkouts.update([path()]))
-    event.listen(engine, "before_cursor_execute", lambda *_: statements.update([path()]))
+    # On the classes: the app's engines are made on first use (idp/core/database.py).
+    event.listen(Pool, "checkout", lambda *_: checkouts.update([path()]))
+    event.listen(Engine, "before_cursor_execute", lambda *_: statements.update([path()]))
     return app
 
 
