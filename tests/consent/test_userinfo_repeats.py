@@ -73,7 +73,9 @@ def test_another_token_is_another_entry(app, oidc):
 
 
 def test_a_worker_that_never_saw_the_token_learns_its_releases_from_the_store(
-    app, oidc, second_worker  # noqa: F811 (the fixture)
+    app,
+    oidc,
+    second_worker,  # noqa: F811 (the fixture)
 ):
     """Another worker (its own process state, the same database and store) reads the marks
     of the token's releases with the token's record: a repeat there adds no entry, and a

@@ -29,7 +29,6 @@ _create_app = idp.app.create_app
 
 def create_app(*args, **kwargs):
     from flask import has_request_context, request
-
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
