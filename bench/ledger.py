@@ -1,10 +1,12 @@
 """The access ledger at national size, for `make bench`: 1M and 10M entries on PostgreSQL.
 
     .venv/bin/python bench/ledger.py [--sizes 1000000 10000000] [--seconds 10] [--json FILE]
+                                     [--reuse]
 
 A scratch database (BENCH_LEDGER_DATABASE_URL, default tillid_bench_ledger on the local
-PostgreSQL; dropped and made again) is migrated, so the ledger is partitioned by month as in
-production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
+PostgreSQL; dropped and made again, unless --reuse finds the ledger an earlier --reuse run
+filled) is migrated, so the ledger is partitioned by month as in production, and Redis db 14
+holds the store (BENCH_REDIS_URL). For each size (that a reused ledger does not hold yet):
 
 - fill: entries spread over the past twelve months are written with COPY, each with its
   real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
@@ -18,6 +20,7 @@ production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
   lagged at the end;
 - proof: the inclusion proof of random entries (GET /api/me/access-log/<id>/proof);
 - page: the citizen's access-log page (GET /me/access-log: 20 entries, each verified);
+  each with the app's CPU and PostgreSQL's per answer;
 both through the app's WSGI stack (Flask's test client: no network), with a real SSO
 session in Redis, for random citizens. Prints one JSON document.
 """
@@ -353,8 +356,10 @@ def _backend_cpu(app) -> dict[int, float]:
     return seconds
 
 
-def _citizen_reads(app, samples: int = SAMPLES) -> dict:
-    """Proof and log-page latency for random citizens, each with a real SSO session."""
+def _citizen_reads(app, samples: int = SAMPLES, seed: int = 7) -> dict:
+    """Proof and log-page latency for random citizens, each with a real SSO session: first
+    every proof, then every page, each with the app's CPU (this thread's) and PostgreSQL's
+    (this database's backends) per answer."""
     from flask import request
     from sqlalchemy import select
 
@@ -363,12 +368,10 @@ def _citizen_reads(app, samples: int = SAMPLES) -> dict:
     from idp.core.extensions import db
     from idp.sessions import sessions
 
-    rng = random.Random(7)  # noqa: S311 (which entries to time)
-    proofs: list[float] = []
-    pages: list[float] = []
-    statuses: set[int] = set()
+    rng = random.Random(seed)  # noqa: S311 (which entries to time)
     with app.app_context():
         size = latest_checkpoint().tree_size
+    visits = []
     for _ in range(samples):
         with app.test_request_context():  # a random leaf, and the citizen it is about
             entry_id, citizen_id = db.session.execute(
@@ -381,17 +384,26 @@ def _citizen_reads(app, samples: int = SAMPLES) -> dict:
             name = sessions.cookie_name()
         browser = app.test_client()
         browser.set_cookie(name, cookie)
-        started = time.perf_counter()
-        answer = browser.get(f"/api/me/access-log/{entry_id}/proof")
-        proofs.append((time.perf_counter() - started) * 1000)
-        statuses.add(answer.status_code)
-        started = time.perf_counter()
-        answer = browser.get("/me/access-log")
-        pages.append((time.perf_counter() - started) * 1000)
-        statuses.add(answer.status_code)
+        visits.append((browser, entry_id))
+    results, statuses = {}, set()
+    for kind, path in (("proof", "/api/me/access-log/{}/proof"), ("page", "/me/access-log")):
+        latencies, app_cpu = [], 0.0
+        backends = _backend_cpu(app)
+        for browser, entry_id in visits:
+            started, cpu = time.perf_counter(), time.thread_time()
+            answer = browser.get(path.format(entry_id))
+            app_cpu += time.thread_time() - cpu
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses.add(answer.status_code)
+        postgres = sum(s - backends.get(pid, 0.0) for pid, s in _backend_cpu(app).items())
+        results[kind] = {
+            **_summary(latencies),
+            "app_cpu_ms": round(1000 * app_cpu / samples, 2),
+            "postgres_cpu_ms": round(1000 * postgres / samples, 2),
+        }
     if statuses != {200}:
         raise SystemExit(f"the citizen's reads answered {sorted(statuses)}, not only 200")
-    return {"proof": _summary(proofs), "page": _summary(pages)}
+    return results
 
 
 def main() -> None:
