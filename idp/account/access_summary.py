@@ -31,7 +31,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    not_,
     select,
 )
 from sqlalchemy.orm import aliased
@@ -134,6 +133,28 @@ def _repeats_its_login():
     )
 
 
+def _repeats(in_window) -> dict[tuple[str, str], int]:
+    """Of the window's userinfo entries, those that repeat their login, counted by service and
+    list of attributes (as text). Only the userinfo entries' rows are read: their ids from
+    the index first (a materialised CTE), so the test, which needs columns the index does not
+    carry, does not read the row of every entry in the log."""
+    candidates = (
+        select(LedgerEntry.id, LedgerEntry.released_at)
+        .where(*in_window, LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
+        .cte("userinfo")
+        .prefix_with("MATERIALIZED")
+    )
+    released = cast(LedgerEntry.attributes, Text)
+    rows = db.session.execute(
+        select(LedgerEntry.client_id, released, func.count())
+        .join(candidates, and_(LedgerEntry.id == candidates.c.id,
+                               LedgerEntry.released_at == candidates.c.released_at))
+        .where(_repeats_its_login())
+        .group_by(LedgerEntry.client_id, released)
+    ).all()  # fmt: skip
+    return {(client_id, attributes): count for client_id, attributes, count in rows}
+
+
 def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Summary:
     """The citizen's summary for the calendar months of the display time zone
     (``DISPLAY_TIMEZONE``) up to and including the current one."""
@@ -149,14 +170,16 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         LedgerEntry.citizen_id == citizen_id,
         LedgerEntry.released_at >= since,
         LedgerEntry.released_at < until,
-        not_(_repeats_its_login()),
     )
 
-    # One pass over the window's index range: the entries counted by service and by the list
-    # of attributes they released (a citizen's log has few distinct lists), then split into
-    # services, attributes and lines here. Three aggregates, each expanding every entry's
-    # JSON list in the database, were most of the log page's database time at 5,000 entries.
+    # One pass over the window's index range, index-only on PostgreSQL (migration 0017's
+    # index carries what it reads): the entries counted by service and by the list of
+    # attributes they released (a citizen's log has few distinct lists), then split into
+    # services, attributes and lines here. Three aggregates that each expanded every entry's
+    # JSON list, and read every entry's row for the repeats' test, took seconds at 5,000
+    # entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
     released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
+    userinfo = and_(LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
     groups = db.session.execute(
         select(
             LedgerEntry.client_id,
@@ -165,14 +188,19 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
             released,
             func.count(),
             func.count(LedgerEntry.erased_at),
+            func.count(case((userinfo, 1))),
         )
         .where(*in_window)
         .group_by(LedgerEntry.client_id, released)
     ).all()
+    repeats = _repeats(in_window) if any(group[-1] for group in groups) else {}
     services: dict[str, list] = {}  # client_id: [name, kind, releases, erased]
     by_attribute: dict[str, list] = {}  # attribute: [releases, {client_id}]
     by_line: dict[str, list] = {}
-    for client_id, name, kind, attributes, count, erased in groups:
+    for client_id, name, kind, attributes, count, erased, _userinfo in groups:
+        count -= repeats.get((client_id, attributes), 0)
+        if count == 0:
+            continue
         service = services.setdefault(client_id, [name, kind, 0, 0])
         # A renamed service keeps its client_id; one name stands for it (the greatest).
         service[0], service[1] = max(service[0], name), max(service[1], kind)
