@@ -106,9 +106,14 @@ def _seconds_before(moment, seconds: int):
     return func.datetime(moment, f"{-seconds:+d} seconds")
 
 
+# The login a userinfo entry may repeat. Made once: an alias made per call cost a page more
+# than the query it is in (SQLAlchemy sets up its events for each new alias).
+_LOGIN = aliased(LedgerEntry, name="login_entry")
+
+
 def _repeats_its_login():
     """A userinfo entry that repeats the login it came with (see the module's docstring)."""
-    login = aliased(LedgerEntry)
+    login = _LOGIN
     issued = current_app.config["ACCESS_TOKEN_SECONDS"]
     return and_(
         LedgerEntry.channel == Channel.USERINFO,
