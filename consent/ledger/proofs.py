@@ -29,8 +29,8 @@ from idp.core.extensions import db
 # How many of the tree's top levels each process keeps in memory: fewer than 2**(n+1)
 # nodes whatever the size of the tree (2,047 for 10, a few hundred KB), read in a few ms at
 # first use. At 10M leaves a proof then reads its lowest 14 nodes from the database instead
-# of all 24. (14 levels, 32,767 nodes, cost a worker's first proofs ~40 ms of CPU to read
-# and saved little more: bench/results/profiles/2026-12-03-pm/ledger-read/.)
+# of all 24. (14 levels, ~19,500 nodes at 10M, cost a worker's first proofs ~40 ms of CPU
+# to read and saved little more: bench/results/profiles/2026-12-03-pm/ledger-read/.)
 UPPER_LEVELS = 10
 
 
