@@ -1,10 +1,12 @@
 """The access ledger at national size, for `make bench`: 1M and 10M entries on PostgreSQL.
 
     .venv/bin/python bench/ledger.py [--sizes 1000000 10000000] [--seconds 10] [--json FILE]
+                                     [--reuse]
 
 A scratch database (BENCH_LEDGER_DATABASE_URL, default tillid_bench_ledger on the local
-PostgreSQL; dropped and made again) is migrated, so the ledger is partitioned by month as in
-production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
+PostgreSQL; dropped and made again, unless --reuse finds the ledger an earlier --reuse run
+filled) is migrated, so the ledger is partitioned by month as in production, and Redis db 14
+holds the store (BENCH_REDIS_URL). For each size (that a reused ledger does not hold yet):
 
 - fill: entries spread over the past twelve months are written with COPY, each with its
   real salted commitment, and their Merkle nodes with them; one checkpoint is signed over
@@ -18,6 +20,7 @@ production, and Redis db 14 holds the store (BENCH_REDIS_URL). For each size:
   lagged at the end;
 - proof: the inclusion proof of random entries (GET /api/me/access-log/<id>/proof);
 - page: the citizen's access-log page (GET /me/access-log: 20 entries, each verified);
+  each with the app's CPU and PostgreSQL's per answer;
 both through the app's WSGI stack (Flask's test client: no network), with a real SSO
 session in Redis, for random citizens. Prints one JSON document.
 """
@@ -61,6 +64,18 @@ def _fresh_database(url: str) -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(database))
 
 
+def _reusable(url: str, instance: Path) -> bool:
+    """Does ``url`` hold a ledger an earlier run filled, with that run's instance folder (its
+    data key decrypts the checkpoint signing key)?"""
+    if not (instance / "data_key").exists():
+        return False
+    try:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM ledger_checkpoint").fetchone()[0] > 0
+    except psycopg.Error:  # no such database, or no ledger in it
+        return False
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2)
@@ -72,33 +87,53 @@ def _summary(values_ms: list[float]) -> dict:
 
 
 class Tree:
-    """The Merkle tree of the filled leaves, kept in memory between sizes: each fill adds
-    leaves and yields the nodes of every subtree it completes (what integrate stores)."""
+    """The right edge of the Merkle tree of the filled leaves: the hash of each complete
+    subtree its size decomposes into, largest first (one per set bit of the size). Each fill
+    adds leaves and yields the nodes of every subtree it completes (what integrate stores);
+    the edge alone gives the root, and a reused ledger's edge is a few stored nodes."""
 
-    def __init__(self) -> None:
-        self.levels: list[list[bytes]] = [[]]
+    def __init__(self, size: int = 0, edge: list[tuple[int, bytes]] | None = None) -> None:
+        self.size = size
+        self.edge = edge or []  # (level, hash)
+
+    @classmethod
+    def stored(cls, conn) -> Tree:
+        """The tree of the latest checkpoint, from its stored nodes."""
+        newest = "SELECT coalesce(max(tree_size), 0) FROM ledger_checkpoint"
+        (size,) = conn.execute(newest).fetchone()
+        edge, start = [], 0
+        for level in reversed(range(size.bit_length())):
+            if size >> level & 1:
+                (digest,) = conn.execute(
+                    'SELECT hash FROM merkle_node WHERE level = %s AND "index" = %s',
+                    (level, start >> level),
+                ).fetchone()
+                edge.append((level, digest))
+                start += 1 << level
+        return cls(size, edge)
 
     def add(self, leaf_hashes: list[bytes]):
         from consent import merkle
 
-        first = len(self.levels[0])
-        self.levels[0].extend(leaf_hashes)
-        for index in range(first, len(self.levels[0])):
-            yield 0, index, self.levels[0][index]
-        level = 1
-        while len(self.levels[level - 1]) > 1:
-            if len(self.levels) == level:
-                self.levels.append([])
-            below, here = self.levels[level - 1], self.levels[level]
-            while len(here) < len(below) // 2:
-                index = len(here)
-                here.append(merkle.node_hash(below[2 * index], below[2 * index + 1]))
-                yield level, index, here[index]
-            level += 1
+        for digest in leaf_hashes:
+            index, level = self.size, 0
+            self.size += 1
+            yield 0, index, digest
+            while self.edge and self.edge[-1][0] == level:
+                digest = merkle.node_hash(self.edge.pop()[1], digest)
+                level += 1
+                yield level, index >> level, digest
+            self.edge.append((level, digest))
 
-    def subtree(self, start: int, size: int) -> bytes:
-        level = size.bit_length() - 1
-        return self.levels[level][start >> level]
+    def root(self) -> bytes:
+        from consent import merkle
+
+        if not self.edge:
+            return merkle.root(0, 0, None)
+        digest = self.edge[-1][1]
+        for _, left in reversed(self.edge[:-1]):
+            digest = merkle.node_hash(left, digest)
+        return digest
 
 
 def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> float:
@@ -110,7 +145,7 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
 
     started = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
-    first_leaf = len(tree.levels[0])
+    first_leaf = tree.size
     first_id = conn.execute("SELECT nextval('ledger_entry_id_seq')").fetchone()[0]
     columns = ("id, citizen_id, client_id, client_name, client_kind, channel, attributes, "
                "purpose, legal_basis, released_at, salt, commitment, leaf_index")  # fmt: skip
@@ -161,8 +196,7 @@ def _fill(app, conn, tree: Tree, citizen_ids: list[str], client, count: int) -> 
     conn.execute("VACUUM (ANALYZE) merkle_node")
     conn.autocommit = False
     with app.app_context():
-        size = len(tree.levels[0])
-        root = merkle.root(0, size, tree.subtree)
+        size, root = tree.size, tree.root()
         name, private = signing_key()
         db.session.add(LedgerCheckpoint(
             tree_size=size, root_hash=root,
@@ -322,8 +356,10 @@ def _backend_cpu(app) -> dict[int, float]:
     return seconds
 
 
-def _citizen_reads(app, samples: int = SAMPLES) -> dict:
-    """Proof and log-page latency for random citizens, each with a real SSO session."""
+def _citizen_reads(app, samples: int = SAMPLES, seed: int = 7) -> dict:
+    """Proof and log-page latency for random citizens, each with a real SSO session: first
+    every proof, then every page, each with the app's CPU (this thread's) and PostgreSQL's
+    (this database's backends) per answer."""
     from flask import request
     from sqlalchemy import select
 
@@ -332,12 +368,10 @@ def _citizen_reads(app, samples: int = SAMPLES) -> dict:
     from idp.core.extensions import db
     from idp.sessions import sessions
 
-    rng = random.Random(7)  # noqa: S311 (which entries to time)
-    proofs: list[float] = []
-    pages: list[float] = []
-    statuses: set[int] = set()
+    rng = random.Random(seed)  # noqa: S311 (which entries to time)
     with app.app_context():
         size = latest_checkpoint().tree_size
+    visits = []
     for _ in range(samples):
         with app.test_request_context():  # a random leaf, and the citizen it is about
             entry_id, citizen_id = db.session.execute(
@@ -350,23 +384,33 @@ def _citizen_reads(app, samples: int = SAMPLES) -> dict:
             name = sessions.cookie_name()
         browser = app.test_client()
         browser.set_cookie(name, cookie)
-        started = time.perf_counter()
-        answer = browser.get(f"/api/me/access-log/{entry_id}/proof")
-        proofs.append((time.perf_counter() - started) * 1000)
-        statuses.add(answer.status_code)
-        started = time.perf_counter()
-        answer = browser.get("/me/access-log")
-        pages.append((time.perf_counter() - started) * 1000)
-        statuses.add(answer.status_code)
+        visits.append((browser, entry_id))
+    results, statuses = {}, set()
+    for kind, path in (("proof", "/api/me/access-log/{}/proof"), ("page", "/me/access-log")):
+        latencies, app_cpu = [], 0.0
+        backends = _backend_cpu(app)
+        for browser, entry_id in visits:
+            started, cpu = time.perf_counter(), time.thread_time()
+            answer = browser.get(path.format(entry_id))
+            app_cpu += time.thread_time() - cpu
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses.add(answer.status_code)
+        postgres = sum(s - backends.get(pid, 0.0) for pid, s in _backend_cpu(app).items())
+        results[kind] = {
+            **_summary(latencies),
+            "app_cpu_ms": round(1000 * app_cpu / samples, 2),
+            "postgres_cpu_ms": round(1000 * postgres / samples, 2),
+        }
     if statuses != {200}:
         raise SystemExit(f"the citizen's reads answered {sorted(statuses)}, not only 200")
-    return {"proof": _summary(proofs), "page": _summary(pages)}
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--seconds", type=float, default=10.0, help="of concurrent appends")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="of concurrent appends (0: none, the reads alone)")  # fmt: skip
     parser.add_argument("--citizens", type=int, default=CITIZENS)
     parser.add_argument("--writers", type=int, default=WRITERS, help="processes that append")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
@@ -374,25 +418,35 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=SAMPLES,
                         help="proofs and log pages timed at each size")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the ledger an earlier --reuse run filled: fill only up to "
+                             "each size it does not hold yet")  # fmt: skip
     options = parser.parse_args()
 
     database_url = os.environ.get("BENCH_LEDGER_DATABASE_URL", DEFAULT_DATABASE)
-    _fresh_database(database_url)
+    # A reused ledger needs the data key it was filled with: its instance folder is kept,
+    # named after the database.
+    instance = (
+        Path(tempfile.gettempdir()) / f"tillid-bench-ledger-{database_url.rsplit('/', 1)[1]}"
+        if options.reuse
+        else Path(tempfile.mkdtemp())
+    )
+    reused = options.reuse and _reusable(database_url, instance)
+    if not reused:
+        _fresh_database(database_url)
+    instance.mkdir(exist_ok=True)
     os.environ.update({
         "DATABASE_URL": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
         "TILLID_STORE_PREFIX": f"tillid-bench-ledger:{secrets.token_hex(4)}:",
-        "TILLID_INSTANCE_PATH": tempfile.mkdtemp(),
+        "TILLID_INSTANCE_PATH": str(instance),
         "LEDGER_INTEGRATE_SECONDS": os.environ.get("LEDGER_INTEGRATE_SECONDS", "1"),
         "RATELIMIT_ENABLED": "false",
     })  # fmt: skip
     from flask_migrate import upgrade
-    from sqlalchemy import text
 
-    from clients import service as clients
     from consent import partitions
     from idp.app import create_app
-    from idp.citizens import service as citizens
     from idp.core.extensions import db
 
     app = create_app({"RATELIMIT_ENABLED": False})
@@ -400,38 +454,30 @@ def main() -> None:
     with app.app_context():
         upgrade()
         partitions.ensure(since=(dt.datetime.now(dt.UTC) - dt.timedelta(days=366)).date())
-        citizen_ids = [
-            citizens.create_citizen(citizens.validate(
-                cpr=f"{1 + n % 28:02d}{1 + n // 28 % 12:02d}{50 + n // 336:02d}{n % 10000:04d}",
-                given_name="Bench", family_name=f"Citizen {n}",
-            )).id
-            for n in range(options.citizens)
-        ]  # fmt: skip
-        client, _ = clients.register({
-            "name": "Bench authority", "kind": "public_authority",
-            "redirect_uris": ["https://bench.example/cb"], "scope": "openid profile address",
-            "legal_basis": "public_task", "purpose": "Benchmarking",
-        })  # fmt: skip
-        client_id = client.client_id
-        db.session.expunge(client)
-        # Registered citizens with an account (no password: the bench makes their sessions).
-        db.session.execute(text("UPDATE citizen SET status = 'active'"))
-        db.session.commit()
-    print(f"{options.citizens} citizens in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    results = {"citizens": options.citizens, "writers": options.writers,
-               "concurrency": options.concurrency, "sizes": []}  # fmt: skip
-    tree = Tree()
+    citizen_ids, client = (
+        _filled_before(app) if reused else _citizens_and_client(app, options.citizens)
+    )
+    client_id = client.client_id
+    print(f"{len(citizen_ids)} citizens in {time.perf_counter() - started:.0f} s"
+          f"{' (reused)' if reused else ''}", file=sys.stderr)  # fmt: skip
+    results = {"citizens": len(citizen_ids), "writers": options.writers,
+               "concurrency": options.concurrency, "reused": reused, "sizes": []}  # fmt: skip
     with psycopg.connect(database_url) as conn:
+        tree = Tree.stored(conn)
         for size in sorted(options.sizes):
-            fill_seconds = _fill(app, conn, tree, citizen_ids, client, size - len(tree.levels[0]))
-            row = {"entries": size, "fill_seconds": round(fill_seconds, 1)}
-            row["append"] = _append_under_load(
-                app, citizen_ids, client_id, options.seconds, options.writers, options.concurrency
-            )
+            row = {"entries": max(size, tree.size), "fill_seconds": None}
+            if tree.size < size:
+                fill_seconds = _fill(app, conn, tree, citizen_ids, client, size - tree.size)
+                row["fill_seconds"] = round(fill_seconds, 1)
+            if options.seconds > 0:
+                row["append"] = _append_under_load(
+                    app, citizen_ids, client_id, options.seconds, options.writers,
+                    options.concurrency,
+                )  # fmt: skip
             row.update(_citizen_reads(app, options.samples))
             # The appends made the tree bigger than the bench's copy: follow it.
             with app.app_context():
-                added = db.session.execute(ledger_leaves_after(len(tree.levels[0]))).scalars().all()
+                added = db.session.execute(ledger_leaves_after(tree.size)).scalars().all()
             list(tree.add(added))
             results["sizes"].append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -439,6 +485,53 @@ def main() -> None:
     print(output)
     if options.json:
         Path(options.json).write_text(output + "\n")
+
+
+def _filled_before(app) -> tuple[list[str], object]:
+    """The citizens and the client of the ledger an earlier run filled; its pending entries
+    (from a run that stopped mid-append) integrated, so that the tree ends at a checkpoint."""
+    from sqlalchemy import select
+
+    from clients.models import Client
+    from consent.ledger import sequencer
+    from idp.citizens.models import Citizen
+    from idp.core.extensions import db
+
+    with app.app_context():
+        sequencer.integrate_all()
+        citizen_ids = db.session.scalars(select(Citizen.id).order_by(Citizen.family_name)).all()
+        client = db.session.scalars(select(Client).where(Client.name == "Bench authority")).one()
+        db.session.expunge(client)
+    return list(citizen_ids), client
+
+
+def _citizens_and_client(app, count: int) -> tuple[list[str], object]:
+    """``count`` registered citizens and the authority that receives their attributes."""
+    from sqlalchemy import text
+
+    from clients import service as clients
+    from idp.citizens import service as citizens
+    from idp.core.extensions import db
+
+    with app.app_context():
+        citizen_ids = [
+            citizens.create_citizen(citizens.validate(
+                cpr=f"{1 + n % 28:02d}{1 + n // 28 % 12:02d}{50 + n // 336:02d}{n % 10000:04d}",
+                given_name="Bench", family_name=f"Citizen {n}",
+            )).id
+            for n in range(count)
+        ]  # fmt: skip
+        client, _ = clients.register({
+            "name": "Bench authority", "kind": "public_authority",
+            "redirect_uris": ["https://bench.example/cb"], "scope": "openid profile address",
+            "legal_basis": "public_task", "purpose": "Benchmarking",
+        })  # fmt: skip
+        db.session.refresh(client)  # loaded, then apart: the fill and the appends read it
+        db.session.expunge(client)
+        # Registered citizens with an account (no password: the bench makes their sessions).
+        db.session.execute(text("UPDATE citizen SET status = 'active'"))
+        db.session.commit()
+    return citizen_ids, client
 
 
 def ledger_leaves_after(first: int):

@@ -14,12 +14,11 @@ from flask_babel import gettext as _
 
 from clients.claims import CITIZEN_CLAIMS
 from consent import checkpoint, legal_basis
-from consent.ledger import models, proofs, queries
+from consent.ledger import proofs, queries
 from consent.ledger.models import Channel, LedgerEntry
 from idp.account import access_summary
 from idp.account import api as me_api
 from idp.account.api import citizen_api
-from idp.core.extensions import db
 from idp.core.problems import problem
 from idp.sessions import current
 from idp.sessions.current import login_required
@@ -220,10 +219,12 @@ def summary_api():
 @citizen_api()
 def proof_api(entry_id: int):
     # Beyond a database integer no entry can exist (and PostgreSQL would refuse the query).
-    entry = db.session.get(LedgerEntry, entry_id) if entry_id < 2**63 else None
-    if entry is None or entry.citizen_id != me_api.citizen().id:
+    # The entry (only if it is the citizen's), the newest checkpoint and its key: one query.
+    entry, signed, key = (
+        proofs.entry_with_head(entry_id, me_api.citizen().id) if entry_id < 2**63 else (None,) * 3
+    )
+    if entry is None:
         return problem(404, _("There is no such entry in your log."))
-    signed, key = models.signed_head()  # one query for both
     try:
         document = proofs.proof_for(entry, signed)
     except proofs.NotYetIntegrated:

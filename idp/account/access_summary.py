@@ -15,6 +15,7 @@ PAIRING_SECONDS) adds nothing. Later userinfo calls under that token add no entr
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from dataclasses import dataclass
 
@@ -27,14 +28,10 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     exists,
     func,
     literal,
-    literal_column,
-    not_,
     select,
-    true,
 )
 from sqlalchemy.orm import aliased
 
@@ -47,6 +44,8 @@ MONTHS = 12
 # How far apart the issuing of an access token and the login entry written with it may be:
 # both are made in the one token request, a second or so apart; a minute allows a slow one.
 PAIRING_SECONDS = 60
+# The line of the page that stands for each claim (the parts of the name are one line).
+_LINE_OF = {member: line for line, members in SHARED_LINES.items() for member in members}
 
 
 @dataclass(frozen=True)
@@ -98,16 +97,6 @@ def window(today: dt.date) -> tuple[dt.date, dt.date]:
     return first, dt.date(following // 12, following % 12 + 1, 1)
 
 
-def _attribute_elements():
-    """The table-valued function that turns an entry's JSON list of attribute names into rows
-    (one column, ``value``). An erased entry holds JSON null, not a list: it gives no rows
-    (PostgreSQL would refuse to take elements of a scalar)."""
-    names = case((LedgerEntry.erased_at.is_(None), LedgerEntry.attributes))
-    if db.engine.dialect.name == "postgresql":
-        return func.json_array_elements_text(names).table_valued("value")
-    return func.json_each(names).table_valued("value")
-
-
 def _seconds_before(moment, seconds: int):
     """``moment`` (a column) less ``seconds``, in the database's own arithmetic."""
     if db.engine.dialect.name == "postgresql":
@@ -117,9 +106,14 @@ def _seconds_before(moment, seconds: int):
     return func.datetime(moment, f"{-seconds:+d} seconds")
 
 
+# The login a userinfo entry may repeat. Made once: an alias made per call cost a page more
+# than the query it is in (SQLAlchemy sets up its events for each new alias).
+_LOGIN = aliased(LedgerEntry, name="login_entry")
+
+
 def _repeats_its_login():
     """A userinfo entry that repeats the login it came with (see the module's docstring)."""
-    login = aliased(LedgerEntry)
+    login = _LOGIN
     issued = current_app.config["ACCESS_TOKEN_SECONDS"]
     return and_(
         LedgerEntry.channel == Channel.USERINFO,
@@ -144,6 +138,28 @@ def _repeats_its_login():
     )
 
 
+def _repeats(in_window) -> dict[tuple[str, str], int]:
+    """Of the window's userinfo entries, those that repeat their login, counted by service and
+    list of attributes (as text). Only the userinfo entries' rows are read: their ids from
+    the index first (a materialised CTE), so the test, which needs columns the index does not
+    carry, does not read the row of every entry in the log."""
+    candidates = (
+        select(LedgerEntry.id, LedgerEntry.released_at)
+        .where(*in_window, LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
+        .cte("userinfo")
+        .prefix_with("MATERIALIZED")
+    )
+    released = cast(LedgerEntry.attributes, Text)
+    rows = db.session.execute(
+        select(LedgerEntry.client_id, released, func.count())
+        .join(candidates, and_(LedgerEntry.id == candidates.c.id,
+                               LedgerEntry.released_at == candidates.c.released_at))
+        .where(_repeats_its_login())
+        .group_by(LedgerEntry.client_id, released)
+    ).all()  # fmt: skip
+    return {(client_id, attributes): count for client_id, attributes, count in rows}
+
+
 def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Summary:
     """The citizen's summary for the calendar months of the display time zone
     (``DISPLAY_TIMEZONE``) up to and including the current one."""
@@ -159,61 +175,67 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         LedgerEntry.citizen_id == citizen_id,
         LedgerEntry.released_at >= since,
         LedgerEntry.released_at < until,
-        not_(_repeats_its_login()),
     )
 
-    releases = func.count()
-    service_rows = db.session.execute(
-        # A renamed service keeps its client_id; one name stands for it.
+    # One pass over the window's index range, index-only on PostgreSQL (migration 0017's
+    # index carries what it reads): the entries counted by service and by the list of
+    # attributes they released (a citizen's log has few distinct lists), then split into
+    # services, attributes and lines here. Three aggregates that each expanded every entry's
+    # JSON list, and read every entry's row for the repeats' test, took seconds at 5,000
+    # entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
+    released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
+    userinfo = and_(LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
+    groups = db.session.execute(
         select(
             LedgerEntry.client_id,
             func.max(LedgerEntry.client_name),
             func.max(LedgerEntry.client_kind),
-            releases,
+            released,
+            func.count(),
             func.count(LedgerEntry.erased_at),
+            func.count(case((userinfo, 1))),
         )
         .where(*in_window)
-        .group_by(LedgerEntry.client_id)
-        .order_by(releases.desc(), func.max(LedgerEntry.client_name), LedgerEntry.client_id)
+        .group_by(LedgerEntry.client_id, released)
     ).all()
+    repeats = _repeats(in_window) if any(group[-1] for group in groups) else {}
+    services: dict[str, list] = {}  # client_id: [name, kind, releases, erased]
+    by_attribute: dict[str, list] = {}  # attribute: [releases, {client_id}]
+    by_line: dict[str, list] = {}
+    for client_id, name, kind, attributes, count, erased, _userinfo in groups:
+        count -= repeats.get((client_id, attributes), 0)
+        if count == 0:
+            continue
+        service = services.setdefault(client_id, [name, kind, 0, 0])
+        # A renamed service keeps its client_id; one name stands for it (the greatest).
+        service[0], service[1] = max(service[0], name), max(service[1], kind)
+        service[2] += count
+        service[3] += erased
+        names = {n for n in (json.loads(attributes) if attributes else None) or () if n is not None}
+        for counted, keys in (
+            (by_attribute, names),
+            (by_line, {_LINE_OF.get(n, n) for n in names}),
+        ):
+            for key in keys:  # an entry counts once per attribute, and once per line
+                row = counted.setdefault(key, [0, set()])
+                row[0] += count
+                row[1].add(client_id)
 
-    elements = _attribute_elements()
-    attribute = elements.c.value
-    entries = func.count(distinct(LedgerEntry.id))  # an entry names an attribute once anyway
-    attribute_rows = db.session.execute(
-        select(attribute, entries, func.count(distinct(LedgerEntry.client_id)))
-        .select_from(LedgerEntry)
-        .join(elements, true())
-        .where(*in_window, attribute.is_not(None))
-        .group_by(attribute)
-        .order_by(entries.desc(), attribute)
-    ).all()
-
-    # The same, one row per line the citizen reads: the parts of the name are one ("Your
-    # name"), counted once per entry however many of them it released.
-    line = case(
-        *(
-            (attribute.in_(members), literal_column(f"'{key}'"))
-            for key, members in SHARED_LINES.items()
-        ),
-        else_=attribute,
-    ).label("line")
-    line_rows = db.session.execute(
-        select(line, entries, func.count(distinct(LedgerEntry.client_id)))
-        .select_from(LedgerEntry)
-        .join(elements, true())
-        .where(*in_window, attribute.is_not(None))
-        .group_by(line)
-        .order_by(entries.desc(), line)
-    ).all()
+    def counts(counted: dict[str, list]) -> list[AttributeCount]:
+        rows = [AttributeCount(key, releases, len(clients))
+                for key, (releases, clients) in counted.items()]  # fmt: skip
+        return sorted(rows, key=lambda row: (-row.releases, row.attribute))
 
     return Summary(
         first_day=first,
         last_day=following - dt.timedelta(days=1),
         timezone=zone.key,
-        services=[ServiceCount(*row) for row in service_rows],
-        attributes=[AttributeCount(*row) for row in attribute_rows],
-        lines=[AttributeCount(*row) for row in line_rows],
+        services=sorted(
+            (ServiceCount(client_id, *row) for client_id, row in services.items()),
+            key=lambda service: (-service.releases, service.name, service.client_id),
+        ),
+        attributes=counts(by_attribute),
+        lines=counts(by_line),
     )
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
-from consent import verify
-from tests.conftest import CitizenActions, login, sql
+from consent import checkpoint, merkle, verify
+from consent.ledger import proofs
+from idp.core.extensions import db
+from tests.conftest import CitizenActions, login, sibling_app, sql
 from tests.oidc.conftest import TAX_REDIRECT, register
 
 
@@ -158,3 +162,65 @@ def test_an_entry_changed_after_it_was_signed_is_shown_as_not_verified(app, clie
     page = client.get("/me/access-log").text
     assert page.count("Not verified: its proof does not hold against Tillid's signed log.") == 1
     assert "Pending:" not in page
+
+
+def _proof_ids(page_text: str) -> list[int]:
+    """The entries a log page lists, by the links to their proofs, in its order."""
+    return [int(found) for found in re.findall(r"/api/me/access-log/([0-9]+)/proof", page_text)]
+
+
+def test_proofs_hold_as_the_tree_grows_past_what_each_worker_keeps(
+    app, client, oidc, citizens, monkeypatch
+):
+    """Each worker keeps the top levels of the tree in memory (consent/ledger/proofs.py):
+    proofs from one that read the tree before it grew (new complete subtrees at the kept
+    levels, the kept levels moving up as the tree doubles), and from another worker, and
+    after an erasure, all verify with the standalone verifier, against every tree size."""
+    monkeypatch.setattr(proofs, "UPPER_LEVELS", 2)  # tiny trees outgrow the kept levels
+    bank = oidc(register(app))
+    second = sibling_app(app)  # another worker: its own process state, the same database
+    for known in ("tests.totp_secrets", "tests.totp_steps"):  # Anna's authenticator app
+        second.extensions[known] = app.extensions[known]
+    elsewhere = CitizenActions(second, second.test_client())
+    assert elsewhere.login().status_code == 302
+    roots: dict[int, bytes] = {}
+
+    def every_proof_holds(browser, size: int) -> list[dict]:
+        listing = browser.get("/api/me/access-log", query_string={"page": 1}).json
+        assert listing.get("total") == size, listing
+        assert all(e["verified"] for e in listing["entries"])
+        page = browser.get("/me/access-log")
+        assert _proof_ids(page.text) == [e["id"] for e in listing["entries"]]
+        assert page.text.count("Verified: this entry is in Tillid") == size
+        documents = [browser.get(e["proof"]).json for e in listing["entries"]]
+        for document in documents:
+            name, key = verify.parse_verifier_key(document["verifier_key"])
+            assert document["tree_size"] == size and verify.check(document, name, key) == []
+            roots[size] = checkpoint.open_note(document["checkpoint"], name, key).root_hash
+        return documents
+
+    size = 0
+    for grown_to in (3, 4, 7, 9):
+        while size < grown_to:
+            bank.new_nonce()
+            bank.tokens()  # a login: one entry
+            size += 1
+        integrate(app)
+        for browser in (client, elsewhere.client):
+            documents = every_proof_holds(browser, size)
+    for first in roots:
+        answer = client.get("/ledger/proof/consistency", query_string={"first": first,
+                                                                       "second": size})  # fmt: skip
+        proof = [base64.b64decode(p) for p in answer.json["proof"]]
+        assert merkle.verify_consistency(first, size, roots[first], roots[size], proof)
+
+    anna = json.loads(documents[0]["content"])["citizen_id"]
+    erased = app.test_cli_runner().invoke(
+        args=["ledger", "erase", "--citizen", anna, "--retention-days", "0"]
+    )
+    assert json.loads(erased.stdout)["erased"] == size
+    for browser in (client, elsewhere.client):
+        documents = every_proof_holds(browser, size)
+        assert all(document["content"] is None for document in documents)
+    with second.app_context():
+        db.session.remove()
