@@ -66,7 +66,6 @@ _PENDING = "tillid_ledger_pending"
 _EXTENSION = "tillid_ledger_committer"
 _TABLE = LedgerEntry.__table__
 _COLUMNS = [column for column in _TABLE.columns if not column.primary_key]
-_KEYS = [column.key for column in _COLUMNS]
 _sqlite_lock = threading.Lock()
 _committers_lock = threading.Lock()
 
@@ -75,8 +74,9 @@ class LedgerNotRecorded(TemporarilyUnavailable):
     """The release's entries could not be made durable: the release must not be answered."""
 
 
-def pending() -> list[LedgerEntry]:
-    """This request's entries not yet committed (``appending.append`` adds to it)."""
+def pending() -> list[dict]:
+    """This request's entries not yet committed, each a row of the table's columns
+    (``appending.append`` adds to it)."""
     if _PENDING not in g:
         setattr(g, _PENDING, [])
     return getattr(g, _PENDING)
@@ -90,24 +90,18 @@ def commit() -> None:
     """Commit the caller's transaction, then its entries with those of concurrent releases;
     return once they are durable. Call it where the answer is built, before it is sent.
     Raises what the caller's commit raised (entries dropped), or LedgerNotRecorded."""
-    entries = g.pop(_PENDING, [])
+    rows = g.pop(_PENDING, [])
     session = db.session()
     if session.in_transaction() or session.new or session.dirty or session.deleted:
         session.commit()  # (a commit with nothing begun would begin and end one, for nothing)
-    if not entries:
+    if not rows:
         return
-    rows = [_row(entry) for entry in entries]
     engine = db.engine
     if engine.dialect.name == "sqlite":
         with _sqlite_lock:
             _write(engine, rows)
         return
     _committer(engine).write(rows)
-
-
-def _row(entry: LedgerEntry) -> dict:
-    values = entry.__dict__  # the instance's loaded values (it was never flushed)
-    return {key: values.get(key) for key in _KEYS}
 
 
 def _write(engine: Engine, rows: Sequence[dict]) -> None:
