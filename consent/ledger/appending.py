@@ -70,9 +70,8 @@ def append(
         "erased_at": None,
     }
     if channel != Channel.REPORTED_LOOKUP:
-        if not group_commit.has_pending() and has_request_context():
+        if group_commit.add(row) and has_request_context():
             after_this_request(_refuse_unrecorded)
-        group_commit.pending().append(row)
         return None
     entry = LedgerEntry(**row)
     db.session.add(entry)

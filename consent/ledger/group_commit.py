@@ -47,6 +47,8 @@ import os
 import threading
 from collections.abc import Sequence
 
+import psycopg
+import sqlalchemy.exc
 from flask import current_app, g
 from psycopg import sql
 from psycopg.adapt import PyFormat
@@ -66,6 +68,13 @@ _PENDING = "tillid_ledger_pending"
 _EXTENSION = "tillid_ledger_committer"
 _TABLE = LedgerEntry.__table__
 _COLUMNS = [column for column in _TABLE.columns if not column.primary_key]
+# The INSERT failed for its rows, not for the database (PostgreSQL's class 22 and 23).
+_ROW_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    sqlalchemy.exc.DataError,
+    sqlalchemy.exc.IntegrityError,
+)
 _sqlite_lock = threading.Lock()
 _committers_lock = threading.Lock()
 
@@ -74,12 +83,16 @@ class LedgerNotRecorded(TemporarilyUnavailable):
     """The release's entries could not be made durable: the release must not be answered."""
 
 
-def pending() -> list[dict]:
-    """This request's entries not yet committed, each a row of the table's columns
-    (``appending.append`` adds to it)."""
-    if _PENDING not in g:
-        setattr(g, _PENDING, [])
-    return getattr(g, _PENDING)
+def add(row: dict) -> bool:
+    """Queue ``row`` (an entry as the table's columns: ``appending.append``) for this
+    request's ``commit()``; whether it is the request's first."""
+    request_globals = g._get_current_object()  # one context lookup, not one per use
+    rows = request_globals.get(_PENDING)
+    if rows is None:
+        setattr(request_globals, _PENDING, [row])
+        return True
+    rows.append(row)
+    return False
 
 
 def has_pending() -> bool:
@@ -177,12 +190,27 @@ class _PostgresWriter:
 
 
 class _Waiting:
-    __slots__ = ("done", "error", "rows")
+    """A request's rows and the request waiting for them: it blocks on a bare lock that the
+    committer releases once, when the rows are durable or have failed. (A threading.Event
+    woke each request of a batch and then queued it again, for the Event's own lock, behind
+    the committer waking the rest: two hand-overs of the GIL per request instead of one.)"""
+
+    __slots__ = ("_unanswered", "answered", "error", "rows")
 
     def __init__(self, rows: list[dict]) -> None:
         self.rows = rows
-        self.done = threading.Event()
         self.error: BaseException | None = None
+        self.answered = False  # read and written by the committer's thread only
+        self._unanswered = threading.Lock()
+        self._unanswered.acquire()
+
+    def answer(self, error: BaseException | None = None) -> None:
+        self.error, self.answered = error, True
+        self._unanswered.release()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the committer answered within ``seconds``."""
+        return self._unanswered.acquire(timeout=seconds)
 
 
 class Committer:
@@ -210,7 +238,7 @@ class Committer:
             else:
                 self._queued.notify()
         # The database's own timeouts end a hung commit well before this (idp/core/database.py).
-        if not waiting.done.wait(self._wait_seconds):
+        if not waiting.wait(self._wait_seconds):
             raise LedgerNotRecorded("the ledger's committer did not answer in time")
         if waiting.error is not None:
             raise waiting.error
@@ -235,9 +263,8 @@ class Committer:
                 self._commit(batch)
             except BaseException as exc:  # never leave a request waiting
                 for waiting in batch:
-                    if not waiting.done.is_set():
-                        waiting.error = LedgerNotRecorded(f"ledger committer failed: {exc!r}")
-                        waiting.done.set()
+                    if not waiting.answered:
+                        waiting.answer(LedgerNotRecorded(f"ledger committer failed: {exc!r}"))
                 if not isinstance(exc, Exception):
                     raise
 
@@ -248,21 +275,21 @@ class Committer:
             if len(batch) == 1 or not _row_error(exc.__cause__):
                 log.error("ledger batch not recorded", extra={"entries": len(batch)})
                 for waiting in batch:
-                    waiting.error = exc
-                    waiting.done.set()
+                    waiting.answer(exc)
                 return
             # A row broke the INSERT: each request on its own, so only that one fails.
             for waiting in batch:
                 try:
                     self._writer.write(waiting.rows)
                 except LedgerNotRecorded as alone:
-                    waiting.error = alone
-                waiting.done.set()
+                    waiting.answer(alone)
+                else:
+                    waiting.answer()
             return
         self.commits += 1
         self.entries += sum(len(waiting.rows) for waiting in batch)
         for waiting in batch:
-            waiting.done.set()
+            waiting.answer()
 
 
 def statistics() -> dict:
@@ -276,10 +303,9 @@ def statistics() -> dict:
 
 
 def _row_error(exc: BaseException | None) -> bool:
-    """An error of the rows themselves (a constraint, bad data), not of the database."""
-    from sqlalchemy.exc import DataError, IntegrityError
-
-    return isinstance(exc, IntegrityError | DataError)
+    """An error of the rows themselves (a constraint, bad data), not of the database: as
+    psycopg raises it on the committer's own connection, or as SQLAlchemy wraps it."""
+    return isinstance(exc, _ROW_ERRORS)
 
 
 def _committer(engine: Engine) -> Committer:
