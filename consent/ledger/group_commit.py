@@ -136,6 +136,7 @@ class _PostgresWriter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connection = None  # the pool's, held while the committer runs
+        self._cursor = None  # on that connection
         dialect = engine.dialect
         self._convert = [
             (column.key, column.type.dialect_impl(dialect).bind_processor(dialect))
@@ -162,14 +163,15 @@ class _PostgresWriter:
             for key, convert in self._convert
         ]
         try:
-            if self._connection is None:
+            if self._cursor is None:
                 self._connection = self._engine.raw_connection()
-                self._connection.driver_connection.autocommit = True
-            connection = self._connection.driver_connection
-            if self._text is None:
-                self._text = self._statement.as_string(connection)
-            with connection.cursor() as cursor:
-                cursor.execute(self._text, columns)
+                connection = self._connection.driver_connection
+                connection.autocommit = True
+                if self._text is None:
+                    self._text = self._statement.as_string(connection)
+                # One cursor for as long as the connection is held: not one made per batch.
+                self._cursor = connection.cursor()
+            self._cursor.execute(self._text, columns)
         except Exception as exc:
             self.close(broken=True)
             raise LedgerNotRecorded(f"ledger entries not recorded: {type(exc).__name__}") from exc
@@ -177,9 +179,12 @@ class _PostgresWriter:
     def close(self, *, broken: bool = False) -> None:
         """Give the connection back to the pool as the pool lent it (or drop a broken one)."""
         connection, self._connection = self._connection, None
+        cursor, self._cursor = self._cursor, None
         if connection is None:
             return
         try:
+            if cursor is not None:
+                cursor.close()
             if broken:
                 connection.invalidate()
             else:
