@@ -1,6 +1,7 @@
 """The one write a release makes to the ledger: an entry, made durable by the caller's
 ``ledger.commit()`` together with the entries of concurrent releases (group_commit.py). It
-has no leaf yet; the sequencer gives it one and signs it into a checkpoint."""
+has no leaf yet; the sequencer gives it one and signs it into a checkpoint. Its commitment
+covers `models.entry_content`, the same bytes `LedgerEntry.content` gives when it is read."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from werkzeug.exceptions import InternalServerError
 
 from clients.models import Client
 from consent.ledger import group_commit
-from consent.ledger.models import Channel, LedgerEntry, LedgerReference
+from consent.ledger.models import (
+    Channel,
+    LedgerEntry,
+    LedgerReference,
+    commitment,
+    entry_content,
+)
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
 
@@ -32,33 +39,41 @@ def append(
     released_at: dt.datetime | None = None,
     reference: str | None = None,
     token_valid_until: dt.datetime | None = None,
-) -> LedgerEntry:
+) -> LedgerEntry | None:
     """An entry for the release the caller is making: it waits for the caller's
     ``ledger.commit()``, which commits the caller's transaction and then makes the entry
-    durable (group_commit.py). An authority's report of its own lookup instead joins the
-    caller's transaction, whose commit makes it durable with its unique reference (the
-    report's answer gives the entry's id)."""
-    entry = LedgerEntry(
-        citizen_id=citizen_id,
-        client_id=client.client_id,
-        client_name=client.name,
-        client_kind=str(client.kind),
-        channel=channel,
-        attributes=list(attributes),
-        purpose=purpose,
-        legal_basis=str(legal_basis),
-        request_id=g.get("request_id"),
-        released_at=released_at or utcnow(),
-        reference=reference,
-        token_valid_until=token_valid_until,
-        salt=secrets.token_bytes(32),
-    )
-    entry.commitment = entry.committed()
+    durable (group_commit.py); None is returned. An authority's report of its own lookup
+    instead joins the caller's transaction, whose commit makes it durable with its unique
+    reference: that entry is returned (the report's answer gives its id)."""
+    content = {
+        "citizen_id": citizen_id,
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "client_kind": str(client.kind),
+        "channel": channel,
+        "attributes": list(attributes),
+        "purpose": purpose,
+        "legal_basis": str(legal_basis),
+        "request_id": g.get("request_id"),
+        "released_at": released_at or utcnow(),
+        "reference": reference,
+        "token_valid_until": token_valid_until,
+    }
+    salt = secrets.token_bytes(32)
+    # The row as the table stores it, built without an ORM instance: a release's entry is
+    # only ever written (by the group committer), and its instance cost a third of an append.
+    row = {
+        **content,
+        "salt": salt,
+        "commitment": commitment(salt, entry_content(**content)),
+        "leaf_index": None,
+        "erased_at": None,
+    }
     if channel != Channel.REPORTED_LOOKUP:
-        if not group_commit.has_pending() and has_request_context():
+        if group_commit.add(row) and has_request_context():
             after_this_request(_refuse_unrecorded)
-        group_commit.pending().append(entry)
-        return entry
+        return None
+    entry = LedgerEntry(**row)
     db.session.add(entry)
     db.session.flush()  # the entry's id, for the answer and its reference
     if reference is not None:

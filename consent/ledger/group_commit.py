@@ -47,6 +47,8 @@ import os
 import threading
 from collections.abc import Sequence
 
+import psycopg
+import sqlalchemy.exc
 from flask import current_app, g
 from psycopg import sql
 from psycopg.adapt import PyFormat
@@ -66,7 +68,13 @@ _PENDING = "tillid_ledger_pending"
 _EXTENSION = "tillid_ledger_committer"
 _TABLE = LedgerEntry.__table__
 _COLUMNS = [column for column in _TABLE.columns if not column.primary_key]
-_KEYS = [column.key for column in _COLUMNS]
+# The INSERT failed for its rows, not for the database (PostgreSQL's class 22 and 23).
+_ROW_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    sqlalchemy.exc.DataError,
+    sqlalchemy.exc.IntegrityError,
+)
 _sqlite_lock = threading.Lock()
 _committers_lock = threading.Lock()
 
@@ -75,11 +83,16 @@ class LedgerNotRecorded(TemporarilyUnavailable):
     """The release's entries could not be made durable: the release must not be answered."""
 
 
-def pending() -> list[LedgerEntry]:
-    """This request's entries not yet committed (``appending.append`` adds to it)."""
-    if _PENDING not in g:
-        setattr(g, _PENDING, [])
-    return getattr(g, _PENDING)
+def add(row: dict) -> bool:
+    """Queue ``row`` (an entry as the table's columns: ``appending.append``) for this
+    request's ``commit()``; whether it is the request's first."""
+    request_globals = g._get_current_object()  # one context lookup, not one per use
+    rows = request_globals.get(_PENDING)
+    if rows is None:
+        setattr(request_globals, _PENDING, [row])
+        return True
+    rows.append(row)
+    return False
 
 
 def has_pending() -> bool:
@@ -90,24 +103,18 @@ def commit() -> None:
     """Commit the caller's transaction, then its entries with those of concurrent releases;
     return once they are durable. Call it where the answer is built, before it is sent.
     Raises what the caller's commit raised (entries dropped), or LedgerNotRecorded."""
-    entries = g.pop(_PENDING, [])
+    rows = g.pop(_PENDING, [])
     session = db.session()
     if session.in_transaction() or session.new or session.dirty or session.deleted:
         session.commit()  # (a commit with nothing begun would begin and end one, for nothing)
-    if not entries:
+    if not rows:
         return
-    rows = [_row(entry) for entry in entries]
     engine = db.engine
     if engine.dialect.name == "sqlite":
         with _sqlite_lock:
             _write(engine, rows)
         return
     _committer(engine).write(rows)
-
-
-def _row(entry: LedgerEntry) -> dict:
-    values = entry.__dict__  # the instance's loaded values (it was never flushed)
-    return {key: values.get(key) for key in _KEYS}
 
 
 def _write(engine: Engine, rows: Sequence[dict]) -> None:
@@ -129,6 +136,7 @@ class _PostgresWriter:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connection = None  # the pool's, held while the committer runs
+        self._cursor = None  # on that connection
         dialect = engine.dialect
         self._convert = [
             (column.key, column.type.dialect_impl(dialect).bind_processor(dialect))
@@ -155,14 +163,15 @@ class _PostgresWriter:
             for key, convert in self._convert
         ]
         try:
-            if self._connection is None:
+            if self._cursor is None:
                 self._connection = self._engine.raw_connection()
-                self._connection.driver_connection.autocommit = True
-            connection = self._connection.driver_connection
-            if self._text is None:
-                self._text = self._statement.as_string(connection)
-            with connection.cursor() as cursor:
-                cursor.execute(self._text, columns)
+                connection = self._connection.driver_connection
+                connection.autocommit = True
+                if self._text is None:
+                    self._text = self._statement.as_string(connection)
+                # One cursor for as long as the connection is held: not one made per batch.
+                self._cursor = connection.cursor()
+            self._cursor.execute(self._text, columns)
         except Exception as exc:
             self.close(broken=True)
             raise LedgerNotRecorded(f"ledger entries not recorded: {type(exc).__name__}") from exc
@@ -170,9 +179,12 @@ class _PostgresWriter:
     def close(self, *, broken: bool = False) -> None:
         """Give the connection back to the pool as the pool lent it (or drop a broken one)."""
         connection, self._connection = self._connection, None
+        cursor, self._cursor = self._cursor, None
         if connection is None:
             return
         try:
+            if cursor is not None:
+                cursor.close()
             if broken:
                 connection.invalidate()
             else:
@@ -183,12 +195,27 @@ class _PostgresWriter:
 
 
 class _Waiting:
-    __slots__ = ("done", "error", "rows")
+    """A request's rows and the request waiting for them: it blocks on a bare lock that the
+    committer releases once, when the rows are durable or have failed. (A threading.Event
+    woke each request of a batch and then queued it again, for the Event's own lock, behind
+    the committer waking the rest: two hand-overs of the GIL per request instead of one.)"""
+
+    __slots__ = ("_unanswered", "answered", "error", "rows")
 
     def __init__(self, rows: list[dict]) -> None:
         self.rows = rows
-        self.done = threading.Event()
         self.error: BaseException | None = None
+        self.answered = False  # read and written by the committer's thread only
+        self._unanswered = threading.Lock()
+        self._unanswered.acquire()
+
+    def answer(self, error: BaseException | None = None) -> None:
+        self.error, self.answered = error, True
+        self._unanswered.release()
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the committer answered within ``seconds``."""
+        return self._unanswered.acquire(timeout=seconds)
 
 
 class Committer:
@@ -216,7 +243,7 @@ class Committer:
             else:
                 self._queued.notify()
         # The database's own timeouts end a hung commit well before this (idp/core/database.py).
-        if not waiting.done.wait(self._wait_seconds):
+        if not waiting.wait(self._wait_seconds):
             raise LedgerNotRecorded("the ledger's committer did not answer in time")
         if waiting.error is not None:
             raise waiting.error
@@ -241,9 +268,8 @@ class Committer:
                 self._commit(batch)
             except BaseException as exc:  # never leave a request waiting
                 for waiting in batch:
-                    if not waiting.done.is_set():
-                        waiting.error = LedgerNotRecorded(f"ledger committer failed: {exc!r}")
-                        waiting.done.set()
+                    if not waiting.answered:
+                        waiting.answer(LedgerNotRecorded(f"ledger committer failed: {exc!r}"))
                 if not isinstance(exc, Exception):
                     raise
 
@@ -254,21 +280,21 @@ class Committer:
             if len(batch) == 1 or not _row_error(exc.__cause__):
                 log.error("ledger batch not recorded", extra={"entries": len(batch)})
                 for waiting in batch:
-                    waiting.error = exc
-                    waiting.done.set()
+                    waiting.answer(exc)
                 return
             # A row broke the INSERT: each request on its own, so only that one fails.
             for waiting in batch:
                 try:
                     self._writer.write(waiting.rows)
                 except LedgerNotRecorded as alone:
-                    waiting.error = alone
-                waiting.done.set()
+                    waiting.answer(alone)
+                else:
+                    waiting.answer()
             return
         self.commits += 1
         self.entries += sum(len(waiting.rows) for waiting in batch)
         for waiting in batch:
-            waiting.done.set()
+            waiting.answer()
 
 
 def statistics() -> dict:
@@ -282,10 +308,9 @@ def statistics() -> dict:
 
 
 def _row_error(exc: BaseException | None) -> bool:
-    """An error of the rows themselves (a constraint, bad data), not of the database."""
-    from sqlalchemy.exc import DataError, IntegrityError
-
-    return isinstance(exc, IntegrityError | DataError)
+    """An error of the rows themselves (a constraint, bad data), not of the database: as
+    psycopg raises it on the committer's own connection, or as SQLAlchemy wraps it."""
+    return isinstance(exc, _ROW_ERRORS)
 
 
 def _committer(engine: Engine) -> Committer:

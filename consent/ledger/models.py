@@ -92,33 +92,69 @@ class LedgerEntry(db.Model):
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def content(self) -> bytes:
-        """The canonical bytes the commitment covers."""
-        body = {
-            "citizen_id": self.citizen_id,
-            "client_id": self.client_id,
-            "client_name": self.client_name,
-            "client_kind": self.client_kind,
-            "channel": str(self.channel),
-            "attributes": self.attributes,
-            "purpose": self.purpose,
-            "legal_basis": self.legal_basis,
-            "request_id": self.request_id,
-            "released_at": self.released_at.astimezone(dt.UTC).isoformat(),
-        }
-        if self.reference is not None:  # only reports have one (older entries stay as signed)
-            body["reference"] = self.reference
-        if self.token_valid_until is not None:  # likewise: only userinfo's, from 0016 on
-            body["token_valid_until"] = self.token_valid_until.astimezone(dt.UTC).isoformat()
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        """The canonical bytes the commitment covers (`entry_content`)."""
+        return entry_content(**{name: getattr(self, name) for name in CONTENT_FIELDS})
 
     def committed(self) -> bytes:
-        return hashlib.sha256(self.salt + self.content()).digest()
+        return commitment(self.salt, self.content())
 
     @property
     def pending(self) -> bool:
         """Not yet in a signed checkpoint. The sequencer gives leaves and signs the checkpoint
         over them in one transaction, so an entry with a leaf is under a checkpoint."""
         return self.leaf_index is None
+
+
+# What an entry's commitment covers: `entry_content`'s arguments, LedgerEntry's columns.
+CONTENT_FIELDS = (
+    "citizen_id", "client_id", "client_name", "client_kind", "channel", "attributes",
+    "purpose", "legal_basis", "request_id", "released_at", "reference", "token_valid_until",
+)  # fmt: skip
+# Sorted keys, no spaces, UTF-8 as is: one encoder, made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_content(
+    *,
+    citizen_id: str,
+    client_id: str,
+    client_name: str,
+    client_kind: str,
+    channel: str,
+    attributes: list | None,
+    purpose: str | None,
+    legal_basis: str | None,
+    request_id: str | None,
+    released_at: dt.datetime,
+    reference: str | None = None,
+    token_valid_until: dt.datetime | None = None,
+) -> bytes:
+    """The canonical bytes an entry's commitment covers: the one definition, for an entry
+    built as a row (``appending.append``: a release's, written by the group committer) and
+    for one read back (`LedgerEntry.content`: proofs, `flask ledger verify`), so both give
+    the same bytes and the standalone verifier (consent/verify.py) checks either."""
+    body = {
+        "citizen_id": citizen_id,
+        "client_id": client_id,
+        "client_name": client_name,
+        "client_kind": client_kind,
+        "channel": str(channel),
+        "attributes": attributes,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "request_id": request_id,
+        "released_at": released_at.astimezone(dt.UTC).isoformat(),
+    }
+    if reference is not None:  # only reports have one (older entries stay as signed)
+        body["reference"] = reference
+    if token_valid_until is not None:  # likewise: only userinfo's, from 0016 on
+        body["token_valid_until"] = token_valid_until.astimezone(dt.UTC).isoformat()
+    return _CANONICAL.encode(body).encode()
+
+
+def commitment(salt: bytes, content: bytes) -> bytes:
+    """SHA-256(salt || content): the entry's Merkle leaf."""
+    return hashlib.sha256(salt + content).digest()
 
 
 class LedgerReference(db.Model):

@@ -4,6 +4,9 @@ entry cannot be recorded is refused without its data (consent/ledger/group_commi
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 import psycopg
@@ -119,3 +122,96 @@ def test_concurrent_releases_are_answered_only_once_their_entries_are_durable(ap
     assert [answer.status_code for answer in answers] == [200] * releases
     ids = {e["request_id"] for e in entries(app) if e["channel"] == "attribute_api"}
     assert ids == {f"concurrent-{n}" for n in range(releases)}
+
+
+def test_entries_of_every_kind_verify_everywhere(tmp_path, app, client, oidc):
+    """A release's entry is written as a row by the committer, a reported lookup's as an ORM
+    entry in the report's transaction: both commit to the same canonical content, so every
+    one verifies in `flask ledger verify`, in the citizen's log (its proof) and with the
+    standalone verifier, whatever it holds (a token's validity, a report's reference, a
+    service's name outside ASCII)."""
+    authority = _authority(app, name="Skattestyrelsen Ærø")
+    flow = oidc(authority)
+    tokens = flow.tokens()
+    sub = flow.id_token(tokens)["sub"]
+    assert _userinfo(app, tokens["access_token"]).status_code == 200
+    headers = _service_token(app, authority, "attributes:read ledger:report")
+    api = app.test_client()
+    read = api.get(f"/api/citizens/{sub}/attributes?claims=given_name", headers=headers)
+    assert read.status_code == 200
+    report = {"sub": sub, "attributes": ["address"], "purpose": "Ejendomsskat på Ærø",
+              "legal_basis": "public_task", "looked_up_at": "2026-11-01T09:30:00+01:00",
+              "reference": "sag-4711"}  # fmt: skip
+    assert api.post("/api/ledger/reports", headers=headers, json=report).status_code == 201
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+
+    verified = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert json.loads(verified.stdout)["ok"] is True, verified.stdout
+    key = client.get("/ledger/key").json["verifier_key"]
+    contents = {}
+    for entry in client.get("/api/me/access-log").json["entries"]:
+        assert entry["verified"], entry
+        proof = client.get(entry["proof"]).json
+        document = tmp_path / f"{entry['channel']}.json"
+        document.write_text(json.dumps(proof))
+        checked = subprocess.run([sys.executable, "-m", "consent.verify", str(document), key],
+                                 capture_output=True, text=True)  # fmt: skip
+        assert checked.returncode == 0 and json.loads(checked.stdout)["ok"], checked.stdout
+        contents[entry["channel"]] = json.loads(proof["content"])
+    assert set(contents) == {"login", "userinfo", "attribute_api", "reported_lookup"}
+    assert {content["client_name"] for content in contents.values()} == {"Skattestyrelsen Ærø"}
+    assert "token_valid_until" in contents["userinfo"]
+    assert contents["reported_lookup"]["reference"] == "sag-4711"
+
+
+def _waiting_for_the_committer() -> int:
+    """Threads of this process waiting for the committer to answer their entries."""
+    return sum(
+        frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("group_commit.py")
+        for frame in sys._current_frames().values()
+    )
+
+
+def test_a_row_that_breaks_its_batch_fails_only_its_own_release(app, tax):
+    """Six concurrent releases wait in one batch; one of them the database refuses (a check
+    its row fails). That release is refused without its data; the five others are answered,
+    each with its entry."""
+    if _dialect(app) != "postgresql":
+        pytest.skip("the committer's batches are PostgreSQL's; SQLite writes in the request")
+    _, sub, headers = tax
+    sql(app, "CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "IF NEW.request_id = 'poisoned' THEN RAISE EXCEPTION 'refused' "
+             "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$")  # fmt: skip
+    sql(app, "CREATE TRIGGER refuse_poisoned BEFORE INSERT ON ledger_entry "
+             "FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()")  # fmt: skip
+    names = ["first", "a", "b", "poisoned", "c", "d"]
+    answers: dict = {}
+
+    def release(name: str) -> None:
+        answers[name] = app.test_client().get(
+            f"/api/citizens/{sub}/attributes?claims=given_name",
+            headers={**headers, "X-Request-ID": name},
+        )
+
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    url = url.render_as_string(hide_password=False)
+    threads = [threading.Thread(target=release, args=(name,)) for name in names]
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as watch:
+        holder.execute("LOCK TABLE ledger_entry IN SHARE MODE")  # inserts wait for it
+        threads[0].start()  # its batch (itself) waits for the lock; the others queue behind
+        wait_until(lambda: watch.execute(WAITING_INSERT).fetchone()[0] > 0, 30,
+                   "the committer's INSERT waited for the lock")  # fmt: skip
+        for thread in threads[1:]:
+            thread.start()
+        wait_until(lambda: _waiting_for_the_committer() == len(names), 30,
+                   "every release waited for the committer")  # fmt: skip
+        holder.rollback()
+    for thread in threads:
+        thread.join()
+    refused = answers.pop("poisoned")
+    assert refused.status_code == 503 and "given_name" not in refused.text
+    assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(
+        answers, 200
+    )
+    ids = {e["request_id"] for e in entries(app) if e["channel"] == "attribute_api"}
+    assert ids == set(answers)
