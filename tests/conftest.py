@@ -36,6 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
+from consent.ledger import group_commit
 from idp.app import create_app
 from idp.core.config import redis_cluster
 from idp.core.extensions import db
@@ -442,6 +443,10 @@ def make_app(backend_factory, default_backend):
 
     yield make
     for app in apps:
+        # The ledger's committer holds a connection of its own for IDLE_SECONDS after its
+        # last batch: given back first, or every test that released something would leave
+        # one open for seconds (with two test workers, enough to reach max_connections).
+        group_commit.stop(app)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

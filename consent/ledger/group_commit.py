@@ -228,6 +228,8 @@ class Committer:
         self._queued = threading.Condition(self._lock)
         self._queue: list[_Waiting] = []
         self._running = False
+        self._stopping = False  # stop(): let go of the connection as soon as the queue is empty
+        self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self.commits = self.entries = 0  # batches committed, and their entries
 
@@ -239,7 +241,10 @@ class Committer:
             self._queue.append(waiting)
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._run, name="ledger-committer", daemon=True).start()
+                self._thread = threading.Thread(
+                    target=self._run, name="ledger-committer", daemon=True
+                )
+                self._thread.start()
             else:
                 self._queued.notify()
         # The database's own timeouts end a hung commit well before this (idp/core/database.py).
@@ -251,7 +256,8 @@ class Committer:
     def _take(self) -> list[_Waiting] | None:
         """The next batch: every request queued, up to MAX_BATCH entries; None when idle."""
         with self._queued:
-            if not self._queue and not self._queued.wait_for(lambda: self._queue, IDLE_SECONDS):
+            self._queued.wait_for(lambda: self._queue or self._stopping, IDLE_SECONDS)
+            if not self._queue:
                 self._running = False
                 self._writer.close()
                 return None
@@ -295,6 +301,27 @@ class Committer:
         self.entries += sum(len(waiting.rows) for waiting in batch)
         for waiting in batch:
             waiting.answer()
+
+    def stop(self, seconds: float = 10.0) -> None:
+        """Answer what is queued, then end the thread and give its connection back to the
+        pool now instead of after IDLE_SECONDS idle (before the app's engine is disposed: a
+        connection held past that would stay open for nothing). A release after this still
+        works, each batch then letting go of the connection at once."""
+        with self._queued:
+            self._stopping = True
+            self._queued.notify()
+            thread = self._thread if self._running else None
+            if thread is None:
+                self._writer.close()
+        if thread is not None:
+            thread.join(seconds)
+
+
+def stop(app) -> None:
+    """Stop ``app``'s committer in this process, if it has one (Committer.stop)."""
+    committer = app.extensions.get(_EXTENSION)
+    if committer is not None and committer._pid == os.getpid():
+        committer.stop()
 
 
 def statistics() -> dict:

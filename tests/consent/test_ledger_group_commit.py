@@ -215,3 +215,42 @@ def test_a_row_that_breaks_its_batch_fails_only_its_own_release(app, tax):
     )
     ids = {e["request_id"] for e in entries(app) if e["channel"] == "attribute_api"}
     assert ids == set(answers)
+
+
+def test_a_stopped_committer_gives_its_connection_back_and_still_records_releases(app, tax):
+    """The committer keeps a connection of its own between batches (IDLE_SECONDS); stopped
+    (an app that is done, as at the end of each test here), it lets go of it at once, so the
+    engine's dispose closes it. A release after that is still recorded."""
+    if _dialect(app) != "postgresql":
+        pytest.skip("the committer's thread is PostgreSQL's; SQLite writes in the request")
+    from consent.ledger import group_commit
+    from idp.core.extensions import db
+
+    _, sub, headers = tax
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    committers = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO ledger_entry%'"
+    )
+
+    def release(name: str) -> int:
+        return (
+            app.test_client()
+            .get(
+                f"/api/citizens/{sub}/attributes?claims=given_name",
+                headers={**headers, "X-Request-ID": name},
+            )
+            .status_code
+        )
+
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as watch:
+        assert release("before-the-stop") == 200
+        assert watch.execute(committers).fetchone()[0] == 1  # held for the next batch
+        group_commit.stop(app)
+        with app.app_context():
+            db.engine.dispose()
+        wait_until(lambda: watch.execute(committers).fetchone()[0] == 0, 10,
+                   "the committer's connection was closed")  # fmt: skip
+        assert release("after-the-stop") == 200
+    ids = {e["request_id"] for e in entries(app) if e["channel"] == "attribute_api"}
+    assert {"before-the-stop", "after-the-stop"} <= ids
