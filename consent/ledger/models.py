@@ -207,13 +207,18 @@ def latest_checkpoint() -> LedgerCheckpoint | None:
     return db.session.scalar(newest_first.limit(1))
 
 
+def head_aliases():
+    """The newest checkpoint and the key that signs checkpoints, as one-row subqueries to
+    join in a reader's query (`signed_head`, or a proof's entry with its head)."""
+    newest = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
+    key = select(LedgerKey).order_by(LedgerKey.id.desc()).limit(1)
+    return aliased(LedgerCheckpoint, newest.subquery()), aliased(LedgerKey, key.subquery())
+
+
 def signed_head() -> tuple[LedgerCheckpoint | None, LedgerKey | None]:
     """The newest checkpoint and the key that signs checkpoints, in one query (a reader
     needs both: the proof's tree size and what checks the note)."""
-    newest = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
-    key = select(LedgerKey).order_by(LedgerKey.id.desc()).limit(1)
-    newest, key = newest.subquery(), key.subquery()
-    signed, signer = aliased(LedgerCheckpoint, newest), aliased(LedgerKey, key)
+    signed, signer = head_aliases()
     # The key is made with the first checkpoint, in its transaction: no key, no checkpoint.
     row = db.session.execute(select(signer, signed).outerjoin(signed, true())).first()
     return (row[1], row[0]) if row is not None else (None, None)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import select, true
-from sqlalchemy.orm import aliased
 
 from consent import checkpoint, merkle, verify
 from consent.ledger.models import (
@@ -19,6 +18,7 @@ from consent.ledger.models import (
     LedgerEntry,
     LedgerKey,
     MerkleNode,
+    head_aliases,
     latest_checkpoint,
     signed_head,
     stored_nodes,
@@ -127,10 +127,7 @@ def entry_with_head(
     """The citizen's entry ``entry_id`` (None if it is no entry of theirs), with the newest
     checkpoint and the key that signs them (as models.signed_head): what a proof request
     reads, in one query."""
-    newest = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
-    key = select(LedgerKey).order_by(LedgerKey.id.desc()).limit(1)
-    newest, key = newest.subquery(), key.subquery()
-    signed, signer = aliased(LedgerCheckpoint, newest), aliased(LedgerKey, key)
+    signed, signer = head_aliases()
     row = db.session.execute(
         select(LedgerEntry, signed, signer)
         .select_from(LedgerEntry)
