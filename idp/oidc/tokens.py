@@ -9,6 +9,8 @@ import time
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
+from joserfc.util import json_b64encode, urlsafe_b64encode
 
 from clients.models import Client
 from idp.citizens.models import Citizen
@@ -50,9 +52,7 @@ def issue_access_token(
     }
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
-    alg = client.access_token_signed_response_alg
-    kid, key = keys.signing_key(alg)
-    token = jwt.encode({"alg": alg, "kid": kid, "typ": "at+jwt"}, claims, key, [alg])
+    token = _signed(client.access_token_signed_response_alg, claims)
     # The store says whose token it is (the pairwise sub cannot be reversed) and that it
     # still counts: deleting the entry revokes it at userinfo and introspection.
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
@@ -62,6 +62,33 @@ def issue_access_token(
     rate_limits.with_budget("SET", _key(jti), json.dumps(record), "EX", lifetime)
     token_type = "DPoP" if jkt is not None else "Bearer"
     return {"token_type": token_type, "access_token": token, "expires_in": lifetime, "scope": scope}
+
+
+# Per algorithm: the key that signed last, its kid, its tokens' header segment and the
+# algorithm that signs, checked once.
+_SIGNERS: dict[str, tuple[object, str, bytes, object]] = {}
+
+
+def _signed(alg: str, claims: dict) -> str:
+    """The compact JWS of ``claims``, typed at+jwt, signed by the key that signs for ``alg``
+    now: what joserfc's `jwt.encode` makes (the same header and payload bytes, signed by
+    its algorithm), without building and checking the same header, registry and key on every
+    token. Those checks are made once per key (a rotation gets a new one)."""
+    kid, key = keys.signing_key(alg)
+    signer = _SIGNERS.get(alg)
+    if signer is None or signer[0] is not key or signer[1] != kid:
+        header = {"typ": "at+jwt", "alg": alg, "kid": kid}
+        registry = JWSRegistry(algorithms=[alg])
+        registry.check_header(header)
+        algorithm = registry.get_alg(alg)
+        algorithm.check_key(key)
+        signer = (key, kid, json_b64encode(header) + b".", algorithm)
+        _SIGNERS[alg] = signer
+    _key, _kid, header_segment, algorithm = signer
+    payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+    signing_input = header_segment + urlsafe_b64encode(payload)
+    signature = urlsafe_b64encode(algorithm.sign(signing_input, key))
+    return (signing_input + b"." + signature).decode("ascii")
 
 
 def jti_of(token: str) -> str:
