@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import threading
 
 import redis
 from flask import current_app, g
@@ -127,16 +129,39 @@ def _script(client):
     return kept[1]
 
 
+class _HeldConnection(threading.local):
+    """Each thread's own connection to the store's server, for the spending script: made
+    with the pool's settings (address, credentials, timeouts, redis-py's Retry), and made
+    again for another pool (another app) or in a forked child."""
+
+    pool = None
+    pid = 0
+    connection = None
+
+    def get(self, pool):
+        if self.pool is not pool or self.pid != os.getpid():
+            if self.connection is not None and self.pid == os.getpid():
+                self.connection.disconnect()
+            self.connection = pool.connection_class(**pool.connection_kwargs)
+            self.pool, self.pid = pool, os.getpid()
+        return self.connection
+
+
+_held = _HeldConnection()
+
+
 def _run_script(client: redis.Redis, keys: list, args: list):
     """The spending script's answer, as ``_script(client)(keys, args)`` gives it, for less:
-    one command on a pooled connection, without redis-py's per-command layers (its
-    observability records, the `Script` object's checks, the deprecation wrapper), a tenth
-    of a grant's CPU in py-spy. What those layers do for safety stays: the pool's checks of
-    the connection, a retry on a broken connection (redis-py's own `Retry`, disconnecting
-    first), and a script the server does not know (restarted, flushed) loaded again."""
+    one EVALSHA on this thread's own connection, without redis-py's per-command layers (its
+    observability records, the `Script` object's checks, a deprecation wrapper, the pool's
+    lock and its per-checkout test for unread data): 110 -> 25-50 us of CPU a call in
+    bench/results/profiles/2026-12-03-eve/token/. What those layers do for safety stays:
+    no answer is ever left unread on the connection (it is closed whenever a command did not
+    complete, as redis-py does), a broken connection is retried with redis-py's own `Retry`
+    (closed first, connected again), and a script the server lost (restarted, flushed) is
+    loaded again."""
     script = _script(client)
-    pool = client.connection_pool
-    connection = pool.get_connection()
+    connection = _held.get(client.connection_pool)
     command = ("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def send_and_read():
@@ -153,12 +178,8 @@ def _run_script(client: redis.Redis, keys: list, args: list):
             command = ("EVALSHA", script.sha, *command[2:])
             return send_and_read()
     except BaseException:
-        # An answer may still be on its way: never hand this connection to the next
-        # command (redis-py disconnects the same way).
-        connection.disconnect()
+        connection.disconnect()  # an answer may still be on its way: never read it later
         raise
-    finally:
-        pool.release(connection)
 
 
 @functools.lru_cache(maxsize=4096)
