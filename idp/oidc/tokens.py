@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
 
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.hashes import SHA256
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -64,9 +68,21 @@ def issue_access_token(
     return {"token_type": token_type, "access_token": token, "expires_in": lifetime, "scope": scope}
 
 
-# Per algorithm: the key that signed last, its kid, its tokens' header segment and the
-# algorithm that signs, checked once.
+# Per algorithm: the key that signed last, its kid, its tokens' header segment and what
+# signs with it, checked once.
 _SIGNERS: dict[str, tuple[object, str, bytes, object]] = {}
+
+
+def _es256_signer(private_key):
+    """An ES256 signature as JWS has it (RFC 7518 3.4: R and S, 32 bytes each), made by the
+    key's own `cryptography` object: what joserfc's ES256 makes, without its per-call checks
+    of the key (made once, in `_signed`) and its hex round trip of R and S."""
+
+    def sign(signing_input: bytes) -> bytes:
+        r, s = decode_dss_signature(private_key.sign(signing_input, ECDSA(SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    return sign
 
 
 def _signed(alg: str, claims: dict) -> str:
@@ -82,13 +98,16 @@ def _signed(alg: str, claims: dict) -> str:
         registry.check_header(header)
         algorithm = registry.get_alg(alg)
         algorithm.check_key(key)
-        signer = (key, kid, json_b64encode(header) + b".", algorithm)
+        if alg == "ES256":
+            sign = _es256_signer(key.get_op_key("sign"))
+        else:
+            sign = functools.partial(algorithm.sign, key=key)
+        signer = (key, kid, json_b64encode(header) + b".", sign)
         _SIGNERS[alg] = signer
-    _key, _kid, header_segment, algorithm = signer
+    _key, _kid, header_segment, sign = signer
     payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
     signing_input = header_segment + urlsafe_b64encode(payload)
-    signature = urlsafe_b64encode(algorithm.sign(signing_input, key))
-    return (signing_input + b"." + signature).decode("ascii")
+    return (signing_input + b"." + urlsafe_b64encode(sign(signing_input))).decode("ascii")
 
 
 def jti_of(token: str) -> str:

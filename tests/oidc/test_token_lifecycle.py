@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from joserfc import jws
+from joserfc import jws, jwt
+from joserfc.jwk import KeySet
 
 from tests.oidc.conftest import register
 
@@ -176,6 +177,26 @@ def test_a_client_may_have_its_access_tokens_signed_rs256(app, client, oidc):
     bank = register(app)
     es256 = oidc(bank).tokens()["access_token"]
     assert jws.extract_compact(es256.encode()).protected["alg"] == "ES256"
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_a_service_token_verifies_with_the_published_keys(app, client, oidc, alg):
+    """What a resource server checks on its own (RFC 9068 2.1, 4): the signature under the
+    key of `kid` at jwks_uri, `typ` at+jwt, the claims as JSON."""
+    result = app.test_cli_runner().invoke(args=[
+        "clients", "create", "--name", f"{alg} service", "--kind", "public_authority",
+        "--grant-type", "client_credentials", "--scope", "", "--access-token-alg", alg,
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    for _ in range(2):  # the first token of a key, and one after it
+        token = _client_credentials(client, (created["client_id"], created["client_secret"]))
+        published = KeySet.import_key_set(client.get("/jwks").json)
+        verified = jwt.decode(token.json["access_token"], published, algorithms=[alg])
+        assert verified.header["typ"] == "at+jwt" and verified.header["alg"] == alg
+        assert published.get_by_kid(verified.header["kid"])
+        assert verified.claims["client_id"] == created["client_id"] == verified.claims["sub"]
+        assert verified.claims["exp"] - verified.claims["iat"] == token.json["expires_in"]
 
 
 def test_a_token_introspected_before_dies_with_its_keys_publication(app, client, oidc,
