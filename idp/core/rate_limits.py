@@ -132,7 +132,8 @@ def _script(client):
 class _HeldConnection(threading.local):
     """Each thread's own connection to the store's server, for the spending script: made
     with the pool's settings (address, credentials, timeouts, redis-py's Retry), and made
-    again for another pool (another app) or in a forked child."""
+    again for another pool (another app) or in a forked child. One per worker thread, outside
+    the pool's count (serve.py's WEB_THREADS: four by default)."""
 
     pool = None
     pid = 0
@@ -154,8 +155,8 @@ def _run_script(client: redis.Redis, keys: list, args: list):
     """The spending script's answer, as ``_script(client)(keys, args)`` gives it, for less:
     one EVALSHA on this thread's own connection, without redis-py's per-command layers (its
     observability records, the `Script` object's checks, a deprecation wrapper, the pool's
-    lock and its per-checkout test for unread data): 110 -> 25-50 us of CPU a call in
-    bench/results/profiles/2026-12-03-eve/token/. What those layers do for safety stays:
+    lock and its per-checkout test for unread data): 100 -> 31 us of CPU a call
+    (bench/results/profiles/2026-12-03-eve/token/). What those layers do for safety stays:
     no answer is ever left unread on the connection (it is closed whenever a command did not
     complete, as redis-py does), a broken connection is retried with redis-py's own `Retry`
     (closed first, connected again), and a script the server lost (restarted, flushed) is
