@@ -195,11 +195,15 @@ def init_app(app: Flask) -> None:
 def _checked(connection: BoundedConnection, dialect) -> None:
     """What SQLAlchemy's pre-ping does, only where it can find something: raises
     DisconnectionError (the pool then discards the connection and takes or makes another)
-    for a connection that is closed, whose server closed it or said something while it was
-    idle, or, idle longer than PING_AFTER_IDLE_SECONDS, does not answer a ping."""
+    for a connection that is closed, or that fails a ping, made only when its socket shows
+    something arrived while it was idle (a server that ends a session says why, then
+    closes it) or it sat idle longer than PING_AFTER_IDLE_SECONDS."""
     if connection.closed or connection.pgconn.status != psycopg.pq.ConnStatus.OK:
         raise exc.DisconnectionError("connection closed")
-    said_something = select.select([connection.fileno()], [], [], 0)[0]
+    # poll, not select: a worker may hold more than 1024 sockets (select's limit).
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN)
+    said_something = poller.poll(0)
     if not said_something and time.monotonic() - connection.idle_since < PING_AFTER_IDLE_SECONDS:
         return
     try:
