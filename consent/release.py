@@ -17,6 +17,7 @@ from clients.models import ClaimPolicy, Client, ClientKind
 from consent import ledger, repeats
 from consent.models import ConsentGrant
 from idp.citizens.models import Citizen
+from idp.core import database
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
 
@@ -110,9 +111,9 @@ def citizen_with_consent(citizen_id: str, client_id: str) -> tuple[Citizen | Non
     at once), as plain columns on a connection of its own: no ORM session is opened for a
     read. The Citizen returned is built from the row and belongs to no session: for reading
     (its status, its claims), never for a change."""
-    bound = {"citizen_id": citizen_id, "client_id": client_id}
-    with db.engine.connect() as connection:
-        row = connection.execute(_CITIZEN_WITH_CONSENT, bound).first()
+    row = database.first_row(
+        _CITIZEN_WITH_CONSENT, {"citizen_id": citizen_id, "client_id": client_id}
+    )
     if row is None:
         return None, Consent()
     values = row._mapping

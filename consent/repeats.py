@@ -59,7 +59,8 @@ class Token:
 
     @functools.cached_property
     def store_key(self) -> str:
-        """The store's key of its marks (a keyed hash: made once per request, not per use)."""
+        """The store's key of its marks (a keyed hash: made only when the store is asked, and
+        then once per request)."""
         return store.key("ledgered", crypto.keyed_hash(self.jti, "ledgered-token"))
 
 
@@ -76,16 +77,17 @@ def mark(token: Token, citizen_id: str, client_id: str, channel: str, attributes
 
 
 def _kept() -> dict[str, tuple[float, frozenset[str]]]:
-    """This process's marks per store key, with the token's expiry (per app)."""
+    """This process's marks per token (its `jti`: a repeat needs no keyed hash to find them),
+    with the token's expiry (per app)."""
     return current_app.extensions.setdefault("tillid_ledgered_marks", {})
 
 
-def _keep(token: Token, key: str, marks: frozenset[str]) -> None:
+def _keep(token: Token, marks: frozenset[str]) -> None:
     kept = _kept()
-    if len(kept) >= _MAX_KEPT and key not in kept:
+    if len(kept) >= _MAX_KEPT and token.jti not in kept:
         kept.clear()
-    known = kept.get(key)
-    kept[key] = (token.valid_until.timestamp(), marks | known[1] if known else marks)
+    known = kept.get(token.jti)
+    kept[token.jti] = (token.valid_until.timestamp(), marks | known[1] if known else marks)
 
 
 def read_along(token: Token) -> tuple | None:
@@ -93,37 +95,34 @@ def read_along(token: Token) -> tuple | None:
     store before its release (idp/oidc/guard.py sends it with the token's record and budget),
     then given to `read_with_token`; None when this process keeps marks of the token already
     (`ledgered` asks the store only if they do not cover a release)."""
-    key = _key(token)
-    known = _kept().get(key)
+    known = _kept().get(token.jti)
     if known is not None and known[0] > time.time():
         return None
-    return ("SMEMBERS", key)
+    return ("SMEMBERS", _key(token))
 
 
 def read_with_token(token: Token, members: Iterable[bytes] | None) -> None:
     """What the store held for `read_along` in this request: `ledgered` takes it rather than
     asking again (a mark is only ever added, after its entry committed)."""
-    key = _key(token)
     marks = frozenset(member.decode() for member in members or ())
-    g.ledgered_marks_read = (key, marks)
+    g.ledgered_marks_read = (token.jti, marks)
     if marks:
-        _keep(token, key, marks)
+        _keep(token, marks)
 
 
 def ledgered(token: Token, wanted: Iterable[str] = ()) -> frozenset[str]:
     """Marks of releases already ledgered (and committed) under ``token``: all of ``wanted``
     from what this process has seen, else everything the store holds for the token (read in
     this request's round trip before, `read_with_token`, or now)."""
-    key = _key(token)
     read = g.get("ledgered_marks_read")
-    if read is not None and read[0] == key:
+    if read is not None and read[0] == token.jti:
         return read[1]
-    known = _kept().get(key)
+    known = _kept().get(token.jti)
     if known is not None and known[0] > time.time() and known[1].issuperset(wanted):
         return known[1]
-    marks = frozenset(member.decode() for member in store.redis.smembers(key))
+    marks = frozenset(member.decode() for member in store.redis.smembers(_key(token)))
     if marks:
-        _keep(token, key, marks)
+        _keep(token, marks)
     return marks
 
 
@@ -148,4 +147,4 @@ class Pending:
             # The entries are committed; without the mark the next repeat is ledgered again.
             log.warning("ledgered releases not remembered (%s): a repeat will be ledgered", exc)
             return
-        _keep(self.token, key, frozenset(self.marks))
+        _keep(self.token, frozenset(self.marks))

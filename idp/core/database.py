@@ -8,17 +8,22 @@ packets) cancels nothing: for that a connection stops waiting one second after t
 timeout (the pool's check of an idle one, after the connect timeout), closes, and the pool
 makes a new one for the next request. So a request waits at most the longer of the statement
 timeout + 1 s and twice the connect timeout (a failed check, then a failed new connection).
+
+The pool's check of a connection before a request takes it (`_checked`): a look at its socket
+every time (free: a server that ended the session, stopped or restarted has closed it), and a
+round trip (`SELECT 1`) only after it sat idle for `PING_AFTER_IDLE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import select
 import time
 
 import psycopg
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 
 from idp.core.extensions import db
@@ -26,6 +31,12 @@ from idp.core.extensions import db
 # The server's own cancellation comes first, with its clear error; this is for one that is
 # not there to cancel.
 _CLIENT_GRACE_SECONDS = 1
+
+# A pooled connection idle at least this long is pinged before use. One used less than this
+# ago was answering then; had its server gone since (stopped, restarted, the session ended),
+# the socket says so without a round trip. What neither shows (a host or network gone silent
+# within the last second) the statement's own wait limit ends with a 503.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 _unbounded = contextvars.ContextVar("tillid_unbounded_statements", default=False)
 
@@ -45,6 +56,10 @@ def unbounded_statements():
 
 class _NoAnswer(Exception):
     pass
+
+
+class ServerSilent(psycopg.OperationalError):
+    """PostgreSQL did not answer within the connection's wait limit (it is closed)."""
 
 
 def _until(deadline: float, gen):
@@ -67,6 +82,7 @@ class BoundedConnection(psycopg.Connection):
 
     wait_limit: float | None = None
     unbounded = False  # whether the session's timeouts are off (see ``_switch``)
+    idle_since = 0.0  # time.monotonic() when the pool last took it back (0: never)
 
     def wait(self, gen, *args, **kwargs):
         if self.wait_limit is None:
@@ -76,9 +92,41 @@ class BoundedConnection(psycopg.Connection):
         except _NoAnswer:
             # Half an exchange is left on the wire: the connection is unusable.
             self.close()
-            raise psycopg.OperationalError(
+            raise ServerSilent(
                 f"PostgreSQL did not answer within {self.wait_limit:g} s; connection closed"
             ) from None
+
+
+def first_row(statement, parameters: dict):
+    """The first row of one read-only ``statement`` (or None), on a pooled connection of its
+    own, with no ORM session: for a request's hot reads.
+
+    On PostgreSQL it runs outside a transaction block (autocommit: the statement is its own
+    transaction, with its own snapshot, as inside one), so the read costs one round trip,
+    not three (BEGIN, the statement, the ROLLBACK when the pool takes the connection back).
+    A connection found dead by its first statement (its server went away after the pool's
+    check) is discarded with every connection made before it, and the read runs once more on
+    a new one: nothing was done on the dead one. Not after a server that stopped answering:
+    that waited the whole limit already."""
+    try:
+        return _first_row(statement, parameters)
+    except exc.DBAPIError as error:
+        if not error.connection_invalidated or isinstance(error.orig, ServerSilent):
+            raise
+    return _first_row(statement, parameters)
+
+
+def _first_row(statement, parameters: dict):
+    with db.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        if not isinstance(raw, psycopg.Connection):
+            return connection.execute(statement, parameters).first()
+        raw.autocommit = True
+        try:
+            return connection.execute(statement, parameters).first()
+        finally:
+            if not raw.closed:
+                raw.autocommit = False
 
 
 def _milliseconds(seconds: int) -> int:
@@ -107,6 +155,8 @@ def engine_options(config: dict) -> dict:
         "options": " ".join([*ours, *([theirs] if isinstance(theirs, str) else theirs)]),
     }
     options["pool_timeout"] = config["DATABASE_CONNECT_TIMEOUT"]
+    # init_app's checkout pings when it must; SQLAlchemy's pre-ping pings on every checkout.
+    options["pool_pre_ping"] = False
     return options
 
 
@@ -123,10 +173,14 @@ def init_app(app: Flask) -> None:
     def connect(_dialect, _record, cargs, cparams):
         connection = BoundedConnection.connect(*cargs, **cparams)
         connection.wait_limit = wait_limit
+        connection.idle_since = time.monotonic()  # it has just answered
         return connection
 
     @event.listens_for(engine, "checkout")
     def checkout(connection, _record, _proxy):
+        # A ping waits no longer than a new connection would, whoever had this one last.
+        connection.wait_limit = app.config["DATABASE_CONNECT_TIMEOUT"]
+        _checked(connection, engine.dialect)
         unbounded = _unbounded.get()
         connection.wait_limit = None if unbounded else wait_limit
         if connection.unbounded != unbounded:
@@ -134,10 +188,28 @@ def init_app(app: Flask) -> None:
 
     @event.listens_for(engine, "checkin")
     def checkin(connection, _record):
-        # The pool pings a connection before "checkout" (pool_pre_ping): a ping waits no
-        # longer than a new connection would, whoever had this one last.
         if connection is not None:
-            connection.wait_limit = app.config["DATABASE_CONNECT_TIMEOUT"]
+            connection.idle_since = time.monotonic()
+
+
+def _checked(connection: BoundedConnection, dialect) -> None:
+    """What SQLAlchemy's pre-ping does, only where it can find something: raises
+    DisconnectionError (the pool then discards the connection and takes or makes another)
+    for a connection that is closed, or that fails a ping, made only when its socket shows
+    something arrived while it was idle (a server that ends a session says why, then
+    closes it) or it sat idle longer than PING_AFTER_IDLE_SECONDS."""
+    if connection.closed or connection.pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise exc.DisconnectionError("connection closed")
+    # poll, not select: a worker may hold more than 1024 sockets (select's limit).
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN)
+    said_something = poller.poll(0)
+    if not said_something and time.monotonic() - connection.idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dialect.do_ping(connection)
+    except Exception as error:  # whatever the ping met, the connection is no use
+        raise exc.DisconnectionError(f"ping failed: {error}") from error
 
 
 def _switch(connection: BoundedConnection, unbounded: bool, config: dict) -> None:
