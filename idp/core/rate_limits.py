@@ -91,7 +91,6 @@ if along ~= '' then
 end
 return {0, answer, false}
 """
-_scripts: dict[int, tuple[object, object]] = {}
 
 
 class Exhausted(TooManyRequests):
@@ -116,15 +115,6 @@ def _bucket(setting: str, holder: tuple[str, ...]) -> tuple[str, ...]:
 def _counters(setting: str, holder: tuple[str, ...]) -> list[tuple[RateLimitItem, tuple]]:
     bucket = _bucket(setting, holder)
     return [(limit, bucket) for limit in _parsed(current_app.config[setting])]
-
-
-def _script(client):
-    """The spending script, registered with the store's Redis client."""
-    kept = _scripts.get(id(client))
-    if kept is None or kept[0] is not client:
-        kept = (client, client.register_script(_SPEND_SCRIPT))
-        _scripts[id(client)] = kept
-    return kept[1]
 
 
 def _one_server() -> bool:
@@ -153,7 +143,7 @@ def _count(read: list, spend: list, command: tuple = (), *, found_first: bool = 
             args += [command[0], *command[2:]]
         if along:
             keys.append(along[1])
-        found, answer, also = _script(store.redis)(keys, args)
+        found, answer, also = store.script(_SPEND_SCRIPT)(keys, args)
         found = int(found)
         if found < 0:
             return read[-found - 1][0], None, None, None
