@@ -150,7 +150,10 @@ def test_a_cluster_node_down_is_a_503_not_a_500(app, monkeypatch):
     def down(*args, **kwargs):
         raise ClusterDownError("CLUSTERDOWN The cluster is down")
 
-    monkeypatch.setattr(app.extensions["tillid_store"], "get", down)
+    # The SSO session is read by a script (EVALSHA, EVAL the first time) on Redis, by GET on
+    # the embedded store.
+    for command in ("get", "evalsha", "eval"):
+        monkeypatch.setattr(app.extensions["tillid_store"], command, down)
     client = app.test_client()
     client.set_cookie("tillid_sso", "some-session")
     response = client.get("/me")

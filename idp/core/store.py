@@ -36,6 +36,10 @@ def _cluster_client(options: dict) -> RedisCluster:
         ) from None
 
 
+# Registered scripts by client (id, and the client itself: an id is reused once freed).
+_scripts: dict[int, tuple[object, dict[str, object]]] = {}
+
+
 class Store:
     """Holds one Redis client per app; keys are namespaced by ``STORE_KEY_PREFIX``."""
 
@@ -59,6 +63,19 @@ class Store:
     @property
     def redis(self) -> redis.Redis | RedisCluster:
         return current_app.extensions["tillid_store"]
+
+    def script(self, source: str):
+        """A Lua script registered with the app's client, once per client: called with keys
+        and args, it sends EVALSHA (EVAL the first time a server lacks it)."""
+        client = self.redis
+        kept = _scripts.get(id(client))
+        if kept is None or kept[0] is not client:
+            kept = (client, {})
+            _scripts[id(client)] = kept
+        registered = kept[1].get(source)
+        if registered is None:
+            registered = kept[1][source] = client.register_script(source)
+        return registered
 
     def key(self, *parts: str) -> str:
         return current_app.extensions["tillid_store_prefix"] + ":".join(parts)

@@ -103,10 +103,63 @@ def _load(id_hash: str) -> SSOSession | None:
     raw = store.redis.get(_session_key(id_hash))
     if raw is None:
         return None
-    session = SSOSession(**json.loads(raw))
+    return _live(SSOSession(**json.loads(raw)))
+
+
+def _live(session: SSOSession) -> SSOSession | None:
+    """The session, or None once past its idle or absolute limit (then ended)."""
     if time.time() >= session.expires_at():
-        end(id_hash)
+        end(session.id_hash)
         return None
+    return session
+
+
+# Read and touch in one round trip (every request with the cookie does both): the session as
+# stored, and whether it was touched. A live one gets last_seen = ARGV[1] and the TTL its
+# limits leave; one past a limit is answered untouched, for the caller to end (_live). The
+# new time is written into the stored JSON text, not re-encoded: Lua's cjson would round the
+# other times and turn empty lists into objects. json.dumps writes last_seen once, as the
+# fourth member, before any free text, so its first match is the member itself.
+_READ_AND_TOUCH = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local stored = cjson.decode(raw)
+local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local deadline = math.min(stored.created_at + absolute, stored.last_seen + idle)
+if now >= deadline then return {raw, 0} end
+local touched, found = string.gsub(raw, '"last_seen": [^,}]+', '"last_seen": ' .. ARGV[1], 1)
+if found ~= 1 then return {raw, 0} end
+local ttl = math.floor(math.min(stored.created_at + absolute, now + idle) - now) + 1
+redis.call('SET', KEYS[1], touched, 'EX', ttl)
+return {touched, 1}
+"""
+
+
+def _load_and_touch(id_hash: str) -> SSOSession | None:
+    """The live session, its idle timer reset: one round trip on Redis and on a cluster (one
+    key), a read then a touch on the embedded store (fakeredis runs no Lua)."""
+    if store.embedded:
+        session = _load(id_hash)
+        if session is not None:
+            session.last_seen = time.time()
+            _touch(session)
+        return session
+    config = current_app.config
+    now = repr(time.time())
+    found = store.script(_READ_AND_TOUCH)(
+        keys=[_session_key(id_hash)],
+        args=[now, config["SESSION_IDLE_TIMEOUT"], config["SESSION_ABSOLUTE_TIMEOUT"]],
+    )
+    if not found:
+        return None
+    raw, touched = found
+    session = SSOSession(**json.loads(raw))
+    if int(touched):
+        return session
+    session = _live(session)
+    if session is not None:  # not touched though live: a text the script could not edit
+        session.last_seen = time.time()
+        _touch(session)
     return session
 
 
@@ -186,12 +239,7 @@ def current(request: Request) -> SSOSession | None:
     session_id = request.cookies.get(cookie_name())
     if not session_id or len(session_id) > 128:
         return None
-    session = _load(_hash(session_id))
-    if session is None:
-        return None
-    session.last_seen = time.time()
-    _touch(session)
-    return session
+    return _load_and_touch(_hash(session_id))
 
 
 def _touch(session: SSOSession) -> None:
