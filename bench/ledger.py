@@ -356,10 +356,59 @@ def _backend_cpu(app) -> dict[int, float]:
     return seconds
 
 
+def _backend_seconds(pids) -> float:
+    """CPU seconds (user + system) of these PostgreSQL backends so far, from /proc."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+class _Pauses:
+    """The time the garbage collector stops this process, summed (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.started = 0.0, None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.started is not None:
+            self.seconds += time.perf_counter() - self.started
+            self.started = None
+
+
+def _tail(samples: list[dict], wall: str = "ms") -> dict:
+    """Where the slowest answers went: the few slowest with their app CPU, PostgreSQL CPU
+    and garbage collection, and the share of their time that is none of these (waiting: for
+    a core, for a read from disk, for a lock)."""
+    slowest = sorted(samples, key=lambda sample: sample[wall], reverse=True)[
+        : max(3, len(samples) // 50)
+    ]
+    return {
+        "slowest": slowest,
+        "waiting_share": round(
+            1
+            - sum(min(s[wall], s["app_cpu_ms"] + s["postgres_cpu_ms"]) for s in slowest)
+            / max(sum(s[wall] for s in slowest), 1e-9),
+            2,
+        ),
+    }
+
+
 def _citizen_reads(app, samples: int = SAMPLES, seed: int = 7) -> dict:
     """Proof and log-page latency for random citizens, each with a real SSO session: first
     every proof, then every page, each with the app's CPU (this thread's) and PostgreSQL's
-    (this database's backends) per answer."""
+    (this database's backends) per answer. Each answer is also kept with its own app CPU,
+    PostgreSQL CPU and garbage-collection pause, so that the slowest can be told apart:
+    work, or waiting (``tail``); and the very first answer, which pays what a worker does
+    once (reading the tree's top levels, compiling the page's templates), on its own."""
+    import gc
+
     from flask import request
     from sqlalchemy import select
 
@@ -386,21 +435,38 @@ def _citizen_reads(app, samples: int = SAMPLES, seed: int = 7) -> dict:
         browser.set_cookie(name, cookie)
         visits.append((browser, entry_id))
     results, statuses = {}, set()
-    for kind, path in (("proof", "/api/me/access-log/{}/proof"), ("page", "/me/access-log")):
-        latencies, app_cpu = [], 0.0
-        backends = _backend_cpu(app)
-        for browser, entry_id in visits:
-            started, cpu = time.perf_counter(), time.thread_time()
-            answer = browser.get(path.format(entry_id))
-            app_cpu += time.thread_time() - cpu
-            latencies.append((time.perf_counter() - started) * 1000)
-            statuses.add(answer.status_code)
-        postgres = sum(s - backends.get(pid, 0.0) for pid, s in _backend_cpu(app).items())
-        results[kind] = {
-            **_summary(latencies),
-            "app_cpu_ms": round(1000 * app_cpu / samples, 2),
-            "postgres_cpu_ms": round(1000 * postgres / samples, 2),
-        }
+    pauses = _Pauses()
+    gc.callbacks.append(pauses)
+    try:
+        for kind, path in (("proof", "/api/me/access-log/{}/proof"), ("page", "/me/access-log")):
+            latencies, app_cpu, each = [], 0.0, []
+            backends = _backend_cpu(app)
+            for browser, entry_id in visits:
+                database = _backend_seconds(backends)
+                paused = pauses.seconds
+                started, cpu = time.perf_counter(), time.thread_time()
+                answer = browser.get(path.format(entry_id))
+                spent = time.thread_time() - cpu
+                latencies.append((time.perf_counter() - started) * 1000)
+                app_cpu += spent
+                statuses.add(answer.status_code)
+                each.append({
+                    "ms": round(latencies[-1], 2),
+                    "app_cpu_ms": round(spent * 1000, 2),
+                    "postgres_cpu_ms": round((_backend_seconds(backends) - database) * 1000, 2),
+                    "gc_ms": round((pauses.seconds - paused) * 1000, 2),
+                })  # fmt: skip
+            postgres = sum(s - backends.get(pid, 0.0) for pid, s in _backend_cpu(app).items())
+            results[kind] = {
+                **_summary(latencies),
+                "app_cpu_ms": round(1000 * app_cpu / samples, 2),
+                "postgres_cpu_ms": round(1000 * postgres / samples, 2),
+                "first": each[0],
+                "after_first": _summary(latencies[1:]) if samples > 1 else None,
+                "tail": _tail(each[1:] or each),
+            }
+    finally:
+        gc.callbacks.remove(pauses)
     if statuses != {200}:
         raise SystemExit(f"the citizen's reads answered {sorted(statuses)}, not only 200")
     return results

@@ -1,5 +1,6 @@
-"""The citizen's reads of their log: a page of entries with filters, every entry for the
-export, and the services in it. Entries are shown as they are stored, pending ones too."""
+"""The citizen's reads of their log: a page of entries with filters, and every entry for
+the export (the services in the log come with the page's summary pass, in
+idp/account/access_summary.py). Entries are shown as they are stored, pending ones too."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def every_entry_of(citizen_id: str):
 
 def entries_for(citizen_id: str, *, client_id: str | None = None, attribute: str | None = None,
                 channel: str | None = None, since: dt.datetime | None = None,
-                until: dt.datetime | None = None, page: int = 1,
-                per_page: int = 20) -> tuple[list[LedgerEntry], int]:  # fmt: skip
-    """One page of the citizen's entries, newest first, and how many match in all."""
+                until: dt.datetime | None = None, page: int = 1, per_page: int = 20,
+                count: bool = True) -> tuple[list[LedgerEntry], int | None]:  # fmt: skip
+    """One page of the citizen's entries, newest first, and how many match in all (None
+    without ``count``: a caller that knows it already, the unfiltered page's from its
+    summary pass)."""
     query = select(LedgerEntry).where(LedgerEntry.citizen_id == citizen_id)
     if client_id:
         query = query.where(LedgerEntry.client_id == client_id)
@@ -42,19 +45,8 @@ def entries_for(citizen_id: str, *, client_id: str | None = None, attribute: str
         query = query.where(LedgerEntry.released_at >= since)
     if until:
         query = query.where(LedgerEntry.released_at < until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) if count else None
     items = db.session.scalars(
         query.order_by(*_NEWEST_FIRST).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return list(items), total
-
-
-def clients_in_log(citizen_id: str) -> list[tuple[str, str]]:
-    """(client id, name) of every service in the citizen's log, for the filter."""
-    rows = db.session.execute(
-        select(LedgerEntry.client_id, LedgerEntry.client_name)
-        .where(LedgerEntry.citizen_id == citizen_id)
-        .distinct()
-        .order_by(LedgerEntry.client_name)
-    ).all()
-    return [tuple(row) for row in rows]

@@ -153,13 +153,21 @@ def page():
     return _render(citizen, filters, {})
 
 
+_FILTERS = ("client_id", "attribute", "channel", "since", "until")
+
+
 def _render(citizen, filters: dict | None, filter_errors: dict):
+    # The summary, the services of the filter and the log's size: one pass over the log.
+    overview = access_summary.overview(citizen.id)
+    summary = overview.summary
     if filters is not None:
-        entries, total = queries.entries_for(citizen.id, **filters)
+        # Unfiltered, the page's count is the log's: no second count of the same range.
+        filtered = any(filters[name] for name in _FILTERS)
+        entries, total = queries.entries_for(citizen.id, **filters, count=filtered)
+        total = total if filtered else overview.entries
         verified = proofs.verified(entries)
     else:
         entries, total, verified = [], 0, {}
-    summary = access_summary.last_twelve_months(citizen.id)
     return render_template(
         "account/access_log.html",
         summary=summary,
@@ -178,7 +186,7 @@ def _render(citizen, filters: dict | None, filter_errors: dict):
         filter_errors=filter_errors,
         page=filters["page"] if filters else 1,
         pages=max(1, -(-total // PAGE_SIZE)),
-        services=queries.clients_in_log(citizen.id),
+        services=overview.services,
         attributes=sorted(CITIZEN_CLAIMS),
         channels=[c.value for c in Channel],
     )

@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
 )
 from sqlalchemy.orm import aliased
 
@@ -160,9 +161,30 @@ def _repeats(in_window) -> dict[tuple[str, str], int]:
     return {(client_id, attributes): count for client_id, attributes, count in rows}
 
 
+@dataclass(frozen=True)
+class Overview:
+    """What the log page shows around its entries, from one pass over the citizen's log."""
+
+    summary: Summary
+    services: list[tuple[str, str]]  # (client id, name) of every service in the log, by name
+    entries: int  # every entry in the log
+
+
 def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Summary:
     """The citizen's summary for the calendar months of the display time zone
     (``DISPLAY_TIMEZONE``) up to and including the current one."""
+    return _summarised(citizen_id, now, whole_log=False).summary
+
+
+def overview(citizen_id: str, *, now: dt.datetime | None = None) -> Overview:
+    """The summary (as `last_twelve_months`), every service in the whole log (the page's
+    filter) and how many entries it holds (an unfiltered page's count), in one pass over the
+    citizen's index: the count and the services were two more scans of it, each as long as
+    the summary's (bench/results/profiles/2026-12-03-eve/ledgerread/)."""
+    return _summarised(citizen_id, now, whole_log=True)
+
+
+def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) -> Overview:
     zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     today = (now or dt.datetime.now(dt.UTC)).astimezone(zone).date()
     first, following = window(today)
@@ -177,37 +199,54 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         LedgerEntry.released_at < until,
     )
 
-    # One pass over the window's index range, index-only on PostgreSQL (migration 0017's
-    # index carries what it reads): the entries counted by service and by the list of
-    # attributes they released (a citizen's log has few distinct lists), then split into
-    # services, attributes and lines here. Three aggregates that each expanded every entry's
-    # JSON list, and read every entry's row for the repeats' test, took seconds at 5,000
-    # entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
+    # One pass over an index range of the citizen's (the window's, or with ``whole_log`` the
+    # whole log's, each group then marked in or out of the window), index-only on PostgreSQL
+    # (migration 0017's index carries what it reads): the entries counted by service, its
+    # name and the list of attributes they released (a citizen's log has few distinct
+    # lists), then split into services, attributes and lines here. Three aggregates that
+    # each expanded every entry's JSON list, and read every entry's row for the repeats'
+    # test, took seconds at 5,000 entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
     released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
     userinfo = and_(LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
+    # Without ``whole_log`` every group is in the window (a constant in GROUP BY would be
+    # read as a column's position).
+    inside = [and_(*in_window[1:])] if whole_log else []
     groups = db.session.execute(
         select(
             LedgerEntry.client_id,
-            func.max(LedgerEntry.client_name),
+            LedgerEntry.client_name,
             func.max(LedgerEntry.client_kind),
             released,
+            *inside or [true()],
             func.count(),
             func.count(LedgerEntry.erased_at),
             func.count(case((userinfo, 1))),
         )
-        .where(*in_window)
-        .group_by(LedgerEntry.client_id, released)
+        .where(*(in_window[:1] if whole_log else in_window))
+        .group_by(LedgerEntry.client_id, LedgerEntry.client_name, released, *inside)
     ).all()
-    repeats = _repeats(in_window) if any(group[-1] for group in groups) else {}
+    in_log = sorted({(group[0], group[1]) for group in groups}, key=lambda s: (s[1], s[0]))
+    entries = sum(group[5] for group in groups)
+    # The window's groups by service and list of attributes (a renamed service keeps its
+    # client_id; one name and kind stand for it, the greatest).
+    merged: dict[tuple[str, str | None], list] = {}  # [name, kind, count, erased]
+    for client_id, name, kind, attributes, inside_window, count, erased, userinfo_count in groups:
+        if not inside_window:
+            continue
+        row = merged.setdefault((client_id, attributes), [name, kind, 0, 0, 0])
+        row[0], row[1] = max(row[0], name), max(row[1], kind)
+        row[2] += count
+        row[3] += erased
+        row[4] += userinfo_count
+    repeats = _repeats(in_window) if any(row[4] for row in merged.values()) else {}
     services: dict[str, list] = {}  # client_id: [name, kind, releases, erased]
     by_attribute: dict[str, list] = {}  # attribute: [releases, {client_id}]
     by_line: dict[str, list] = {}
-    for client_id, name, kind, attributes, count, erased, _userinfo in groups:
+    for (client_id, attributes), (name, kind, count, erased, _userinfo) in merged.items():
         count -= repeats.get((client_id, attributes), 0)
         if count == 0:
             continue
         service = services.setdefault(client_id, [name, kind, 0, 0])
-        # A renamed service keeps its client_id; one name stands for it (the greatest).
         service[0], service[1] = max(service[0], name), max(service[1], kind)
         service[2] += count
         service[3] += erased
@@ -226,7 +265,7 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
                 for key, (releases, clients) in counted.items()]  # fmt: skip
         return sorted(rows, key=lambda row: (-row.releases, row.attribute))
 
-    return Summary(
+    summary = Summary(
         first_day=first,
         last_day=following - dt.timedelta(days=1),
         timezone=zone.key,
@@ -237,6 +276,7 @@ def last_twelve_months(citizen_id: str, *, now: dt.datetime | None = None) -> Su
         attributes=counts(by_attribute),
         lines=counts(by_line),
     )
+    return Overview(summary=summary, services=in_log, entries=entries)
 
 
 # --- for the page and the API ------------------------------------------------------------

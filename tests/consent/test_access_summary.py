@@ -211,6 +211,40 @@ def test_another_citizens_releases_never_count(app, client, releases):
     assert [s["name"] for s in hers["services"]] == ["Skattestyrelsen"]
 
 
+def _service_options(html: str) -> list[str]:
+    select = re.search(r'<select class="form-select" id="service".*?</select>', html, re.S)
+    return re.findall(r'<option value="([^"]+)"', select.group(0))
+
+
+def test_the_page_counts_and_offers_the_whole_log_not_only_the_window(app, client, releases):
+    """The page's count and its filter of services come from the same pass as the summary,
+    but cover the whole log: the two lookups before the window are entries too, and a
+    service whose only entries are that old is still offered; another citizen's never."""
+    authority, bank = releases
+    html = client.get("/me/access-log").text
+    assert client.get("/api/me/access-log/summary").json["total"] == 5
+    assert "7 entries." in html
+    assert sorted(_service_options(html)) == sorted([authority.client_id, bank.client_id])
+
+    # The bank's one entry moved before the window (as an operator could: it then no
+    # longer verifies, which is not what this test is about).
+    sql(app, "UPDATE ledger_entry SET released_at = :old WHERE client_id = :bank",
+        old=_first_day_of_window(dt.datetime.now(ZONE).date()) - dt.timedelta(days=3),
+        bank=bank.client_id)  # fmt: skip
+    html = client.get("/me/access-log").text
+    assert "7 entries." in html
+    assert bank.client_id in _service_options(html)
+    assert "Nordbank" not in client.get("/api/me/access-log/summary").text
+    filtered = client.get("/me/access-log", query_string={"service": bank.client_id})
+    assert "1 entry." in filtered.text
+
+    bodil = CitizenActions(app, app.test_client())
+    bodil.create(username="bodil", given_name="Bodil", cpr="0101901999")
+    assert bodil.login("bodil").status_code == 302
+    hers = bodil.client.get("/me/access-log").text
+    assert "0 entries." in hers and _service_options(hers) == []
+
+
 def test_an_empty_log_says_so_without_a_chart(app):
     someone = CitizenActions(app, app.test_client())
     someone.create(username="carl", given_name="Carl")
