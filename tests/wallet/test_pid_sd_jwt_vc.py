@@ -14,7 +14,11 @@ from jwcrypto.jwk import JWK
 from sd_jwt.holder import SDJWTHolder
 from sd_jwt.verifier import SDJWTVerifier
 
+from idp.citizens import service as citizens
 from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
+from idp.wallet import pid
+from idp.wallet.models import CredentialStatus
 from tests.wallet.helpers import CPR, create_citizen, issue_pid, payload, wallet_key
 
 
@@ -180,3 +184,40 @@ def test_two_credentials_for_one_citizen_share_no_digest_or_status_index(app, is
     other = issue_pid(app, wallet_key(), CPR)
     assert not set(payload(credential)["_sd"]) & set(payload(other)["_sd"])
     assert payload(credential)["status"] != payload(other)["status"]
+
+
+@pytest.mark.parametrize(
+    ("jwk", "message"),
+    [
+        (wallet_key().as_dict(private=True), "public key"),  # its private half: never
+        ({"kty": "oct", "k": "c2VjcmV0"}, "public key"),
+        ({"kty": "EC", "crv": "P-256", "x": "nope"}, "not a valid JWK"),
+        ({"kty": "banana"}, "not a valid JWK"),
+        ("not a JWK", "a JWK"),
+    ],
+)
+def test_a_holder_key_that_cannot_bind_a_credential_is_refused(app, runner, jwk, message):
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    create_citizen(runner)
+    with app.app_context():
+        with pytest.raises(pid.InvalidHolderKey, match=message):
+            pid.issue(citizens.find_by_cpr(CPR), jwk)
+        # Refused before anything was written: no status index spent.
+        assert db.session.query(CredentialStatus).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("missing", "nationalities", "extra"),
+    [
+        ("place_of_birth", ("DK",), {"birth_country": "", "birth_region": "",
+                                      "birth_locality": ""}),
+        ("nationalities", (), {}),
+    ],
+)  # fmt: skip
+def test_no_pid_without_a_mandatory_attribute(app, runner, missing, nationalities, extra):
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    create_citizen(runner, nationalities=nationalities, **extra)
+    with app.app_context():
+        with pytest.raises(pid.IncompletePID, match=missing):
+            pid.issue(citizens.find_by_cpr(CPR), wallet_key().as_dict(private=False))
+        assert db.session.query(CredentialStatus).count() == 0
