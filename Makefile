@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
-# openid-client (Node) for the interop tests, from the committed lock file.
+# openid-client (Node) for the interop tests, from the committed lock file; and sd-jwt-js
+# (the OpenWallet Foundation's SD-JWT VC and status list libraries) for the wallet's.
 INTEROP := tests/interop/openid-client
 INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
+SD_JWT_VC := tests/interop/sd-jwt-vc
+SD_JWT_VC_STAMP := $(SD_JWT_VC)/node_modules/.package-lock.json
 
 .PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
 
@@ -36,11 +39,15 @@ assets:
 screenshots: install
 	$(BIN)/python docs/screenshots/take.py
 
-interop-deps: $(INTEROP_STAMP)
+interop-deps: $(INTEROP_STAMP) $(SD_JWT_VC_STAMP)
 
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(INTEROP) --no-audit --no-fund; \
 	else echo "npm not found: the openid-client interop test will skip" >&2; fi
+
+$(SD_JWT_VC_STAMP): $(SD_JWT_VC)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(SD_JWT_VC) --no-audit --no-fund; \
+	else echo "npm not found: the sd-jwt-vc interop test will skip" >&2; fi
 
 # The peer in `make bench` (Node's oidc-provider), from its committed lock file.
 PEER := bench/peer
@@ -127,5 +134,5 @@ messages: install
 	$(BIN)/pybabel update -i idp/translations/messages.pot -d idp/translations
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules frontend/node_modules $(PEER)/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(INTEROP)/node_modules $(SD_JWT_VC)/node_modules frontend/node_modules $(PEER)/node_modules
 	rm -f $(COMPILED)

@@ -20,6 +20,17 @@ DEMO_CPR = "1507851234"
 PENDING_DEMO_CPR = "0203924321"
 
 _MUNICIPALITIES = {"København": "101", "Aarhus": "751", "Odense": "461", "Aalborg": "851"}
+# Birth places and nationalities for the PID: most born in Denmark, some abroad, a few with
+# a second nationality (the register records every one).
+_BIRTH_PLACES = (
+    {"country": "DK", "region": "Region Hovedstaden", "locality": "København"},
+    {"country": "DK", "region": "Region Midtjylland", "locality": "Aarhus"},
+    {"country": "DK", "region": "Region Syddanmark", "locality": "Odense"},
+    {"country": "DK", "region": "Region Nordjylland", "locality": "Aalborg"},
+    {"country": "SE", "locality": "Malmö"},
+    {"country": "DE", "region": "Schleswig-Holstein", "locality": "Flensburg"},
+)
+_NATIONALITIES = {"DK": ["DK"], "SE": ["SE", "DK"], "DE": ["DE"]}
 
 
 def _cpr_for(born: dt.date, rng: random.Random) -> str:
@@ -31,6 +42,8 @@ def _cpr_for(born: dt.date, rng: random.Random) -> str:
 def _fake_citizen(fake: Faker, rng: random.Random) -> service.CitizenData:
     born = fake.date_of_birth(minimum_age=15, maximum_age=95)
     city, municipality = rng.choice(list(_MUNICIPALITIES.items()))
+    # From the birthdate, not from rng: drawing from rng would change every later CPR number.
+    born_in = _BIRTH_PLACES[born.toordinal() % len(_BIRTH_PLACES)]
     return service.validate(
         cpr=_cpr_for(born, rng),
         given_name=fake.first_name(),
@@ -44,6 +57,8 @@ def _fake_citizen(fake: Faker, rng: random.Random) -> service.CitizenData:
             "city": city,
             "municipality_code": municipality,
         },
+        place_of_birth=born_in,
+        nationalities=_NATIONALITIES[born_in["country"]],
     )
 
 
@@ -74,6 +89,12 @@ def load(count: int, seed: int | None = None) -> dict:
                     "city": "København V",
                     "municipality_code": "101",
                 },
+                place_of_birth={
+                    "country": "DK",
+                    "region": "Region Hovedstaden",
+                    "locality": "København",
+                },
+                nationalities=["DK"],
             ),
             username=DEMO_USERNAME,
             password=DEMO_PASSWORD,

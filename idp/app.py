@@ -111,6 +111,8 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.security.views import bp as security_bp
     from idp.sessions import current
     from idp.sessions.keepalive import bp as keepalive_bp
+    from idp.wallet import models as wallet_models  # noqa: F401
+    from idp.wallet.views import bp as wallet_bp
 
     app.register_blueprint(i18n.bp)
     app.register_blueprint(auth_bp)
@@ -131,6 +133,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(openapi_bp)
     app.register_blueprint(phone_app_bp)
     app.register_blueprint(phone_login_bp)
+    app.register_blueprint(wallet_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     session_tokens.init_app()

@@ -32,6 +32,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "idp.templating",
         "idp.ops",
         "idp.openapi",
+        "idp.wallet",
     ),
     "app": ("idp.app", "idp.errors", "demo"),
 }

@@ -50,6 +50,11 @@ FIELDS = (
     _Field("postcode", _l("Postcode"), Source.CPR_REGISTER),
     _Field("city", _l("Town"), Source.CPR_REGISTER),
     _Field("municipality_code", _l("Municipality code"), Source.CPR_REGISTER),
+    # What the PID (the EU wallet's identity credential) carries beside the above.
+    _Field("birth_country", _l("Country of birth"), Source.CPR_REGISTER),
+    _Field("birth_region", _l("Region of birth"), Source.CPR_REGISTER),
+    _Field("birth_locality", _l("Place of birth"), Source.CPR_REGISTER),
+    _Field("nationalities", _l("Nationalities"), Source.CPR_REGISTER),
     _claim("email", "email"),
     _claim("phone", "phone_number"),
     _Field("username", _l("User ID"), Source.TILLID),
@@ -70,6 +75,8 @@ def _value(citizen: Citizen, field: str, full_cpr: bool) -> str | None:
     if field == "cpr":
         return citizen.cpr if full_cpr else cpr.masked(citizen.cpr)
     value = getattr(citizen, field)
+    if isinstance(value, list):  # nationalities: ISO 3166-1 codes, in the register's order
+        return ", ".join(value) or None
     return value.isoformat() if isinstance(value, dt.date) else value
 
 

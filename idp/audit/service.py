@@ -28,7 +28,10 @@ _SECRET_WORDS = ("password", "secret", "token", "seed", "private", "key", "code"
 # A citizen's personal data stays out of an append-only log that can never be erased; the
 # CPR number becomes its keyed lookup hash (citizen.cpr_lookup), which names the citizen to
 # whoever holds the data key and to no one else.
-_PERSONAL_PARAMS = {"given_name", "family_name", "birthdate", "email", "phone", "address_json"}
+_PERSONAL_PARAMS = {
+    "given_name", "family_name", "birthdate", "email", "phone", "address_json",
+    "birth_country", "birth_region", "birth_locality", "nationalities",
+}  # fmt: skip
 
 
 class AuditTableMissing(Exception):

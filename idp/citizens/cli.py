@@ -29,13 +29,19 @@ citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 @click.option("--email")
 @click.option("--phone")
 @click.option("--address-json", help='{"street", "postcode", "city", "municipality_code"}')
+@click.option("--birth-country", help="Where born: ISO 3166-1 alpha-2 code, e.g. DK.")
+@click.option("--birth-region", help="Where born: state, province, region.")
+@click.option("--birth-locality", help="Where born: municipality, city, town or village.")
+@click.option(
+    "--nationality", "nationalities", multiple=True, help="ISO 3166-1 alpha-2 (repeatable)."
+)
 @click.option(
     "--totp-secret",
     help="Base32 TOTP seed: enrols an authenticator app at once (with --username/--password).",
 )
 def create_command(
     cpr, given_name, family_name, birthdate, username, password, email, phone, address_json,
-    totp_secret,
+    birth_country, birth_region, birth_locality, nationalities, totp_secret,
 ):  # fmt: skip
     """Register one citizen; prints {"id", "username", "status"}."""
     try:
@@ -53,6 +59,12 @@ def create_command(
             email=email,
             phone=phone,
             address=address,
+            place_of_birth={
+                "country": birth_country,
+                "region": birth_region,
+                "locality": birth_locality,
+            },
+            nationalities=nationalities,
         )
         if totp_secret is not None:
             citizen = totp.register_with_app(
@@ -74,7 +86,9 @@ def import_command(csv_file):
     """Import a register extract (CSV, UTF-8, header row). Idempotent by CPR number.
 
     Columns: cpr, given_name, family_name (required); birthdate, email, phone, street,
-    postcode, city, municipality_code (optional).
+    postcode, city, municipality_code, birth_country, birth_region, birth_locality,
+    nationalities (optional; country codes ISO 3166-1 alpha-2, nationalities separated by
+    semicolons: DK;SE).
     """
     try:
         report = citizens.import_rows(csv_file)

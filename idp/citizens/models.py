@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Date, ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.core import crypto
@@ -38,6 +38,13 @@ class Citizen(db.Model):
     postcode: Mapped[str | None] = mapped_column(String(10))
     city: Mapped[str | None] = mapped_column(String(100))
     municipality_code: Mapped[str | None] = mapped_column(String(4))
+    # Where the person was born, as the PID rulebook's place_of_birth has it (any of the
+    # three may be unknown: the register holds what was recorded at birth or immigration).
+    birth_country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    birth_region: Mapped[str | None] = mapped_column(String(100))
+    birth_locality: Mapped[str | None] = mapped_column(String(100))
+    # ISO 3166-1 alpha-2 codes, in the register's order; empty when none is recorded.
+    nationalities: Mapped[list[str]] = mapped_column(JSON, default=list)
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[CitizenStatus] = mapped_column(STATUS_TYPE, default=CitizenStatus.PENDING)
@@ -69,6 +76,16 @@ class Citizen(db.Model):
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    @property
+    def place_of_birth(self) -> dict:
+        """The parts of the birth place the register holds (none when nothing is known)."""
+        parts = {
+            "country": self.birth_country,
+            "region": self.birth_region,
+            "locality": self.birth_locality,
+        }
+        return {key: value for key, value in parts.items() if value}
 
     @property
     def address(self) -> dict:

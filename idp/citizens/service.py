@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.citizens import countries
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens.models import ActivationCode, Citizen, CitizenStatus, cpr_lookup
 from idp.core import crypto, passwords
@@ -30,6 +31,8 @@ _TEXT_LIMITS = {
     "family_name": 200,
     "street": 200,
     "city": 100,
+    "birth_region": 100,
+    "birth_locality": 100,
     "email": 254,
     "phone": 32,
 }
@@ -89,6 +92,8 @@ class CitizenData:
     email: str | None = None
     phone: str | None = None
     address: dict = field(default_factory=dict)
+    place_of_birth: dict = field(default_factory=dict)
+    nationalities: list[str] = field(default_factory=list)
 
 
 # Control and format characters (incl. bidi overrides and zero-width marks) and line or
@@ -122,6 +127,8 @@ def validate(
     email: str | None = None,
     phone: str | None = None,
     address: dict | None = None,
+    place_of_birth: dict | None = None,
+    nationalities: Iterable[str] | None = None,
 ) -> CitizenData:
     try:
         canonical = cpr_numbers.parse(cpr or "")
@@ -156,7 +163,53 @@ def validate(
         email=email,
         phone=phone,
         address=_validate_address({} if address is None else address),
+        place_of_birth=_validate_place_of_birth({} if place_of_birth is None else place_of_birth),
+        nationalities=_validate_nationalities(nationalities or ()),
     )
+
+
+def _validate_place_of_birth(place: dict) -> dict:
+    if not isinstance(place, dict):
+        raise InvalidCitizenData("place_of_birth", "must be an object")
+    unknown = set(place) - {"country", "region", "locality"}
+    if unknown:
+        raise InvalidCitizenData("place_of_birth", f"unknown fields: {', '.join(sorted(unknown))}")
+    for key, value in place.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidCitizenData(f"place_of_birth.{key}", "must be text")
+    country = (place.get("country") or "").strip() or None
+    if country is not None:
+        try:
+            country = countries.parse(country)
+        except countries.UnknownCountry as exc:
+            raise InvalidCitizenData("place_of_birth.country", str(exc)) from None
+    return {
+        "country": country,
+        "region": _clean_text("birth_region", place.get("region")),
+        "locality": _clean_text("birth_locality", place.get("locality")),
+    }
+
+
+def _validate_nationalities(codes: Iterable[str]) -> list[str]:
+    if isinstance(codes, str | bytes):  # one string would be read as its letters
+        raise InvalidCitizenData("nationalities", "must be a list of country codes")
+    codes = list(codes)
+    if not all(isinstance(code, str) for code in codes):
+        raise InvalidCitizenData("nationalities", "must be a list of country codes")
+    result: list[str] = []
+    for raw in codes:
+        try:
+            code = countries.parse(raw)
+        except countries.UnknownCountry as exc:
+            raise InvalidCitizenData("nationalities", str(exc)) from None
+        if code not in result:  # the register may repeat one; the PID lists each once
+            result.append(code)
+    return result
+
+
+def split_nationalities(cell: str | None) -> list[str]:
+    """A register cell's nationalities: codes separated by semicolons or spaces ("DK;SE")."""
+    return [code for code in re.split(r"[;\s]+", cell or "") if code]
 
 
 def _validate_address(address: dict) -> dict:
@@ -190,6 +243,10 @@ def _apply(citizen: Citizen, data: CitizenData) -> None:
     citizen.phone = data.phone
     for key, value in data.address.items():
         setattr(citizen, key, value)
+    citizen.birth_country = data.place_of_birth.get("country")
+    citizen.birth_region = data.place_of_birth.get("region")
+    citizen.birth_locality = data.place_of_birth.get("locality")
+    citizen.nationalities = list(data.nationalities)
 
 
 def find_by_cpr(canonical: str) -> Citizen | None:
@@ -259,6 +316,10 @@ IMPORT_COLUMNS = (
     "postcode",
     "city",
     "municipality_code",
+    "birth_country",
+    "birth_region",
+    "birth_locality",
+    "nationalities",
 )
 REQUIRED_IMPORT_COLUMNS = ("cpr", "given_name", "family_name")
 
@@ -311,6 +372,12 @@ def import_rows(lines: Iterable[str]) -> ImportReport:
                 address={
                     k: row.get(k) for k in ("street", "postcode", "city", "municipality_code")
                 },
+                place_of_birth={
+                    "country": row.get("birth_country"),
+                    "region": row.get("birth_region"),
+                    "locality": row.get("birth_locality"),
+                },
+                nationalities=split_nationalities(row.get("nationalities")),
             )
         except InvalidCitizenData as exc:
             report.rejected.append({"line": line, "field": exc.field, "reason": exc.message})
@@ -349,6 +416,10 @@ def _registry_view(citizen: Citizen) -> tuple:
         citizen.postcode,
         citizen.city,
         citizen.municipality_code,
+        citizen.birth_country,
+        citizen.birth_region,
+        citizen.birth_locality,
+        tuple(citizen.nationalities or ()),
     )
 
 

@@ -259,6 +259,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "KEY_ROTATION_GRACE_SECONDS": _env_int("KEY_ROTATION_GRACE_SECONDS", 60 * 60),
         # …and a retired one stays published this long after, until what it signed expired.
         "KEY_RETIRED_PUBLISH_SECONDS": _env_int("KEY_RETIRED_PUBLISH_SECONDS", 24 * 60 * 60),
+        # A wallet credential (the PID) is valid this long; a retired credential key stays
+        # published as long, so every credential it signed still verifies (docs/wallet.md).
+        "PID_VALIDITY_DAYS": _env_int("PID_VALIDITY_DAYS", 90),
+        # The PID's issuing_authority: the authority that answers for it (PID rulebook).
+        "PID_ISSUING_AUTHORITY": os.environ.get("PID_ISSUING_AUTHORITY", "Tillid"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # A request body larger than this is refused with 413 before it is parsed.
         "MAX_CONTENT_LENGTH": 1024 * 1024,

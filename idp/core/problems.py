@@ -21,7 +21,7 @@ class TemporarilyUnavailable(Exception):
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.
 OAUTH_PATHS = ("/token", "/userinfo", "/introspect", "/revoke", "/bc-authorize", "/par")
-JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", *OAUTH_PATHS)
+JSON_PATHS = ("/api/", "/jwks", "/.well-known/", "/ledger/", "/wallet/", *OAUTH_PATHS)
 
 
 def wants_json() -> bool:

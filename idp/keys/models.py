@@ -1,4 +1,5 @@
-"""SigningKey: one asymmetric key that signs ID and access tokens for its algorithm."""
+"""SigningKey: one asymmetric key that signs, for its purpose (tokens or wallet credentials)
+and algorithm."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ class SigningKey(db.Model):
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # RFC 7638 thumbprint
     alg: Mapped[str] = mapped_column(String(10), index=True)
+    # "token" (ID and access tokens, /jwks) or "credential" (wallet credentials and their
+    # status lists, /.well-known/jwt-vc-issuer): never one key for both, so either set can
+    # be rotated, published and, if need be, revoked without touching the other.
+    purpose: Mapped[str] = mapped_column(String(16), default="token", server_default="token")
     public_jwk: Mapped[str] = mapped_column(Text)
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""Key lifecycle: ensure, rotate, the signing key per algorithm, the published set."""
+"""Key lifecycle: ensure, rotate, the signing key per purpose and algorithm, the published set."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from idp.core.problems import TemporarilyUnavailable
 from idp.keys.models import SigningKey
 
 ALGORITHMS = ("RS256", "ES256")
+TOKEN = "token"  # noqa: S105 (a key purpose, no secret): ID and access tokens, at /jwks
+CREDENTIAL = "credential"  # wallet credentials and status lists (idp/wallet/)
+# Which algorithms each purpose signs with: credentials ES256 only, as HAIP 1.0 asks.
+PURPOSES = {TOKEN: ALGORITHMS, CREDENTIAL: ("ES256",)}
 
 
 class UnknownAlgorithm(ValueError):
@@ -32,9 +36,13 @@ class NoSigningKey(TemporarilyUnavailable, LookupError):
     retry_after = 30  # an operator must act: polling faster would not help
 
 
-def _check_alg(alg: str) -> None:
-    if alg not in ALGORITHMS:
-        raise UnknownAlgorithm(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+def _check_alg(alg: str, purpose: str = TOKEN) -> None:
+    if purpose not in PURPOSES:
+        raise UnknownAlgorithm(f"unknown key purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
+    if alg not in PURPOSES[purpose]:
+        raise UnknownAlgorithm(
+            f"unknown algorithm {alg!r} for {purpose} keys; use {', '.join(PURPOSES[purpose])}"
+        )
 
 
 def _generate(alg: str) -> RSAKey | ECKey:
@@ -48,13 +56,14 @@ def _context(kid: str) -> str:
     return f"signing-key:{kid}"
 
 
-def _new_key(alg: str, activates_at: dt.datetime) -> SigningKey:
+def _new_key(alg: str, activates_at: dt.datetime, purpose: str = TOKEN) -> SigningKey:
     key = _generate(alg)
     kid = key.thumbprint()
     public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
     return SigningKey(
         kid=kid,
         alg=alg,
+        purpose=purpose,
         public_jwk=json.dumps(public, sort_keys=True),
         private_key_encrypted=crypto.encrypt(key.as_pem(private=True), _context(kid)),
         created_at=utcnow(),
@@ -62,14 +71,20 @@ def _new_key(alg: str, activates_at: dt.datetime) -> SigningKey:
     )
 
 
-def _retention() -> dt.timedelta:
-    return dt.timedelta(seconds=current_app.config["KEY_RETIRED_PUBLISH_SECONDS"])
+def _retention(purpose: str = TOKEN) -> dt.timedelta:
+    tokens = dt.timedelta(seconds=current_app.config["KEY_RETIRED_PUBLISH_SECONDS"])
+    if purpose == CREDENTIAL:
+        # A credential lives far longer than a token: its key stays published until the
+        # last credential it signed has expired.
+        return max(tokens, dt.timedelta(days=current_app.config["PID_VALIDITY_DAYS"]))
+    return tokens
 
 
-def _signing_now(alg: str, now: dt.datetime) -> SigningKey | None:
+def _signing_now(alg: str, now: dt.datetime, purpose: str = TOKEN) -> SigningKey | None:
     return db.session.scalar(
         select(SigningKey)
         .where(
+            SigningKey.purpose == purpose,
             SigningKey.alg == alg,
             SigningKey.activates_at <= now,
             or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
@@ -80,47 +95,52 @@ def _signing_now(alg: str, now: dt.datetime) -> SigningKey | None:
 
 
 def ensure() -> list[SigningKey]:
-    """Create an immediately active key for every algorithm that has none (first start)."""
+    """Create an immediately active key for every purpose and algorithm that has none
+    (first start)."""
     now = utcnow()
     created = []
-    for alg in ALGORITHMS:
-        has_key = db.session.scalar(
-            select(SigningKey.kid).where(
-                SigningKey.alg == alg,
-                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
+    for purpose, algs in PURPOSES.items():
+        for alg in algs:
+            has_key = db.session.scalar(
+                select(SigningKey.kid).where(
+                    SigningKey.purpose == purpose,
+                    SigningKey.alg == alg,
+                    or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
+                )
             )
-        )
-        if has_key is None:
-            key = _new_key(alg, activates_at=now)
-            db.session.add(key)
-            created.append(key)
+            if has_key is None:
+                key = _new_key(alg, activates_at=now, purpose=purpose)
+                db.session.add(key)
+                created.append(key)
     db.session.commit()
     forget_cached_keys()
     return created
 
 
-def rotate(algs: tuple[str, ...], grace_seconds: int) -> list[SigningKey]:
-    """Publish a new key per algorithm now; it signs after the grace period.
+def rotate(algs: tuple[str, ...], grace_seconds: int, purpose: str = TOKEN) -> list[SigningKey]:
+    """Publish a new key per algorithm of ``purpose`` now; it signs after the grace period.
 
     The key it replaces stops signing at that moment and stays published for
-    KEY_RETIRED_PUBLISH_SECONDS more, so tokens it signed still verify.
+    KEY_RETIRED_PUBLISH_SECONDS more (a credential key: PID_VALIDITY_DAYS), so what it
+    signed still verifies. Keys of the other purpose are left alone.
     """
     if grace_seconds < 0:
         raise ValueError("the grace period cannot be negative")
     now = utcnow()
     switch_at = now + dt.timedelta(seconds=grace_seconds)
     for alg in algs:
-        _check_alg(alg)
+        _check_alg(alg, purpose)
     created = []
     for alg in algs:
         for older in db.session.scalars(
             select(SigningKey).where(
+                SigningKey.purpose == purpose,
                 SigningKey.alg == alg,
                 or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > switch_at),
             )
         ):
             older.retired_at = switch_at
-        key = _new_key(alg, activates_at=switch_at)
+        key = _new_key(alg, activates_at=switch_at, purpose=purpose)
         db.session.add(key)
         created.append(key)
     db.session.commit()
@@ -184,9 +204,9 @@ def _earliest(*moments: dt.datetime | None) -> dt.datetime | None:
     return min(known) if known else None
 
 
-def signing_key(alg: str) -> tuple[str, RSAKey | ECKey]:
-    """The kid and private key that sign for ``alg`` now."""
-    return _cached(("signing", alg), lambda: _load_signing_key(alg))
+def signing_key(alg: str, purpose: str = TOKEN) -> tuple[str, RSAKey | ECKey]:
+    """The kid and private key that sign for ``alg`` now (tokens, unless ``purpose`` says)."""
+    return _cached(("signing", purpose, alg), lambda: _load_signing_key(alg, purpose))
 
 
 def without_signing_key(algs) -> list[str]:
@@ -207,7 +227,8 @@ def _load_signing_algorithms():
     now = utcnow()
     schedule = db.session.execute(
         select(SigningKey.alg, SigningKey.activates_at, SigningKey.retired_at).where(
-            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now)
+            SigningKey.purpose == TOKEN,
+            or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
         )
     ).all()
     signing = frozenset(alg for alg, activates_at, _ in schedule if activates_at <= now)
@@ -216,11 +237,11 @@ def _load_signing_algorithms():
     return signing, _earliest(*changes)
 
 
-def _load_signing_key(alg: str):
+def _load_signing_key(alg: str, purpose: str):
     now = utcnow()
-    key = _signing_now(alg, now)
+    key = _signing_now(alg, now, purpose)
     if key is None:
-        raise NoSigningKey(f"no {alg} signing key is active; run `flask keys ensure`")
+        raise NoSigningKey(f"no {alg} {purpose} key is active; run `flask keys ensure`")
     cache_key = (crypto.keyed_hash(key.kid, "loaded-signing-key"),
                  hashlib.sha256(key.private_key_encrypted).hexdigest())  # fmt: skip
     loaded = _LOADED.get(cache_key)
@@ -232,27 +253,33 @@ def _load_signing_key(alg: str):
         _LOADED[cache_key] = loaded
     next_activation = db.session.scalar(
         select(func.min(SigningKey.activates_at)).where(
-            SigningKey.alg == alg, SigningKey.activates_at > now
+            SigningKey.purpose == purpose, SigningKey.alg == alg, SigningKey.activates_at > now
         )
     )
     return (key.kid, loaded), _earliest(next_activation, key.retired_at)
 
 
-def published() -> list[dict]:
-    """The public JWKs relying parties may see: upcoming, active and recently retired."""
-    return _cached(("published",), _load_published)
+def published(purpose: str = TOKEN) -> list[dict]:
+    """The public JWKs of ``purpose`` verifiers may see: upcoming, active and recently
+    retired (the token keys at /jwks, the credential keys at /.well-known/jwt-vc-issuer)."""
+    if purpose == TOKEN:  # the name every token path already caches under
+        return _cached(("published",), lambda: _load_published(TOKEN))
+    return _cached(("published", purpose), lambda: _load_published(purpose))
 
 
-def _load_published():
-    cutoff = utcnow() - _retention()
+def _load_published(purpose: str):
+    cutoff = utcnow() - _retention(purpose)
     keys = list(
         db.session.scalars(
             select(SigningKey)
-            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
+            .where(
+                SigningKey.purpose == purpose,
+                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff),
+            )
             .order_by(SigningKey.alg, SigningKey.activates_at)
         )
     )
-    unpublished_at = [key.retired_at + _retention() for key in keys if key.retired_at]
+    unpublished_at = [key.retired_at + _retention(purpose) for key in keys if key.retired_at]
     return [json.loads(key.public_jwk) for key in keys], _earliest(*unpublished_at)
 
 
@@ -278,13 +305,13 @@ def published_key_set(kid: str | None = None) -> KeySet:
 
 
 def state(key: SigningKey, now: dt.datetime) -> str:
-    if key.retired_at is not None and key.retired_at + _retention() <= now:
+    if key.retired_at is not None and key.retired_at + _retention(key.purpose) <= now:
         return "expired"
     if key.retired_at is not None and key.retired_at <= now:
         return "retired"
     if key.activates_at > now:
         return "upcoming"
-    return "active" if _signing_now(key.alg, now) is key else "superseded"
+    return "active" if _signing_now(key.alg, now, key.purpose) is key else "superseded"
 
 
 def describe_all() -> list[dict]:
@@ -294,11 +321,12 @@ def describe_all() -> list[dict]:
         {
             "kid": key.kid,
             "alg": key.alg,
+            "purpose": key.purpose,
             "state": state(key, now),
             "created_at": key.created_at.isoformat(),
             "signs_from": key.activates_at.isoformat(),
             "signs_until": key.retired_at.isoformat() if key.retired_at else None,
-            "published_until": (key.retired_at + _retention()).isoformat()
+            "published_until": (key.retired_at + _retention(key.purpose)).isoformat()
             if key.retired_at
             else None,
         }

@@ -92,13 +92,15 @@ def test_secrets_are_redacted_and_personal_data_kept_out(app, runner, audit_log_
     result = runner.invoke(args=[
         "citizens", "create", "--cpr", "010190-1234", "--given-name", "Anna",
         "--family-name", "Jensen", "--email", "anna@example.org", "--username", "anna",
-        "--password", PASSWORD, "--totp-secret", TOTP_SEED,
+        "--password", PASSWORD, "--totp-secret", TOTP_SEED, "--birth-country", "SE",
+        "--birth-locality", "Trelleborg", "--nationality", "SE",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     (entry,) = audit_entries(runner)
     arguments = entry["arguments"]
     assert arguments["password"] == "[redacted]" and arguments["totp_secret"] == "[redacted]"
     assert arguments["given_name"] == arguments["email"] == "[personal data]"
+    assert arguments["birth_locality"] == arguments["nationalities"] == "[personal data]"
     assert arguments["username"] == "anna"
     # The CPR number becomes the citizen's keyed lookup hash: it names the row, not the number.
     (citizen,) = sql(app, "SELECT cpr_lookup FROM citizen")
@@ -106,7 +108,8 @@ def test_secrets_are_redacted_and_personal_data_kept_out(app, runner, audit_log_
     stored = json.dumps([dict(row) for row in sql(app, "SELECT * FROM audit_entry")], default=str)
     logged = json.dumps(audit_log_lines())
     for text in (stored, logged):
-        for secret in (PASSWORD, TOTP_SEED, CPR, "010190-1234", "Anna", "anna@example.org"):
+        for secret in (PASSWORD, TOTP_SEED, CPR, "010190-1234", "Anna", "anna@example.org",
+                       "Trelleborg", '"SE"'):  # fmt: skip
             assert secret not in text
 
 

@@ -43,6 +43,11 @@ class KeyClock:
         self.now += dt.timedelta(seconds=seconds)
 
 
+def _tokens(created: list[dict]) -> list[dict]:
+    """The token keys of a `keys ensure` (which also makes the wallet's credential key)."""
+    return [key for key in created if key["purpose"] == "token"]
+
+
 def _signs_with(app, alg: str) -> str:
     with app.app_context():
         kid, _ = service.signing_key(alg)
@@ -50,8 +55,13 @@ def _signs_with(app, alg: str) -> str:
 
 
 def test_ensure_creates_one_rs256_and_one_es256_key_once(runner, client):
-    created = keys(runner, "ensure")["created"]
+    everything = keys(runner, "ensure")["created"]
+    created = _tokens(everything)
     assert sorted(k["alg"] for k in created) == ["ES256", "RS256"]
+    # And one ES256 key for wallet credentials (tests/wallet/test_credential_keys.py).
+    assert [(k["alg"], k["purpose"]) for k in everything if k not in created] == [
+        ("ES256", "credential")
+    ]
     assert keys(runner, "ensure")["created"] == []
     jwks = published(client)
     assert set(jwks) == {k["kid"] for k in created}
@@ -83,7 +93,7 @@ def test_private_keys_are_encrypted_at_rest(app, runner):
     keys(runner, "ensure")
     with app.app_context():
         blobs = db.session.execute(text("SELECT private_key_encrypted FROM signing_key")).all()
-    assert len(blobs) == 2
+    assert len(blobs) == 3  # RS256 and ES256 for tokens, ES256 for credentials
     for (blob,) in blobs:
         assert b"PRIVATE KEY" not in bytes(blob)
     other = create_app(base_config(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"]))
@@ -100,7 +110,7 @@ def test_rotation_publishes_first_signs_after_the_grace_and_retires_later(
     app, runner, client, monkeypatch
 ):
     clock = KeyClock(monkeypatch)
-    old = {k["alg"]: k["kid"] for k in keys(runner, "ensure")["created"]}
+    old = {k["alg"]: k["kid"] for k in _tokens(keys(runner, "ensure")["created"])}
     new = {k["alg"]: k["kid"] for k in keys(runner, "rotate", "--grace", "600")["created"]}
 
     # Published at once, but the old keys still sign during the grace period.
@@ -122,7 +132,7 @@ def test_rotation_publishes_first_signs_after_the_grace_and_retires_later(
 
 def test_rotating_one_algorithm_leaves_the_other(app, runner, client, monkeypatch):
     clock = KeyClock(monkeypatch)
-    old = {k["alg"]: k["kid"] for k in keys(runner, "ensure")["created"]}
+    old = {k["alg"]: k["kid"] for k in _tokens(keys(runner, "ensure")["created"])}
     (new,) = keys(runner, "rotate", "--alg", "ES256", "--grace", "0")["created"]
     clock.advance(1)
     assert _signs_with(app, "ES256") == new["kid"]
