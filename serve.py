@@ -13,6 +13,7 @@ is replaced; SIGTERM or SIGINT stops the workers after the requests in hand are 
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -114,6 +115,15 @@ def worker_app():
     # The access ledger's integrator: new entries get their leaves and a signed checkpoint
     # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by the sequencer's lock).
     start_integrator(app)
+    # Every template compiled now (41 of them, about 0.26 s of CPU once per worker), not
+    # during some citizen's first page: 118-164 ms of a log page's CPU in the ledger bench
+    # was its worker's first. Then what loading made (about 177,000 objects that live as
+    # long as the worker) goes to the collector's permanent generation, so a full collection
+    # no longer walks them in the middle of a request (18-64 ms pauses in that bench:
+    # bench/results/profiles/2026-12-03-eve/ledgerread/).
+    for name in app.jinja_env.list_templates():
+        app.jinja_env.get_template(name)
+    gc.freeze()
     trusted = TrustedProxies(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
     return WithoutProcessEnvironment(trusted)
 

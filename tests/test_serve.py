@@ -108,6 +108,24 @@ def test_a_killed_worker_is_replaced_and_the_server_keeps_answering(served):
     assert server.process.poll() is None  # the same main process
 
 
+def test_bodies_arrive_whole_in_memory_or_streamed_and_head_has_none(served):
+    """Through granian, a page, a JSON answer and a static file each arrive whole, with their
+    length, and HEAD gets the length but no body."""
+    server = served()
+    page = requests.get(f"{server.url}/login", timeout=10)
+    assert page.status_code == 200 and page.text.rstrip().endswith("</html>")
+    assert int(page.headers["Content-Length"]) == len(page.content)
+    discovery = requests.get(f"{server.url}/.well-known/openid-configuration", timeout=10)
+    assert discovery.json()["issuer"]
+    assert int(discovery.headers["Content-Length"]) == len(discovery.content)
+    stylesheet = REPO / "idp/static/css/tillid.css"
+    static = requests.get(f"{server.url}/static/css/tillid.css", timeout=10)
+    assert static.status_code == 200 and static.content == stylesheet.read_bytes()
+    head = requests.head(f"{server.url}/login", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["Content-Length"]) == len(page.content)
+
+
 def test_sigterm_answers_the_request_in_hand_then_stops(served):
     server = served()
     host, port = server.bind.split(":")
