@@ -158,11 +158,22 @@ def _run_script(client: redis.Redis, script, keys: list, args: list):
         connection.send_command(*command)
         return connection.read_response()
 
-    try:
+    def on_a_live_connection():
         try:
             return connection.retry.call_with_retry(
                 send_and_read, lambda _error: connection.disconnect()
             )
+        except redis.exceptions.ConnectionError:
+            # The connection this thread kept may have been closed by a server that went away
+            # since its last use (what the pool's checkout test would have found): once more,
+            # on a new connection. A server that does not answer (TimeoutError, not a
+            # ConnectionError) is not asked twice: that would double the wait.
+            connection.disconnect()
+            return send_and_read()
+
+    try:
+        try:
+            return on_a_live_connection()
         except redis.exceptions.NoScriptError:
             script.sha = client.script_load(_SPEND_SCRIPT)
             command = ("EVALSHA", script.sha, *command[2:])

@@ -90,3 +90,19 @@ def test_redis_hung_then_stopped_and_restarted_during_logins(deployment):
     latest = traffic.logins[-1][1].tokens["access_token"]
     response, answer = userinfo(http, api, latest)
     assert response.status_code == 200 and response.json()["given_name"] == "Fault", str(answer)
+
+
+def test_a_grant_after_redis_restarted_works_on_the_first_try(deployment):
+    """Each worker thread keeps its own connection for the budget script
+    (idp/core/rate_limits.py): one closed by a Redis that restarted since its last use is
+    replaced on the spot, so the first grant after the restart is answered, not a 503. One
+    worker with one thread, so the grant after the restart meets the kept connection."""
+    service = deployment.service(grant_types=("client_credentials",), scope="attributes:read")
+    tillid = deployment.tillid(workers=1, WEB_THREADS="1")
+    http = Recorder(tillid.url)
+    assert service_token(http, service, "attributes:read")
+    deployment.redis.stop()
+    deployment.redis.start()
+    wait_until(lambda: requests.get(f"{tillid.url}/readyz", timeout=10).status_code == 200, 20,
+               "ready again after Redis came back")  # fmt: skip
+    assert service_token(http, service, "attributes:read")
