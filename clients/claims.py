@@ -72,7 +72,10 @@ class Claim:
     """One attribute of a citizen that a service may receive."""
 
     name: str  # as it appears in tokens, userinfo and the APIs
-    scope: str  # the scope that brings it
+    # The OpenID Connect scope that brings it; None for an attribute only a wallet credential
+    # carries (the PID, idp/wallet/pid.py): no service receives it from Tillid directly,
+    # but the citizen's access log names it when it was issued to their wallet.
+    scope: str | None
     # What the citizen reads on the consent and notice pages, in the access log and on my
     # data (lazy: translated in the request's language when shown).
     label: LazyString
@@ -205,15 +208,38 @@ CLAIMS: dict[str, Claim] = {
             fields=("cpr",),
             public_authorities_only=True,
         ),
+        # The PID rulebook's mandatory attributes that OpenID Connect has no scope for.
+        Claim(
+            "place_of_birth",
+            scope=None,
+            label=_l("Your place of birth"),
+            noun="the place of birth",
+            source=Source.CPR_REGISTER,
+            read=lambda citizen: citizen.place_of_birth or None,
+            fields=("birth_country", "birth_region", "birth_locality"),
+        ),
+        Claim(
+            "nationalities",
+            scope=None,
+            label=_l("Your nationalities"),
+            noun="the nationalities",
+            source=Source.CPR_REGISTER,
+            read=lambda citizen: list(citizen.nationalities or ()) or None,
+            fields=("nationalities",),
+        ),
     )
 }
-# Attributes of the citizen that can be released (and appear in the access log).
-CITIZEN_CLAIMS = frozenset(CLAIMS)
+# Attributes of the citizen that services can receive (tokens, userinfo, the APIs).
+CITIZEN_CLAIMS = frozenset(name for name, claim in CLAIMS.items() if claim.scope is not None)
+# Every attribute a release can name in the access log: those, and the wallet's own.
+LOGGED_CLAIMS = frozenset(CLAIMS)
 
 
 def _scopes() -> dict[str, tuple[str, ...]]:
     by_scope: dict[str, tuple[str, ...]] = {"openid": ()}
     for claim in CLAIMS.values():
+        if claim.scope is None:
+            continue
         by_scope[claim.scope] = (*by_scope.get(claim.scope, ()), claim.name)
     return {**by_scope, "offline_access": (), ME: (ACCOUNT_ACCESS,)}
 

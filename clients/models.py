@@ -16,6 +16,9 @@ from idp.core.extensions import db
 class ClientKind(enum.StrEnum):
     PUBLIC_AUTHORITY = "public_authority"
     PRIVATE_SERVICE = "private_service"
+    # A wallet provider's app (the EU Digital Identity Wallet): it receives the citizen's own
+    # credentials (idp/wallet/), never claims in tokens.
+    WALLET = "wallet"
 
 
 # The client authentication method of a public client (it holds no secret, e.g. a browser app).

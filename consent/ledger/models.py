@@ -35,6 +35,8 @@ class Channel(enum.StrEnum):
     USERINFO = "userinfo"
     ATTRIBUTE_API = "attribute_api"
     REPORTED_LOOKUP = "reported_lookup"  # an authority's own lookup, reported to Tillid
+    WALLET_ISSUANCE = "wallet_issuance"  # a credential (the PID) issued to the citizen's wallet
+    WALLET_REVOCATION = "wallet_revocation"  # one of those credentials revoked
 
 
 # 64 bits on PostgreSQL: a nation's releases outgrow 2**31; SQLite's rowid is 64-bit anyway.

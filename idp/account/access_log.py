@@ -12,7 +12,7 @@ import zoneinfo
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 
-from clients.claims import CITIZEN_CLAIMS
+from clients.claims import LOGGED_CLAIMS
 from consent import checkpoint, legal_basis
 from consent.ledger import proofs, queries
 from consent.ledger.models import Channel, LedgerEntry
@@ -85,7 +85,7 @@ def _filters() -> dict:
         errors.append(("channel", _("Choose one of the ways in the list “%(field)s”.",
                                     field=_("How"))))  # fmt: skip
     attribute = request.args.get("attribute") or None
-    if attribute is not None and attribute not in CITIZEN_CLAIMS:
+    if attribute is not None and attribute not in LOGGED_CLAIMS:
         errors.append(("attribute", _("Choose one of the pieces of information in the list"
                                       " “%(field)s”.", field=_("Information"))))  # fmt: skip
     page = request.args.get("page", "1")
@@ -187,7 +187,7 @@ def _render(citizen, filters: dict | None, filter_errors: dict):
         page=filters["page"] if filters else 1,
         pages=max(1, -(-total // PAGE_SIZE)),
         services=overview.services,
-        attributes=sorted(CITIZEN_CLAIMS),
+        attributes=sorted(LOGGED_CLAIMS),
         channels=[c.value for c in Channel],
     )
 

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from clients import claims
-from clients.claims import CITIZEN_CLAIMS, SHARED_LINES
+from clients.claims import LOGGED_CLAIMS, SHARED_LINES
 from consent.ledger import Channel, LedgerEntry
 from idp.core.extensions import db
 
@@ -391,7 +391,7 @@ def entries_link(summary: Summary, **filters: str) -> str | None:
     """The access log filtered to the window (and a service or an attribute); None for an
     attribute the log's filter does not offer (it would refuse it)."""
     attribute = filters.get("attribute")
-    if attribute is not None and attribute not in CITIZEN_CLAIMS:
+    if attribute is not None and attribute not in LOGGED_CLAIMS:
         return None
     return url_for(
         "access_log.page",

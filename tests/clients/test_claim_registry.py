@@ -23,7 +23,11 @@ from demo.citizens import DEMO_CPR
 from idp.citizens.models import Citizen
 from idp.citizens.service import find_by_cpr
 
-EVERY_CLAIM_SCOPE = " ".join(dict.fromkeys(claim.scope for claim in CLAIMS.values()))
+# What services can receive: every claim with a scope (the others only a wallet credential
+# carries, idp/wallet/pid.py).
+RELEASABLE = {name: claim for name, claim in CLAIMS.items() if claim.scope is not None}
+WALLET_ONLY = set(CLAIMS) - set(RELEASABLE)
+EVERY_CLAIM_SCOPE = " ".join(dict.fromkeys(claim.scope for claim in RELEASABLE.values()))
 
 
 def _labels(app, text) -> dict[str, str]:
@@ -48,7 +52,7 @@ def test_every_claim_has_a_scope_a_value_labels_a_source_and_a_noun(app, demo_ci
     assert CLAIMS, "an empty registry proves nothing"
     for name, claim in CLAIMS.items():
         assert claim.name == name
-        assert name in SCOPE_CLAIMS[claim.scope], name
+        assert claim.scope is None or name in SCOPE_CLAIMS[claim.scope], name
         value = claim.read(demo_citizen)
         assert value is not None and value != "", name
         json.dumps(value)  # a value goes into tokens and JSON answers as it is
@@ -95,19 +99,21 @@ def test_a_release_of_every_scope_gives_exactly_the_registrys_claims(app, runner
     assert token.status_code == 200, token.json
     answer = http.post(
         "/api/citizens/by-cpr/attributes",
-        json={"cpr": DEMO_CPR, "claims": sorted(CLAIMS)},
+        json={"cpr": DEMO_CPR, "claims": sorted(RELEASABLE)},
         headers={"Authorization": f"Bearer {token.json['access_token']}"},
     )
     assert answer.status_code == 200, answer.json
     released = answer.json["attributes"]
-    assert set(released) == set(CLAIMS)
-    for name, claim in CLAIMS.items():
+    assert set(released) == set(RELEASABLE)
+    for name, claim in RELEASABLE.items():
         assert released[name] == claim.read(demo_citizen), name
 
 
 def test_my_data_shows_every_field_a_claim_is_read_from_with_the_claims_source(client, citizens):
     citizens.create(email="anna@example.org", phone="+45 12345678", address_json=json.dumps(
-        {"street": "Vesterbrogade 1", "postcode": "1620", "city": "København V"}))  # fmt: skip
+        {"street": "Vesterbrogade 1", "postcode": "1620", "city": "København V"}),
+        birth_country="DK", birth_region="Region Hovedstaden", birth_locality="København",
+        nationality="DK")  # fmt: skip
     assert citizens.login().status_code == 302
     held = {item["name"]: item for item in client.get("/api/me").json["attributes"]}
     for name, claim in CLAIMS.items():
@@ -124,7 +130,7 @@ def test_my_data_shows_every_field_a_claim_is_read_from_with_the_claims_source(c
 
 def test_the_openapi_document_names_exactly_the_registrys_claims_and_api_scopes(client):
     spec = client.get("/api/openapi.json").json
-    assert spec["components"]["schemas"]["AttributeName"]["enum"] == sorted(CLAIMS)
+    assert spec["components"]["schemas"]["AttributeName"]["enum"] == sorted(RELEASABLE)
     flows = spec["components"]["securitySchemes"]["oauth2"]["flows"]
     assert set(flows["clientCredentials"]["scopes"]) == set(API_SCOPES)
     assert set(flows["authorizationCode"]["scopes"]) == {ME}
@@ -141,8 +147,18 @@ def test_the_openapi_document_names_exactly_the_registrys_claims_and_api_scopes(
 def test_discovery_offers_the_registrys_scopes_and_claims(client):
     metadata = client.get("/.well-known/openid-configuration").json
     assert metadata["scopes_supported"] == list(SCOPE_CLAIMS)
-    assert set(CLAIMS) <= set(metadata["claims_supported"])
+    assert set(RELEASABLE) <= set(metadata["claims_supported"])
     assert ACCOUNT_ACCESS not in metadata["claims_supported"]
+
+
+def test_the_wallet_only_attributes_are_offered_to_no_service(client):
+    """The PID's place of birth and nationalities have labels (the access log names them
+    when a PID is issued) but no scope: discovery, the claims parameter and the attribute
+    API never offer them."""
+    assert {"place_of_birth", "nationalities"} == WALLET_ONLY
+    metadata = client.get("/.well-known/openid-configuration").json
+    assert not WALLET_ONLY & set(metadata["claims_supported"])
+    assert not any(WALLET_ONLY & set(claims) for claims in SCOPE_CLAIMS.values())
 
 
 @pytest.mark.parametrize(
