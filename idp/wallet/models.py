@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.dbtypes import UTCDateTime, utcnow
@@ -51,6 +51,16 @@ class CredentialStatus(db.Model):
     # RFC 7638 thumbprint of the wallet key the credential is bound to (cnf.jwk): which
     # device holds it, for the citizen's list of credentials.
     holder_key_thumbprint: Mapped[str] = mapped_column(String(64))
+    # The registered wallet (client kind `wallet`) it was issued to: the recipient its
+    # issuance and revocation are ledgered against. NULL once that registration is deleted.
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("client.client_id", ondelete="SET NULL")
+    )
+    credential_format: Mapped[str] = mapped_column(
+        String(16), default="dc+sd-jwt", server_default="dc+sd-jwt"
+    )
+    # The claim registry's names of the citizen's attributes it carries (the access log's).
+    attributes: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -110,8 +110,29 @@ def _address(citizen: Citizen) -> dict:
     return {"formatted": formatted, **{k: v for k, v in parts.items() if v}}
 
 
-def issue(citizen: Citizen, holder_jwk: dict) -> str:
-    """A PID for ``citizen``, bound to ``holder_jwk``: the SD-JWT with every disclosure.
+# The PID's claims that hold the citizen's own attributes, as the claim registry (and so the
+# access log) names them; the age claims are read from the birthdate, the rest (issuing
+# authority, dates) are the issuer's.
+_REGISTRY_NAMES = {
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "birthdate": "birthdate",
+    "age_equal_or_over": "birthdate",
+    "age_birth_year": "birthdate",
+    "place_of_birth": "place_of_birth",
+    "nationalities": "nationalities",
+    "address": "address",
+}
+
+
+def attributes(content: dict) -> list[str]:
+    """The citizen's attributes a PID with these claims carries, by their registry names."""
+    return list(dict.fromkeys(_REGISTRY_NAMES[name] for name in content if name in _REGISTRY_NAMES))
+
+
+def issue(citizen: Citizen, holder_jwk: dict, *, client_id: str | None = None) -> str:
+    """A PID for ``citizen``, bound to ``holder_jwk``, for the wallet ``client_id``: the
+    SD-JWT with every disclosure.
 
     Allocates (and commits) the credential's status list entry first, so a credential
     never exists without one; an index whose signing then fails is simply never used.
@@ -121,7 +142,9 @@ def issue(citizen: Citizen, holder_jwk: dict) -> str:
     expires_at = now + dt.timedelta(days=current_app.config["PID_VALIDITY_DAYS"])
     content = claims(citizen, now.date(), expires_at.date())
     kid, key = keys.signing_key("ES256", keys.CREDENTIAL)
-    entry = status_list.allocate(citizen.id, thumbprint, expires_at)
+    entry = status_list.allocate(
+        citizen.id, thumbprint, expires_at, client_id=client_id, attributes=attributes(content)
+    )
     plain = {
         "iss": current_app.config["ISSUER"],
         "iat": int(now.timestamp()),

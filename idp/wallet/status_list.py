@@ -45,9 +45,17 @@ def uri(list_id: str) -> str:
 
 
 def allocate(
-    citizen_id: str, holder_key_thumbprint: str, expires_at: dt.datetime
+    citizen_id: str,
+    holder_key_thumbprint: str,
+    expires_at: dt.datetime,
+    *,
+    client_id: str | None = None,
+    credential_format: str = "dc+sd-jwt",
+    attributes: list[str] = (),
 ) -> CredentialStatus:
-    """An unused index in an open list, committed: the first write of an issuance."""
+    """An unused index in an open list, committed: the first write of an issuance. The
+    entry records to which wallet (``client_id``), in which format and with which of the
+    citizen's attributes the credential goes."""
     for _ in range(_DRAWS):
         status_list = _open_list()
         taken = db.session.execute(
@@ -63,6 +71,9 @@ def allocate(
             idx=secrets.randbelow(status_list.size),
             citizen_id=citizen_id,
             holder_key_thumbprint=holder_key_thumbprint,
+            client_id=client_id,
+            credential_format=credential_format,
+            attributes=list(attributes),
             issued_at=utcnow(),
             expires_at=expires_at,
         )

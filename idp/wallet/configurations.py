@@ -1,0 +1,12 @@
+"""The credentials Tillid issues to wallets (OpenID4VCI 1.0 "credential configurations"): their
+identifiers, which are also the scopes a wallet asks for them by."""
+
+from __future__ import annotations
+
+# The PID as an SD-JWT VC (ARF annex 3.01; vct urn:eudi:pid:1).
+PID_SD_JWT = "eu.europa.ec.eudi.pid.1"
+# The PID as an ISO 18013-5 mdoc, of the same doctype.
+PID_MDOC = "eu.europa.ec.eudi.pid.1.mso_mdoc"
+PID_DOCTYPE = "eu.europa.ec.eudi.pid.1"
+
+FORMATS = {PID_SD_JWT: "dc+sd-jwt", PID_MDOC: "mso_mdoc"}
