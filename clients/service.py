@@ -16,6 +16,7 @@ from clients.claims import (
     ACCOUNT_ACCESS,
     API_SCOPES,
     CLAIMS,
+    CREDENTIAL_SCOPES,
     SCOPE_CLAIMS,
     LegalBasis,
     claims_for,
@@ -27,7 +28,13 @@ from idp.core.extensions import db
 from idp.keys.service import ALGORITHMS
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", CIBA_GRANT)
+# OpenID4VCI 1.0 3.5: a wallet redeems a credential offer's code (idp/wallet/offers.py).
+PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+GRANT_TYPES = (
+    "authorization_code", "refresh_token", "client_credentials", CIBA_GRANT, PRE_AUTHORIZED_GRANT
+)  # fmt: skip
+# What a wallet may be registered for: credentials by the code flow or a credential offer.
+WALLET_GRANTS = ("authorization_code", PRE_AUTHORIZED_GRANT)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
 # What a client may have its ID and access tokens signed with (Tillid keeps a key of each).
 SIGNING_ALGS = ALGORITHMS
@@ -201,6 +208,33 @@ def _fapi_defaults(spec: dict) -> dict:
     return {**spec, **required}
 
 
+def _wallet_defaults(spec: dict) -> dict:
+    """A wallet (HAIP 1.0): a public app on the citizen's phone that pushes its requests
+    (PAR) and holds DPoP-bound tokens; it asks for credentials, never for claims in tokens.
+    A field that contradicts this is refused, never silently changed."""
+    required = {
+        "token_endpoint_auth_method": PUBLIC_CLIENT_AUTH,
+        "require_pushed_authorization_requests": True,
+        "dpop_bound_access_tokens": True,
+    }
+    for name, value in required.items():
+        if spec.get(name) not in (None, value):
+            shown = "true" if value is True else value
+            raise InvalidRegistration(name, f"must be {shown} for a wallet")
+    if spec.get("profile") is not None:
+        raise InvalidRegistration("profile", "a wallet has no security profile but HAIP's")
+    scope = spec.get("scope") or ""
+    scopes = _list("scope", scope.split() if isinstance(scope, str) else scope)
+    if not scopes or any(name not in CREDENTIAL_SCOPES for name in scopes):
+        raise InvalidRegistration(
+            "scope", f"a wallet asks for credentials only: {' '.join(CREDENTIAL_SCOPES)}"
+        )
+    grants = _list("grant_types", spec.get("grant_types")) or ["authorization_code"]
+    if any(grant not in WALLET_GRANTS for grant in grants):
+        raise InvalidRegistration("grant_types", f"a wallet uses {' and '.join(WALLET_GRANTS)}")
+    return {**spec, **required}
+
+
 def _check_fapi_keys(jwks: dict) -> None:
     for key in KeySet.import_key_set(jwks).keys:
         if key.key_type == "RSA" and key.raw_value.key_size < _FAPI_MIN_RSA_BITS:
@@ -234,6 +268,8 @@ def register(spec: dict) -> tuple[Client, str | None]:
         spec = _fapi_defaults(spec)
     client_id = secrets.token_hex(16)  # no leading dash: it is typed as a CLI argument
     kind = ClientKind(_choice("kind", spec.get("kind"), list(ClientKind)))
+    if kind == ClientKind.WALLET:
+        spec = _wallet_defaults(spec)
     grant_types = _list("grant_types", spec.get("grant_types")) or ["authorization_code"]
     for grant in grant_types:
         _choice("grant_types", grant, GRANT_TYPES)
@@ -252,13 +288,19 @@ def register(spec: dict) -> tuple[Client, str | None]:
     scope = spec.get("scope") or ""
     scopes = _list("scope", scope.split() if isinstance(scope, str) else scope)
     for name in scopes:
-        _choice("scope", name, [*SCOPE_CLAIMS, *API_SCOPES])
+        _choice("scope", name, [*SCOPE_CLAIMS, *API_SCOPES, *CREDENTIAL_SCOPES])
+    if kind != ClientKind.WALLET:
+        if credential_scopes := [name for name in scopes if name in CREDENTIAL_SCOPES]:
+            raise InvalidRegistration("scope", f"{credential_scopes[0]} is for wallets only")
+        if PRE_AUTHORIZED_GRANT in grant_types:
+            raise InvalidRegistration("grant_types", f"{PRE_AUTHORIZED_GRANT} is for wallets only")
     api_scopes = [name for name in scopes if name in API_SCOPES]
     if api_scopes and "client_credentials" not in grant_types:
         raise InvalidRegistration("scope", f"{api_scopes[0]} needs the client_credentials grant")
     if api_scopes and kind != ClientKind.PUBLIC_AUTHORITY:
         raise InvalidRegistration("scope", f"{api_scopes[0]} is for public authorities only")
-    if {"authorization_code", CIBA_GRANT} & set(grant_types) and "openid" not in scopes:
+    login_grants = {"authorization_code", CIBA_GRANT} & set(grant_types)
+    if login_grants and kind != ClientKind.WALLET and "openid" not in scopes:
         raise InvalidRegistration("scope", "a login client needs the openid scope")
     if spec.get("backchannel_token_delivery_mode", "poll") != "poll":
         raise InvalidRegistration("backchannel_token_delivery_mode", "only poll is supported")

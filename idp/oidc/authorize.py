@@ -5,6 +5,7 @@ endpoints services call too (idp/oidc/service_endpoints.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import time
@@ -33,6 +34,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from clients import cache as client_cache
+from clients.claims import CREDENTIAL_SCOPES
 from clients.models import ClientKind
 from consent import disclosure, release
 from idp import i18n
@@ -217,6 +219,49 @@ def required_level(asked: claims_request.ClaimsRequest) -> str:
     return max(demands, key=assurance.rank, default=assurance.DEFAULT_LEVEL)
 
 
+CREDENTIAL_DETAILS_TYPE = "openid_credential"  # OpenID4VCI 1.0 5.1.1
+_MAX_DETAILS = 10
+
+
+class InvalidAuthorizationDetails(OAuth2Error):
+    error = "invalid_authorization_details"  # RFC 9396 5
+
+
+def credential_details(client) -> list[dict]:
+    """The credentials a wallet asks for in `authorization_details` (RFC 9396, of type
+    openid_credential), each by a credential configuration its registration holds; [] when
+    the parameter is absent. Raises InvalidAuthorizationDetails. A wallet must ask for a
+    credential, this way or by its scope (HAIP 1.0)."""
+    raw = _param("authorization_details")
+    if raw is None:
+        details = []
+    else:
+        try:
+            details = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise InvalidAuthorizationDetails("authorization_details is not JSON.") from None
+        if not isinstance(details, list) or not details or len(details) > _MAX_DETAILS:
+            raise InvalidAuthorizationDetails("authorization_details must be a JSON array.")
+    asked = []
+    for detail in details:
+        if not isinstance(detail, dict) or detail.get("type") != CREDENTIAL_DETAILS_TYPE:
+            raise InvalidAuthorizationDetails(
+                f"Tillid knows authorization_details of type {CREDENTIAL_DETAILS_TYPE} only."
+            )
+        configuration = detail.get("credential_configuration_id")
+        if configuration not in CREDENTIAL_SCOPES:
+            raise InvalidAuthorizationDetails("Unknown credential_configuration_id.")
+        if configuration not in client.scopes:
+            raise InvalidAuthorizationDetails(f"Not registered for this client: {configuration}.")
+        asked.append(
+            {"type": CREDENTIAL_DETAILS_TYPE, "credential_configuration_id": configuration}
+        )
+    scopes = (_param("scope") or "").split()
+    if client.kind == ClientKind.WALLET and not asked and not set(scopes) & set(CREDENTIAL_SCOPES):
+        raise InvalidRequestError("Ask for a credential: by authorization_details or its scope.")
+    return asked
+
+
 def check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     """Refuse what we do not support; return the parsed `claims` parameter, with the
     subject the service expects (from it or from `id_token_hint`)."""
@@ -229,6 +274,7 @@ def check_request(prompts: list[str], client) -> claims_request.ClaimsRequest:
     dpop_jkt = _param("dpop_jkt")
     if dpop_jkt is not None and not _JWK_THUMBPRINT.fullmatch(dpop_jkt):
         raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638).")
+    credential_details(client)
     asked = claims_request.parse(_param("claims"))
     hinted = _hinted_subject(client)
     if hinted is not None and asked.sub not in (None, hinted):
@@ -240,7 +286,7 @@ _PROTOCOL_PARAMETERS = frozenset((
     *("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt"),
     *("code_challenge", "code_challenge_method", "max_age", "acr_values", "response_mode"),
     *("code", "code_verifier", "grant_type", "token", "token_type_hint", "request_uri"),
-    "dpop_jkt",
+    *("dpop_jkt", "authorization_details", "pre-authorized_code", "tx_code"),
 ))  # fmt: skip
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -330,6 +376,9 @@ def authorize():
     try:
         asked = check_request(prompts, client)
         required = required_level(asked)
+        if client.kind == ClientKind.WALLET:
+            # A credential is issued after a login at High only (PID provider, ARF PID_02).
+            required = assurance.HIGH
         fresh_login_needed = citizen is None or _needs_fresh_login(prompts)
         if not fresh_login_needed and asked.sub is not None:
             fresh_login_needed = _another_citizen(client, citizen, asked.sub)
@@ -385,5 +434,6 @@ def authorize():
         "amr": sso.amr,
         "sid": crypto.keyed_hash(sso.id_hash, "oidc-sid")[:32],
         "claims": asked,
+        "authorization_details": credential_details(client),
     }
     return _to_client(authorization.create_authorization_response(grant_user=citizen, grant=grant))

@@ -36,6 +36,9 @@ class AuthorizationCode(AuthorizationCodeMixin):
     userinfo_claims: list[str] = field(default_factory=list)
     # RFC 9449 10: the thumbprint of the DPoP key the code may only be redeemed with.
     dpop_jkt: str | None = None
+    # RFC 9396: the credentials a wallet asked for by authorization_details (OpenID4VCI),
+    # echoed in the token response with their identifiers.
+    authorization_details: list[dict] = field(default_factory=list)
     code_hash: str = ""
 
     def get_redirect_uri(self):

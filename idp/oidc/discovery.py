@@ -9,7 +9,7 @@ from flask import (
     jsonify,
 )
 
-from clients.claims import CITIZEN_CLAIMS, SCOPE_CLAIMS
+from clients.claims import CITIZEN_CLAIMS, CREDENTIAL_SCOPES, SCOPE_CLAIMS
 from clients.service import GRANT_TYPES
 from idp import i18n
 from idp.authenticators import assurance
@@ -37,7 +37,8 @@ def _metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
         "jwks_uri": f"{issuer}/jwks",
-        "scopes_supported": list(SCOPE_CLAIMS),
+        # A wallet's credential scopes too (OpenID4VCI: one per credential configuration).
+        "scopes_supported": [*SCOPE_CLAIMS, *CREDENTIAL_SCOPES],
         "claims_supported": [*_ID_TOKEN_CLAIMS, *sorted(CITIZEN_CLAIMS)],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -59,6 +60,10 @@ def _metadata() -> dict:
         # Per client (FAPI 2.0 clients must push); others may still send the query.
         "require_pushed_authorization_requests": False,
         "dpop_signing_alg_values_supported": list(dpop.PROOF_ALGORITHMS),
+        # OpenID4VCI 1.0: wallets ask for credentials by RFC 9396 authorization_details too;
+        # a credential offer's code is redeemed by a registered wallet only (client_id).
+        "authorization_details_types_supported": ["openid_credential"],
+        "pre-authorized_grant_anonymous_access_supported": False,
         **ciba.metadata(issuer),
     }
 

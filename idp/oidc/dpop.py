@@ -112,6 +112,14 @@ def _normalised_url(url: str) -> str | None:
     return f"{parts.scheme.lower()}://{netloc}{parts.path or '/'}"
 
 
+def with_nonce(response):
+    """The nonce for the client's next proof, on every answer to a request that sent one
+    (RFC 9449 8.2), and on every `use_dpop_nonce`."""
+    if "DPoP" in request.headers and nonce_required():
+        response.headers["DPoP-Nonce"] = current_nonce()
+    return response
+
+
 def request_url() -> str:
     """The URL of this request as clients know it: the issuer's base and the path."""
     return current_app.config["ISSUER"] + request.path
@@ -133,14 +141,21 @@ def _public_key(header: dict):
 
 
 def _claims(proof: str, algorithms) -> tuple[dict, dict, object]:
-    if len(proof) > _MAX_PROOF_LENGTH or proof.count(".") != 2:
-        raise ProofError("The DPoP proof is not a signed JWT.")
+    return signed_by_header_key(proof, typ=PROOF_TYPE, algorithms=algorithms, what="DPoP proof")
+
+
+def signed_by_header_key(proof, *, typ: str, algorithms, what: str) -> tuple[dict, dict, object]:
+    """The header, claims and public key of a proof of possession: a JWT of type ``typ``
+    signed with one of ``algorithms`` by the public key its own header carries (`jwk`), as
+    DPoP proofs and OpenID4VCI key proofs are. Raises ProofError (``what`` names it)."""
+    if not isinstance(proof, str) or len(proof) > _MAX_PROOF_LENGTH or proof.count(".") != 2:
+        raise ProofError(f"The {what} is not a signed JWT.")
     try:
         header = jws.extract_compact(proof.encode("ascii"), registry=_ProofRegistry()).protected
     except (JoseError, ValueError, TypeError, UnicodeError):
-        raise ProofError("The DPoP proof is not a signed JWT.") from None
-    if not isinstance(header, dict) or header.get("typ") != PROOF_TYPE:
-        raise ProofError(f"The proof's typ must be {PROOF_TYPE}.")
+        raise ProofError(f"The {what} is not a signed JWT.") from None
+    if not isinstance(header, dict) or header.get("typ") != typ:
+        raise ProofError(f"The proof's typ must be {typ}.")
     alg = header.get("alg")
     if alg not in algorithms:
         raise ProofError(f"The proof's alg must be one of {', '.join(algorithms)}.")

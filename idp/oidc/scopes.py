@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidScopeError
 
-from clients.claims import API_SCOPES, SCOPE_CLAIMS
+from clients.claims import API_SCOPES, CREDENTIAL_SCOPES, SCOPE_CLAIMS
 from clients.models import Client
-from clients.service import CIBA_GRANT
+from clients.service import CIBA_GRANT, PRE_AUTHORIZED_GRANT, WALLET_GRANTS
 
 SERVICE_GRANT = "client_credentials"
-CITIZEN_GRANTS = ("authorization_code", "refresh_token", CIBA_GRANT)
+CITIZEN_GRANTS = ("authorization_code", "refresh_token", CIBA_GRANT, PRE_AUTHORIZED_GRANT)
 
 
 def _listed(scope) -> list[str] | None:
@@ -37,7 +37,7 @@ def _listed(scope) -> list[str] | None:
 def _named(names: list[str]) -> str:
     """The scopes for an error description: only names Tillid knows are repeated (a
     description allows no `"` or `\\` (RFC 6749 5.2), and echoes nothing a caller made up)."""
-    known = [name for name in names if name in SCOPE_CLAIMS or name in API_SCOPES]
+    known = [name for name in names if name in (*SCOPE_CLAIMS, *API_SCOPES, *CREDENTIAL_SCOPES)]
     unknown = len(names) - len(known)
     return " ".join([*known, *([f"({unknown} unknown)"] if unknown else [])])
 
@@ -46,7 +46,9 @@ def _grant_carries(grant: str, name: str) -> bool:
     if grant == SERVICE_GRANT:
         return name in API_SCOPES
     if grant in CITIZEN_GRANTS:
-        return name in SCOPE_CLAIMS
+        # A wallet's credential scopes come only with its own grants (registration gives
+        # them to wallets alone, idp/wallet/).
+        return name in SCOPE_CLAIMS or (grant in WALLET_GRANTS and name in CREDENTIAL_SCOPES)
     raise ValueError(f"no scope rule for the grant {grant!r}")
 
 

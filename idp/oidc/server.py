@@ -233,13 +233,19 @@ class CodeGrant(AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         context = request.authentication_context  # set by the authorization view
+        details = context["authorization_details"]
+        # A credential asked for by authorization_details is granted as its scope too: the
+        # token carries it, and the credential endpoint reads it there.
+        scope = " ".join(dict.fromkeys([
+            *(request.scope or "").split(), *(d["credential_configuration_id"] for d in details)
+        ]))  # fmt: skip
         codes.save(
             code,
             codes.AuthorizationCode(
                 client_id=request.client.get_client_id(),
                 citizen_id=context["citizen_id"],
                 redirect_uri=request.payload.redirect_uri,
-                scope=request.scope,
+                scope=scope,
                 code_challenge=request.payload.data["code_challenge"],
                 code_challenge_method=request.payload.data["code_challenge_method"],
                 nonce=request.payload.data.get("nonce"),
@@ -250,6 +256,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 id_token_claims=list(context["claims"].id_token),
                 userinfo_claims=list(context["claims"].userinfo),
                 dpop_jkt=request.payload.data.get("dpop_jkt"),
+                authorization_details=details,
             ),
         )
 
@@ -266,6 +273,13 @@ class CodeGrant(AuthorizationCodeGrant):
         status, token, headers = super().create_token_response()
         code: codes.AuthorizationCode = self.request.authorization_code
         client = self.request.client
+        if code.authorization_details:
+            # OpenID4VCI 1.0 6.2: each credential's identifier for the credential request
+            # (Tillid's are the configuration ids: one credential dataset each).
+            token["authorization_details"] = [
+                {**detail, "credential_identifiers": [detail["credential_configuration_id"]]}
+                for detail in code.authorization_details
+            ]
         if client.check_grant_type("refresh_token") and "offline_access" in token["scope"].split():
             token["refresh_token"] = refresh.issue(
                 client_id=client.get_client_id(),

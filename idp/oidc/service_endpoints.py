@@ -97,14 +97,6 @@ def _checked_dpop_proof():
     return None
 
 
-def _with_dpop_nonce(response):
-    """The nonce for the client's next proof, on every answer to a request that sent one
-    (RFC 9449 8.2), and on every `use_dpop_nonce`."""
-    if "DPoP" in request.headers and dpop.nonce_required():
-        response.headers["DPoP-Nonce"] = dpop.current_nonce()
-    return response
-
-
 def _check_pushed(params: dict, client) -> None:
     """A pushed request gets the checks `/authorize` makes of its parameters, when pushed."""
     g.authorization_params = params
@@ -134,7 +126,7 @@ def pushed_authorization_request():
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
 
-    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
+    return cors.allow_for(dpop.with_nonce(_client_endpoint(respond)), _client_of_form)
 
 
 @bp.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
@@ -148,7 +140,7 @@ def token():
         refused = _checked_dpop_proof()
         return refused if refused is not None else authorization.create_token_response()
 
-    return cors.allow_for(_with_dpop_nonce(_client_endpoint(respond)), _client_of_form)
+    return cors.allow_for(dpop.with_nonce(_client_endpoint(respond)), _client_of_form)
 
 
 @bp.post("/introspect")
@@ -188,7 +180,7 @@ def userinfo():
     if request.method == "OPTIONS":
         return cors.preflight("GET, POST")
     # Answers and refusals alike: a public client reads them in the browser, with the nonce.
-    return cors.allow_for(_with_dpop_nonce(_userinfo()), guard.client_of_request)
+    return cors.allow_for(dpop.with_nonce(_userinfo()), guard.client_of_request)
 
 
 @guard.token_required("openid", for_citizen=True, budget="USERINFO_RATE_LIMIT", errors=guard.OAUTH,

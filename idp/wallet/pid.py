@@ -130,6 +130,12 @@ def attributes(content: dict) -> list[str]:
     return list(dict.fromkeys(_REGISTRY_NAMES[name] for name in content if name in _REGISTRY_NAMES))
 
 
+def attributes_of(citizen: Citizen) -> list[str]:
+    """The citizen's attributes a PID issued now would carry (raises IncompletePID)."""
+    today = utcnow().date()
+    return attributes(claims(citizen, today, today))
+
+
 def issue(citizen: Citizen, holder_jwk: dict, *, client_id: str | None = None) -> str:
     """A PID for ``citizen``, bound to ``holder_jwk``, for the wallet ``client_id``: the
     SD-JWT with every disclosure.

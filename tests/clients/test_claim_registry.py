@@ -14,6 +14,7 @@ from clients.claims import (
     API_SCOPES,
     CLAIMS,
     CPR_CLAIM,
+    CREDENTIAL_SCOPES,
     ME,
     SCOPE_CLAIMS,
     SOURCES,
@@ -146,7 +147,7 @@ def test_the_openapi_document_names_exactly_the_registrys_claims_and_api_scopes(
 
 def test_discovery_offers_the_registrys_scopes_and_claims(client):
     metadata = client.get("/.well-known/openid-configuration").json
-    assert metadata["scopes_supported"] == list(SCOPE_CLAIMS)
+    assert metadata["scopes_supported"] == [*SCOPE_CLAIMS, *CREDENTIAL_SCOPES]
     assert set(RELEASABLE) <= set(metadata["claims_supported"])
     assert ACCOUNT_ACCESS not in metadata["claims_supported"]
 
