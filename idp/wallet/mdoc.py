@@ -112,6 +112,11 @@ def device_key(holder_jwk: dict) -> tuple[dict, str]:
 _CERTIFICATES: dict[str, x509.Certificate] = {}
 _CERTIFICATES_LOCK = threading.Lock()
 _CERTIFICATE_DAYS = 2 * 365
+_SIGNING_ONLY = x509.KeyUsage(
+    digital_signature=True, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+    encipher_only=False, decipher_only=False,
+)  # fmt: skip
 
 
 def certificate(kid: str, key: ECKey, needed_until: dt.datetime) -> x509.Certificate:
@@ -144,14 +149,7 @@ def certificate(kid: str, key: ECKey, needed_until: dt.datetime) -> x509.Certifi
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(max(now + dt.timedelta(days=_CERTIFICATE_DAYS), needed_until))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )  # fmt: skip
+            .add_extension(_SIGNING_ONLY, critical=True)
             # ISO/IEC 18013-5 Annex B's extended key usage for an mdoc document signer.
             .add_extension(
                 x509.ExtendedKeyUsage([x509.ObjectIdentifier("1.0.18013.5.1.2")]), critical=True
@@ -230,4 +228,3 @@ def issue(citizen: Citizen, holder_jwk: dict, *, client_id: str | None = None) -
     (document,) = signed["documents"]
     issuer_signed = cbor2.dumps(document["issuerSigned"], canonical=True)
     return base64.urlsafe_b64encode(issuer_signed).rstrip(b"=").decode("ascii")
-
