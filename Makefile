@@ -10,6 +10,9 @@ INTEROP := tests/interop/openid-client
 INTEROP_STAMP := $(INTEROP)/node_modules/.package-lock.json
 SD_JWT_VC := tests/interop/sd-jwt-vc
 SD_JWT_VC_STAMP := $(SD_JWT_VC)/node_modules/.package-lock.json
+# mdoc-ts (@owf/mdoc) for the PID mdoc's test (tests/wallet/test_mdoc.py).
+MDOC := tests/interop/mdoc
+MDOC_STAMP := $(MDOC)/node_modules/.package-lock.json
 
 .PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
 
@@ -39,7 +42,7 @@ assets:
 screenshots: install
 	$(BIN)/python docs/screenshots/take.py
 
-interop-deps: $(INTEROP_STAMP) $(SD_JWT_VC_STAMP)
+interop-deps: $(INTEROP_STAMP) $(SD_JWT_VC_STAMP) $(MDOC_STAMP)
 
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(INTEROP) --no-audit --no-fund; \
@@ -48,6 +51,10 @@ $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 $(SD_JWT_VC_STAMP): $(SD_JWT_VC)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(SD_JWT_VC) --no-audit --no-fund; \
 	else echo "npm not found: the sd-jwt-vc interop test will skip" >&2; fi
+
+$(MDOC_STAMP): $(MDOC)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(MDOC) --no-audit --no-fund; \
+	else echo "npm not found: the mdoc-ts test will skip" >&2; fi
 
 # The peer in `make bench` (Node's oidc-provider), from its committed lock file.
 PEER := bench/peer

@@ -129,6 +129,7 @@ def certificate(kid: str, key: ECKey, needed_until: dt.datetime) -> x509.Certifi
         if cert is not None and cert.not_valid_after_utc >= needed_until:
             return cert
         private = key.private_key
+        until = needed_until.replace(microsecond=0) + dt.timedelta(seconds=1)  # X.509: seconds
         now = utcnow().replace(microsecond=0)
         name = x509.Name(
             [
@@ -147,7 +148,7 @@ def certificate(kid: str, key: ECKey, needed_until: dt.datetime) -> x509.Certifi
             .public_key(private.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(max(now + dt.timedelta(days=_CERTIFICATE_DAYS), needed_until))
+            .not_valid_after(max(now + dt.timedelta(days=_CERTIFICATE_DAYS), until))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_SIGNING_ONLY, critical=True)
             # ISO/IEC 18013-5 Annex B's extended key usage for an mdoc document signer.
