@@ -20,10 +20,12 @@ import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from flask import current_app
 from joserfc.jwk import ECKey
-from pymdoccbor.mdoc.issuer import MdocCborIssuer
+from pycose.messages import Sign1Message
+from pymdoccbor.mso.issuer import MsoIssuer
 
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -170,19 +172,32 @@ def certificate(kid: str, key: ECKey, needed_until: dt.datetime) -> x509.Certifi
         return cert
 
 
-def _cose_signing_key(kid: str, key: ECKey) -> dict:
-    numbers = key.private_key.private_numbers()
-    if not isinstance(numbers.public_numbers.curve, ec.SECP256R1):
+def _cose_public_key(kid: str, key: ECKey) -> dict:
+    """The credential key's public half for pymdoccbor, which needs a key to name the
+    algorithm in the protected header; the private half never reaches it (see _sign)."""
+    numbers = key.private_key.public_key().public_numbers()
+    if not isinstance(numbers.curve, ec.SECP256R1):
         raise ValueError("the credential key must be a P-256 key (ES256)")
     return {
         "KTY": "EC2",
         "CURVE": "P_256",
         "ALG": "ES256",
-        "D": numbers.private_value.to_bytes(32, "big"),
-        "X": numbers.public_numbers.x.to_bytes(32, "big"),
-        "Y": numbers.public_numbers.y.to_bytes(32, "big"),
-        "KID": kid.encode(),
+        "X": numbers.x.to_bytes(32, "big"),
+        "Y": numbers.y.to_bytes(32, "big"),
+        "KID": kid.encode(),  # pymdoccbor would make up one
     }
+
+
+def _sign(message: Sign1Message, key: ECKey) -> bytes:
+    """The COSE_Sign1 (untagged, as ISO/IEC 18013-5's IssuerAuth is) signed with ES256 by
+    OpenSSL, through `cryptography`. pycose, which pymdoccbor uses, would sign with the
+    pure-Python `ecdsa` package, which is not constant-time (CVE-2024-23342, no fix): timing
+    could leak the credential key, which also signs the SD-JWT VCs and status lists. The bytes
+    signed are RFC 9052's Sig_structure for a COSE_Sign1; pycose encodes the message."""
+    to_be_signed = cbor2.dumps(["Signature1", message.phdr_encoded, b"", message.payload])
+    r, s = decode_dss_signature(key.private_key.sign(to_be_signed, ec.ECDSA(hashes.SHA256())))
+    message.signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return message.encode(tag=False, sign=False)
 
 
 def _end_of_day(day: dt.date) -> dt.datetime:
@@ -205,7 +220,6 @@ def issue(citizen: Citizen, holder_jwk: dict, *, client_id: str | None = None) -
     data = {NAMESPACE: elements(content)}
     valid_until = _end_of_day(expires)
     kid, key = keys.signing_key("ES256", keys.CREDENTIAL)
-    signing_key = _cose_signing_key(kid, key)
     cert = certificate(kid, key, valid_until)
     entry = status_list.allocate(
         citizen.id,
@@ -215,17 +229,21 @@ def issue(citizen: Citizen, holder_jwk: dict, *, client_id: str | None = None) -
         credential_format=FORMAT,
         attributes=pid.attributes(content),
     )
-    issuer = MdocCborIssuer(private_key=signing_key, alg="ES256", kid=kid)
-    signed = issuer.new(
+    issuer = MsoIssuer(
         data=data,
-        doctype=PID_DOCTYPE,
         validity={"issuance_date": now.date().isoformat(), "expiry_date": expires.isoformat()},
-        devicekeyinfo=cose_device_key,
         x509_chain=[cert],
-        # The MSO's `status` (draft-ietf-oauth-status-list, "Referenced Token" in CBOR);
-        # pymdoccbor calls it `revocation` (its `status` argument is the DeviceResponse's).
+        alg="ES256",
+        private_key=_cose_public_key(kid, key),
+        # The MSO's `status` (draft-ietf-oauth-status-list, "Referenced Token" in CBOR).
         revocation={"status_list": {"idx": entry.idx, "uri": status_list.uri(entry.list_id)}},
     )
-    (document,) = signed["documents"]
-    issuer_signed = cbor2.dumps(document["issuerSigned"], canonical=True)
+    unsigned = issuer.sign(device_key=cose_device_key, doctype=PID_DOCTYPE)
+    issuer_signed = cbor2.dumps(
+        {
+            "nameSpaces": {ns: list(items.values()) for ns, items in issuer.disclosure_map.items()},
+            "issuerAuth": cbor2.loads(_sign(unsigned, key)),
+        },
+        canonical=True,
+    )
     return base64.urlsafe_b64encode(issuer_signed).rstrip(b"=").decode("ascii")

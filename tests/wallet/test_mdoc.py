@@ -435,3 +435,19 @@ def test_mdoc_ts_refuses_a_changed_element(live_server):
     report = _node_verify(issuer, changed, holder)
     assert report["verified"] is False
     assert [c["category"] for c in report["failed_checks"]] == ["DATA_INTEGRITY"]
+
+
+def test_the_credential_key_never_reaches_the_pure_python_ecdsa_package(app, runner, monkeypatch):
+    """pycose signs with `ecdsa`, which is not constant-time (CVE-2024-23342): Tillid signs
+    the MSO with OpenSSL instead, and gives pymdoccbor only the public key."""
+    import ecdsa.keys
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a private key reached the ecdsa package")
+
+    monkeypatch.setattr(ecdsa.keys.SigningKey, "from_secret_exponent", refuse)
+    monkeypatch.setattr(ecdsa.keys.SigningKey, "sign_deterministic", refuse)
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    create_citizen(runner)
+    issuer_signed = cbor2.loads(unb64(issue_mdoc(app, wallet_key())))
+    assert len(issuer_signed["issuerAuth"][3]) == 64
