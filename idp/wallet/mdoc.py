@@ -4,10 +4,12 @@ namespace eu.europa.ec.eudi.pid.1, each digested into a Mobile Security Object t
 credential key signs (COSE_Sign1, ES256), bound to the wallet's key, with a Token Status List
 reference.
 
-The MSO, the IssuerSignedItems and the COSE signature are made by pymdoccbor (the IdentityPython
-library the EUDI reference issuer uses); this module chooses the elements and the keys and
-turns the result into OpenID4VCI 1.0 Appendix A.2's credential: base64url of the CBOR
-`IssuerSigned` (nameSpaces and issuerAuth). docs/wallet-mdoc.md says what is and is not done.
+The IssuerSignedItems, their digests, the MSO and the COSE_Sign1 message are made by
+pymdoccbor (IdentityPython's library, the one the EUDI reference issuer uses) and pycose; the
+signature itself by OpenSSL through `cryptography` (see _sign). This module chooses the
+elements and the keys and returns OpenID4VCI 1.0 Appendix A.2's credential: base64url of the
+CBOR `IssuerSigned` (nameSpaces and issuerAuth). docs/wallet-mdoc.md says what is and is not
+done.
 """
 
 from __future__ import annotations
