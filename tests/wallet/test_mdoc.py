@@ -85,12 +85,26 @@ def status_entry(app, credential: str) -> CredentialStatus:
         return entry
 
 
+def register_wallet(runner) -> str:
+    result = runner.invoke(args=[
+        "clients", "create", "--name", "EU wallet", "--kind", "wallet", "--auth-method", "none",
+        "--redirect-uri", "https://wallet.example/callback", "--scope", "openid",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["client_id"]
+
+
 @pytest.fixture
-def issued(app, runner):
+def wallet_client(runner) -> str:
+    return register_wallet(runner)
+
+
+@pytest.fixture
+def issued(app, runner, wallet_client):
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
     create_citizen(runner)
     holder = wallet_key()
-    return issue_mdoc(app, holder, client_id="wallet-app"), holder
+    return issue_mdoc(app, holder, client_id=wallet_client), holder
 
 
 def expected_elements(app) -> dict:
@@ -239,7 +253,9 @@ def test_an_ed25519_wallet_key_is_an_okp_cose_key(app, runner):
     assert device_key == {1: 1, -1: 6, -2: unb64(holder.as_dict(private=False)["x"])}
 
 
-def test_the_mso_references_the_status_list_entry_allocated_for_it(app, client, issued):
+def test_the_mso_references_the_status_list_entry_allocated_for_it(
+    app, client, issued, wallet_client
+):
     credential, holder = issued
     mso = decoded(credential)["mso"]
     assert set(mso["status"]) == {"status_list"}
@@ -248,7 +264,7 @@ def test_the_mso_references_the_status_list_entry_allocated_for_it(app, client, 
     assert reference["uri"].startswith("http://localhost:5000/wallet/status/")
     entry = status_entry(app, credential)
     assert entry.credential_format == "mso_mdoc"
-    assert entry.client_id == "wallet-app"
+    assert entry.client_id == wallet_client
     assert entry.holder_key_thumbprint == holder.thumbprint()
     assert entry.attributes == ["family_name", "given_name", "birthdate", "place_of_birth",
                                 "nationalities", "address"]  # fmt: skip
