@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from clients.models import Client, ClientKind
 from consent import ledger
 from idp.citizens.models import Citizen
-from idp.wallet import configurations, ledgering, nonces, pid, proofs
+from idp.wallet import configurations, ledgering, mdoc, nonces, pid, proofs
 from idp.wallet.metadata import BATCH_SIZE
 
 
@@ -29,9 +29,10 @@ class _Issuer:
     attributes: Callable[[Citizen], list[str]]  # what it carries, for the ledger
 
 
-# What each credential configuration is issued by. The mdoc joins once it verifies.
+# What each credential configuration is issued by: the same PID claims either way.
 ISSUERS: dict[str, _Issuer] = {
     configurations.PID_SD_JWT: _Issuer(pid.issue, pid.attributes_of),
+    configurations.PID_MDOC: _Issuer(mdoc.issue, pid.attributes_of),
 }
 
 
@@ -107,6 +108,8 @@ def issue(body, *, citizen: Citizen, wallet: Client, granted: list[str]) -> list
             "invalid_nonce", "The proofs' nonce is not a fresh c_nonce: get one from the nonce"
             " endpoint."
         )  # fmt: skip
+    # Every proven key is a P-256 key (proofs.ALGORITHMS is ES256 alone), which both formats
+    # bind: no credential of a batch can be refused for its key after another was issued.
     issuer = ISSUERS[configuration]
     try:
         attributes = issuer.attributes(citizen)

@@ -92,6 +92,18 @@ def elements(content: dict) -> dict:
     return result
 
 
+def element_name(path: tuple) -> str | None:
+    """The data element a PID claim's path (as the SD-JWT VC has it) is in the mdoc; None
+    for a path that is part of an element, not one of its own (place_of_birth's members)."""
+    if len(path) == 1:
+        return _ELEMENTS.get(path[0])
+    if path[0] == "address":
+        return _ADDRESS_ELEMENTS.get(path[1])
+    if path[0] == "age_equal_or_over":
+        return f"age_over_{int(path[1]):02d}"
+    return None
+
+
 def device_key(holder_jwk: dict) -> tuple[dict, str]:
     """The wallet's public key as a COSE_Key (RFC 9052, integer labels) for the MSO's
     deviceKeyInfo, and its RFC 7638 thumbprint (which the status entry records)."""

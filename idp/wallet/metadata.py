@@ -8,8 +8,8 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
-from idp.wallet import configurations, pid, proofs
-from idp.wallet.configurations import PID_SD_JWT
+from idp.wallet import configurations, mdoc, pid, proofs
+from idp.wallet.configurations import PID_MDOC, PID_SD_JWT
 
 # How many credentials one request may ask for (one key proof each): a wallet keeps a few,
 # each shown to one verifier only, so presentations cannot be linked by a shared key.
@@ -53,10 +53,13 @@ def _display(text) -> list[dict]:
     return shown
 
 
-def _pid_claims() -> list[dict]:
+def _pid_claims(path_of=lambda path: list(path)) -> list[dict]:
     described = []
     for path, label, mandatory in _PID_CLAIMS:
-        claim = {"path": list(path), "display": _display(label)}
+        mapped = path_of(path)
+        if mapped is None:
+            continue
+        claim = {"path": mapped, "display": _display(label)}
         if mandatory:
             claim["mandatory"] = True
         described.append(claim)
@@ -80,6 +83,31 @@ def _pid_sd_jwt() -> dict:
     }
 
 
+def _mdoc_path(path: tuple) -> list | None:
+    """A PID claim's path in the mdoc: its namespace and data element (idp/wallet/mdoc.py);
+    the place of birth is one element there, the address five of its own."""
+    name = mdoc.element_name(path)
+    return [mdoc.NAMESPACE, name] if name is not None else None
+
+
+def _pid_mdoc() -> dict:
+    return {
+        "format": configurations.FORMATS[PID_MDOC],
+        "scope": PID_MDOC,
+        "doctype": configurations.PID_DOCTYPE,
+        "cryptographic_binding_methods_supported": ["cose_key"],
+        # OpenID4VCI 1.0 A.2.2: COSE algorithm identifiers for mdocs (-7: ES256).
+        "credential_signing_alg_values_supported": [-7],
+        "proof_types_supported": {
+            "jwt": {"proof_signing_alg_values_supported": list(proofs.ALGORITHMS)}
+        },
+        "credential_metadata": {
+            "display": _display(_l("Person identification data (PID)")),
+            "claims": _pid_claims(_mdoc_path),
+        },
+    }
+
+
 def document() -> dict:
     issuer = current_app.config["ISSUER"]
     return {
@@ -90,5 +118,5 @@ def document() -> dict:
         "nonce_endpoint": f"{issuer}/wallet/nonce",
         "batch_credential_issuance": {"batch_size": BATCH_SIZE},
         "display": [{"name": "Tillid", "locale": locale} for locale in LOCALES],
-        "credential_configurations_supported": {PID_SD_JWT: _pid_sd_jwt()},
+        "credential_configurations_supported": {PID_SD_JWT: _pid_sd_jwt(), PID_MDOC: _pid_mdoc()},
     }

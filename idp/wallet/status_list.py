@@ -80,9 +80,11 @@ def allocate(
         db.session.add(entry)
         try:
             db.session.commit()
-        except IntegrityError:  # that index was taken: draw again
+        except IntegrityError:
             db.session.rollback()
-            continue
+            if find(entry.list_id, entry.idx) is None:
+                raise  # not a taken index (say an unregistered client_id): no draw helps
+            continue  # that index was taken: draw again
         return entry
     raise RuntimeError(f"no free status list index after {_DRAWS} draws")
 

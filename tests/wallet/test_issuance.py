@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import time
 
+import cbor2
 import pytest
+from pymdoccbor.mdoc.verifier import MdocCbor
 
-from idp.wallet.configurations import PID_SD_JWT
+from idp.wallet.configurations import PID_MDOC, PID_SD_JWT
 from tests.conftest import login
 from tests.wallet.helpers import payload
 from tests.wallet.issuance import (
@@ -21,6 +23,7 @@ from tests.wallet.issuance import (
     new_key,
     register_wallet,
 )
+from tests.wallet.test_mdoc import b64, decoded, device_response
 
 
 @pytest.fixture
@@ -264,3 +267,36 @@ def test_a_citizen_without_a_birth_place_is_refused_and_told_why(app, runner, ci
     refused = _issue(wallet, [new_key()])
     _refused(refused, "credential_request_denied")
     assert "place_of_birth" in refused.json["error_description"]
+
+
+def test_the_mdoc_configuration_issues_a_pid_mdoc_bound_to_the_proofs_key(app, runner, citizens):
+    """The same flow for the mdoc (ISO/IEC 18013-5): pymdoccbor's verifier accepts it and its
+    MSO holds the proof's key (tests/wallet/test_mdoc.py checks the mdoc itself)."""
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    browser, _ = citizen_at_high(app, citizens)
+    client_id = register_wallet(runner, "--scope", f"{PID_SD_JWT} {PID_MDOC}")
+    wallet = Wallet(app, browser, client_id)
+    details = json.dumps([{"type": "openid_credential", "credential_configuration_id": PID_MDOC}])
+    token = wallet.access_token(authorization_details=details)["access_token"]
+    key = new_key()
+    issued = wallet.credential_request(token, {
+        "credential_configuration_id": PID_MDOC,
+        "proofs": {"jwt": [key_proof(key, wallet.c_nonce())]},
+    })  # fmt: skip
+    assert issued.status_code == 200, issued.json
+    (credential,) = [c["credential"] for c in issued.json["credentials"]]
+    mso = decoded(credential)["mso"]
+    assert mso["docType"] == "eu.europa.ec.eudi.pid.1"
+    public = key.as_dict(private=False)
+    assert b64(mso["deviceKeyInfo"]["deviceKey"][-2]) == public["x"]
+    verifier = MdocCbor()
+    verifier.loads(cbor2.dumps(device_response(decoded(credential)["issuer_signed"])))
+    verifier.verify()
+    (document,) = verifier.documents
+    assert document.hash_verification["valid"] is True
+    # The SD-JWT VC scope alone does not open the mdoc, nor the other way round.
+    only_sd_jwt = wallet.credential_request(token, {
+        "credential_configuration_id": PID_SD_JWT,
+        "proofs": {"jwt": [key_proof(new_key(), wallet.c_nonce())]},
+    })  # fmt: skip
+    assert only_sd_jwt.status_code == 400, only_sd_jwt.json

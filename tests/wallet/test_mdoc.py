@@ -37,6 +37,7 @@ from idp.keys import service as keys
 from idp.wallet import mdoc, pid, status_list
 from idp.wallet.models import CredentialStatus
 from tests.wallet.helpers import CPR, create_citizen, wallet_key
+from tests.wallet.issuance import register_wallet
 
 NAMESPACE = DOCTYPE = "eu.europa.ec.eudi.pid.1"
 NODE_DIR = Path(__file__).parents[1] / "interop" / "mdoc"
@@ -83,15 +84,6 @@ def status_entry(app, credential: str) -> CredentialStatus:
         entry = status_list.find(reference["uri"].rsplit("/", 1)[1], reference["idx"])
         db.session.expunge(entry)
         return entry
-
-
-def register_wallet(runner) -> str:
-    result = runner.invoke(args=[
-        "clients", "create", "--name", "EU wallet", "--kind", "wallet", "--auth-method", "none",
-        "--redirect-uri", "https://wallet.example/callback", "--scope", "openid",
-    ])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["client_id"]
 
 
 @pytest.fixture

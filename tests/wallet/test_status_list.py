@@ -4,15 +4,20 @@ revocation, and the refusals."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import zlib
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
 
+from idp.citizens.service import find_by_cpr
+from idp.core.dbtypes import utcnow
+from idp.core.extensions import db
 from idp.wallet import status_list
-from tests.wallet.helpers import create_citizen, issue_pid, payload, revoke, wallet_key
+from tests.wallet.helpers import CPR, create_citizen, issue_pid, payload, revoke, wallet_key
 
 
 @pytest.fixture
@@ -91,3 +96,16 @@ def test_status_lists_are_signed_by_the_credential_key_not_a_token_key(client, c
         k["kid"] for k in client.get("/.well-known/jwt-vc-issuer").json["jwks"]["keys"]
     }
     assert header["kid"] in credential_kids and header["kid"] not in token_kids
+
+
+def test_an_entry_for_an_unregistered_wallet_fails_at_once_not_after_twenty_draws(app, runner):
+    """Only a taken index is drawn again; any other refusal by the database (here the
+    wallet's foreign key) is raised as it is, with nothing allocated."""
+    create_citizen(runner)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite, as Tillid opens it, does not enforce foreign keys")
+        citizen = find_by_cpr(CPR)
+        with pytest.raises(IntegrityError):
+            status_list.allocate(citizen.id, "t" * 43, utcnow() + dt.timedelta(days=1),
+                                 client_id="no-such-wallet")  # fmt: skip
