@@ -34,8 +34,8 @@ API_SCOPES = (ATTRIBUTES_READ, LEDGER_REPORT)
 
 # The scopes a wallet asks for credentials by: each is the identifier of an OpenID4VCI
 # credential configuration (idp/wallet/configurations.py), the PID as an SD-JWT VC and as
-# an ISO/IEC 18013-5 mdoc. A wallet's token carries them; no claim comes with them (the credential is the citizen's
-# own, issued to the citizen's wallet, and its issuance is ledgered there).
+# an ISO/IEC 18013-5 mdoc. A wallet's token carries them; no claim comes with them (the
+# credential is the citizen's own, issued to their wallet, and its issuance is ledgered).
 PID_SD_JWT_SCOPE = "eu.europa.ec.eudi.pid.1"
 PID_MDOC_SCOPE = "eu.europa.ec.eudi.pid.1.mso_mdoc"
 CREDENTIAL_SCOPES = (PID_SD_JWT_SCOPE, PID_MDOC_SCOPE)
