@@ -112,6 +112,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.sessions import current
     from idp.sessions.keepalive import bp as keepalive_bp
     from idp.wallet import models as wallet_models  # noqa: F401
+    from idp.wallet.portal import bp as wallet_portal_bp
     from idp.wallet.views import bp as wallet_bp
 
     app.register_blueprint(i18n.bp)
@@ -134,6 +135,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(phone_app_bp)
     app.register_blueprint(phone_login_bp)
     app.register_blueprint(wallet_bp)
+    app.register_blueprint(wallet_portal_bp)
     oidc_server.init_app(app)
     oidc_logout.init_app()
     session_tokens.init_app()
@@ -152,6 +154,7 @@ def _add_commands(app: Flask) -> None:
     from idp.audit.cli import audit_cli, audit_every_command
     from idp.citizens.cli import citizens_cli
     from idp.keys.cli import keys_cli
+    from idp.wallet.cli import wallet_cli
 
     app.cli.add_command(clients_cli)
     app.cli.add_command(ledger_cli)
@@ -159,6 +162,7 @@ def _add_commands(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(wallet_cli)
     # Last, so it sees every command (Flask-Migrate's `db` too): each is written to the
     # audit log as it ends.
     audit_every_command(app.cli)
