@@ -116,6 +116,8 @@ _CHANNEL_LABELS = {
     "userinfo": _l("Asked for afterwards (userinfo)"),
     "attribute_api": _l("Looked up by the authority"),
     "reported_lookup": _l("A lookup the authority reported"),
+    "wallet_issuance": _l("Issued to your wallet"),
+    "wallet_revocation": _l("Revoked in your wallet"),
 }
 
 

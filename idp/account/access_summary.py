@@ -208,6 +208,9 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
     # test, took seconds at 5,000 entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
     released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
     userinfo = and_(LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
+    # A revocation in the citizen's wallet is in the log (and the page's count of entries) but
+    # releases nothing: the summary leaves it out (the issuance it undoes was the release).
+    revocation = LedgerEntry.channel == Channel.WALLET_REVOCATION
     # Without ``whole_log`` every group is in the window (a constant in GROUP BY would be
     # read as a column's position).
     inside = [and_(*in_window[1:])] if whole_log else []
@@ -221,6 +224,8 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
             func.count(),
             func.count(LedgerEntry.erased_at),
             func.count(case((userinfo, 1))),
+            func.count(case((revocation, 1))),
+            func.count(case((and_(revocation, LedgerEntry.erased_at.is_not(None)), 1))),
         )
         .where(*(in_window[:1] if whole_log else in_window))
         .group_by(LedgerEntry.client_id, LedgerEntry.client_name, released, *inside)
@@ -230,13 +235,14 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
     # The window's groups by service and list of attributes (a renamed service keeps its
     # client_id; one name and kind stand for it, the greatest).
     merged: dict[tuple[str, str | None], list] = {}  # [name, kind, count, erased]
-    for client_id, name, kind, attributes, inside_window, count, erased, userinfo_count in groups:
-        if not inside_window:
+    for (client_id, name, kind, attributes, inside_window, count, erased, userinfo_count,
+         revocations, erased_revocations) in groups:  # fmt: skip
+        if not inside_window or count == revocations:
             continue
         row = merged.setdefault((client_id, attributes), [name, kind, 0, 0, 0])
         row[0], row[1] = max(row[0], name), max(row[1], kind)
-        row[2] += count
-        row[3] += erased
+        row[2] += count - revocations
+        row[3] += erased - erased_revocations
         row[4] += userinfo_count
     repeats = _repeats(in_window) if any(row[4] for row in merged.values()) else {}
     services: dict[str, list] = {}  # client_id: [name, kind, releases, erased]
