@@ -282,3 +282,18 @@ def test_below_high_the_offer_is_sent_to_the_step_up(app, citizens):
     made = browser.post("/me/wallet/offer", data={"csrf_token": csrf_token(page)})
     assert made.status_code == 303 and made.headers["Location"] == asked.headers["Location"]
     assert "tx-code" not in made.text
+
+
+def test_the_pages_are_in_danish_too(app, client, setup):
+    cpr, wallet_id = setup
+    issue(app, cpr, wallet_id)
+    client.get("/language/da", query_string={"next": "/me/wallet"})
+    page = client.get("/me/wallet").text
+    assert '<html lang="da">' in page
+    assert "<h1>Din identitet i din identitetstegnebog</h1>" in page
+    assert "Gyldigt" in page and "Tilbagekald" in page and "Dit fødested" in page
+    refused = client.get("/me/wallet/offer").text
+    assert "NSIS Høj" in refused
+    log = client.get("/me/access-log").text
+    assert "Udstedt til din identitetstegnebog" in log
+    assert "Din digitale identitetstegnebog." in log
