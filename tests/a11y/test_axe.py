@@ -23,7 +23,7 @@ PAGES = {
     "service", "service-received", "service-error",
     "forgot", "forgot-prove", "forgot-prove-error", "forgot-phone-wait", "forgot-phone-app",
     "forgot-new-password", "forgot-new-password-error", "forgot-letter", "forgot-letter-error",
-    "change-password", "change-password-error",
+    "change-password", "change-password-error", "wallet", "wallet-offer",
 }  # fmt: skip
 
 

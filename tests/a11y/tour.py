@@ -330,6 +330,7 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
               ("access-log", "/me/access-log"), ("security", "/me/security"),
               ("enrol-totp", "/me/security/totp"), ("enrol-passkey", "/me/security/passkey"),
               ("change-password", "/me/security/password"),
+              ("wallet", "/me/wallet"), ("wallet-offer", "/me/wallet/offer"),
               ("new-recovery-codes", "/me/security/recovery-codes/new")]  # fmt: skip
     for name, path in portal:
         page.goto(site.url(path))
