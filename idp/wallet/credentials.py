@@ -75,8 +75,17 @@ def revoke(issued: Issued) -> bool:
     the same, without a log entry: an entry names its recipient by a registered client
     (the ledger's foreign key), and that wallet no longer is one. Its issuance stays in the
     log, against the wallet as it was registered then."""
-    entry = issued.entry
-    if entry.revoked_at is not None:
+    # Read again under a row lock (PostgreSQL; SQLite serialises its writers): of two
+    # revocations at once (the citizen's tab and the operator), the second waits, then finds
+    # it revoked and writes nothing, so the log has one entry.
+    entry = db.session.scalar(
+        select(CredentialStatus)
+        .where(CredentialStatus.id == issued.entry.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if entry is None or entry.revoked_at is not None:
+        db.session.rollback()
         return False
     status_list.revoke(entry)
     if issued.wallet is not None and entry.citizen_id is not None:

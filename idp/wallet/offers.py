@@ -8,7 +8,7 @@ transaction codes against it either). Everything about one offer is one key (a R
 so every operation on it is in one slot on a cluster, and redeeming needs no Lua: each try
 is counted atomically before its transaction code is compared (MULTI/EXEC over the one key),
 so at most ``MAX_TX_TRIES`` codes are ever compared, however many requests race; the one
-that is right spends the offer with DEL, which only one caller can win.
+that is right spends the offer by removing its record (HDEL), which only one caller can win.
 """
 
 from __future__ import annotations
@@ -156,16 +156,25 @@ def redeem(pre_authorized_code: str, tx_code: str | None) -> Redeemed:
     pipe.hgetall(key)
     tries, _, stored = pipe.execute()
     stored = {name.decode(): value for name, value in stored.items()}
-    if "record" not in stored or tries > MAX_TX_TRIES:
+    if "record" not in stored:  # none (any more): the key is only this try's count
         store.redis.delete(key)
+        raise InvalidCode("the pre-authorized code is unknown, expired or already used")
+    if tries > MAX_TX_TRIES:
+        # Dead: the count never goes down, so no code is compared again. Not deleted here:
+        # a right code counted among the first tries may still be on its way to spend it
+        # (one burst of right tries must leave one winner); it expires with the offer.
         raise InvalidCode("the pre-authorized code is unknown, expired or already used")
     expected = stored["tx"].decode()
     if not hmac.compare_digest(expected, _tx_mac(pre_authorized_code, str(tx_code))):
         if tries >= MAX_TX_TRIES:
             store.redis.delete(key)
         raise WrongTxCode("the transaction code is wrong", MAX_TX_TRIES - tries)
-    if not store.redis.delete(key):  # another request spent it (or killed it) first
+    # Spend it: only one caller removes the record. (Not DEL's answer: a try that came after
+    # another spent the offer re-creates the key, holding a count and no record, and a DEL
+    # would count that as a win.)
+    if not store.redis.hdel(key, "record"):  # another request spent (or killed) it first
         raise InvalidCode("the pre-authorized code is unknown, expired or already used")
+    store.redis.delete(key)
     record = json.loads(stored["record"])
     return Redeemed(
         citizen_id=record["citizen_id"],

@@ -130,10 +130,11 @@ def test_three_wrong_transaction_codes_kill_the_offer(app):
 def test_racing_redemptions_one_wins_and_no_more_than_three_guesses_are_compared(app):
     """Twelve requests at once with the right code: one offer, one winner. Then twenty
     guesses at once: at most three are compared (each try is counted before it is)."""
-    made = _create(app)
-    outcomes = _race(app, [(made.pre_authorized_code, made.tx_code)] * 12)
-    assert outcomes.count("redeemed") == 1
-    assert outcomes.count("invalid") == 11
+    for _ in range(5):  # a race is won differently each time
+        made = _create(app)
+        outcomes = _race(app, [(made.pre_authorized_code, made.tx_code)] * 12)
+        assert outcomes.count("redeemed") == 1, outcomes
+        assert outcomes.count("invalid") == 11
 
     made = _create(app)
     guesses = [f"{n:06d}" for n in range(20) if f"{n:06d}" != made.tx_code][:19]

@@ -297,3 +297,21 @@ def test_the_pages_are_in_danish_too(app, client, setup):
     log = client.get("/me/access-log").text
     assert "Udstedt til din identitetstegnebog" in log
     assert "Din digitale identitetstegnebog." in log
+
+
+def test_an_expired_credential_reads_expired_and_has_nothing_to_revoke(app, client, setup):
+    cpr, wallet_id = setup
+    issue(app, cpr, wallet_id)
+    with app.app_context():
+        db.session.execute(
+            db.text("UPDATE wallet_credential_status SET expires_at = :past"),
+            {"past": "2020-01-01 00:00:00.000000"},
+        )
+        db.session.commit()
+    page = client.get("/me/wallet").text
+    (listed,) = cards(page)
+    assert listed["status"] == "expired" and "Expired" in page
+    assert f"/me/wallet/{listed['id']}/revoke" not in page
+    # Its confirmation page leads back to the list: there is nothing to revoke.
+    back = client.get(f"/me/wallet/{listed['id']}/revoke")
+    assert back.status_code == 303 and back.headers["Location"] == "/me/wallet"
