@@ -315,3 +315,38 @@ def test_an_expired_credential_reads_expired_and_has_nothing_to_revoke(app, clie
     # Its confirmation page leads back to the list: there is nothing to revoke.
     back = client.get(f"/me/wallet/{listed['id']}/revoke")
     assert back.status_code == 303 and back.headers["Location"] == "/me/wallet"
+
+
+def test_two_revocations_at_once_ledger_once(app, client, setup):
+    """The citizen's tab and the operator at the same moment: one revocation, one entry (the
+    second waits on the row lock, then finds it revoked). PostgreSQL's row lock: SQLite,
+    for development, serialises its writers instead and is not raced here."""
+    import threading
+
+    from idp.wallet import credentials
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the row lock is PostgreSQL's")
+    cpr, wallet_id = setup
+    issue(app, cpr, wallet_id)
+    with app.app_context():
+        citizen_id = citizen_registry.find_by_cpr(cpr).id
+    start = threading.Barrier(4)
+    won = []
+
+    def revoke() -> None:
+        with app.app_context():
+            (issued,) = credentials.of_citizen(citizen_id)
+            start.wait()
+            won.append(credentials.revoke(issued))
+            db.session.remove()
+
+    threads = [threading.Thread(target=revoke) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == [False, False, False, True]
+    log = client.get("/api/me/access-log").json["entries"]
+    assert [e["channel"] for e in log].count("wallet_revocation") == 1
