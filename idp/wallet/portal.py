@@ -30,19 +30,19 @@ def page():
     )
 
 
-def _own_or_404(credential_id: int) -> credentials.Issued:
+def _own_or_404(entry_id: int) -> credentials.Issued:
     """Only the citizen's own credential: anyone else's id is the same 404 as none."""
-    found = credentials.owned(current.citizen().id, credential_id)
+    found = credentials.owned(current.citizen().id, entry_id)
     if found is None:
         abort(404)
     return found
 
 
-@bp.get("/<int:credential_id>/revoke")
+@bp.get("/<int:entry_id>/revoke")
 @login_required
-def confirm_revocation(credential_id: int):
+def confirm_revocation(entry_id: int):
     """Revoking asks first: it cannot be undone."""
-    issued = _own_or_404(credential_id)
+    issued = _own_or_404(entry_id)
     if issued.status != credentials.VALID:
         return redirect(url_for("wallet_portal.page"), 303)
     return render_template(
@@ -50,12 +50,12 @@ def confirm_revocation(credential_id: int):
     )
 
 
-@bp.post("/<int:credential_id>/revoke")
+@bp.post("/<int:entry_id>/revoke")
 @login_required
-def revoke(credential_id: int):
+def revoke(entry_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    issued = _own_or_404(credential_id)
+    issued = _own_or_404(entry_id)
     if credentials.revoke(issued):
         flash(_("The credential is revoked. Services that check it now see it as no longer valid."))
     else:  # revoked already (another tab, the operator): nothing more to do
