@@ -111,6 +111,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.security.views import bp as security_bp
     from idp.sessions import current
     from idp.sessions.keepalive import bp as keepalive_bp
+    from idp.wallet import grant as wallet_grant
     from idp.wallet import models as wallet_models  # noqa: F401
     from idp.wallet.portal import bp as wallet_portal_bp
     from idp.wallet.views import bp as wallet_bp
@@ -137,6 +138,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(wallet_bp)
     app.register_blueprint(wallet_portal_bp)
     oidc_server.init_app(app)
+    wallet_grant.init_app()
     oidc_logout.init_app()
     session_tokens.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen

@@ -262,6 +262,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # A wallet credential (the PID) is valid this long; a retired credential key stays
         # published as long, so every credential it signed still verifies (docs/wallet.md).
         "PID_VALIDITY_DAYS": _env_int("PID_VALIDITY_DAYS", 90),
+        # How long a credential offer from the portal (its QR code and transaction code)
+        # can be redeemed by a wallet.
+        "WALLET_OFFER_SECONDS": _env_int("WALLET_OFFER_SECONDS", 300),
         # The PID's issuing_authority: the authority that answers for it (PID rulebook).
         "PID_ISSUING_AUTHORITY": os.environ.get("PID_ISSUING_AUTHORITY", "Tillid"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),

@@ -26,9 +26,6 @@ from idp.core.extensions import store
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 OFFER_SCHEME = "openid-credential-offer://"
-# How long an offer can be redeemed: long enough to open the wallet and scan, short enough
-# that a photographed screen is soon worth nothing. WALLET_OFFER_SECONDS overrides it.
-OFFER_SECONDS = 300
 TX_CODE_LENGTH = 6
 # Wrong transaction codes an offer survives: the third wrong one kills it (a guesser has
 # three chances in a million; the citizen starts a new offer).
@@ -71,7 +68,10 @@ class Redeemed:
 
 
 def lifetime() -> int:
-    return int(current_app.config.get("WALLET_OFFER_SECONDS", OFFER_SECONDS))
+    """How long an offer can be redeemed (WALLET_OFFER_SECONDS, five minutes by default): long
+    enough to open the wallet and scan, short enough that a photographed screen is soon
+    worth nothing."""
+    return int(current_app.config["WALLET_OFFER_SECONDS"])
 
 
 def _hash(code: str) -> str:

@@ -7,10 +7,12 @@ import json
 import re
 
 from clients.models import Client
+from clients.service import PRE_AUTHORIZED_GRANT
 from consent import ledger
 from idp.citizens import service as citizen_registry
 from idp.core.extensions import db
 from idp.wallet import ledgering, pid
+from idp.wallet.configurations import PID_SD_JWT
 from idp.wallet.models import CredentialStatus
 from tests.conftest import CitizenActions
 from tests.wallet.helpers import wallet_key
@@ -26,11 +28,12 @@ WALLET_NAME = "Digital Identitet (test wallet)"
 
 
 def register_wallet(app, name: str = WALLET_NAME) -> str:
-    """A wallet client, registered as simply as `clients create --kind wallet` accepts."""
+    """A wallet client, registered as a wallet provider's app is (docs/wallet.md)."""
     result = app.test_cli_runner().invoke(args=[
         "clients", "create", "--name", name, "--kind", "wallet",
-        "--redirect-uri", "https://wallet.example/callback", "--scope", "openid",
-        "--legal-basis", "legal_obligation", "--purpose", "Your identity in your wallet",
+        "--redirect-uri", "https://wallet.example/callback", "--scope", PID_SD_JWT,
+        "--grant-type", "authorization_code", "--grant-type", PRE_AUTHORIZED_GRANT,
+        "--auth-method", "none",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["client_id"]

@@ -6,14 +6,17 @@ tests/interop/test_openid4vci_wallet.py."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from urllib.parse import unquote
 
 import cbor2
 import pytest
 from pymdoccbor.mdoc.verifier import MdocCbor
 
+from clients.service import PRE_AUTHORIZED_GRANT
 from idp.wallet.configurations import PID_MDOC, PID_SD_JWT
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 from tests.wallet.helpers import payload
 from tests.wallet.issuance import (
     PASSWORD,
@@ -300,3 +303,88 @@ def test_the_mdoc_configuration_issues_a_pid_mdoc_bound_to_the_proofs_key(app, r
         "proofs": {"jwt": [key_proof(new_key(), wallet.c_nonce())]},
     })  # fmt: skip
     assert only_sd_jwt.status_code == 400, only_sd_jwt.json
+
+
+# --- the pre-authorized code flow -----------------------------------------------------------
+
+
+def _offer(browser) -> tuple[str, str]:
+    """The citizen, at High, asks the wallet page for an offer: its pre-authorized code and
+    the transaction code shown beside it."""
+    page = browser.get("/me/wallet/offer")
+    shown = browser.post("/me/wallet/offer", data={"csrf_token": csrf_token(page)})
+    assert shown.status_code == 200, shown.text[:300]
+    link = re.search(r'<a id="offer-link" href="([^"]+)"', shown.text).group(1)
+    offer = json.loads(unquote(link.split("credential_offer=", 1)[1]))
+    code = offer["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    tx_code = re.search(r'id="tx-code"><span aria-hidden="true">(\d{6})</span>', shown.text)
+    return code, tx_code.group(1)
+
+
+def _redeem(wallet: Wallet, code: str, tx_code: str | None, *, proof=True, **extra):
+    data = {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": code,
+            "tx_code": tx_code, "client_id": wallet.client_id, **extra}  # fmt: skip
+    data = {k: v for k, v in data.items() if v is not None}
+    headers = wallet.dpop("/token") if proof else {}
+    return wallet.http.post("/token", data=data, headers=headers)
+
+
+@pytest.fixture
+def offered(app, runner, citizens):
+    assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
+    browser, _ = citizen_at_high(app, citizens)
+    client_id = register_wallet(runner, "--grant-type", PRE_AUTHORIZED_GRANT)
+    return Wallet(app, browser, client_id), *_offer(browser)
+
+
+def test_an_offer_from_the_wallet_page_is_redeemed_for_a_pid(app, offered):
+    wallet, code, tx_code = offered
+    token = _redeem(wallet, code, tx_code)
+    assert token.status_code == 200, token.json
+    assert token.json["token_type"] == "DPoP"
+    assert token.json["authorization_details"][0]["credential_identifiers"] == [PID_SD_JWT]
+    issued = wallet.credential_request(token.json["access_token"], {
+        "credential_identifier": PID_SD_JWT,
+        "proofs": {"jwt": [key_proof(new_key(), wallet.c_nonce())]},
+    })  # fmt: skip
+    assert issued.status_code == 200, issued.json
+    log = wallet.browser.get("/api/me/access-log").json["entries"]
+    assert [e["channel"] for e in log] == ["wallet_issuance"]
+
+
+def test_a_replayed_pre_authorized_code_is_refused(offered):
+    wallet, code, tx_code = offered
+    assert _redeem(wallet, code, tx_code).status_code == 200
+    replayed = _redeem(wallet, code, tx_code)
+    assert replayed.status_code == 400 and replayed.json["error"] == "invalid_grant"
+
+
+def test_a_wrong_transaction_code_is_refused_and_three_end_the_offer(offered):
+    wallet, code, tx_code = offered
+    wrong = f"{(int(tx_code) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        refused = _redeem(wallet, code, wrong)
+        assert refused.status_code == 400 and refused.json["error"] == "invalid_grant"
+    late = _redeem(wallet, code, tx_code)
+    assert late.status_code == 400 and late.json["error"] == "invalid_grant", late.json
+
+
+def test_a_missing_transaction_code_or_dpop_proof_spends_nothing(offered):
+    wallet, code, tx_code = offered
+    missing = _redeem(wallet, code, None)
+    assert missing.status_code == 400 and missing.json["error"] == "invalid_request"
+    unproven = _redeem(wallet, code, tx_code, proof=False)
+    assert unproven.status_code == 400, unproven.json
+    assert _redeem(wallet, code, tx_code).status_code == 200
+
+
+def test_an_anonymous_or_non_wallet_token_request_is_refused(app, runner, offered):
+    wallet, code, tx_code = offered
+    anonymous = wallet.http.post("/token", data={
+        "grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": code, "tx_code": tx_code,
+    }, headers=wallet.dpop("/token"))  # fmt: skip
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "invalid_client"
+    code_flow_only = Wallet(app, wallet.browser, register_wallet(runner))
+    refused = _redeem(code_flow_only, code, tx_code)
+    assert refused.status_code == 400 and refused.json["error"] == "unauthorized_client"
+    assert _redeem(wallet, code, tx_code).status_code == 200, "none of those spent it"
