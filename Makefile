@@ -13,6 +13,9 @@ SD_JWT_VC_STAMP := $(SD_JWT_VC)/node_modules/.package-lock.json
 # mdoc-ts (@owf/mdoc) for the PID mdoc's test (tests/wallet/test_mdoc.py).
 MDOC := tests/interop/mdoc
 MDOC_STAMP := $(MDOC)/node_modules/.package-lock.json
+# The test wallet (oid4vc-ts's OpenID4VCI client with sd-jwt-js): tests/interop/test_openid4vci_wallet.py.
+OPENID4VCI := tests/interop/openid4vci
+OPENID4VCI_STAMP := $(OPENID4VCI)/node_modules/.package-lock.json
 
 .PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
 
@@ -42,7 +45,7 @@ assets:
 screenshots: install
 	$(BIN)/python docs/screenshots/take.py
 
-interop-deps: $(INTEROP_STAMP) $(SD_JWT_VC_STAMP) $(MDOC_STAMP)
+interop-deps: $(INTEROP_STAMP) $(SD_JWT_VC_STAMP) $(MDOC_STAMP) $(OPENID4VCI_STAMP)
 
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(INTEROP) --no-audit --no-fund; \
@@ -55,6 +58,10 @@ $(SD_JWT_VC_STAMP): $(SD_JWT_VC)/package-lock.json
 $(MDOC_STAMP): $(MDOC)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(MDOC) --no-audit --no-fund; \
 	else echo "npm not found: the mdoc-ts test will skip" >&2; fi
+
+$(OPENID4VCI_STAMP): $(OPENID4VCI)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(OPENID4VCI) --no-audit --no-fund; \
+	else echo "npm not found: the openid4vci test wallet will skip" >&2; fi
 
 # The peer in `make bench` (Node's oidc-provider), from its committed lock file.
 PEER := bench/peer
