@@ -26,9 +26,10 @@
 // no nonce), `nonce` (the proof carries --nonce VALUE instead of a fresh one), `foreign-key`
 // (the header's jwk is one key, the signature another's), `reuse-nonce` (a nonce the
 // previous `credential` command already used).
-// An http:// issuer (the test suite's live server) needs WALLET_ALLOW_HTTP=1.
+// An http:// issuer (the test suite's live server) needs WALLET_ALLOW_HTTP=1;
+// WALLET_TRACE=FILE logs each request and answer to FILE.
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { Openid4vciClient, setGlobalConfig } from "@openid4vc/openid4vci";
 import {
   clientAuthenticationNone,
@@ -80,8 +81,29 @@ function callbacks(clientId) {
     // endpoint. The library's default (clientAuthenticationDynamic) takes the first of the
     // server's token_endpoint_auth_methods_supported it knows, client_secret_basic.
     clientAuthentication: clientAuthenticationNone({ clientId }),
-    fetch,
+    fetch: traced,
   };
+}
+
+// WALLET_TRACE=FILE: every request the libraries send and the status it got, one JSON line
+// each (what the docs and a failing test's report show).
+async function traced(url, init = {}) {
+  const response = await fetch(url, init);
+  if (process.env.WALLET_TRACE) {
+    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
+    appendFileSync(
+      process.env.WALLET_TRACE,
+      `${JSON.stringify({
+        method: init.method ?? "GET",
+        url: String(url),
+        headers,
+        body: typeof init.body === "string" ? init.body : undefined,
+        status: response.status,
+        answer: await response.clone().text(),
+      })}\n`,
+    );
+  }
+  return response;
 }
 
 const signerOf = (jwk) => ({ method: "jwk", alg: "ES256", publicJwk: publicOf(jwk) });
