@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from joserfc.jwk import ECKey
 
 from tests.conftest import CitizenActions, activate, csrf_token, login, sql
 from tests.security.conftest import SoftAuthenticator, register_passkey
@@ -141,6 +142,39 @@ def code_flow(app, issuer: str, tmp_path, browser, client_id: str, how: str = "d
     return state, started, got
 
 
+def _portal_ready(app) -> None:
+    if "wallet_portal" not in app.blueprints:
+        pytest.skip(
+            "the citizen's wallet page (/me/wallet, the wallet-portal branch) is not here yet"
+        )
+
+
+def citizen_revokes(app, browser, credential: dict) -> None:
+    """The citizen revokes one credential on their wallet page, finding it by its device
+    key (the page shows the key's RFC 7638 thumbprint), and confirms. Without the page (not
+    merged yet) through idp.wallet.status_list, which its button calls."""
+    if "wallet_portal" not in app.blueprints:
+        revoke(app, credential["credential"])
+        return
+    thumbprint = ECKey.import_key(credential["holder_jwk"]).thumbprint()
+    page = browser.get("/me/wallet")
+    assert page.status_code == 200
+    card = re.search(
+        r'data-credential-id="(\d+)" data-status="valid">(?:(?!</li>).)*title="' + thumbprint,
+        page.text,
+        re.S,
+    )
+    assert card, "the credential is not on the citizen's wallet page"
+    confirm = browser.get(f"/me/wallet/{card.group(1)}/revoke")
+    assert confirm.status_code == 200
+    logged = "SELECT count(*) AS n FROM ledger_entry WHERE channel = 'wallet_revocation'"
+    before = sql(app, logged)[0]["n"]
+    done = browser.post(confirm.request.path, data={"csrf_token": csrf_token(confirm)})
+    assert done.status_code == 303, done.status_code
+    # In the citizen's access log, as the issuance is.
+    assert sql(app, logged)[0]["n"] == before + 1
+
+
 def portal_offer(browser) -> tuple[str, str]:
     """The portal's "Add to your wallet": the offer's same-device link
     (`openid-credential-offer://`) and the transaction code the page shows."""
@@ -170,8 +204,12 @@ def test_the_wallet_finds_tillid_as_a_pid_issuer_with_the_libraries_defaults(liv
         "credential_endpoint": f"{issuer}/wallet/credential",
         "nonce_endpoint": f"{issuer}/wallet/nonce",
         "batch_size": started["metadata"]["batch_size"],
-        "known_configurations": [PID],
+        "configurations": started["metadata"]["configurations"],
+        "known_configurations": started["metadata"]["configurations"],
     }
+    # Every configuration (the PID as SD-JWT VC, and as mdoc) passes the library's schema
+    # for its format; the SD-JWT VC one is what this wallet asks for.
+    assert PID in started["metadata"]["configurations"]
     assert started["metadata"]["batch_size"] >= 2
     # The library pushed the request (PAR) and made PKCE with S256: only the reference
     # travels through the browser.
@@ -243,7 +281,7 @@ def test_code_flow_by_scope_and_a_revoked_pid_shows_revoked_to_the_status_list_l
     first, second = issued["credentials"]
     assert first["verified"] and second["verified"]
 
-    revoke(app, first["credential"])  # as the portal's revoke button does
+    citizen_revokes(app, browser, first)
     again = wallet("verify", issuer, first["credential"], json.dumps(first["holder_jwk"]))
     assert again["status_list"]["status"] == 1 and again["status_list"]["signature_valid"]
     assert again["verified"] is False and "Status is not valid" in again["error"]
@@ -344,6 +382,7 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
     redeems the code with its client_id and a DPoP proof; then a batch of two PIDs."""
     _node_ready()
     app, issuer = live_server
+    _portal_ready(app)
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
     link, tx_code = portal_offer(browser)
@@ -374,7 +413,7 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
 
     # The citizen revokes one: the status list says so, the other stays valid.
     first, second = issued["credentials"]
-    revoke(app, first["credential"])
+    citizen_revokes(app, browser, first)
     again = wallet("verify", issuer, first["credential"], json.dumps(first["holder_jwk"]))
     assert again["verified"] is False and again["status_list"]["status"] == 1
     other = wallet("verify", issuer, second["credential"], json.dumps(second["holder_jwk"]))
@@ -386,6 +425,7 @@ def test_pre_authorized_code_refusals_wrong_tx_code_and_replay(live_server, tmp_
     offer allowing a few tries); the code once redeemed is refused the second time."""
     _node_ready()
     app, issuer = live_server
+    _portal_ready(app)
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
     link, tx_code = portal_offer(browser)

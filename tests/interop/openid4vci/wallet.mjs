@@ -270,6 +270,8 @@ function summary(issuerMetadata) {
     credential_endpoint: issuerMetadata.credentialIssuer.credential_endpoint,
     nonce_endpoint: issuerMetadata.credentialIssuer.nonce_endpoint,
     batch_size: issuerMetadata.credentialIssuer.batch_credential_issuance?.batch_size,
+    configurations: Object.keys(issuerMetadata.credentialIssuer.credential_configurations_supported),
+    // Those of a format the library knows, which validated against its schema for that format.
     known_configurations: Object.keys(issuerMetadata.knownCredentialConfigurations),
   };
 }
