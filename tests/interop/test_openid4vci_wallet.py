@@ -190,6 +190,19 @@ def portal_offer(browser) -> tuple[str, str]:
 # --- the tests -----------------------------------------------------------------------------
 
 
+def test_the_authorization_server_metadata_names_the_algorithms_of_its_jwt_methods(client):
+    """RFC 8414 2: where an endpoint's auth methods include private_key_jwt or
+    client_secret_jwt, its `..._auth_signing_alg_values_supported` MUST be there.
+    @openid4vc/oauth2 refuses the whole document otherwise (it checks the introspection
+    endpoint's), and with it every request of the wallet."""
+    metadata = client.get("/.well-known/oauth-authorization-server").get_json()
+    for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        methods = metadata.get(f"{endpoint}_auth_methods_supported", [])
+        if {"private_key_jwt", "client_secret_jwt"} & set(methods):
+            algs = metadata.get(f"{endpoint}_auth_signing_alg_values_supported")
+            assert algs and "none" not in algs, f"{endpoint}_auth_signing_alg_values_supported"
+
+
 def test_the_wallet_finds_tillid_as_a_pid_issuer_with_the_libraries_defaults(live_server, tmp_path):
     _node_ready()
     app, issuer = live_server
