@@ -32,7 +32,6 @@ from joserfc.jwk import ECKey
 from tests.conftest import CitizenActions, activate, csrf_token, login, sql
 from tests.security.conftest import SoftAuthenticator, register_passkey
 from tests.security.test_attacks_authenticators import _passkey_login
-from tests.wallet.helpers import revoke
 
 HERE = Path(__file__).parent / "openid4vci"
 PID = "eu.europa.ec.eudi.pid.1"
@@ -142,20 +141,9 @@ def code_flow(app, issuer: str, tmp_path, browser, client_id: str, how: str = "d
     return state, started, got
 
 
-def _portal_ready(app) -> None:
-    if "wallet_portal" not in app.blueprints:
-        pytest.skip(
-            "the citizen's wallet page (/me/wallet, the wallet-portal branch) is not here yet"
-        )
-
-
 def citizen_revokes(app, browser, credential: dict) -> None:
     """The citizen revokes one credential on their wallet page, finding it by its device
-    key (the page shows the key's RFC 7638 thumbprint), and confirms. Without the page (not
-    merged yet) through idp.wallet.status_list, which its button calls."""
-    if "wallet_portal" not in app.blueprints:
-        revoke(app, credential["credential"])
-        return
+    key (the page shows the key's RFC 7638 thumbprint), and confirms."""
     thumbprint = ECKey.import_key(credential["holder_jwk"]).thumbprint()
     page = browser.get("/me/wallet")
     assert page.status_code == 200
@@ -395,7 +383,6 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
     redeems the code with its client_id and a DPoP proof; then a batch of two PIDs."""
     _node_ready()
     app, issuer = live_server
-    _portal_ready(app)
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
     link, tx_code = portal_offer(browser)
@@ -438,7 +425,6 @@ def test_pre_authorized_code_refusals_wrong_tx_code_and_replay(live_server, tmp_
     offer allowing a few tries); the code once redeemed is refused the second time."""
     _node_ready()
     app, issuer = live_server
-    _portal_ready(app)
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
     link, tx_code = portal_offer(browser)
