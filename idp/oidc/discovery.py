@@ -36,6 +36,10 @@ def _metadata() -> dict:
         "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
+        # RFC 8414 2: required beside a JWT method (private_key_jwt); what client_auth.py
+        # accepts at every endpoint (@openid4vc/oauth2 refuses the metadata without them).
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "jwks_uri": f"{issuer}/jwks",
         # A wallet's credential scopes too (OpenID4VCI: one per credential configuration).
         "scopes_supported": [*SCOPE_CLAIMS, *CREDENTIAL_SCOPES],
