@@ -21,7 +21,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +29,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from tests.conftest import CitizenActions, activate, csrf_token, login, sql
+from tests.interop import node
 from tests.security.conftest import SoftAuthenticator, register_passkey
 from tests.security.test_attacks_authenticators import _passkey_login
 
@@ -41,15 +41,6 @@ PASSWORD = "correct horse battery"
 HIGH = "https://data.gov.dk/concept/core/nsis/loa/High"
 # What every PID shows, disclosed or not (draft-ietf-oauth-sd-jwt-vc: never disclosable).
 ALWAYS_VISIBLE = {"iss", "iat", "exp", "vct", "cnf", "status", "_sd_alg"}
-
-
-def _node_ready():
-    if shutil.which("node") and (HERE / "node_modules" / "@openid4vc" / "openid4vci").is_dir():
-        return
-    reason = "Node and @openid4vc/openid4vci are needed (make test runs npm ci in tests/interop)"
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
-    pytest.skip(reason)
 
 
 def wallet(*args: str) -> dict:
@@ -192,7 +183,7 @@ def test_the_authorization_server_metadata_names_the_algorithms_of_its_jwt_metho
 
 
 def test_the_wallet_finds_tillid_as_a_pid_issuer_with_the_libraries_defaults(live_server, tmp_path):
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
@@ -220,7 +211,7 @@ def test_the_wallet_finds_tillid_as_a_pid_issuer_with_the_libraries_defaults(liv
 
 
 def test_code_flow_obtains_a_batch_of_pids_verified_with_sd_jwt_js(live_server, tmp_path):
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
@@ -271,7 +262,7 @@ def test_code_flow_by_scope_and_a_revoked_pid_shows_revoked_to_the_status_list_l
     """The PID asked for by its scope instead of authorization_details; one of two
     credentials revoked: @sd-jwt/jwt-status-list reads its bit as 1 (and sd-jwt-vc refuses
     it), the other stays valid."""
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
@@ -296,7 +287,7 @@ def test_code_flow_by_scope_and_a_revoked_pid_shows_revoked_to_the_status_list_l
 @pytest.fixture
 def holding_a_token(live_server, tmp_path):
     """A wallet with a DPoP-bound token from the code flow: (app, issuer, its state file)."""
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
@@ -350,7 +341,7 @@ def test_a_login_below_high_gets_no_code_for_the_wallet(live_server, tmp_path):
     """A citizen logged in with a password and an authenticator app (Substantial), with no
     passkey that could reach High: the authorization request for the PID comes back to the
     wallet as an error, with no code."""
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     assert app.test_cli_runner().invoke(args=["keys", "ensure"]).exit_code == 0
@@ -381,7 +372,7 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
     """The citizen, at High, asks the portal for an offer; the wallet resolves the offer
     (by value, in the `openid-credential-offer://` link), asks for the transaction code and
     redeems the code with its client_id and a DPoP proof; then a batch of two PIDs."""
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)
@@ -423,7 +414,7 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
 def test_pre_authorized_code_refusals_wrong_tx_code_and_replay(live_server, tmp_path):
     """A wrong transaction code is refused (and the right one still works after it, the
     offer allowing a few tries); the code once redeemed is refused the second time."""
-    _node_ready()
+    node.require("openid4vci", "@openid4vc/openid4vci")
     app, issuer = live_server
     client_id = register_wallet(app)
     browser = citizen_at_high(app, issuer)

@@ -14,12 +14,8 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
 import zlib
-from pathlib import Path
 
 import cbor2
 import pytest
@@ -36,11 +32,11 @@ from idp.core.extensions import db
 from idp.keys import service as keys
 from idp.wallet import mdoc, pid, status_list
 from idp.wallet.models import CredentialStatus
+from tests.interop import node
 from tests.wallet.helpers import CPR, create_citizen, wallet_key
 from tests.wallet.issuance import register_wallet
 
 NAMESPACE = DOCTYPE = "eu.europa.ec.eudi.pid.1"
-NODE_DIR = Path(__file__).parents[1] / "interop" / "mdoc"
 
 
 def issue_mdoc(app, holder, cpr: str = CPR, **kwargs) -> str:
@@ -354,27 +350,8 @@ def test_the_document_signer_certificate_is_reused_until_it_would_expire_too_soo
 # --- mdoc-ts (Node), against a live Tillid ------------------------------------------------
 
 
-def _node_ready():
-    if shutil.which("node") and (NODE_DIR / "node_modules" / "@owf" / "mdoc").is_dir():
-        return
-    reason = "Node and @owf/mdoc are needed (make test runs npm ci in tests/interop/mdoc)"
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _node_verify(issuer: str, credential: str, holder) -> dict:
-    done = subprocess.run(
-        ["node", str(NODE_DIR / "verify.mjs"), issuer, credential,
-         json.dumps(holder.as_dict(private=True))],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def test_mdoc_ts_verifies_the_pid_mdoc_its_status_and_a_device_signed_presentation(live_server):
-    _node_ready()
+    node.require("mdoc", "@owf/mdoc")
     app, issuer = live_server
     runner = app.test_cli_runner()
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
@@ -382,7 +359,7 @@ def test_mdoc_ts_verifies_the_pid_mdoc_its_status_and_a_device_signed_presentati
     holder = wallet_key()
     credential = issue_mdoc(app, holder)
 
-    report = _node_verify(issuer, credential, holder)
+    report = node.verify("mdoc", issuer, credential, holder)
     assert report["metadata_issuer"] == issuer
     assert report["certificate"]["self_signed"] is True
     assert report["certificate"]["key_published_as"]  # the certificate's key is Tillid's
@@ -421,12 +398,12 @@ def test_mdoc_ts_verifies_the_pid_mdoc_its_status_and_a_device_signed_presentati
     with app.app_context():
         entry = db.session.merge(status_entry(app, credential))
         status_list.revoke(entry)
-    report = _node_verify(issuer, credential, holder)
+    report = node.verify("mdoc", issuer, credential, holder)
     assert report["status_list"]["status"] == 1 and report["status_list"]["signature_valid"]
 
 
 def test_mdoc_ts_refuses_a_changed_element(live_server):
-    _node_ready()
+    node.require("mdoc", "@owf/mdoc")
     app, issuer = live_server
     runner = app.test_cli_runner()
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
@@ -440,7 +417,7 @@ def test_mdoc_ts_refuses_a_changed_element(live_server):
             element["elementValue"] = "Hansen"
             items[n] = cbor2.CBORTag(24, cbor2.dumps(element))
     changed = b64(cbor2.dumps(issuer_signed))
-    report = _node_verify(issuer, changed, holder)
+    report = node.verify("mdoc", issuer, changed, holder)
     assert report["verified"] is False
     assert [c["category"] for c in report["failed_checks"]] == ["DATA_INTEGRITY"]
 
