@@ -38,11 +38,12 @@ def register_wallet(runner, *extra: str) -> str:
     return json.loads(result.stdout)["client_id"]
 
 
-def citizen_at_high(app, citizens, username="ida", **fields):
-    """A citizen with what the PID needs, activated by letter with a first passkey (bound at
-    High), logged in with it: the browser, and the passkey."""
-    cpr = citizens.next_cpr()
-    fields = {"birth_country": "DK", "birth_locality": "Odense", "nationality": "DK", **fields}
+def citizen_at_high(app, citizens, username="ida", *, cpr=None, pid_fields=True, **fields):
+    """A citizen (by default with what the PID needs), activated by letter with a first
+    passkey (bound at High), logged in with it: the browser, and the passkey."""
+    cpr = cpr or citizens.next_cpr()
+    if pid_fields:
+        fields = {"birth_country": "DK", "birth_locality": "Odense", "nationality": "DK", **fields}
     citizens.create(username=None, cpr=cpr, **fields)
     setup = app.test_client()
     assert activate(setup, cpr, citizens.letter(cpr), username, PASSWORD).status_code == 302

@@ -17,9 +17,9 @@ from idp.core.extensions import db
 from idp.wallet import offers
 from idp.wallet.configurations import PID_SD_JWT
 from idp.wallet.models import CredentialStatus
-from tests.conftest import CitizenActions, activate, csrf_token, login
-from tests.security.conftest import SoftAuthenticator, register_passkey
+from tests.conftest import CitizenActions, csrf_token, login
 from tests.wallet.helpers import payload, wallet_key
+from tests.wallet.issuance import citizen_at_high
 from tests.wallet.portal_helpers import (
     PASSWORD,
     PID_FIELDS,
@@ -193,17 +193,11 @@ def test_a_citizen_who_cannot_reach_high_is_told_what_they_need(app, client, set
 
 def _high_browser(app, citizens: CitizenActions, username: str, **fields):
     """A citizen proved by the activation letter whose first second factor is a passkey, which
-    is then bound at High: a browser logged in with it (tests/security's control case)."""
+    is then bound at High: the CPR number, and a browser logged in with the passkey."""
     cpr = citizens.next_cpr()
-    citizens.create(username=None, cpr=cpr, **fields)
-    browser = app.test_client()
-    assert activate(browser, cpr, citizens.letter(cpr), username, PASSWORD).status_code == 302
-    assert login(browser, username, PASSWORD).status_code == 302
-    passkey = SoftAuthenticator()
-    register_passkey(browser, passkey, page="/me/security/totp")
-    from tests.security.test_attacks_authenticators import _passkey_login
-
-    return cpr, _passkey_login(app, passkey)
+    browser, _passkey = citizen_at_high(app, citizens, username, cpr=cpr, pid_fields=False,
+                                        **fields)  # fmt: skip
+    return cpr, browser
 
 
 def test_at_high_the_offer_is_shown_with_its_qr_code_link_and_transaction_code(app, citizens):
