@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from joserfc.jwk import ECKey
 
+from consent import verify as ledger_verify
 from tests.conftest import CitizenActions, activate, csrf_token, login, sql
 from tests.interop import node
 from tests.security.conftest import SoftAuthenticator, register_passkey
@@ -409,6 +410,18 @@ def test_pre_authorized_flow_from_the_portal_offer_obtains_a_pid(live_server, tm
     assert again["verified"] is False and again["status_list"]["status"] == 1
     other = wallet("verify", issuer, second["credential"], json.dumps(second["holder_jwk"]))
     assert other["verified"] is True and other["status_list"]["status"] == 0
+
+    # Both events in the citizen's access log, each with a proof that checks out once the
+    # integrator has signed them into the ledger (as it does every few seconds on a server).
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+    entries = browser.get("/api/me/access-log").json["entries"]
+    assert [e["channel"] for e in entries] == ["wallet_revocation", "wallet_issuance"]
+    for entry in entries:
+        assert entry["service"]["client_id"] == client_id and entry["verified"] is True, entry
+        proof = browser.get(entry["proof"])
+        assert proof.status_code == 200, proof.json
+        name, key = ledger_verify.parse_verifier_key(proof.json["verifier_key"])
+        assert ledger_verify.check(proof.json, name, key) == []
 
 
 def test_pre_authorized_code_refusals_wrong_tx_code_and_replay(live_server, tmp_path):
