@@ -58,6 +58,13 @@ class Client(db.Model):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # It lets a citizen log in for someone they hold a mandate for (docs/representation.md),
+    # and receives, while an agent acts, only these of the principal's claims (each also
+    # registered in its claim policies, whose legal basis and purpose apply).
+    accepts_representation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    representation_claims: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.citizens import models  # noqa: F401
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
+    from idp.mandates import models as mandate_models  # noqa: F401
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server

@@ -18,7 +18,14 @@ PACKAGES = ("idp", "clients", "consent", "demo")
 # Lowest first. A module belongs to the layer of the longest prefix that names it.
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("idp.core",),
-    "registries": ("clients", "idp.citizens", "idp.keys", "idp.authenticators", "idp.audit"),
+    "registries": (
+        "clients",
+        "idp.citizens",
+        "idp.keys",
+        "idp.authenticators",
+        "idp.audit",
+        "idp.mandates",
+    ),
     "consent": ("consent",),
     "flows": (
         "idp.sessions",

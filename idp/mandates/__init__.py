@@ -1,0 +1,1 @@
+"""Mandates: who may act for whom (a power of attorney, a parent's custody, a guardianship)."""
