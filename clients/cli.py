@@ -50,13 +50,26 @@ def _fail(exc: Exception):
     "--dpop", "dpop_bound", is_flag=True, default=None, help="Require DPoP-bound tokens (RFC 9449)."
 )
 @click.option(
+    "--accepts-representation",
+    is_flag=True,
+    default=None,
+    help="Citizens may log in for someone they hold a mandate for (docs/representation.md).",
+)
+@click.option(
+    "--representation-claim",
+    "representation_claims",
+    multiple=True,
+    help="A claim the service receives while someone acts for another; repeatable.",
+)
+@click.option(
     "--from-file",
     type=click.File("r", encoding="utf-8"),
     help="A JSON registration (per-claim legal bases, jwks); options override it.",
 )
 def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, purpose,
                    grant_types, auth_method, id_token_alg, access_token_alg, sector,
-                   profile, require_par, dpop_bound, from_file):  # fmt: skip
+                   profile, require_par, dpop_bound, accepts_representation,
+                   representation_claims, from_file):  # fmt: skip
     """Register a service; prints {"client_id", "client_secret"} (the secret only now)."""
     spec: dict = {}
     if from_file is not None:
@@ -84,6 +97,8 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
         "profile": profile,
         "require_pushed_authorization_requests": require_par,
         "dpop_bound_access_tokens": dpop_bound,
+        "accepts_representation": accepts_representation,
+        "representation_claims": list(representation_claims) or None,
     }
     spec.update({key: value for key, value in given.items() if value is not None})
     try:

@@ -65,6 +65,8 @@ _FIELDS = {
     "profile",
     "require_pushed_authorization_requests",
     "dpop_bound_access_tokens",
+    "accepts_representation",
+    "representation_claims",
 }
 
 
@@ -235,6 +237,34 @@ def _wallet_defaults(spec: dict) -> dict:
     return {**spec, **required}
 
 
+def _representation(spec: dict, kind: ClientKind, grant_types, policies) -> tuple[bool, list]:
+    """Whether the service lets citizens log in for someone they hold a mandate for, and
+    which of its claims it receives then (docs/representation.md): each one it is registered
+    for, with that claim's legal basis; never on consent (the person represented gave none)."""
+    accepts = _flag("accepts_representation", spec.get("accepts_representation"))
+    claims = _list("representation_claims", spec.get("representation_claims"))
+    if not accepts:
+        if claims:
+            raise InvalidRegistration("representation_claims", "needs accepts_representation")
+        return False, []
+    if kind == ClientKind.WALLET or "authorization_code" not in grant_types:
+        raise InvalidRegistration(
+            "accepts_representation", "only a login service (the code flow) accepts it"
+        )
+    registered = {policy.claim: policy for policy in policies}
+    for claim in claims:
+        if claim not in registered:
+            raise InvalidRegistration(
+                "representation_claims", f"{claim!r} is not among the service's claims"
+            )
+        if registered[claim].legal_basis == LegalBasis.CONSENT:
+            raise InvalidRegistration(
+                "representation_claims",
+                f"{claim!r} is released on consent, which the person represented did not give",
+            )
+    return True, list(dict.fromkeys(claims))
+
+
 def _check_fapi_keys(jwks: dict) -> None:
     for key in KeySet.import_key_set(jwks).keys:
         if key.key_type == "RSA" and key.raw_value.key_size < _FAPI_MIN_RSA_BITS:
@@ -357,6 +387,9 @@ def register(spec: dict) -> tuple[Client, str | None]:
         ),
         claim_policies=_claim_policies(kind, scopes, spec),
     )
+    client.accepts_representation, client.representation_claims = _representation(
+        spec, kind, grant_types, client.claim_policies
+    )
     secret = None
     if method in _SECRET_METHODS:
         secret, client.secret_digest = _new_secret()
@@ -433,6 +466,8 @@ def describe(client: Client) -> dict:
         "profile": client.profile,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "accepts_representation": client.accepts_representation,
+        "representation_claims": client.representation_claims,
         "claims": {
             policy.claim: {"legal_basis": policy.legal_basis.value, "purpose": policy.purpose}
             for policy in client.claim_policies

@@ -129,6 +129,7 @@ def decide(
     *,
     consent_applies: bool = True,
     consent: Consent | None = None,
+    within: frozenset[str] | None = None,
 ) -> Release:
     """Split the claims of ``scopes`` (and those asked for by name, ``claims``) into those
     released and those awaiting consent.
@@ -138,7 +139,9 @@ def decide(
     authority's lookup, which the citizen takes no part in); a claim for public
     authorities only (the CPR number) never to a private service, whatever the client
     registry says. ``consent``: the citizen's consent to ``client`` when the caller has just
-    read it (`citizen_with_consent`); else it is read here.
+    read it (`citizen_with_consent`); else it is read here. ``within``: while an agent acts
+    for the citizen, the claims the mandate and the service's registration both allow
+    (idp/mandates/service.py `releasable`); no other is released.
     """
     policy = client.release_policy()
     if consent is None:
@@ -147,7 +150,7 @@ def decide(
     release = Release()
     for claim in dict.fromkeys([*claims_for(scopes), *claims]):
         rule = policy.get(claim)
-        if rule is None:
+        if rule is None or (within is not None and claim not in within):
             continue
         if for_public_authorities_only(claim) and client.kind != ClientKind.PUBLIC_AUTHORITY:
             continue
@@ -192,6 +195,7 @@ def release(
     scopes: list[str],
     claims: Iterable[str],
     channel: ledger.Channel,
+    within: frozenset[str] | None = None,
 ) -> dict:
     """Decide, take the values, and ledger them: the one way claims leave Tillid.
 
@@ -202,7 +206,8 @@ def release(
     One entry per legal basis and purpose.
     """
     consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)
-    decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies)
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies,
+                      within=within)  # fmt: skip
     values = claim_values(citizen, decision)
     for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items():
         ledger.append(citizen_id=citizen.id, client=client, channel=channel,
@@ -232,6 +237,7 @@ def release_under_token(
     channel: ledger.Channel,
     token: repeats.Token,
     consent: Consent | None = None,
+    within: frozenset[str] | None = None,
 ) -> TokenRelease:
     """`release` for a service that presents an access token (userinfo): the same decision
     and values, but a release identical to one already ledgered under ``token`` (the same
@@ -242,7 +248,8 @@ def release_under_token(
     caller commits when ``ledgered`` and only then calls ``pending.remember()``.
     ``consent`` as for `decide`.
     """
-    decision = decide(client, citizen.id, scopes, claims, consent_applies=True, consent=consent)
+    decision = decide(client, citizen.id, scopes, claims, consent_applies=True, consent=consent,
+                      within=within)  # fmt: skip
     values = claim_values(citizen, decision)
     pending = repeats.Pending(token)
     marks = {

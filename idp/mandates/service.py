@@ -236,3 +236,36 @@ def in_force_at(agent_id: str, client: Client) -> list[tuple[Mandate, Citizen]]:
     ).all()
     return [(mandate, principal) for mandate, principal in rows
             if mandate.covers(client.client_id, str(client.kind))]  # fmt: skip
+
+
+def releasable(mandate: Mandate, client: Client) -> frozenset[str]:
+    """What ``client`` may receive of the principal while the agent acts under ``mandate``:
+    what the mandate covers and the service registered for representation, both."""
+    return frozenset(mandate.attributes) & frozenset(client.representation_claims)
+
+
+def in_force_for(mandate_id, agent_id: str, principal_id: str, client: Client) -> Mandate | None:
+    """The mandate a token or refresh token was issued under, if it still lets this agent act
+    for this principal at this service: checked on every use, so an ended one stops them."""
+    mandate = get(mandate_id)
+    if (
+        mandate is None
+        or mandate.agent_id != agent_id
+        or mandate.principal_id != principal_id
+        or not mandate.in_force()
+        or not client.accepts_representation
+        or not mandate.covers(client.client_id, str(client.kind))
+    ):
+        return None
+    return mandate
+
+
+def representation(mandate: Mandate, client: Client) -> dict:
+    """The `representation` claim of an ID token issued while an agent acts: which mandate,
+    of what origin, what it lets the service receive, and until when."""
+    return {
+        "mandate_id": mandate.id,
+        "origin": str(mandate.origin),
+        "attributes": sorted(releasable(mandate, client)),
+        "valid_until": int(mandate.valid_until.timestamp()) if mandate.valid_until else None,
+    }

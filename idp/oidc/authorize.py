@@ -39,13 +39,14 @@ from clients.models import ClientKind
 from consent import disclosure, release
 from idp import i18n
 from idp.auth import journey as login_journey
-from idp.auth.forms import ConsentForm
+from idp.auth.forms import ConfirmForm, ConsentForm
 from idp.authenticators import assurance, passkeys
 from idp.citizens.models import Citizen
 from idp.core import crypto
 from idp.core.web import allow_form_target
 from idp.keys import service as keys
 from idp.keys.service import ALGORITHMS
+from idp.mandates import service as mandates
 from idp.oidc import claims_request, par, subjects
 from idp.oidc.server import authorization
 from idp.sessions import current, pushed_requests
@@ -54,6 +55,9 @@ bp = Blueprint("oidc", __name__)
 log = logging.getLogger(__name__)
 
 _REAUTH_KEY = "oidc_reauth_after"
+# Whom the citizen chose to log in as for this authorization request: [its path, a mandate
+# id or None for themselves] (docs/representation.md).
+_ACTING_KEY = "oidc_acting"
 
 
 def _param(name: str, default=None):
@@ -71,6 +75,7 @@ def _to_client(response):
         return response
     if g.get("pushed_request_uri"):
         pushed_requests.finish(g.pushed_request_uri)  # answered: the pushed request is spent
+    session.pop(_ACTING_KEY, None)
     i18n.end_login_language()  # the service's ui_locales held for this login only
     target = urlsplit(location)
     params = [*parse_qsl(target.query), ("iss", current_app.config["ISSUER"])]
@@ -312,7 +317,7 @@ def _another_citizen(client, citizen: Citizen, sub: str) -> bool:
     return True
 
 
-def _consent_page(client, decision: release.Release, redirect_uri: str):
+def _consent_page(client, decision: release.Release, redirect_uri: str, acting_for=None):
     login_journey.begin(request.full_path)  # its last step: the same steps, no account links
     page = current_app.make_response(
         render_template(
@@ -324,9 +329,41 @@ def _consent_page(client, decision: release.Release, redirect_uri: str):
             asked=disclosure.by_purpose(decision.needs_consent),
             told=disclosure.by_basis(decision.notices),
             form=ConsentForm(),
+            acting_for=acting_for,
         )
     )
     return allow_form_target(page, redirect_uri)
+
+
+def _acting_for(client, citizen: Citizen, prompts: list[str]):
+    """Whom the citizen logs in as at a service that accepts representation, when they hold
+    mandates it covers: (a response, None) while the choice is being made (the page, or the
+    redirect after it), else (None, None) for themselves or (None, (mandate, principal))."""
+    held = mandates.in_force_at(citizen.id, client)
+    if not held:
+        return None, None
+    if request.method == "POST" and "act_for" in request.form:
+        if not ConfirmForm().validate_on_submit():
+            abort(400)
+        chosen = request.form["act_for"]
+        if chosen != "self" and chosen not in {mandate.id for mandate, _principal in held}:
+            abort(400)
+        session[_ACTING_KEY] = [request.full_path, None if chosen == "self" else chosen]
+        return redirect(request.full_path, 303), None
+    remembered = session.get(_ACTING_KEY)
+    if isinstance(remembered, list) and remembered[0] == request.full_path:
+        if remembered[1] is None:
+            return None, None
+        for mandate, principal in held:
+            if mandate.id == remembered[1]:
+                return None, (mandate, principal)
+        # That mandate ended since the choice: ask again.
+    if "none" in prompts:
+        return None, None  # no page may be shown: the citizen logs in as themselves
+    page = current_app.make_response(render_template(
+        "oidc/act_for.html", client=client, citizen=citizen, held=held, form=ConfirmForm()
+    ))  # fmt: skip
+    return page, None
 
 
 def _pushed_request() -> dict | None:
@@ -407,28 +444,37 @@ def authorize():
         need = "high" if required == assurance.HIGH else None
         return redirect(url_for("auth.second_factor", next=request.full_path, need=need))
 
-    decision = release.decide(client, citizen.id, grant.request.scope.split(), asked.all_claims)
-    if request.method == "POST":
+    choosing, acting = _acting_for(client, citizen, prompts)
+    if choosing is not None:
+        return allow_form_target(choosing, redirect_uri)
+    subject, within = citizen, None
+    if acting is not None:  # the principal's data, as far as the mandate and the service allow
+        subject, within = acting[1], mandates.releasable(acting[0], client)
+    decision = release.decide(client, subject.id, grant.request.scope.split(), asked.all_claims,
+                              within=within)  # fmt: skip
+    if request.method == "POST" and "act_for" not in request.form:
         form = ConsentForm()
         if not form.validate_on_submit():
             abort(400)
         if form.decision.data != "allow":
             return _error(AccessDeniedError(), redirect_uri, state)
-        release.record_decision(citizen.id, client, decision)
+        release.record_decision(subject.id, client, decision)
     elif decision.needs_consent or "consent" in prompts:
         if "none" in prompts:
             return _error(ConsentRequiredError(), redirect_uri, state)
-        return _consent_page(client, decision, redirect_uri)
+        return _consent_page(client, decision, redirect_uri, acting and acting[1])
     elif decision.unseen_notices and "none" not in prompts:
         # Not a question (the basis is not consent), but the citizen is told once per
         # service what it receives and why, before it receives it.
-        return _consent_page(client, decision, redirect_uri)
+        return _consent_page(client, decision, redirect_uri, acting and acting[1])
 
     sso = current.sso_session()
     grant.request.authentication_context = {
         # Who: the session's citizen, the one `citizen` was read for (its attributes expired
         # by the commit of a consent above: reading them again would cost a query).
-        "citizen_id": sso.citizen_id,
+        "citizen_id": subject.id if acting is not None else sso.citizen_id,
+        # While the agent acts: under which mandate, and who the agent is (RFC 8693 `act`).
+        "acting": {"mandate_id": acting[0].id, "agent_id": citizen.id} if acting else None,
         "auth_time": int(sso.auth_time),
         "acr": sso.level,
         "amr": sso.amr,

@@ -39,6 +39,8 @@ class AuthorizationCode(AuthorizationCodeMixin):
     # RFC 9396: the credentials a wallet asked for by authorization_details (OpenID4VCI),
     # echoed in the token response with their identifiers.
     authorization_details: list[dict] = field(default_factory=list)
+    # While an agent acts for the citizen (citizen_id, the principal): {mandate_id, agent_id}.
+    acting: dict | None = None
     code_hash: str = ""
 
     def get_redirect_uri(self):

@@ -27,6 +27,8 @@ from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
 from idp.core.extensions import csrf, db
 from idp.core.problems import problem
+from idp.mandates import service as mandates
+from idp.mandates.models import Mandate
 from idp.oidc import dpop, tokens
 from idp.oidc.scopes import honoured_scopes
 from idp.oidc.server import query_client
@@ -129,6 +131,13 @@ class Token:
     # the token as a release under it names it (consent/repeats.py).
     consent: release.Consent | None = None
     under: repeats.Token | None = None
+    # While an agent acts for the token's citizen (the principal): the mandate, in force.
+    mandate: Mandate | None = None
+
+    @property
+    def within(self) -> frozenset[str] | None:
+        """What may be released under the mandate (None: not acting, the usual rules)."""
+        return mandates.releasable(self.mandate, self.client) if self.mandate else None
 
 
 _EXPIRED = "The access token is invalid or expired."
@@ -221,11 +230,21 @@ def _authenticated(scope: str | None, *, for_citizen: bool | None, budget: str,
     if along is not None and not client.is_public:
         repeats.read_with_token(under, marks)
     citizen, consent = _citizen_of(record, client, with_consent)
-    if record["citizen_id"] and (citizen is None or citizen.status != CitizenStatus.ACTIVE):
+    mandate = None
+    acting = record.get("acting")
+    if acting is not None:
+        # Checked on every use: a mandate ended since the token was issued stops it at once.
+        mandate = mandates.in_force_for(acting.get("mandate_id"), acting.get("agent_id"),
+                                        record["citizen_id"], client)  # fmt: skip
+        if mandate is None:
+            raise Rejected(401, "invalid_token", "The mandate the token was issued under ended.")
+    # The principal an agent acts for may have no account of their own (a child).
+    usable = (CitizenStatus.ACTIVE, CitizenStatus.PENDING) if mandate else (CitizenStatus.ACTIVE,)
+    if record["citizen_id"] and (citizen is None or citizen.status not in usable):
         raise Rejected(401, "invalid_token", "The citizen's account is not active.")
     scopes = honoured_scopes(client, record["scope"], for_citizen=citizen is not None)
     token = Token(record=record, client=client, citizen=citizen, scopes=scopes, consent=consent,
-                  under=under)  # fmt: skip
+                  under=under, mandate=mandate)  # fmt: skip
     if scope is not None and scope not in token.scopes:
         problem = f"The token does not carry the {scope} scope."
     elif for_citizen is True and citizen is None:

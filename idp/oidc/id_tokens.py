@@ -12,14 +12,19 @@ from clients.models import Client
 from consent import ledger, release
 from idp.citizens.models import Citizen
 from idp.keys import service as keys
+from idp.mandates import service as mandates
 from idp.oidc import subjects
 
 
 def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
-                 amr: list[str], released=(), extra: dict | None = None) -> str:  # fmt: skip
+                 amr: list[str], released=(), extra: dict | None = None,
+                 acting: dict | None = None) -> str:  # fmt: skip
     """The ID token that goes with ``token``: who logged in, when and how, and the claims
     released to ``client``, ledgered (channel `login`) and committed with it, together with
-    the `sub` handed out."""
+    the `sub` handed out. With ``acting`` ({mandate_id, agent_id}: an agent logged in for
+    ``citizen``), `sub` is the principal's, `act` names the agent by their own `sub` at the
+    service (RFC 8693 4.1), `representation` says under which mandate, and only what it
+    allows is released; `acr`, `amr` and `auth_time` are the agent's login."""
     alg = client.id_token_signed_response_alg
     kid, key = keys.signing_key(alg)  # one key lookup gives both the `kid` and the signature
     now = int(time.time())
@@ -36,8 +41,14 @@ def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: in
         "at_hash": create_half_hash(token["access_token"], alg).decode(),
         **{name: value for name, value in (extra or {}).items() if value},
     }
+    within = None
+    if acting is not None:
+        mandate = mandates.get(acting["mandate_id"])
+        within = mandates.releasable(mandate, client)
+        claims["act"] = {"sub": subjects.remember(client.sector_identifier, acting["agent_id"])}
+        claims["representation"] = mandates.representation(mandate, client)
     claims.update(release.release(client, citizen, token["scope"].split(), released,
-                                  ledger.Channel.LOGIN))  # fmt: skip
+                                  ledger.Channel.LOGIN, within=within))  # fmt: skip
     id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
     ledger.commit()  # the token's writes, then its ledger entries, durable before it is sent
     return id_token

@@ -39,6 +39,10 @@ class RefreshToken(db.Model):
     userinfo_claims: Mapped[list] = mapped_column(JSON, default=list)
     # A public client's token is bound to its DPoP key (RFC 9449 5): the key's thumbprint.
     dpop_jkt: Mapped[str | None] = mapped_column(String(43))
+    # While an agent acts for the citizen (the principal): the mandate, checked on every use,
+    # and the agent (docs/representation.md).
+    mandate_id: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(36))
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -59,6 +63,12 @@ class RefreshToken(db.Model):
 
     def is_revoked(self) -> bool:
         return self.revoked_at is not None or self.used_at is not None
+
+    @property
+    def acting(self) -> dict | None:
+        if self.mandate_id is None:
+            return None
+        return {"mandate_id": self.mandate_id, "agent_id": self.agent_id}
 
 
 def _hash(token: str) -> str:
@@ -88,6 +98,8 @@ def issue(*, client_id: str, scope: str, login, family_id: str | None = None,
             amr=login.amr,
             userinfo_claims=list(login.userinfo_claims),
             dpop_jkt=dpop_jkt,
+            mandate_id=(login.acting or {}).get("mandate_id"),
+            agent_id=(login.acting or {}).get("agent_id"),
             issued_at=now,
             expires_at=now + dt.timedelta(seconds=current_app.config["REFRESH_TOKEN_SECONDS"]),
         )

@@ -36,6 +36,7 @@ from idp.citizens.models import Citizen, CitizenStatus
 from idp.core import rate_limits
 from idp.core.extensions import db, store
 from idp.keys import service as keys
+from idp.mandates import service as mandates
 from idp.oidc import ciba, client_auth, codes, dpop, refresh, session_tokens, tokens
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.id_tokens import id_token_for
@@ -257,6 +258,7 @@ class CodeGrant(AuthorizationCodeGrant):
                 userinfo_claims=list(context["claims"].userinfo),
                 dpop_jkt=request.payload.data.get("dpop_jkt"),
                 authorization_details=details,
+                acting=context["acting"],
             ),
         )
 
@@ -266,7 +268,12 @@ class CodeGrant(AuthorizationCodeGrant):
         client = self.request.client.client
         scope = grantable_scopes(client, None, grant="authorization_code", granted=code.scope)
         return tokens.issue_access_token(
-            client, user, " ".join(scope), code.userinfo_claims, jkt=dpop.token_binding(client)
+            client,
+            user,
+            " ".join(scope),
+            code.userinfo_claims,
+            jkt=dpop.token_binding(client),
+            acting=code.acting,
         )
 
     def create_token_response(self):
@@ -308,8 +315,25 @@ class CodeGrant(AuthorizationCodeGrant):
         """Nothing to do: ``codes.take`` deleted it when it was redeemed."""
 
     def authenticate_user(self, authorization_code):
-        citizen = db.session.get(Citizen, authorization_code.citizen_id)
-        return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
+        return _subject(authorization_code, self.request.client.client)
+
+
+def _subject(login, client: Client) -> Citizen | None:
+    """The citizen a code or refresh token releases data of: an active account, or, while an
+    agent acts under a mandate still in force, the principal (a child or a person under
+    guardianship may have no account of their own) whose agent is active."""
+    citizen = db.session.get(Citizen, login.citizen_id)
+    if citizen is None:
+        return None
+    acting = login.acting
+    if acting is None:
+        return citizen if citizen.status == CitizenStatus.ACTIVE else None
+    agent = db.session.get(Citizen, acting["agent_id"])
+    in_force = mandates.in_force_for(acting["mandate_id"], acting["agent_id"], citizen.id, client)
+    usable = citizen.status in (CitizenStatus.ACTIVE, CitizenStatus.PENDING)
+    if in_force is None or not usable or agent is None or agent.status != CitizenStatus.ACTIVE:
+        return None
+    return citizen
 
 
 class OpenIDCodeFlow(OpenIDCode):
@@ -330,6 +354,7 @@ class OpenIDCodeFlow(OpenIDCode):
             amr=code.amr,
             released=code.id_token_claims,
             extra={"nonce": code.nonce, "sid": code.sid},
+            acting=code.acting,
         )
 
     def process_token(self, grant, response):
@@ -372,8 +397,7 @@ class RefreshGrant(RefreshTokenGrant):
         )
 
     def authenticate_user(self, refresh_token):
-        citizen = db.session.get(Citizen, refresh_token.citizen_id)
-        return citizen if citizen is not None and citizen.status == CitizenStatus.ACTIVE else None
+        return _subject(refresh_token, self.request.client.client)
 
     def revoke_old_credential(self, refresh_token):
         """Nothing to do: ``refresh.redeem`` spent it."""
@@ -386,6 +410,7 @@ class RefreshGrant(RefreshTokenGrant):
             self._scope(refresh_token),
             refresh_token.userinfo_claims,
             jkt=dpop.token_binding(client),
+            acting=refresh_token.acting,
         )
         if client.is_fapi:
             refresh.bind_access_token(refresh_token.family_id, token["access_token"])

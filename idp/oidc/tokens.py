@@ -35,10 +35,13 @@ def issue_access_token(
     userinfo_claims: list[str] = (),
     *,
     jkt: str | None = None,
+    acting: dict | None = None,
 ):
     """An access token for ``client`` carrying ``scope`` (what idp/oidc/scopes.py allowed
     its grant); with ``jkt`` (the thumbprint of the key of the request's DPoP proof) a DPoP
-    token bound to that key (RFC 9449 6: `cnf.jkt`)."""
+    token bound to that key (RFC 9449 6: `cnf.jkt`). With ``acting`` ({mandate_id,
+    agent_id}) the token is the principal's (``citizen``) used by the agent: `act` names the
+    agent, and the record keeps the mandate, which the guard checks on every use."""
     lifetime = current_app.config["ACCESS_TOKEN_SECONDS"]
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
@@ -56,12 +59,16 @@ def issue_access_token(
     }
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
+    if acting is not None:
+        claims["act"] = {"sub": subjects.pairwise_sub(client.sector_identifier, acting["agent_id"])}
     token = _signed(client.access_token_signed_response_alg, claims)
     # The store says whose token it is (the pairwise sub cannot be reversed) and that it
     # still counts: deleting the entry revokes it at userinfo and introspection.
     record = {"client_id": client.client_id, "citizen_id": citizen.id if citizen else None,
               "scope": scope, "userinfo_claims": list(userinfo_claims),
               "exp": claims["exp"]}  # fmt: skip
+    if acting is not None:
+        record["acting"] = acting
     # With the client's budget where it is due (idp/core/rate_limits.py): one round trip.
     rate_limits.with_budget("SET", _key(jti), json.dumps(record), "EX", lifetime)
     token_type = "DPoP" if jkt is not None else "Bearer"

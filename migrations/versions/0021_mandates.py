@@ -3,7 +3,8 @@
 A mandate lets an agent act for a principal (a power of attorney the principal grants, a
 parent's custody, a guardianship an authority appoints) at some services with some of the
 principal's attributes, for a time; a client says whether it accepts representation and
-which of its claims it receives while an agent acts.
+which of its claims it receives while an agent acts; a refresh token says under which
+mandate it was issued, so that ending the mandate stops it.
 
 Revision ID: 0021_mandates
 Revises: 0020_wallet_issuance
@@ -49,9 +50,15 @@ def upgrade():
                                       server_default=sa.false()))
         batch_op.add_column(sa.Column('representation_claims', sa.JSON(), nullable=False,
                                       server_default='[]'))
+    with op.batch_alter_table('refresh_token', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mandate_id', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('agent_id', sa.String(length=36), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('refresh_token', schema=None) as batch_op:
+        batch_op.drop_column('agent_id')
+        batch_op.drop_column('mandate_id')
     with op.batch_alter_table('client', schema=None) as batch_op:
         batch_op.drop_column('representation_claims')
         batch_op.drop_column('accepts_representation')
