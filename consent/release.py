@@ -180,6 +180,32 @@ def record_decision(citizen_id: str, client: Client, release: Release) -> None:
     db.session.commit()
 
 
+@dataclass(frozen=True)
+class Acting:
+    """An agent releasing the citizen's data under a mandate (docs/representation.md): only
+    ``within`` may go, and each entry is written twice: in the citizen's (the principal's)
+    log, naming the agent, and in the agent's own log, naming the principal."""
+
+    agent_id: str
+    agent_name: str
+    principal_name: str
+    mandate_id: str
+    origin: str
+    within: frozenset[str]
+
+    def entries(self, citizen_id: str) -> list[tuple[str, dict]]:
+        """(whose log, the entry's `representation`) for one release."""
+        common = {"mandate_id": self.mandate_id, "origin": self.origin}
+        return [
+            (citizen_id, {"role": "principal", "agent": self.agent_name, **common}),
+            (self.agent_id, {"role": "agent", "principal": self.principal_name, **common}),
+        ]
+
+
+def _logs(citizen_id: str, acting: Acting | None) -> list[tuple[str, dict | None]]:
+    return acting.entries(citizen_id) if acting is not None else [(citizen_id, None)]
+
+
 def _ledger_groups(release: Release, values: dict) -> dict[tuple[str, str], list[str]]:
     """The released claims that had a value, per (legal basis, purpose): one entry each."""
     groups: dict[tuple[str, str], list[str]] = {}
@@ -195,7 +221,7 @@ def release(
     scopes: list[str],
     claims: Iterable[str],
     channel: ledger.Channel,
-    within: frozenset[str] | None = None,
+    acting: Acting | None = None,
 ) -> dict:
     """Decide, take the values, and ledger them: the one way claims leave Tillid.
 
@@ -203,15 +229,18 @@ def release(
     it commits the caller's transaction, then the entries (with those of concurrent
     releases, consent/ledger/group_commit.py), and returns once they are durable; so
     nothing is released without its entry, and a release whose writes failed leaves none.
-    One entry per legal basis and purpose.
+    One entry per legal basis and purpose; with ``acting``, only what the mandate allows,
+    and each entry in both the principal's and the agent's log.
     """
     consent_applies = channel in (ledger.Channel.LOGIN, ledger.Channel.USERINFO)
     decision = decide(client, citizen.id, scopes, claims, consent_applies=consent_applies,
-                      within=within)  # fmt: skip
+                      within=acting.within if acting else None)  # fmt: skip
     values = claim_values(citizen, decision)
     for (legal_basis, purpose), attributes in _ledger_groups(decision, values).items():
-        ledger.append(citizen_id=citizen.id, client=client, channel=channel,
-                      attributes=attributes, purpose=purpose, legal_basis=legal_basis)  # fmt: skip
+        for whose, representation in _logs(citizen.id, acting):
+            ledger.append(citizen_id=whose, client=client, channel=channel,
+                          attributes=attributes, purpose=purpose, legal_basis=legal_basis,
+                          representation=representation)  # fmt: skip
     return values
 
 
@@ -237,7 +266,7 @@ def release_under_token(
     channel: ledger.Channel,
     token: repeats.Token,
     consent: Consent | None = None,
-    within: frozenset[str] | None = None,
+    acting: Acting | None = None,
 ) -> TokenRelease:
     """`release` for a service that presents an access token (userinfo): the same decision
     and values, but a release identical to one already ledgered under ``token`` (the same
@@ -249,7 +278,7 @@ def release_under_token(
     ``consent`` as for `decide`.
     """
     decision = decide(client, citizen.id, scopes, claims, consent_applies=True, consent=consent,
-                      within=within)  # fmt: skip
+                      within=acting.within if acting else None)  # fmt: skip
     values = claim_values(citizen, decision)
     pending = repeats.Pending(token)
     marks = {
@@ -262,9 +291,11 @@ def release_under_token(
         for mark, (legal_basis, purpose, attributes) in marks.items():
             if mark in already:
                 continue
-            ledger.append(citizen_id=citizen.id, client=client, channel=channel,
-                          attributes=attributes, purpose=purpose, legal_basis=legal_basis,
-                          token_valid_until=token.valid_until)  # fmt: skip
+            for whose, representation in _logs(citizen.id, acting):
+                ledger.append(citizen_id=whose, client=client, channel=channel,
+                              attributes=attributes, purpose=purpose, legal_basis=legal_basis,
+                              token_valid_until=token.valid_until,
+                              representation=representation)  # fmt: skip
             pending.marks.append(mark)
     return TokenRelease(values, pending)
 

@@ -121,6 +121,19 @@ _CHANNEL_LABELS = {
 }
 
 
+# A mandate's origin as the access log names it (docs/representation.md).
+_MANDATE_ORIGINS = {
+    "granted": _l("a power of attorney"),
+    "custody": _l("parental custody"),
+    "guardianship": _l("a guardianship"),
+}
+
+
+def mandate_origin_label(origin: str) -> str:
+    label = _MANDATE_ORIGINS.get(str(origin))
+    return str(label) if label is not None else str(origin)
+
+
 def channel_label(channel: str) -> str:
     label = _CHANNEL_LABELS.get(str(channel))
     return str(label) if label is not None else str(channel)
@@ -159,4 +172,5 @@ def init_app(app: Flask) -> None:
         legal_basis_label=legal_basis.label,
         authenticator_kind_label=authenticator_kind_label,
         channel_label=channel_label,
+        mandate_origin_label=mandate_origin_label,
     )

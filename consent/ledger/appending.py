@@ -39,6 +39,7 @@ def append(
     released_at: dt.datetime | None = None,
     reference: str | None = None,
     token_valid_until: dt.datetime | None = None,
+    representation: dict | None = None,
 ) -> LedgerEntry | None:
     """An entry for the release the caller is making: it waits for the caller's
     ``ledger.commit()``, which commits the caller's transaction and then makes the entry
@@ -58,6 +59,7 @@ def append(
         "released_at": released_at or utcnow(),
         "reference": reference,
         "token_valid_until": token_valid_until,
+        "representation": representation,
     }
     salt = secrets.token_bytes(32)
     # The row as the table stores it, built without an ORM instance: a release's entry is

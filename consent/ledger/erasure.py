@@ -27,6 +27,7 @@ def erase(citizen_id: str, retention: dt.timedelta, now: dt.datetime | None = No
     for entry in entries:
         entry.attributes = entry.purpose = entry.legal_basis = entry.request_id = None
         entry.reference = None
+        entry.representation = None  # names the other person
         entry.salt = None
         entry.erased_at = utcnow()
     if entries:

@@ -87,6 +87,11 @@ class LedgerEntry(db.Model):
     # holder's repeats of the same release with that token add no entry (consent/release.py);
     # this one stands for them. None for every other release, and before migration 0016.
     token_valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A release while an agent acted for a principal (docs/representation.md): in the
+    # principal's entry {"role": "principal", "agent": name, ...}, in the agent's own entry
+    # for the same release {"role": "agent", "principal": name, ...}, with the mandate's id
+    # and origin. None for every other release, and before migration 0021.
+    representation: Mapped[dict | None] = mapped_column(db.JSON)
     salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -111,6 +116,7 @@ class LedgerEntry(db.Model):
 CONTENT_FIELDS = (
     "citizen_id", "client_id", "client_name", "client_kind", "channel", "attributes",
     "purpose", "legal_basis", "request_id", "released_at", "reference", "token_valid_until",
+    "representation",
 )  # fmt: skip
 # Sorted keys, no spaces, UTF-8 as is: one encoder, made once.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -130,6 +136,7 @@ def entry_content(
     released_at: dt.datetime,
     reference: str | None = None,
     token_valid_until: dt.datetime | None = None,
+    representation: dict | None = None,
 ) -> bytes:
     """The canonical bytes an entry's commitment covers: the one definition, for an entry
     built as a row (``appending.append``: a release's, written by the group committer) and
@@ -151,6 +158,8 @@ def entry_content(
         body["reference"] = reference
     if token_valid_until is not None:  # likewise: only userinfo's, from 0016 on
         body["token_valid_until"] = token_valid_until.astimezone(dt.UTC).isoformat()
+    if representation is not None:  # likewise: only releases while an agent acts, from 0021
+        body["representation"] = representation
     return _CANONICAL.encode(body).encode()
 
 

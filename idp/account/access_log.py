@@ -133,6 +133,8 @@ def entry_json(entry: LedgerEntry, verified: bool | None) -> dict:
         "token_valid_until": None
         if erased or entry.token_valid_until is None
         else entry.token_valid_until.isoformat(),
+        # Released while an agent acted for a principal: whom it names (docs/representation.md).
+        "representation": None if erased else entry.representation,
         "erased": erased,
         "pending": entry.pending,
         "verified": verified,

@@ -30,6 +30,7 @@ from idp.core.problems import problem
 from idp.mandates import service as mandates
 from idp.mandates.models import Mandate
 from idp.oidc import dpop, tokens
+from idp.oidc.id_tokens import acting_release
 from idp.oidc.scopes import honoured_scopes
 from idp.oidc.server import query_client
 from idp.sessions import current
@@ -135,9 +136,11 @@ class Token:
     mandate: Mandate | None = None
 
     @property
-    def within(self) -> frozenset[str] | None:
-        """What may be released under the mandate (None: not acting, the usual rules)."""
-        return mandates.releasable(self.mandate, self.client) if self.mandate else None
+    def acting(self) -> release.Acting | None:
+        """A release under the token while its agent acts (None: the usual rules)."""
+        if self.mandate is None:
+            return None
+        return acting_release(self.mandate, self.client, self.mandate.agent_id, self.citizen)
 
 
 _EXPIRED = "The access token is invalid or expired."

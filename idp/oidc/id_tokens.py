@@ -11,9 +11,24 @@ from joserfc import jwt
 from clients.models import Client
 from consent import ledger, release
 from idp.citizens.models import Citizen
+from idp.core.extensions import db
 from idp.keys import service as keys
 from idp.mandates import service as mandates
 from idp.oidc import subjects
+
+
+def acting_release(mandate, client: Client, agent_id: str, principal: Citizen) -> release.Acting:
+    """What a release while ``agent_id`` acts for ``principal`` under ``mandate`` may give
+    ``client``, and whom its ledger entries name."""
+    agent = db.session.get(Citizen, agent_id)
+    return release.Acting(
+        agent_id=agent_id,
+        agent_name=agent.full_name if agent is not None else "",
+        principal_name=principal.full_name,
+        mandate_id=mandate.id,
+        origin=str(mandate.origin),
+        within=mandates.releasable(mandate, client),
+    )
 
 
 def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: int, acr: str,
@@ -41,14 +56,14 @@ def id_token_for(client: Client, citizen: Citizen, token: dict, *, auth_time: in
         "at_hash": create_half_hash(token["access_token"], alg).decode(),
         **{name: value for name, value in (extra or {}).items() if value},
     }
-    within = None
+    under = None
     if acting is not None:
         mandate = mandates.get(acting["mandate_id"])
-        within = mandates.releasable(mandate, client)
+        under = acting_release(mandate, client, acting["agent_id"], citizen)
         claims["act"] = {"sub": subjects.remember(client.sector_identifier, acting["agent_id"])}
         claims["representation"] = mandates.representation(mandate, client)
     claims.update(release.release(client, citizen, token["scope"].split(), released,
-                                  ledger.Channel.LOGIN, within=within))  # fmt: skip
+                                  ledger.Channel.LOGIN, acting=under))  # fmt: skip
     id_token = jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, claims, key, [alg])
     ledger.commit()  # the token's writes, then its ledger entries, durable before it is sent
     return id_token

@@ -194,7 +194,7 @@ def _userinfo():
     client, citizen = token.client, token.citizen
     released = release.release_under_token(
         client, citizen, token.scopes, token.record["userinfo_claims"], ledger.Channel.USERINFO,
-        token.under, consent=token.consent, within=token.within,
+        token.under, consent=token.consent, acting=token.acting,
     )  # fmt: skip
     claims = {"sub": subjects.pairwise_sub(client.sector_identifier, citizen.id)}
     claims.update(released.values)

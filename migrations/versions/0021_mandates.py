@@ -4,7 +4,8 @@ A mandate lets an agent act for a principal (a power of attorney the principal g
 parent's custody, a guardianship an authority appoints) at some services with some of the
 principal's attributes, for a time; a client says whether it accepts representation and
 which of its claims it receives while an agent acts; a refresh token says under which
-mandate it was issued, so that ending the mandate stops it.
+mandate it was issued, so that ending the mandate stops it; a ledger entry says whether an
+agent acted (in both the principal's and the agent's log).
 
 Revision ID: 0021_mandates
 Revises: 0020_wallet_issuance
@@ -53,9 +54,12 @@ def upgrade():
     with op.batch_alter_table('refresh_token', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mandate_id', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('agent_id', sa.String(length=36), nullable=True))
+    # Partitioned on PostgreSQL: a column added to the parent is added to every partition.
+    op.add_column('ledger_entry', sa.Column('representation', sa.JSON(), nullable=True))
 
 
 def downgrade():
+    op.drop_column('ledger_entry', 'representation')
     with op.batch_alter_table('refresh_token', schema=None) as batch_op:
         batch_op.drop_column('agent_id')
         batch_op.drop_column('mandate_id')

@@ -183,3 +183,37 @@ def test_the_choice_is_in_danish_too(app, oidc, tax, custody):
                            headers={"Accept-Language": "da"})  # fmt: skip
     assert "Hvem logger du ind som hos Skattestyrelsen?" in page.text
     assert "Oskar Jensen" in page.text and "forældremyndighed" in page.text
+
+
+def test_both_logs_show_the_release_with_proofs(app, client, oidc, tax, custody):
+    """The child's log: received while Anna acted for them; Anna's log: she acted for her
+    son. Each entry provable once the integrator has signed it."""
+    flow = oidc(tax)
+    tokens = _tokens_as(flow, custody)
+    flow.client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+
+    parents = client.get("/api/me/access-log").json["entries"]  # Anna is logged in
+    acted = [e for e in parents if e["representation"]]
+    assert {e["channel"] for e in acted} == {"login", "userinfo"}
+    for entry in acted:
+        assert entry["representation"]["role"] == "agent"
+        assert entry["representation"]["principal"] == "Oskar Jensen"
+        assert entry["representation"]["mandate_id"] == custody
+        assert set(entry["attributes"]) <= {"name", CPR_CLAIM}
+        assert entry["verified"] is True
+    page = client.get("/me/access-log", headers={"Accept-Language": "en"}).text
+    assert "You acted for Oskar Jensen" in page
+
+    childs = sql(
+        app,
+        "SELECT l.channel, l.representation FROM ledger_entry l"
+        " JOIN citizen c ON c.id = l.citizen_id WHERE c.given_name = 'Oskar'",
+    )
+    assert sorted(row["channel"] for row in childs) == ["login", "userinfo"]
+    for row in childs:
+        said = row["representation"]
+        said = json.loads(said) if isinstance(said, str) else said
+        assert said["role"] == "principal" and said["agent"] == "Anna Jensen"
+    verified = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert verified.exit_code == 0, verified.output
