@@ -93,6 +93,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
     from idp.mandates import models as mandate_models  # noqa: F401
+    from idp.mandates.portal import bp as mandates_portal_bp
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server
@@ -138,6 +139,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(phone_login_bp)
     app.register_blueprint(wallet_bp)
     app.register_blueprint(wallet_portal_bp)
+    app.register_blueprint(mandates_portal_bp)
     oidc_server.init_app(app)
     wallet_grant.init_app()
     oidc_logout.init_app()

@@ -1,0 +1,1 @@
+"""The mandate registry through the citizen's pages (issue 22)."""
