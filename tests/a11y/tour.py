@@ -221,9 +221,37 @@ def prepare(browser, site: Site, phone) -> None:
                 page.locator("button[name=decision][value=allow]").click()
     finally:
         context.close()
+    _mandates(site)
     # Signed into a checkpoint, as a worker's integrator does within LEDGER_INTEGRATE_SECONDS
     # (this server runs none): the access log shows its entries verified, not pending.
     assert site.app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
+
+
+# Another citizen, for the mandate pages: the demo citizen gave her a mandate, and she gave
+# the demo citizen one; both wait to be accepted (the tour only looks, it accepts nothing).
+MANDATE_CPR, MANDATE_GIVEN, MANDATE_FAMILY = "0806754321", "Karen", "Tour-Nielsen"
+
+
+def _mandates(site: Site) -> None:
+    import datetime as dt
+
+    from idp.citizens.service import find_by_cpr
+    from idp.mandates import service as mandates
+
+    result = site.app.test_cli_runner().invoke(args=[
+        "citizens", "create", "--cpr", MANDATE_CPR,
+        "--given-name", MANDATE_GIVEN, "--family-name", MANDATE_FAMILY,
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    with site.app.app_context():
+        ida = find_by_cpr(demo.DEMO_CPR)
+        karen = find_by_cpr(MANDATE_CPR)
+        mandates.grant(ida, MANDATE_CPR, f"{MANDATE_GIVEN} {MANDATE_FAMILY}",
+                       attributes=["name", "address"], valid_until=until,
+                       service_kind="public_authority")  # fmt: skip
+        mandates.grant(karen, demo.DEMO_CPR, ida.full_name, attributes=["name"],
+                       valid_until=until)  # fmt: skip
 
 
 def visit(browser, site: Site, phone, language: str, width: int) -> Iterator[tuple[str, object]]:
@@ -331,6 +359,7 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
               ("enrol-totp", "/me/security/totp"), ("enrol-passkey", "/me/security/passkey"),
               ("change-password", "/me/security/password"),
               ("wallet", "/me/wallet"), ("wallet-offer", "/me/wallet/offer"),
+              ("mandates", "/me/mandates"), ("mandate-new", "/me/mandates/new"),
               ("new-recovery-codes", "/me/security/recovery-codes/new")]  # fmt: skip
     for name, path in portal:
         page.goto(site.url(path))
@@ -340,6 +369,18 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
             page.locator("#consents a[href$='/withdraw']").first.click()
             page.wait_for_url("**/withdraw")
             yield "withdraw-consent", page
+        if name == "mandates":
+            # Accepting and ending ask first: the questions (nothing accepted or ended).
+            for stop, link in (("mandate-accept", "#held a[href$='/accept']"),
+                               ("mandate-end", "#given a[href$='/end']")):  # fmt: skip
+                page.goto(site.url(path))
+                page.locator(link).first.click()
+                page.wait_for_url(f"**/{stop.removeprefix('mandate-')}")
+                yield stop, page
+        if name == "mandate-new":
+            # Sent empty: the form with its errors (nothing given).
+            _submit(page, "form[action$='/me/mandates/new']")
+            yield "mandate-new-error", page
     _submit(page, "form[action$='/me/security/recovery-codes/new']")
     yield "recovery-codes", page
     _submit(page, "form[action$='/me/security/recovery-codes/saved']")
