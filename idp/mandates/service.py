@@ -111,8 +111,8 @@ def grant(
 def accept(agent: Citizen, mandate_id: str) -> Mandate:
     """The agent takes on a mandate given to them: it is in force from now."""
     mandate = held_by(agent.id, mandate_id)
-    expired = mandate is not None and mandate.valid_until is not None and (
-        mandate.valid_until <= utcnow()
+    expired = (
+        mandate is not None and mandate.valid_until is not None and mandate.valid_until <= utcnow()
     )
     if mandate is None or mandate.ended_at is not None or expired:
         raise MandateRefused("mandate", "there is no such mandate waiting for you")

@@ -270,6 +270,16 @@ def test_an_expired_mandate_cannot_be_accepted(app, anna, bo):
     bo.client.post(f"/me/mandates/{row['id']}/accept", data={"csrf_token": token})
     assert mandate_rows(app)[0]["accepted_at"] is None
     assert "Expired" in anna.client.get("/me/mandates").text
+    # The registry refuses it too, whoever calls it (it took one past its end date before).
+    from idp.citizens.models import Citizen
+    from idp.core.extensions import db
+    from idp.mandates import service as mandates
+
+    with app.app_context():
+        agent = db.session.get(Citizen, row["agent_id"])
+        with pytest.raises(mandates.MandateRefused):
+            mandates.accept(agent, row["id"])
+    assert mandate_rows(app)[0]["accepted_at"] is None
 
 
 def test_custody_and_guardianship_are_shown_and_not_ended_here(app, anna, bo):
