@@ -85,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     from consent.views import bp as ledger_bp
     from idp.account.access_log import bp as access_log_bp
     from idp.account.api import bp as me_api_bp
+    from idp.account.mandates import bp as mandates_portal_bp
     from idp.account.views import bp as account_bp
     from idp.api.authority import bp as authority_api_bp
     from idp.auth.views import bp as auth_bp
@@ -93,7 +94,6 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
     from idp.mandates import models as mandate_models  # noqa: F401
-    from idp.mandates.portal import bp as mandates_portal_bp
     from idp.oidc import logout as oidc_logout
     from idp.oidc import refresh as refresh_models  # noqa: F401
     from idp.oidc import server as oidc_server

@@ -40,7 +40,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "idp.ops",
         "idp.openapi",
         "idp.wallet",
-        "idp.mandates.portal",  # the citizen's pages over the mandate registry
     ),
     "app": ("idp.app", "idp.errors", "demo"),
 }

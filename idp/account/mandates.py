@@ -22,6 +22,7 @@ from wtforms.widgets import DateInput
 
 from clients.claims import CITIZEN_CLAIMS, registry_order
 from clients.models import Client, ClientKind
+from idp.auth.forms import ConfirmForm
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
@@ -90,10 +91,6 @@ class GrantForm(FlaskForm):
     valid_until = StringField(_l("End date"), widget=DateInput())
 
 
-class ConfirmForm(FlaskForm):
-    """A form with nothing but its CSRF token (accepting, ending)."""
-
-
 @dataclass
 class Shown:
     """A mandate as one of its two people sees it."""
@@ -157,12 +154,6 @@ def _shown(mandates: list[Mandate], as_principal: bool) -> list[Shown]:
         )
         for m in mandates
     ]
-
-
-def _record(event: str, mandate: Mandate, by: Citizen) -> None:
-    """LEDGER HOOK (issue 22, item 4; the lead's): the portal has just changed ``mandate``
-    (``event``: "granted", "accepted" or "ended", by the citizen ``by``). Granting,
-    accepting and ending are to be ledgered for both people; nothing is recorded yet."""
 
 
 @bp.get("")
@@ -292,7 +283,6 @@ def grant():
         message = str(_REFUSALS.get(refused.message, refused.message))
         (field.errors if field is not None else form.form_errors).append(message)
         return _form_page(form, clients, 400)
-    _record("granted", mandate, citizen)
     agent = db.session.get(Citizen, mandate.agent_id)
     flash(_("You gave %(name)s a mandate. It takes effect when they accept it in their own"
             " Tillid.", name=agent.full_name))  # fmt: skip
@@ -338,12 +328,11 @@ def accept(mandate_id: str):
     else:
         citizen = current.citizen()
         try:
-            mandate = service.accept(citizen, mandate_id)
+            service.accept(citizen, mandate_id)
         except service.MandateRefused:  # ended in the meantime (the other side, another tab)
             db.session.rollback()
             flash(_("This mandate has ended: it can no longer be accepted."))
         else:
-            _record("accepted", mandate, citizen)
             flash(_("You accepted the mandate. You can now act for %(name)s at the services it"
                     " covers.", name=shown.other.full_name))  # fmt: skip
     return redirect(url_for(".page"), 303)
@@ -369,10 +358,8 @@ def end(mandate_id: str):
     if mandate.origin != Origin.GRANTED:
         abort(409, _("A parent's custody ends by the population register, and a guardianship by"
                      " the authority that appointed it: neither can be ended here."))  # fmt: skip
-    citizen = current.citizen()
     by = EndedBy.PRINCIPAL if shown.as_principal else EndedBy.AGENT
     if service.end(mandate, by):
-        _record("ended", mandate, citizen)
         if shown.as_principal:
             flash(_("The mandate has ended. %(name)s can no longer act for you under it.",
                     name=shown.other.full_name))  # fmt: skip
