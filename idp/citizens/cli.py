@@ -15,6 +15,9 @@ from idp.citizens import cpr as cpr_numbers
 from idp.citizens import service as citizens
 from idp.core.commands import emit
 from idp.core.database import unbounded_statements
+from idp.core.dbtypes import utcnow
+from idp.mandates import register as custody_register
+from idp.mandates import service as mandates
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 
@@ -39,11 +42,20 @@ citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
     "--totp-secret",
     help="Base32 TOTP seed: enrols an authenticator app at once (with --username/--password).",
 )
+@click.option(
+    "--custody-of",
+    "custody_of",
+    multiple=True,
+    help="CPR number of a registered child under 18 this citizen has custody of (repeatable):"
+    " a custody mandate, as the import's custody column makes.",
+)
 def create_command(
     cpr, given_name, family_name, birthdate, username, password, email, phone, address_json,
-    birth_country, birth_region, birth_locality, nationalities, totp_secret,
+    birth_country, birth_region, birth_locality, nationalities, totp_secret, custody_of,
 ):  # fmt: skip
-    """Register one citizen; prints {"id", "username", "status"}."""
+    """Register one citizen; prints {"id", "username", "status"} (and "custody": the
+    mandates' ids, with --custody-of)."""
+    children = [_child(number) for number in dict.fromkeys(custody_of)]
     try:
         address = json.loads(address_json) if address_json else {}
     except json.JSONDecodeError as exc:
@@ -76,7 +88,27 @@ def create_command(
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except (citizens.CitizenExists, citizens.UsernameTaken) as exc:
         raise click.ClickException(str(exc)) from None
-    emit({"id": citizen.id, "username": citizen.username, "status": citizen.status.value})
+    answer = {"id": citizen.id, "username": citizen.username, "status": citizen.status.value}
+    if children:
+        answer["custody"] = [
+            mandates.custody(citizen, child, attributes=custody_register.CUSTODY_ATTRIBUTES).id
+            for child in children
+        ]
+    emit(answer)
+
+
+def _child(number: str):
+    """A child named by --custody-of: registered and under 18 (checked before anything is
+    created)."""
+    try:
+        child = citizens.find_by_cpr(cpr_numbers.parse(number))
+    except cpr_numbers.InvalidCPR as exc:
+        raise click.ClickException(f"custody-of: {exc}") from None
+    if child is None:
+        raise click.ClickException("custody-of: no citizen with that CPR number is registered")
+    if mandates.coming_of_age(child.birthdate) <= utcnow():
+        raise click.ClickException("custody-of: the child is 18 or older: custody has ended")
+    return child
 
 
 @citizens_cli.command("import")
@@ -87,11 +119,13 @@ def import_command(csv_file):
 
     Columns: cpr, given_name, family_name (required); birthdate, email, phone, street,
     postcode, city, municipality_code, birth_country, birth_region, birth_locality,
-    nationalities (optional; country codes ISO 3166-1 alpha-2, nationalities separated by
-    semicolons: DK;SE).
+    nationalities, custody (optional; country codes ISO 3166-1 alpha-2, nationalities
+    separated by semicolons: DK;SE; custody, on a child's row, the CPR numbers of the parents
+    with custody, separated by semicolons: each gets a custody mandate until the child's 18th
+    birthday, and a parent no longer listed loses it).
     """
     try:
-        report = citizens.import_rows(csv_file)
+        report = custody_register.import_extract(csv_file)
     except citizens.InvalidCitizenData as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except UnicodeDecodeError:

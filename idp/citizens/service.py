@@ -320,8 +320,19 @@ IMPORT_COLUMNS = (
     "birth_region",
     "birth_locality",
     "nationalities",
+    "custody",
 )
 REQUIRED_IMPORT_COLUMNS = ("cpr", "given_name", "family_name")
+
+
+@dataclass(frozen=True)
+class CustodyListing:
+    """A child's row of an extract with the custody column: the parents (canonical CPR
+    numbers) the register shows with custody of the child, none when the cell is empty."""
+
+    line: int
+    child_cpr: str
+    parent_cprs: tuple[str, ...]
 
 
 @dataclass
@@ -330,21 +341,52 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[dict] = field(default_factory=list)
+    # With the custody column only: each imported row's listing, applied after every row
+    # is in (a parent may come after the child) by idp.mandates.register.apply_custody,
+    # which counts here what it granted, ended and kept.
+    custody_listings: list[CustodyListing] | None = None
+    custody: dict | None = None
 
     def as_dict(self) -> dict:
-        return {
+        result = {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
-            "rejected_rows": self.rejected,
+            "rejected_rows": sorted(self.rejected, key=lambda row: row["line"]),
         }
+        if self.custody is not None:
+            result["custody"] = self.custody
+        return result
+
+
+def split_custody(cell: str | None, child_cpr: str) -> tuple[str, ...]:
+    """A register cell's parents with custody: CPR numbers separated by semicolons or spaces
+    ("0101801234;0202821234"), each canonical and once."""
+    parents: list[str] = []
+    for raw in re.split(r"[;\s]+", cell or ""):
+        if not raw:
+            continue
+        try:
+            canonical = cpr_numbers.parse(raw)
+        except cpr_numbers.InvalidCPR:
+            raise InvalidCitizenData(
+                "custody", "must be the CPR numbers of the parents, separated by semicolons"
+            ) from None
+        if canonical == child_cpr:
+            raise InvalidCitizenData("custody", "names the person themselves")
+        if canonical not in parents:
+            parents.append(canonical)
+    return tuple(parents)
 
 
 def import_rows(lines: Iterable[str]) -> ImportReport:
     """Import a register extract (CSV with a header row); idempotent by CPR number.
 
     Each row commits on its own, so a bad row is reported and never stops the good ones.
+    With a ``custody`` column the report also lists each row's parents with custody, for
+    idp.mandates.register.apply_custody (``import_extract`` there does both): this registry
+    reads the column, the mandate registry above it makes the mandates.
     """
     reader = csv.DictReader(lines)
     header = [h.strip() for h in (reader.fieldnames or [])]
@@ -356,6 +398,8 @@ def import_rows(lines: Iterable[str]) -> ImportReport:
         raise InvalidCitizenData("header", f"unknown column(s): {', '.join(unknown)}")
     reader.fieldnames = header
     report = ImportReport()
+    if "custody" in header:
+        report.custody_listings = []
     for row in reader:
         line = reader.line_num
         if None in row:  # more cells than header columns
@@ -379,11 +423,14 @@ def import_rows(lines: Iterable[str]) -> ImportReport:
                 },
                 nationalities=split_nationalities(row.get("nationalities")),
             )
+            parents = split_custody(row.get("custody"), data.cpr)
         except InvalidCitizenData as exc:
             report.rejected.append({"line": line, "field": exc.field, "reason": exc.message})
             continue
         outcome = _upsert(data)
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if report.custody_listings is not None:
+            report.custody_listings.append(CustodyListing(line, data.cpr, parents))
     return report
 
 
