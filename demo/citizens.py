@@ -1,4 +1,5 @@
-"""Demo data: Faker (da_DK) citizens and one named demo citizen with known credentials."""
+"""Demo data: Faker (da_DK) citizens, one named demo citizen with known credentials, and her
+child (under 18, in her custody: she can act for him where a service accepts representation)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from idp.citizens import service
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
+from idp.mandates import register as custody_register
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "Solsikke-Fjord-42"  # noqa: S105 (published on purpose: it is the demo login)
 DEMO_TOTP_SECRET = "KRUWY3DJMQQGIZLNN4QGG2LUNF5GK3RB"  # noqa: S105 (published: the demo login)
 DEMO_CPR = "1507851234"
 PENDING_DEMO_CPR = "0203924321"
+# Ida's son, born 2015 (the seventh digit 4 puts a year up to 36 in the 2000s): 18 in 2033.
+# He has no account of his own; Ida holds his custody, as the register extract shows it.
+DEMO_CHILD_CPR = "1203154321"
+DEMO_CHILD_NAME = ("Emil", "Demo-Jensen")
 
 _MUNICIPALITIES = {"København": "101", "Aarhus": "751", "Odense": "461", "Aalborg": "851"}
 # Birth places and nationalities for the PID: most born in Denmark, some abroad, a few with
@@ -109,6 +115,7 @@ def load(count: int, seed: int | None = None) -> dict:
         "password": DEMO_PASSWORD,
         "totp_secret": DEMO_TOTP_SECRET,
     }
+    result["demo_child"] = _load_child(result)
     if service.find_by_cpr(PENDING_DEMO_CPR) is None:
         service.create_citizen(
             service.validate(cpr=PENDING_DEMO_CPR, given_name="Oskar", family_name="Demo-Hansen")
@@ -121,6 +128,17 @@ def load(count: int, seed: int | None = None) -> dict:
             "expires_at": expires.isoformat(),
         }
     return result
+
+
+def _load_child(result: dict) -> dict:
+    """Ida's son and her custody of him, through the register import's own path (the custody
+    column): imported again, nothing changes."""
+    header = "cpr,given_name,family_name,street,postcode,city,municipality_code,custody"
+    given, family = DEMO_CHILD_NAME
+    row = f"{DEMO_CHILD_CPR},{given},{family},Vesterbrogade 1,1620,København V,101,{DEMO_CPR}"
+    report = custody_register.import_extract([header, row])
+    result["created"] += report.created
+    return {"name": f"{given} {family}", "cpr": DEMO_CHILD_CPR, "custody": DEMO_USERNAME}
 
 
 def registry_is_empty() -> bool:

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
 from clients import service
-from clients.claims import ATTRIBUTES_READ, LEDGER_REPORT
+from clients.claims import ATTRIBUTES_READ, CPR_CLAIM, LEDGER_REPORT
 from clients.models import Client
 from idp.core.extensions import db
 
@@ -32,6 +32,10 @@ class DemoService:
     # The authority APIs it calls with its own client_credentials token (none for a bank).
     api_scopes: str = ""
     ciba: bool = False  # asks citizens to approve on their phone (CIBA, poll mode)
+    # It accepts representation (a parent logs in for their child, docs/representation.md)
+    # and receives these of the principal's claims then (each one of its scope's, on its
+    # legal basis); none: it does not.
+    representation_claims: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -52,6 +56,7 @@ TAX = DemoService(
     sector="skattestyrelsen.example",
     api_scopes=f"{ATTRIBUTES_READ} {LEDGER_REPORT}",
     ciba=True,
+    representation_claims=("given_name", "family_name", "name", CPR_CLAIM, "address"),
 )
 BANK = DemoService(
     name="Nordbank (demo)",
@@ -71,13 +76,14 @@ DEMO_SERVICES = (TAX, BANK)
 
 def ensure(demo: DemoService) -> Client:
     """Register the demo service unless it is registered already; a registration from before
-    the demo services had sectors of their own gets its sector."""
+    the demo services had sectors of their own gets its sector, one from before they accepted
+    representation its representation."""
     existing = service.find_by_name(demo.name)
     if existing is not None:
         if existing.sector_identifier != demo.sector:
             existing.sector_identifier = demo.sector
             db.session.commit()
-        return existing
+        return _with_representation(existing, demo)
     client, _ = service.register(
         {
             "name": demo.name,
@@ -93,4 +99,13 @@ def ensure(demo: DemoService) -> Client:
             "sector_identifier": demo.sector,
         }
     )
+    return _with_representation(client, demo)
+
+
+def _with_representation(client: Client, demo: DemoService) -> Client:
+    """Whether it accepts representation and with which claims, set on the registration."""
+    accepts, claims = bool(demo.representation_claims), list(demo.representation_claims)
+    if (client.accepts_representation, client.representation_claims) != (accepts, claims):
+        client.accepts_representation, client.representation_claims = accepts, claims
+        db.session.commit()
     return client
