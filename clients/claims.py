@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from idp.citizens.models import Citizen
 
 # The scopes of Tillid's own APIs, named here and nowhere else (each constant is its scope
-# in capitals). A service's own token (client_credentials) carries the first two, for the
-# authorities' attribute and report APIs; `me` is a citizen's scope, by consent, for /api/me.
+# in capitals). A service's own token (client_credentials) carries the first three, for the
+# authorities' attribute, report and guardianship APIs; `me` is a citizen's scope, by
+# consent, for /api/me.
 ATTRIBUTES_READ = "attributes:read"
 LEDGER_REPORT = "ledger:report"
+MANDATES_WRITE = "mandates:write"
 ME = "me"
-API_SCOPES = (ATTRIBUTES_READ, LEDGER_REPORT)
+API_SCOPES = (ATTRIBUTES_READ, LEDGER_REPORT, MANDATES_WRITE)
 
 # The scopes a wallet asks for credentials by: each is the identifier of an OpenID4VCI
 # credential configuration (idp/wallet/configurations.py), the PID as an SD-JWT VC and as

@@ -88,6 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.account.mandates import bp as mandates_portal_bp
     from idp.account.views import bp as account_bp
     from idp.api.authority import bp as authority_api_bp
+    from idp.api.mandates import bp as mandates_api_bp
     from idp.auth.views import bp as auth_bp
     from idp.authenticators import models as authenticator_models  # noqa: F401
     from idp.citizens import models  # noqa: F401
@@ -134,6 +135,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(oidc_logout.bp)
     app.register_blueprint(ledger_bp)
     app.register_blueprint(authority_api_bp)
+    app.register_blueprint(mandates_api_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(phone_app_bp)
     app.register_blueprint(phone_login_bp)
@@ -159,6 +161,7 @@ def _add_commands(app: Flask) -> None:
     from idp.audit.cli import audit_cli, audit_every_command
     from idp.citizens.cli import citizens_cli
     from idp.keys.cli import keys_cli
+    from idp.mandates.cli import mandates_cli
     from idp.wallet.cli import wallet_cli
 
     app.cli.add_command(clients_cli)
@@ -168,6 +171,7 @@ def _add_commands(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(wallet_cli)
+    app.cli.add_command(mandates_cli)
     # Last, so it sees every command (Flask-Migrate's `db` too): each is written to the
     # audit log as it ends.
     audit_every_command(app.cli)
