@@ -133,9 +133,15 @@ def load(count: int, seed: int | None = None) -> dict:
 def _load_child(result: dict) -> dict:
     """Ida's son and her custody of him, through the register import's own path (the custody
     column): imported again, nothing changes."""
-    header = "cpr,given_name,family_name,street,postcode,city,municipality_code,custody"
+    header = (
+        "cpr,given_name,family_name,street,postcode,city,municipality_code,"
+        "birth_country,birth_region,birth_locality,nationalities,custody"
+    )
     given, family = DEMO_CHILD_NAME
-    row = f"{DEMO_CHILD_CPR},{given},{family},Vesterbrogade 1,1620,København V,101,{DEMO_CPR}"
+    row = (
+        f"{DEMO_CHILD_CPR},{given},{family},Vesterbrogade 1,1620,København V,101,"
+        f"DK,Region Hovedstaden,København,DK,{DEMO_CPR}"
+    )
     report = custody_register.import_extract([header, row])
     result["created"] += report.created
     return {"name": f"{given} {family}", "cpr": DEMO_CHILD_CPR, "custody": DEMO_USERNAME}

@@ -357,11 +357,12 @@ def test_demo_load_makes_fictitious_citizens_and_a_demo_login(app, runner, clien
     result = invoke(runner, "demo", "load", "--citizens", "5", "--seed", "3")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
-    assert printed["loaded"] is True and printed["created"] == 5 + 2
+    # The fictitious five, Ida (demo), Oskar (pending) and Ida's son Emil.
+    assert printed["loaded"] is True and printed["created"] == 5 + 3
     assert printed["demo_citizen"] == {"username": demo.DEMO_USERNAME,
                                        "password": demo.DEMO_PASSWORD,
                                        "totp_secret": demo.DEMO_TOTP_SECRET}  # fmt: skip
-    assert len(citizen_rows(app)) == 7
+    assert len(citizen_rows(app)) == 8
     actions = CitizenActions(app, client)
     actions.totp_secrets[demo.DEMO_USERNAME] = demo.DEMO_TOTP_SECRET  # as in the README
     response = actions.login(demo.DEMO_USERNAME, demo.DEMO_PASSWORD)
@@ -386,7 +387,10 @@ def test_demo_load_makes_a_pending_citizen_whose_printed_code_activates(app, run
 
 def test_demo_citizens_are_plausible_danes(app, runner):
     assert invoke(runner, "demo", "load", "--citizens", "20", "--seed", "11").exit_code == 0
-    rows = sql(app, "SELECT * FROM citizen WHERE username IS NULL AND given_name <> 'Oskar'")
+    # Not the named demo people without an account (Oskar, pending; Emil, Ida's son).
+    rows = sql(
+        app, "SELECT * FROM citizen WHERE username IS NULL AND family_name NOT LIKE 'Demo-%'"
+    )
     assert len(rows) == 20
     with app.app_context():
         for row in rows:
@@ -410,7 +414,7 @@ def test_demo_load_twice_does_not_duplicate_the_demo_citizens(app, runner):
     again = invoke(runner, "demo", "load", "--citizens", "3", "--seed", "9")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["created"] == 0
-    assert len(citizen_rows(app)) == 3 + 2
+    assert len(citizen_rows(app)) == 3 + 3
     assert len(sql(app, "SELECT id FROM citizen WHERE username = 'demo'")) == 1
 
 
@@ -426,7 +430,7 @@ def test_demo_load_if_empty_loads_an_empty_registry(app, runner):
     result = invoke(runner, "demo", "load", "--if-empty", "--citizens", "2")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["loaded"] is True
-    assert len(citizen_rows(app)) == 2 + 2
+    assert len(citizen_rows(app)) == 2 + 3
 
 
 def test_demo_load_is_refused_in_production(app, runner):

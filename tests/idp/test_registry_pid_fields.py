@@ -107,6 +107,10 @@ def test_the_demo_citizens_have_what_a_pid_needs(app, runner):
         ["DK"],
     )
     assert people.pop(demo.PENDING_DEMO_CPR) == ({}, [])  # a name and a CPR number only
+    assert people.pop(demo.DEMO_CHILD_CPR) == (  # Ida's son, in her custody
+        {"country": "DK", "region": "Region Hovedstaden", "locality": "København"},
+        ["DK"],
+    )
     assert len(people) == 12
     for place, nationalities in people.values():
         assert place["country"] and place["locality"] and nationalities
