@@ -46,7 +46,7 @@ class Credentials:
         authority's back end for its APIs; the public ledger needs nothing."""
         if path.startswith("/api/me"):
             return {"cookies": self.citizen_cookies, "headers": {"X-CSRFToken": self.csrf_token}}
-        if path.startswith(("/api/citizens", "/api/ledger")):
+        if path.startswith(("/api/citizens", "/api/ledger", "/api/mandates")):
             return {"headers": self.authority_headers}
         return {}
 
@@ -55,14 +55,16 @@ class Credentials:
 def credentials(app, client, oidc) -> Credentials:
     """Anna logged in with two factors (oidc), an authority that has seen her at a login
     (so her access log, consents and the ledger hold entries), and its API token."""
-    authority = _authority(app)
+    authority = _authority(
+        app, scope="openid profile address cpr attributes:read ledger:report mandates:write"
+    )
     flow = oidc(authority)
     flow.id_token(flow.tokens())
     assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
     assert client.get("/ledger/checkpoint").status_code == 200  # integrated and signed
     token = csrf_token(client.get("/logout"))  # the confirmation form of a logged-in citizen
     cookies = {name: client.get_cookie(name).value for name in ("tillid_sso", "tillid")}
-    headers = _service_token(app, authority, "attributes:read ledger:report")
+    headers = _service_token(app, authority, "attributes:read ledger:report mandates:write")
     return Credentials(cookies, token, headers)
 
 
