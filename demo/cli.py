@@ -129,6 +129,12 @@ def demo_welcome_command(wait_seconds):
     )
     for service in demo_registry.DEMO_SERVICES:
         click.echo(f"  Demo service: {service.name} at {service.url}")
+    if citizens.find_by_cpr(demo.DEMO_CHILD_CPR) is not None:
+        child, tax = " ".join(demo.DEMO_CHILD_NAME), demo_registry.TAX
+        click.echo(
+            f"  Act for someone else: log in at {tax.name} ({tax.url}) as\n"
+            f"  {demo.DEMO_USERNAME!r}, then choose her son {child}, who is in her custody"
+        )
     language = {"da": "Danish", "en": "English"}[current_app.config["DEFAULT_LANGUAGE"]]
     click.echo(
         f"  Language: the demo services speak {language} and ask the login for it; Tillid's own\n"

@@ -78,3 +78,4 @@ def test_the_welcome_says_where_to_go_and_how_to_log_in(app):
     assert "Log in as user ID 'demo'" in output
     assert "Demo service: Skattestyrelsen (demo) at http://localhost:5001" in output
     assert "Demo service: Nordbank (demo) at http://localhost:5002" in output
+    assert "then choose her son Emil Demo-Jensen, who is in her custody" in output

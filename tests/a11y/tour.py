@@ -32,6 +32,7 @@ from demo import citizens as demo
 from demo import registry as demo_registry
 from demo.service import create_service
 from idp.core.extensions import db, store
+from tests.e2e.conftest import end_the_demo_childs_custody
 
 LANGUAGES = ("da", "en")
 LOCALES = {"da": "da-DK", "en": "en-GB"}  # the browser's Accept-Language
@@ -141,6 +142,7 @@ def serve(app) -> Iterator[Site]:
     for args in (["keys", "ensure"], ["demo", "load", "--citizens", "0"]):
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
+    end_the_demo_childs_custody(runner)  # the tour's logins at the authority are her own
     services, servers = {}, [(server, thread)]
     for template in (demo_registry.TAX, demo_registry.BANK, ASKING_BANK, NEW_AUTHORITY):
         rp_server, service = _listen(template)

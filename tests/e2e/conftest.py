@@ -5,6 +5,7 @@ Without a Chromium these tests skip, unless REQUIRE_E2E=1 (CI), where they fail 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,8 @@ import subprocess
 import pyotp
 import pytest
 from playwright.sync_api import expect
+
+from demo.citizens import DEMO_CHILD_CPR
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,13 +50,27 @@ def browser():
         chromium.close()
 
 
+def end_the_demo_childs_custody(runner) -> None:
+    """`demo load` gives the demo citizen custody of her son, and the demo tax authority
+    accepts representation: her login there would first ask whom she logs in as. The
+    journeys tested with the demo services are her own; acting for the child has its own
+    tests (tests/mandates/), so here the custody is ended, as the operator's CLI does."""
+    listed = runner.invoke(args=["mandates", "list", "--cpr", DEMO_CHILD_CPR])
+    assert listed.exit_code == 0, listed.output
+    for mandate in json.loads(listed.stdout)["given"]:
+        ended = runner.invoke(args=["mandates", "end", "--id", mandate["id"]])
+        assert ended.exit_code == 0, ended.output
+
+
 @pytest.fixture
 def demo_site(live_server):
-    """A live Tillid with keys and the demo data (the demo citizen, TOTP enrolled)."""
+    """A live Tillid with keys and the demo data (the demo citizen, TOTP enrolled; her son's
+    custody ended, see `end_the_demo_childs_custody`)."""
     app, base_url = live_server
     runner = app.test_cli_runner()
     assert runner.invoke(args=["keys", "ensure"]).exit_code == 0
     assert runner.invoke(args=["demo", "load", "--citizens", "0"]).exit_code == 0
+    end_the_demo_childs_custody(runner)
     return app, base_url
 
 
