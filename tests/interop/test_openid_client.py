@@ -50,10 +50,19 @@ def _register(app, scope: str, *, kind="private_service", legal_basis="consent",
     return json.loads(result.stdout)
 
 
-def _drive(app, issuer: str, script: str, *args: str) -> tuple[dict, requests.Session]:
+def _allow(app, browser: requests.Session, authorization_url: str, issuer: str) -> str:
+    """Anna logs in and allows: the callback URL the IdP sends her back to."""
+    after_login = log_in(app, browser, authorization_url, issuer)
+    consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
+    return _post_form(browser, consent_page, {"decision": "allow"})
+
+
+def _drive(
+    app, issuer: str, script: str, *args: str, browse=_allow
+) -> tuple[dict, requests.Session]:
     """Run an openid-client relying party (``script`` in openid-client/): Anna's browser
-    follows its authorization URL, logs in and allows, and hands it the callback. Returns
-    what the RP reports, and the browser."""
+    follows its authorization URL (``browse``: by default she logs in and allows) and hands
+    it the callback. Returns what the RP reports, and the browser."""
     rp = subprocess.Popen(
         ["node", str(HERE / script), issuer, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -62,9 +71,7 @@ def _drive(app, issuer: str, script: str, *args: str) -> tuple[dict, requests.Se
         first = json.loads(rp.stdout.readline())
         assert "authorization_url" in first, first
         browser = requests.Session()
-        after_login = log_in(app, browser, first["authorization_url"], issuer)
-        consent_page = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
-        callback = _post_form(browser, consent_page, {"decision": "allow"})
+        callback = browse(app, browser, first["authorization_url"], issuer)
         assert callback.startswith(REDIRECT)
         rp.stdin.write(callback + "\n")
         rp.stdin.flush()

@@ -6,7 +6,6 @@ refresh go on for the child."""
 from __future__ import annotations
 
 import json
-import subprocess
 from urllib.parse import urljoin
 
 import requests
@@ -17,8 +16,8 @@ from idp.mandates import service as mandates
 from tests.conftest import CitizenActions
 from tests.interop import node
 from tests.interop.test_authlib_client import _CSRF, PASSWORD, _follow, log_in
+from tests.interop.test_openid_client import REDIRECT, _drive
 
-REDIRECT = "https://skat.example/callback"
 CHILD_CPR = "1505154234"  # born 15 May 2015
 
 
@@ -62,29 +61,18 @@ def test_openid_client_reads_act_and_representation_from_a_validated_id_token(li
                                    attributes=["name", CPR_CLAIM])  # fmt: skip
         mandate_id = mandate.id
 
-    rp = subprocess.Popen(
-        ["node", str(node.INTEROP / "openid-client" / "flow.mjs"), issuer,
-         registered["client_id"], registered["client_secret"], REDIRECT, scope],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        first = json.loads(rp.stdout.readline())
-        browser = requests.Session()
-        after_login = log_in(app, browser, first["authorization_url"], issuer)
+    def as_the_childs_parent(app, browser, authorization_url: str, issuer: str) -> str:
+        after_login = log_in(app, browser, authorization_url, issuer)
         chooser = _follow(browser, after_login, stop_at=f"{issuer}/authorize")
         assert 'id="act-for"' in chooser.text and "Oskar Jensen" in chooser.text
         chosen = _post(browser, chooser, {"act_for": mandate_id})
         notice = _follow(browser, chosen, stop_at=f"{issuer}/authorize")
         assert 'id="acting-for"' in notice.text  # told it is the child's information
-        callback = _post(browser, notice, {"decision": "allow"})
-        assert callback.startswith(REDIRECT)
-        rp.stdin.write(callback + "\n")
-        rp.stdin.flush()
-        result = json.loads(rp.stdout.readline())
-    finally:
-        rp.stdin.close()
-        rp.wait(timeout=30)
-    assert "error" not in result, (result, rp.stderr.read())
+        return _post(browser, notice, {"decision": "allow"})
+
+    result, _browser = _drive(app, issuer, "flow.mjs", registered["client_id"],
+                              registered["client_secret"], REDIRECT, scope,
+                              browse=as_the_childs_parent)  # fmt: skip
     claims, userinfo = result["id_token_claims"], result["userinfo"]
     assert claims["iss"] == issuer and claims["aud"] == registered["client_id"]
     assert claims["act"]["sub"] and claims["act"]["sub"] != claims["sub"]
