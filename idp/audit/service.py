@@ -50,12 +50,18 @@ def _safe_value(name: str, value):
         return REDACTED
     if name in _PERSONAL_PARAMS:
         return PERSONAL
-    if name == "cpr":
-        try:
-            return "cpr-lookup:" + cpr_lookup(cpr_numbers.parse(str(value)))
-        except cpr_numbers.InvalidCPR:
-            return _text(str(value))
+    if name in ("cpr", "custody_of") or name.endswith("_cpr"):  # --agent-cpr, --custody-of …
+        if isinstance(value, list | tuple):
+            return [_cpr_value(str(item)) for item in value]
+        return _cpr_value(str(value))
     return _plain(value)
+
+
+def _cpr_value(value: str) -> str:
+    try:
+        return "cpr-lookup:" + cpr_lookup(cpr_numbers.parse(value))
+    except cpr_numbers.InvalidCPR:
+        return _text(value)
 
 
 def _plain(value):

@@ -126,3 +126,9 @@ def test_every_run_is_audited_without_cpr_numbers_in_clear(app, runner, people):
     assert "mandates appoint" in commands and "mandates list" in commands
     recorded = " ".join(str(row["arguments"]) for row in rows)
     assert KAREN not in recorded and SOEREN not in recorded and "0202701234" not in recorded
+    # Each named by its keyed lookup hash, as `citizens` commands name one: who was named can
+    # be found by whoever holds the data key, and by no one else.
+    appointed = next(row["arguments"] for row in rows if row["command"] == "mandates appoint")
+    appointed = json.loads(appointed) if isinstance(appointed, str) else appointed
+    assert appointed["principal_cpr"].startswith("cpr-lookup:")
+    assert appointed["agent_cpr"].startswith("cpr-lookup:")
