@@ -9,10 +9,9 @@ from flask.cli import AppGroup
 
 from clients import service
 from clients.claims import LegalBasis
-from clients.models import ClientKind
 from idp.core.commands import emit
 
-_KINDS = [kind.value for kind in ClientKind]
+_KINDS = [kind.value for kind in service.REGISTRABLE_KINDS]
 _BASES = [basis.value for basis in LegalBasis]
 _GRANTS = list(service.GRANT_TYPES)
 clients_cli = AppGroup("clients", help="Manage the relying parties (services) that use Tillid.")

@@ -19,6 +19,10 @@ class ClientKind(enum.StrEnum):
     # A wallet provider's app (the EU Digital Identity Wallet): it receives the citizen's own
     # credentials (idp/wallet/), never claims in tokens.
     WALLET = "wallet"
+    # Tillid itself, as the other party of the ledger entries it writes about a citizen's
+    # own mandates (consent/mandate_events.py): one built-in row, disabled (never an OAuth
+    # client), never registered by an operator.
+    TILLID = "tillid"
 
 
 # The client authentication method of a public client (it holds no secret, e.g. a browser app).

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from clients.claims import (
     ACCOUNT_ACCESS,
@@ -33,6 +34,9 @@ PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 GRANT_TYPES = (
     "authorization_code", "refresh_token", "client_credentials", CIBA_GRANT, PRE_AUTHORIZED_GRANT
 )  # fmt: skip
+# Every kind an operator registers (Tillid's own row is made by `tillid_itself`).
+REGISTRABLE_KINDS = [kind for kind in ClientKind if kind != ClientKind.TILLID]
+TILLID_CLIENT_ID = "tillid"
 # What a wallet may be registered for: credentials by the code flow or a credential offer.
 WALLET_GRANTS = ("authorization_code", PRE_AUTHORIZED_GRANT)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", PUBLIC_CLIENT_AUTH)
@@ -297,7 +301,7 @@ def register(spec: dict) -> tuple[Client, str | None]:
         _choice("profile", profile, PROFILES)
         spec = _fapi_defaults(spec)
     client_id = secrets.token_hex(16)  # no leading dash: it is typed as a CLI argument
-    kind = ClientKind(_choice("kind", spec.get("kind"), list(ClientKind)))
+    kind = ClientKind(_choice("kind", spec.get("kind"), REGISTRABLE_KINDS))
     if kind == ClientKind.WALLET:
         spec = _wallet_defaults(spec)
     grant_types = _list("grant_types", spec.get("grant_types")) or ["authorization_code"]
@@ -417,7 +421,30 @@ def by_id(client_ids) -> dict[str, Client]:
 
 
 def all_clients() -> list[Client]:
-    return list(db.session.scalars(select(Client).order_by(Client.created_at)))
+    """Every registered service (not Tillid's own row)."""
+    return list(db.session.scalars(
+        select(Client).where(Client.kind != ClientKind.TILLID).order_by(Client.created_at)
+    ))  # fmt: skip
+
+
+def tillid_itself() -> Client:
+    """Tillid's own row in the client registry, made on first use: the other party of the
+    ledger entries about a citizen's mandates. Disabled, so no token is ever issued to it."""
+    found = db.session.get(Client, TILLID_CLIENT_ID)
+    if found is not None:
+        return found
+    now = utcnow()
+    itself = Client(client_id=TILLID_CLIENT_ID, name="Tillid", kind=ClientKind.TILLID,
+                    sector_identifier=f"client:{TILLID_CLIENT_ID}", redirect_uris=[],
+                    post_logout_redirect_uris=[], grant_types=[], scopes=[],
+                    token_endpoint_auth_method=PUBLIC_CLIENT_AUTH, disabled_at=now)  # fmt: skip
+    db.session.add(itself)
+    try:
+        db.session.commit()
+    except IntegrityError:  # made at the same moment by another request
+        db.session.rollback()
+        return db.session.get(Client, TILLID_CLIENT_ID)
+    return itself
 
 
 def rotate_secret(client_id: str) -> str:

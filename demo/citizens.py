@@ -8,6 +8,7 @@ import random
 
 from faker import Faker
 
+from consent import ledger, mandate_events
 from idp.authenticators import totp
 from idp.citizens import service
 from idp.citizens.models import Citizen
@@ -142,7 +143,10 @@ def _load_child(result: dict) -> dict:
         f"{DEMO_CHILD_CPR},{given},{family},Vesterbrogade 1,1620,København V,101,"
         f"DK,Region Hovedstaden,København,DK,{DEMO_CPR}"
     )
-    report = custody_register.import_extract([header, row])
+    report, changes = custody_register.import_extract([header, row])
+    for mandate, event in changes:
+        mandate_events.record(mandate, event)
+    ledger.commit()
     result["created"] += report.created
     return {"name": f"{given} {family}", "cpr": DEMO_CHILD_CPR, "custody": DEMO_USERNAME}
 

@@ -118,6 +118,7 @@ _CHANNEL_LABELS = {
     "reported_lookup": _l("A lookup the authority reported"),
     "wallet_issuance": _l("Issued to your wallet"),
     "wallet_revocation": _l("Revoked in your wallet"),
+    "mandate": _l("A mandate"),
 }
 
 
@@ -127,6 +128,29 @@ _MANDATE_ORIGINS = {
     "custody": _l("parental custody"),
     "guardianship": _l("a guardianship"),
 }
+
+
+# What happened to a mandate, as each of the two people reads it in their access log.
+_MANDATE_EVENTS = {
+    ("principal", "granted"): _l("You gave %(name)s a mandate to act for you."),
+    ("agent", "granted"): _l("%(name)s gave you a mandate to act for them."),
+    ("principal", "accepted"): _l("%(name)s accepted your mandate: it is in force."),
+    ("agent", "accepted"): _l("You accepted the mandate to act for %(name)s."),
+    ("principal", "appointed"): _l("%(name)s may act for you: %(origin)s."),
+    ("agent", "appointed"): _l("You may act for %(name)s: %(origin)s."),
+    ("principal", "ended"): _l("The mandate for %(name)s to act for you ended."),
+    ("agent", "ended"): _l("Your mandate to act for %(name)s ended."),
+}
+
+
+def mandate_event_text(representation: dict) -> str:
+    role, event = representation.get("role"), representation.get("event")
+    other = representation.get("agent" if role == "principal" else "principal") or ""
+    text = _MANDATE_EVENTS.get((role, event))
+    if text is None:
+        return str(event)
+    origin = mandate_origin_label(representation.get("origin", ""))
+    return str(text) % {"name": other, "origin": origin}
 
 
 def mandate_origin_label(origin: str) -> str:
@@ -173,4 +197,5 @@ def init_app(app: Flask) -> None:
         authenticator_kind_label=authenticator_kind_label,
         channel_label=channel_label,
         mandate_origin_label=mandate_origin_label,
+        mandate_event_text=mandate_event_text,
     )

@@ -37,6 +37,7 @@ class Channel(enum.StrEnum):
     REPORTED_LOOKUP = "reported_lookup"  # an authority's own lookup, reported to Tillid
     WALLET_ISSUANCE = "wallet_issuance"  # a credential (the PID) issued to the citizen's wallet
     WALLET_REVOCATION = "wallet_revocation"  # one of those credentials revoked
+    MANDATE = "mandate"  # a mandate given, accepted, appointed or ended (in both people's logs)
 
 
 # 64 bits on PostgreSQL: a nation's releases outgrow 2**31; SQLite's rowid is 64-bit anyway.

@@ -208,9 +208,10 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
     # test, took seconds at 5,000 entries (bench/results/profiles/2026-12-03-pm/ledger-read/).
     released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
     userinfo = and_(LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
-    # A revocation in the citizen's wallet is in the log (and the page's count of entries) but
-    # releases nothing: the summary leaves it out (the issuance it undoes was the release).
-    revocation = LedgerEntry.channel == Channel.WALLET_REVOCATION
+    # A revocation in the citizen's wallet, and a mandate given, accepted or ended, are in the
+    # log (and the page's count of entries) but release nothing: the summary leaves them out
+    # (the issuance a revocation undoes was the release).
+    revocation = LedgerEntry.channel.in_((Channel.WALLET_REVOCATION, Channel.MANDATE))
     # Without ``whole_log`` every group is in the window (a constant in GROUP BY would be
     # read as a column's position).
     inside = [and_(*in_window[1:])] if whole_log else []

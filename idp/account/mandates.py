@@ -22,6 +22,7 @@ from wtforms.widgets import DateInput
 
 from clients.claims import CITIZEN_CLAIMS, registry_order
 from clients.models import Client, ClientKind
+from consent import ledger, mandate_events
 from idp.auth.forms import ConfirmForm
 from idp.citizens.models import Citizen
 from idp.core.dbtypes import utcnow
@@ -283,6 +284,8 @@ def grant():
         message = str(_REFUSALS.get(refused.message, refused.message))
         (field.errors if field is not None else form.form_errors).append(message)
         return _form_page(form, clients, 400)
+    mandate_events.record(mandate, mandate_events.GRANTED)
+    ledger.commit()
     agent = db.session.get(Citizen, mandate.agent_id)
     flash(_("You gave %(name)s a mandate. It takes effect when they accept it in their own"
             " Tillid.", name=agent.full_name))  # fmt: skip
@@ -328,7 +331,8 @@ def accept(mandate_id: str):
     else:
         citizen = current.citizen()
         try:
-            service.accept(citizen, mandate_id)
+            mandate_events.record(service.accept(citizen, mandate_id), mandate_events.ACCEPTED)
+            ledger.commit()
         except service.MandateRefused:  # ended in the meantime (the other side, another tab)
             db.session.rollback()
             flash(_("This mandate has ended: it can no longer be accepted."))
@@ -360,6 +364,8 @@ def end(mandate_id: str):
                      " the authority that appointed it: neither can be ended here."))  # fmt: skip
     by = EndedBy.PRINCIPAL if shown.as_principal else EndedBy.AGENT
     if service.end(mandate, by):
+        mandate_events.record(mandate, mandate_events.ENDED)
+        ledger.commit()
         if shown.as_principal:
             flash(_("The mandate has ended. %(name)s can no longer act for you under it.",
                     name=shown.other.full_name))  # fmt: skip

@@ -21,6 +21,7 @@ from flask import Blueprint, jsonify
 
 from clients.claims import CITIZEN_CLAIMS, MANDATES_WRITE
 from clients.models import Client, ClientKind
+from consent import ledger, mandate_events
 from idp.api.authority import authority_token
 from idp.citizens import cpr
 from idp.citizens.models import Citizen
@@ -164,7 +165,10 @@ def appoint():
         )  # fmt: skip
     except mandates.MandateRefused as refused:
         raise Refused(400, f"{refused.field}: {refused.message}.", field=refused.field) from None
-    return jsonify(mandate_json(mandate)), 201
+    mandate_events.record(mandate, mandate_events.APPOINTED)
+    response = jsonify(mandate_json(mandate))
+    ledger.commit()  # the entries durable before the answer
+    return response, 201
 
 
 @bp.delete("/mandates/<mandate_id>")
@@ -179,5 +183,7 @@ def end(mandate_id: str):
         or mandate.appointed_by != client.client_id
     ):
         raise Refused(404, "No guardianship you appointed has that id.")
-    mandates.end(mandate, EndedBy.AUTHORITY)
+    if mandates.end(mandate, EndedBy.AUTHORITY):
+        mandate_events.record(mandate, mandate_events.ENDED)
+        ledger.commit()
     return "", 204

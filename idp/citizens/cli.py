@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from consent import ledger, mandate_events
 from idp.authenticators import totp
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import service as citizens
@@ -125,11 +126,14 @@ def import_command(csv_file):
     birthday, and a parent no longer listed loses it).
     """
     try:
-        report = custody_register.import_extract(csv_file)
+        report, changes = custody_register.import_extract(csv_file)
     except citizens.InvalidCitizenData as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     except UnicodeDecodeError:
         raise click.ClickException("the file is not UTF-8 text") from None
+    for mandate, event in changes:  # in both people's logs (consent/mandate_events.py)
+        mandate_events.record(mandate, event)
+    ledger.commit()
     emit(report.as_dict())
     if report.rejected:
         sys.exit(3)  # done, but not everything went in: a script should look

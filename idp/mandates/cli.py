@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from clients.claims import CITIZEN_CLAIMS
 from clients.models import ClientKind
+from consent import ledger, mandate_events
 from idp.api.mandates import mandate_json, parse_until
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import service as citizens
@@ -104,6 +105,8 @@ def appoint_command(principal_cpr, agent_cpr, attributes, until, service_kind, c
                                    client_ids=client_ids)  # fmt: skip
     except mandates.MandateRefused as refused:
         raise click.ClickException(f"{refused.field}: {refused.message}") from None
+    mandate_events.record(mandate, mandate_events.APPOINTED)
+    ledger.commit()
     emit(_described(mandate))
 
 
@@ -116,4 +119,7 @@ def end_command(mandate_id):
     if mandate is None:
         raise click.ClickException("id: no mandate has that id")
     ended = mandates.end(mandate, EndedBy.OPERATOR)
+    if ended:
+        mandate_events.record(mandate, mandate_events.ENDED)
+        ledger.commit()
     emit({"id": mandate.id, "ended": ended, "ended_by": str(mandate.ended_by)})

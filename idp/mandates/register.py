@@ -49,18 +49,20 @@ CUSTODY_ATTRIBUTES = (
 )
 
 
-def import_extract(lines: Iterable[str]) -> citizens.ImportReport:
-    """Import a register extract (idp.citizens.service.import_rows), then its custody."""
+def import_extract(lines: Iterable[str]) -> tuple[citizens.ImportReport, list[tuple[Mandate, str]]]:
+    """Import a register extract (idp.citizens.service.import_rows), then its custody: the
+    report, and the custody mandates made ("appointed") or ended ("ended"), for the caller
+    to ledger (consent/mandate_events.py, a layer above)."""
     report = citizens.import_rows(lines)
-    apply_custody(report)
-    return report
+    return report, apply_custody(report)
 
 
-def apply_custody(report: citizens.ImportReport) -> None:
+def apply_custody(report: citizens.ImportReport) -> list[tuple[Mandate, str]]:
     """Make the custody mandates the report's listings show, end those they no longer show;
-    counts in ``report.custody``, refusals in ``report.rejected``."""
+    counts in ``report.custody``, refusals in ``report.rejected``; returns what changed."""
+    changes: list[tuple[Mandate, str]] = []
     if report.custody_listings is None:
-        return
+        return changes
     counts = {"granted": 0, "kept": 0, "ended": 0, "adults": 0}
     for listing in report.custody_listings:
         child = citizens.find_by_cpr(listing.child_cpr)
@@ -87,12 +89,15 @@ def apply_custody(report: citizens.ImportReport) -> None:
             if existing is not None:
                 counts["kept"] += 1
                 continue
-            mandates.custody(parent, child, attributes=CUSTODY_ATTRIBUTES)
+            changes.append((mandates.custody(parent, child, attributes=CUSTODY_ATTRIBUTES),
+                            "appointed"))  # fmt: skip
             counts["granted"] += 1
         for mandate in _custodies_of(child.id):
             if mandate.agent_id not in holders and mandates.end(mandate, EndedBy.REGISTER):
+                changes.append((mandate, "ended"))
                 counts["ended"] += 1
     report.custody = counts
+    return changes
 
 
 def _custodies_of(child_id: str) -> list[Mandate]:
