@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -35,8 +34,6 @@ from idp.templating import claim_label
 
 bp = Blueprint("mandates_portal", __name__, url_prefix="/me/mandates")
 
-# A mandate's dates are Danish: one granted "until 31 March" holds through that day there.
-_DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 # What a granted mandate covers, as the form's choices (ClientKind values, and two of its own).
 ALL, CHOSEN = "all", "chosen"
 COVERS = (ALL, ClientKind.PUBLIC_AUTHORITY.value, ClientKind.PRIVATE_SERVICE.value, CHOSEN)
@@ -128,7 +125,7 @@ def _last_day(until: dt.datetime | None) -> dt.date | None:
     """The last day a mandate holds: the day before the midnight (Danish time) it ends at."""
     if until is None:
         return None
-    return (until.astimezone(_DANISH_TIME) - dt.timedelta(microseconds=1)).date()
+    return (until.astimezone(service.DANISH_TIME) - dt.timedelta(microseconds=1)).date()
 
 
 def _shown(mandates: list[Mandate], as_principal: bool) -> list[Shown]:
@@ -182,7 +179,7 @@ def _accepting_clients() -> list[Client]:
 
 
 def _form_page(form: GrantForm, clients: list[Client], status: int = 200):
-    today = dt.datetime.now(_DANISH_TIME).date()
+    today = dt.datetime.now(service.DANISH_TIME).date()
     labels = {
         ALL: _("All services that let someone act for another"),
         ClientKind.PUBLIC_AUTHORITY.value: _("Public authorities only"),
@@ -210,12 +207,6 @@ def _five_years_on(day: dt.date) -> dt.date:
         return day.replace(year=day.year + 5, day=28)
 
 
-def _end_of(day: dt.date) -> dt.datetime:
-    """The moment a mandate given until ``day`` ends: the next midnight, Danish time."""
-    start = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=_DANISH_TIME)
-    return start.astimezone(dt.UTC)
-
-
 def _read(form: GrantForm, clients: list[Client]) -> dict | None:
     """The scope and end date from the form, for the registry; None (errors on the form's
     fields) when they cannot be read."""
@@ -235,7 +226,7 @@ def _read(form: GrantForm, clients: list[Client]) -> dict | None:
         form.valid_until.errors.append(_("Enter the date the mandate ends."))
     else:
         try:
-            until = _end_of(dt.date.fromisoformat(raw))
+            until = service.end_of_day(dt.date.fromisoformat(raw))
         except (ValueError, OverflowError):
             message = _(
                 "“%(date)s” is not a date. Write it as year-month-day, e.g. 2027-03-01.", date=raw

@@ -15,7 +15,6 @@ Errors are RFC 9457 problem details; nothing is written unless the whole request
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify
 
@@ -37,7 +36,6 @@ from idp.oidc import guard
 bp = Blueprint("mandates_api", __name__, url_prefix="/api")
 
 _FIELDS = {"principal_cpr", "agent_cpr", "attributes", "valid_until", "service_kind", "client_ids"}
-_DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 # How far ahead an end date may lie: a guardianship is reviewed, and a date beyond this is a
 # typing mistake (year 9999 would not even fit the day after it).
 MAX_YEARS_AHEAD = 100
@@ -80,13 +78,6 @@ def mandate_json(mandate: Mandate) -> dict:
     }
 
 
-def end_of_day(day: dt.date) -> dt.datetime:
-    """The end of ``day`` in Danish time (the start of the next), as UTC: a mandate "until"
-    a date is in force all that day."""
-    start = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=_DANISH_TIME)
-    return start.astimezone(dt.UTC)
-
-
 def parse_until(raw) -> dt.datetime | None:
     """``valid_until`` as given (YYYY-MM-DD, the last day in force, or None), as the moment
     it ends; ValueError with the reason otherwise."""
@@ -98,12 +89,12 @@ def parse_until(raw) -> dt.datetime | None:
         day = dt.date.fromisoformat(raw)
     except ValueError:
         raise ValueError("valid_until must be a date, YYYY-MM-DD (the last day in force)") from None
-    today = utcnow().astimezone(_DANISH_TIME).date()
+    today = utcnow().astimezone(mandates.DANISH_TIME).date()
     if day < today:
         raise ValueError("valid_until is in the past")
     if day.year > today.year + MAX_YEARS_AHEAD:
         raise ValueError(f"valid_until is more than {MAX_YEARS_AHEAD} years ahead")
-    return end_of_day(day)
+    return mandates.end_of_day(day)
 
 
 def _person(client: Client, body: dict, field: str) -> Citizen:

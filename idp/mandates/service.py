@@ -23,8 +23,9 @@ from idp.mandates.models import EndedBy, Mandate, Origin
 
 # The age of majority: custody ends on the child's 18th birthday by itself.
 MAJORITY = 18
-# Where a birthday begins (the register's dates are Danish).
-_DANISH_TIME = ZoneInfo("Europe/Copenhagen")
+# A mandate's dates are Danish: a birthday, or a mandate "until 31 March", begins and ends
+# at midnight there.
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 # How far ahead a granted mandate may end: a power of attorney is renewed, not forever.
 MAX_GRANT_DAYS = 5 * 366
 
@@ -48,7 +49,14 @@ def coming_of_age(birthdate: dt.date) -> dt.datetime:
         day = birthdate.replace(year=birthdate.year + MAJORITY)
     except ValueError:
         day = dt.date(birthdate.year + MAJORITY, 3, 1)
-    start = dt.datetime.combine(day, dt.time(), tzinfo=_DANISH_TIME)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=DANISH_TIME)
+    return start.astimezone(dt.UTC)
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The end of ``day`` in Danish time (the start of the next), as UTC: a mandate "until"
+    a date is in force all that day."""
+    start = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=DANISH_TIME)
     return start.astimezone(dt.UTC)
 
 

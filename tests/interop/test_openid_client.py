@@ -8,15 +8,13 @@ unless REQUIRE_E2E=1.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.conftest import CitizenActions, sql
+from tests.interop import node
 from tests.interop.test_authlib_client import PASSWORD, _follow, _post_form, log_in
 
 HERE = Path(__file__).parent / "openid-client"
@@ -25,12 +23,7 @@ GOODBYE = "https://rp.example/goodbye"
 
 
 def _node_ready():
-    if shutil.which("node") and (HERE / "node_modules" / "openid-client").is_dir():
-        return
-    reason = "Node and openid-client are needed (make test runs npm ci in tests/interop)"
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
-    pytest.skip(reason)
+    node.require("openid-client", "openid-client")
 
 
 def _register(app, scope: str, *, kind="private_service", legal_basis="consent",
