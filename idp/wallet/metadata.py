@@ -109,7 +109,18 @@ def _pid_mdoc() -> dict:
 
 
 def document() -> dict:
+    """The metadata for this app's issuer: built once per issuer and process (every claim's
+    name in two languages is ~90 switches of locale; nothing in it changes while running)."""
     issuer = current_app.config["ISSUER"]
+    if issuer not in _DOCUMENTS:
+        _DOCUMENTS[issuer] = _document(issuer)
+    return _DOCUMENTS[issuer]
+
+
+_DOCUMENTS: dict[str, dict] = {}
+
+
+def _document(issuer: str) -> dict:
     return {
         "credential_issuer": issuer,
         # Tillid is its own authorization server: /.well-known/oauth-authorization-server.

@@ -175,12 +175,17 @@ def test_the_authorization_server_metadata_names_the_algorithms_of_its_jwt_metho
     client_secret_jwt, its `..._auth_signing_alg_values_supported` MUST be there.
     @openid4vc/oauth2 refuses the whole document otherwise (it checks the introspection
     endpoint's), and with it every request of the wallet."""
-    metadata = client.get("/.well-known/oauth-authorization-server").get_json()
-    for endpoint in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
-        methods = metadata.get(f"{endpoint}_auth_methods_supported", [])
-        if {"private_key_jwt", "client_secret_jwt"} & set(methods):
-            algs = metadata.get(f"{endpoint}_auth_signing_alg_values_supported")
-            assert algs and "none" not in algs, f"{endpoint}_auth_signing_alg_values_supported"
+    for document in ("oauth-authorization-server", "openid-configuration"):
+        metadata = client.get(f"/.well-known/{document}").get_json()
+        # Every endpoint that names its auth methods, present and future alike.
+        endpoints = [name.removesuffix("_auth_methods_supported") for name in metadata
+                     if name.endswith("_endpoint_auth_methods_supported")]  # fmt: skip
+        assert {"token_endpoint", "introspection_endpoint", "revocation_endpoint"} <= set(endpoints)
+        for endpoint in endpoints:
+            methods = metadata[f"{endpoint}_auth_methods_supported"]
+            if {"private_key_jwt", "client_secret_jwt"} & set(methods):
+                algs = metadata.get(f"{endpoint}_auth_signing_alg_values_supported")
+                assert algs and "none" not in algs, (document, endpoint)
 
 
 def test_the_wallet_finds_tillid_as_a_pid_issuer_with_the_libraries_defaults(live_server, tmp_path):
