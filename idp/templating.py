@@ -140,6 +140,8 @@ _MANDATE_EVENTS = {
     ("agent", "appointed"): _l("You may act for %(name)s: %(origin)s."),
     ("principal", "ended"): _l("The mandate for %(name)s to act for you ended."),
     ("agent", "ended"): _l("Your mandate to act for %(name)s ended."),
+    ("principal", "expired"): _l("The mandate for %(name)s to act for you reached its end date."),
+    ("agent", "expired"): _l("Your mandate to act for %(name)s reached its end date."),
 }
 
 

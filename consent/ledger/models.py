@@ -69,6 +69,24 @@ class LedgerEntry(db.Model):
                 "attributes",
             ],
         ),
+        # The entries made while an agent acted (few): the summary counts them apart
+        # (idp/account/access_summary.py), index-only on PostgreSQL (migration 0022).
+        Index(
+            "ix_ledger_entry_citizen_acting",
+            "citizen_id",
+            "released_at",
+            postgresql_include=[
+                "client_id",
+                "client_name",
+                "client_kind",
+                "channel",
+                "erased_at",
+                "attributes",
+                "representation",
+            ],
+            postgresql_where=text("representation IS NOT NULL"),
+            sqlite_where=text("representation IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(LedgerId, primary_key=True)
@@ -92,7 +110,9 @@ class LedgerEntry(db.Model):
     # principal's entry {"role": "principal", "agent": name, ...}, in the agent's own entry
     # for the same release {"role": "agent", "principal": name, ...}, with the mandate's id
     # and origin. None for every other release, and before migration 0021.
-    representation: Mapped[dict | None] = mapped_column(db.JSON)
+    # SQL NULL, not JSON null, when no agent acted: the summary's partial index holds only
+    # the entries that have one (migration 0022).
+    representation: Mapped[dict | None] = mapped_column(db.JSON(none_as_null=True))
     salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # SHA-256(salt || content): the Merkle leaf; it outlives an erasure.
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))

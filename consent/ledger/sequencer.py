@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 from sqlalchemy import func, insert, select, text, update
 
-from consent import checkpoint, merkle, partitions
+from consent import checkpoint, mandate_events, merkle, partitions
 from consent.ledger.models import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -201,6 +201,8 @@ def start_integrator(app) -> threading.Event | None:
                 try:
                     integrate_all()  # first: it needs only the database, not the store
                     partitions.ensure_now_and_then()
+                    # Mandates past their end date, into both people's logs (once a minute).
+                    mandate_events.record_expiries_now_and_then()
                 except Exception:  # a database outage must not end the thread
                     app.logger.exception("ledger integration failed; retrying")
                 finally:

@@ -10,7 +10,12 @@ counts the second as part of the first: a userinfo entry that released the same 
 for the same purpose on the same basis to the same service as a login entry made when its
 access token was issued (the token's expiry less ACCESS_TOKEN_SECONDS, within
 PAIRING_SECONDS) adds nothing. Later userinfo calls under that token add no entry at all
-(consent/repeats.py); a token from a refresh, or attributes the login did not send, count."""
+(consent/repeats.py); a token from a refresh, or attributes the login did not send, count.
+
+Representation (docs/representation.md): a release made while an agent acted for the
+citizen counts among the citizen's releases, and also apart (`by_agents`); a release the
+citizen made acting for someone else released that person's information, not the citizen's:
+it is in the citizen's log, and counted only as `acted_for`."""
 
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ from consent.ledger import Channel, LedgerEntry
 from idp.core.extensions import db
 
 MONTHS = 12
+# The sides of a release made while an agent acted (consent/release.py `Acting`).
+_PRINCIPAL, _AGENT = "principal", "agent"
 # How far apart the issuing of an access token and the login entry written with it may be:
 # both are made in the one token request, a second or so apart; a minute allows a slow one.
 PAIRING_SECONDS = 60
@@ -61,6 +68,8 @@ class ServiceCount:
     # Entries whose content was erased after the retention period: still releases, but
     # what they released is no longer known, so they count for no attribute.
     erased: int
+    # Of ``releases``, those made while an agent acted for the citizen under a mandate.
+    by_agents: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,13 @@ class Summary:
     # Per line the citizen reads (the page's): the parts of the name as one, under the name
     # of the claim that stands for them (clients/claims.py SHARED_LINES).
     lines: list[AttributeCount]
+    # Releases of other people's information the citizen made acting for them (not counted
+    # above: those are in the other people's summaries).
+    acted_for: int = 0
+
+    @property
+    def by_agents(self) -> int:
+        return sum(service.by_agents for service in self.services)
 
     @property
     def total(self) -> int:
@@ -112,6 +128,11 @@ def _seconds_before(moment, seconds: int):
 _LOGIN = aliased(LedgerEntry, name="login_entry")
 
 
+def _role():
+    """The entry's side of a representation: "principal", "agent" or None (no agent acted)."""
+    return LedgerEntry.representation["role"].as_string()
+
+
 def _repeats_its_login():
     """A userinfo entry that repeats the login it came with (see the module's docstring)."""
     login = _LOGIN
@@ -135,15 +156,19 @@ def _repeats_its_login():
             # Both written by consent/release.py from the same decision: the same list in
             # the same order (the JSON column has no equality on PostgreSQL; its text does).
             cast(login.attributes, Text) == cast(LedgerEntry.attributes, Text),
+            # And on the same side: the citizen's own login, or the one an agent made.
+            func.coalesce(login.representation["role"].as_string(), "")
+            == func.coalesce(_role(), ""),
         ),
     )
 
 
-def _repeats(in_window) -> dict[tuple[str, str], int]:
+def _repeats(in_window) -> dict[tuple[str, str], list[int]]:
     """Of the window's userinfo entries, those that repeat their login, counted by service and
-    list of attributes (as text). Only the userinfo entries' rows are read: their ids from
-    the index first (a materialised CTE), so the test, which needs columns the index does not
-    carry, does not read the row of every entry in the log."""
+    list of attributes (as text): [all of them, those while an agent acted for the citizen,
+    those the citizen made acting for someone else]. Only the userinfo entries' rows are
+    read: their ids from the index first (a materialised CTE), so the test, which needs
+    columns the index does not carry, does not read the row of every entry in the log."""
     candidates = (
         select(LedgerEntry.id, LedgerEntry.released_at)
         .where(*in_window, LedgerEntry.channel == Channel.USERINFO, LedgerEntry.erased_at.is_(None))
@@ -151,14 +176,56 @@ def _repeats(in_window) -> dict[tuple[str, str], int]:
         .prefix_with("MATERIALIZED")
     )
     released = cast(LedgerEntry.attributes, Text)
+    role = _role()
     rows = db.session.execute(
-        select(LedgerEntry.client_id, released, func.count())
+        select(LedgerEntry.client_id, released, role, func.count())
         .join(candidates, and_(LedgerEntry.id == candidates.c.id,
                                LedgerEntry.released_at == candidates.c.released_at))
         .where(_repeats_its_login())
-        .group_by(LedgerEntry.client_id, released)
+        .group_by(LedgerEntry.client_id, released, role)
     ).all()  # fmt: skip
-    return {(client_id, attributes): count for client_id, attributes, count in rows}
+    counted: dict[tuple[str, str], list[int]] = {}
+    for client_id, attributes, role_of, count in rows:
+        row = counted.setdefault((client_id, attributes), [0, 0, 0])
+        if role_of == _AGENT:
+            row[2] += count
+            continue
+        row[0] += count
+        row[1] += count if role_of == _PRINCIPAL else 0
+    return counted
+
+
+def _acting(in_window, whole_log: bool) -> dict[tuple, list[int]]:
+    """The entries made while an agent acted (either side), by the main query's group (service,
+    its name, list of attributes, in the window) and side: {group: [principal's entries,
+    agent's entries]}. From migration 0022's partial index, which holds only these entries
+    (few), index-only on PostgreSQL. An erased entry no longer names the other person
+    (consent/ledger/erasure.py): it counts as any erased release."""
+    released = case((LedgerEntry.erased_at.is_(None), cast(LedgerEntry.attributes, Text)))
+    role = _role()
+    inside = [and_(*in_window[1:])] if whole_log else []
+    rows = db.session.execute(
+        select(
+            LedgerEntry.client_id,
+            LedgerEntry.client_name,
+            released,
+            *inside or [true()],
+            role,
+            func.count(),
+        )
+        .where(
+            *(in_window[:1] if whole_log else in_window),
+            LedgerEntry.representation.is_not(None),
+            # A mandate given, accepted or ended releases nothing (left out below anyway).
+            LedgerEntry.channel != Channel.MANDATE,
+        )
+        .group_by(LedgerEntry.client_id, LedgerEntry.client_name, released, role, *inside)
+    ).all()
+    acting: dict[tuple, list[int]] = {}
+    for client_id, name, attributes, inside_window, role_of, count in rows:
+        row = acting.setdefault((client_id, name, attributes, bool(inside_window)), [0, 0])
+        row[0 if role_of == _PRINCIPAL else 1] += count
+    return acting
 
 
 @dataclass(frozen=True)
@@ -233,30 +300,44 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
     ).all()
     in_log = sorted({(group[0], group[1]) for group in groups}, key=lambda s: (s[1], s[0]))
     entries = sum(group[5] for group in groups)
+    acting = _acting(in_window, whole_log)
+    acted_for = 0
     # The window's groups by service and list of attributes (a renamed service keeps its
     # client_id; one name and kind stand for it, the greatest).
-    merged: dict[tuple[str, str | None], list] = {}  # [name, kind, count, erased]
+    # [name, kind, count, erased, userinfo, by agents]
+    merged: dict[tuple[str, str | None], list] = {}
     for (client_id, name, kind, attributes, inside_window, count, erased, userinfo_count,
          revocations, erased_revocations) in groups:  # fmt: skip
-        if not inside_window or count == revocations:
+        if not inside_window:
             continue
-        row = merged.setdefault((client_id, attributes), [name, kind, 0, 0, 0])
-        row[0], row[1] = max(row[0], name), max(row[1], kind)
-        row[2] += count - revocations
-        row[3] += erased - erased_revocations
-        row[4] += userinfo_count
-    repeats = _repeats(in_window) if any(row[4] for row in merged.values()) else {}
-    services: dict[str, list] = {}  # client_id: [name, kind, releases, erased]
-    by_attribute: dict[str, list] = {}  # attribute: [releases, {client_id}]
-    by_line: dict[str, list] = {}
-    for (client_id, attributes), (name, kind, count, erased, _userinfo) in merged.items():
-        count -= repeats.get((client_id, attributes), 0)
+        by_agents, as_agent = acting.get((client_id, name, attributes, True), (0, 0))
+        acted_for += as_agent
+        count -= revocations + as_agent
         if count == 0:
             continue
-        service = services.setdefault(client_id, [name, kind, 0, 0])
+        row = merged.setdefault((client_id, attributes), [name, kind, 0, 0, 0, 0])
+        row[0], row[1] = max(row[0], name), max(row[1], kind)
+        row[2] += count
+        row[3] += erased - erased_revocations
+        row[4] += userinfo_count
+        row[5] += by_agents
+    need_repeats = acted_for or any(row[4] for row in merged.values())
+    repeats = _repeats(in_window) if need_repeats else {}
+    acted_for -= sum(as_agent for _all, _by_agents, as_agent in repeats.values())
+    services: dict[str, list] = {}  # client_id: [name, kind, releases, erased, by agents]
+    by_attribute: dict[str, list] = {}  # attribute: [releases, {client_id}]
+    by_line: dict[str, list] = {}
+    for (client_id, attributes), row in merged.items():
+        name, kind, count, erased, _userinfo, by_agents = row
+        repeated, repeated_by_agents, _as_agent = repeats.get((client_id, attributes), (0, 0, 0))
+        count -= repeated
+        if count == 0:
+            continue
+        service = services.setdefault(client_id, [name, kind, 0, 0, 0])
         service[0], service[1] = max(service[0], name), max(service[1], kind)
         service[2] += count
         service[3] += erased
+        service[4] += by_agents - repeated_by_agents
         names = {n for n in (json.loads(attributes) if attributes else None) or () if n is not None}
         for counted, keys in (
             (by_attribute, names),
@@ -282,6 +363,7 @@ def _summarised(citizen_id: str, now: dt.datetime | None, *, whole_log: bool) ->
         ),
         attributes=counts(by_attribute),
         lines=counts(by_line),
+        acted_for=acted_for,
     )
     return Overview(summary=summary, services=in_log, entries=entries)
 
@@ -296,6 +378,8 @@ def as_json(summary: Summary) -> dict:
         "timezone": summary.timezone,
         "total": summary.total,
         "erased": summary.erased,
+        "by_agents": summary.by_agents,
+        "acted_for": summary.acted_for,
         "services": [
             {
                 "client_id": s.client_id,
@@ -303,6 +387,7 @@ def as_json(summary: Summary) -> dict:
                 "kind": s.kind,
                 "releases": s.releases,
                 "erased": s.erased,
+                "by_agents": s.by_agents,
             }
             for s in summary.services
         ],

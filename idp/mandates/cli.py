@@ -123,3 +123,11 @@ def end_command(mandate_id):
         mandate_events.record(mandate, mandate_events.ENDED)
         ledger.commit()
     emit({"id": mandate.id, "ended": ended, "ended_by": str(mandate.ended_by)})
+
+
+@mandates_cli.command("expire")
+def expire_command():
+    """Write, in both people's logs, every mandate whose end date has passed (a custody at
+    the child's 18th birthday, a power of attorney's last day); each once. The server's
+    workers do this every minute: this is for a deployment that runs none, or to see now."""
+    emit({"recorded": mandate_events.record_expiries()})

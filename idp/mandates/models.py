@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.dbtypes import UTCDateTime, string_enum, utcnow
@@ -30,6 +30,16 @@ class EndedBy(enum.StrEnum):
 
 class Mandate(db.Model):
     __tablename__ = "mandate"
+    __table_args__ = (
+        # The mandates whose end date is still to be written in the logs (consent/
+        # mandate_events.py `record_expiries`): a small range, however many mandates there are.
+        Index(
+            "ix_mandate_expiry_unrecorded",
+            "valid_until",
+            postgresql_where=text("ended_at IS NULL AND expiry_recorded_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL AND expiry_recorded_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True,
                                     default=lambda: uuid.uuid4().hex)  # fmt: skip
@@ -51,6 +61,8 @@ class Mandate(db.Model):
     # A granted mandate takes effect once the agent accepts it; custody and guardianship at once.
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When its end date passing was written in both people's logs (once: consent/mandate_events.py).
+    expiry_recorded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_by: Mapped[EndedBy | None] = mapped_column(string_enum(EndedBy, "mandate_ended_by"))
     # The authority that appointed a guardian (NULL once its registration is deleted).
     appointed_by: Mapped[str | None] = mapped_column(

@@ -24,7 +24,7 @@ PAGES = {
     "forgot", "forgot-prove", "forgot-prove-error", "forgot-phone-wait", "forgot-phone-app",
     "forgot-new-password", "forgot-new-password-error", "forgot-letter", "forgot-letter-error",
     "change-password", "change-password-error", "wallet", "wallet-offer",
-    "mandates", "mandate-accept", "mandate-end", "mandate-new", "mandate-new-error",
+    "mandates", "mandate-accept", "mandate-end", "mandate-new", "mandate-new-error", "act-for",
 }  # fmt: skip
 
 

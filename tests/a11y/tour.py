@@ -231,6 +231,7 @@ def prepare(browser, site: Site, phone) -> None:
 
 # Another citizen, for the mandate pages: the demo citizen gave her a mandate, and she gave
 # the demo citizen one; both wait to be accepted (the tour only looks, it accepts nothing).
+# The demo citizen is also her guardian, for the page asking whom she logs in as.
 MANDATE_CPR, MANDATE_GIVEN, MANDATE_FAMILY = "0806754321", "Karen", "Tour-Nielsen"
 
 
@@ -254,6 +255,9 @@ def _mandates(site: Site) -> None:
                        service_kind="public_authority")  # fmt: skip
         mandates.grant(karen, demo.DEMO_CPR, ida.full_name, attributes=["name"],
                        valid_until=until)  # fmt: skip
+        # And a guardianship over Karen, in force at once: logging in at the demo tax
+        # authority, the demo citizen is asked whom she logs in as (the "act-for" stop).
+        mandates.appoint(karen, ida, attributes=["name"], service_kind="public_authority")
 
 
 def visit(browser, site: Site, phone, language: str, width: int) -> Iterator[tuple[str, object]]:
@@ -402,6 +406,10 @@ def _logged_in(site: Site, page) -> Iterator[tuple[str, object]]:
     yield "consent", page
     page.goto(site.authorize_url(NEW_AUTHORITY))
     yield "notice", page
+    # The tax authority accepts representation: whom she logs in as (nothing chosen).
+    page.goto(site.authorize_url(demo_registry.TAX))
+    page.locator("#act-for").wait_for()
+    yield "act-for", page
     yield from _demo_service(site, page)
     # A service asking for NSIS High: the step-up asks for a passkey on this device.
     page.goto(site.url("/login/code?need=high&next=/me"))

@@ -259,6 +259,8 @@ def test_an_empty_log_says_so_without_a_chart(app):
         "timezone": "Europe/Copenhagen",
         "total": 0,
         "erased": 0,
+        "by_agents": 0,
+        "acted_for": 0,
         "services": [],
         "attributes": [],
     }

@@ -5,10 +5,13 @@ as a release in the summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 
 import pytest
 
+from consent.ledger import sequencer
 from tests.conftest import sql
 from tests.mandates.portal_helpers import ANNA_CPR, BO_CPR, act, give, mandate_rows, person
 
@@ -116,3 +119,59 @@ def test_custody_from_the_register_is_in_the_parents_log(app, runner, anna):
     assert _events(anna.client) == [("appointed", "agent", "Tillid")]
     again = runner.invoke(args=["citizens", "import", "-"], input=extract)
     assert again.exit_code == 0 and _events(anna.client) == [("appointed", "agent", "Tillid")]
+
+
+def test_a_mandate_past_its_end_date_is_in_both_logs_once(app, runner, anna, bo):
+    """Nobody ends it: its date passes. `flask mandates expire` (what the workers run every
+    minute) writes it in both logs, once, provable; a mandate ended by hand is not expired."""
+    assert give(anna.client, attributes=["name"]).status_code == 303
+    (row,) = mandate_rows(app)
+    assert act(bo.client, row["id"], "accept").status_code == 303
+    appointed = runner.invoke(args=["mandates", "appoint", "--principal-cpr", BO_CPR,
+                                    "--agent-cpr", ANNA_CPR, "--attribute", "name"])  # fmt: skip
+    ended_by_hand = json.loads(appointed.stdout)["id"]
+    assert runner.invoke(args=["mandates", "end", "--id", ended_by_hand]).exit_code == 0
+    assert json.loads(runner.invoke(args=["mandates", "expire"]).stdout) == {"recorded": 0}
+
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    sql(app, "UPDATE mandate SET valid_until = :t", t=yesterday)
+    assert json.loads(runner.invoke(args=["mandates", "expire"]).stdout) == {"recorded": 1}
+    assert json.loads(runner.invoke(args=["mandates", "expire"]).stdout) == {"recorded": 0}
+    assert _events(anna.client)[-1] == ("expired", "principal", "Tillid")
+    assert [e for e in _events(anna.client) if e[0] == "expired"] == [
+        ("expired", "principal", "Tillid")
+    ]
+    assert _events(bo.client)[-1] == ("expired", "agent", "Tillid")
+    latest = anna.client.get("/api/me/access-log").json["entries"][0]["representation"]
+    assert latest["mandate_id"] == row["id"]
+    assert dt.datetime.fromisoformat(latest["expired_at"]) == yesterday
+
+    page = anna.client.get("/me/access-log", headers={"Accept-Language": "en"}).text
+    assert "The mandate for Bo Nielsen to act for you reached its end date." in page
+    danish = bo.client.get("/me/access-log", headers={"Accept-Language": "da"}).text
+    assert "Dit mandat til at handle på vegne af Anna Jensen nåede sin slutdato." in danish
+    assert runner.invoke(args=["ledger", "integrate"]).exit_code == 0
+    for entry in bo.client.get("/api/me/access-log").json["entries"]:
+        assert entry["verified"] is True, entry
+
+
+def test_the_workers_record_a_custody_ending_at_the_18th_birthday(make_app):
+    """The integrator thread every worker runs also looks for mandates past their end date."""
+    app = make_app(LEDGER_INTEGRATE_SECONDS=1)
+    parent = person(app, "anna", ANNA_CPR, "Anna", "Jensen")
+    extract = "cpr,given_name,family_name,custody\n1505154234,Oskar,Jensen," + ANNA_CPR + "\n"
+    assert app.test_cli_runner().invoke(args=["citizens", "import", "-"],
+                                        input=extract).exit_code == 0  # fmt: skip
+    birthday = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    sql(app, "UPDATE mandate SET valid_until = :t", t=birthday)
+    stop = sequencer.start_integrator(app)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and ("expired", "agent", "Tillid") not in _events(
+            parent.client
+        ):
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    assert _events(parent.client) == [("appointed", "agent", "Tillid"),
+                                      ("expired", "agent", "Tillid")]  # fmt: skip

@@ -17,7 +17,7 @@ from idp.citizens.service import find_by_cpr
 from idp.core.extensions import db
 from idp.mandates import service as mandates
 from idp.mandates.models import EndedBy
-from tests.conftest import csrf_token, sql
+from tests.conftest import CitizenActions, csrf_token, sql
 from tests.oidc.conftest import TAX_REDIRECT, Flow, redirect_params, register
 
 CHILD_CPR = "1505154234"  # born 15 May 2015 (the seventh digit, 4, puts 15 in 2000s)
@@ -217,3 +217,41 @@ def test_both_logs_show_the_release_with_proofs(app, client, oidc, tax, custody)
         assert said["role"] == "principal" and said["agent"] == "Anna Jensen"
     verified = app.test_cli_runner().invoke(args=["ledger", "verify"])
     assert verified.exit_code == 0, verified.output
+
+
+def test_the_summaries_count_releases_by_agents_apart_and_acting_for_others_not_at_all(
+    app, client, oidc, tax
+):
+    """Oskar (with an account of his own) is in Anna's custody. Anna logs in at the tax
+    authority once for herself and once for him, each login followed by userinfo (one
+    login counts once). Oskar's summary: one release, made while someone acted for him.
+    Anna's: her own one release only, and one time she acted for someone else."""
+    oskar = CitizenActions(app, app.test_client())
+    oskar.create(username="oskar", cpr=CHILD_CPR, given_name="Oskar", family_name="Jensen")
+    with app.app_context():
+        parent = db.session.scalar(db.select(mandates.Citizen).where(
+            mandates.Citizen.username == "anna"))  # fmt: skip
+        custody = mandates.custody(parent, find_by_cpr(CHILD_CPR), attributes=["name", CPR_CLAIM])
+        custody_id = custody.id
+    for choice in ("self", custody_id):
+        flow = oidc(tax)
+        tokens = _tokens_as(flow, choice)
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert flow.client.get("/userinfo", headers=bearer).status_code == 200
+
+    anna = client.get("/api/me/access-log/summary").json
+    assert anna["total"] == 1 and anna["by_agents"] == 0 and anna["acted_for"] == 1, anna
+    assert [(s["name"], s["releases"]) for s in anna["services"]] == [("Skattestyrelsen", 1)]
+    page = client.get("/me/access-log", headers={"Accept-Language": "en"}).text
+    assert "You acted for someone else 1 time in these months." in page
+    assert 'id="summary-by-agents"' not in page
+
+    assert oskar.login("oskar").status_code == 302
+    child = oskar.client.get("/api/me/access-log/summary").json
+    assert child["total"] == 1 and child["by_agents"] == 1 and child["acted_for"] == 0, child
+    (service,) = child["services"]
+    assert (service["name"], service["releases"], service["by_agents"]) == ("Skattestyrelsen", 1, 1)
+    assert {a["attribute"] for a in child["attributes"]} <= {"name", CPR_CLAIM}
+    danish = oskar.client.get("/me/access-log", headers={"Accept-Language": "da"}).text
+    assert "Heraf skete 1, mens en anden handlede på dine vegne med et mandat" in danish
+    assert "Heraf, mens en anden handlede for dig" in danish
