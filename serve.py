@@ -21,7 +21,12 @@ import signal
 import sys
 from pathlib import Path
 
-from idp.core.config import ConfigurationError
+from idp.core.config import (
+    ConfigurationError,
+    trace_exporters,
+    trace_protocol,
+    tracing_configured,
+)
 
 HERE = Path(__file__).resolve().parent
 WORKER_STOP_SECONDS = 30  # gunicorn's graceful timeout, kept when Tillid moved to granian
@@ -107,11 +112,15 @@ def worker_app():
     that forks them (so neither the app's connections nor the integrator's thread are ever
     shared across a fork, and `flask --app wsgi` commands, which import wsgi, start neither)."""
     from consent.ledger.sequencer import start_integrator
+    from idp.core import tracing
     from idp.core.logs import ACCESS_LOGGER
     from wsgi import app
 
     if os.environ.get("ACCESS_LOG_STATIC", "1") == "0":
         logging.getLogger(ACCESS_LOGGER).addFilter(NotStaticFiles())
+    # Traces when the OTEL_* variables ask for them (docs/tracing.md): here, after the fork,
+    # so the batch exporter's thread is the worker's own; with none of them, nothing at all.
+    tracing.start_if_configured(app)
     # The access ledger's integrator: new entries get their leaves and a signed checkpoint
     # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by the sequencer's lock).
     start_integrator(app)
@@ -169,6 +178,9 @@ def server():
     threads = _count("WEB_THREADS", 4)
     refuse_workers_on_embedded_store(workers, os.environ.get("REDIS_URL"))
     TrustedProxies(None, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))  # checked here
+    # OTEL_TRACES_EXPORTER and the OTLP protocol refused here, once, not in every worker.
+    if tracing_configured() and "otlp" in (trace_exporters() or ("otlp",)):
+        trace_protocol()
     # The server's own lines (start, listening address, workers) on stderr, as the app's.
     logging_config = {"handlers": {
         name: {**handler, "stream": "ext://sys.stderr"}

@@ -337,3 +337,58 @@ def _check(config: dict) -> None:
 
 def issuer_is_https(config) -> bool:
     return config["ISSUER"].startswith("https://")
+
+
+# The exporters serve.py can send traces through (OTEL_TRACES_EXPORTER): OTLP over HTTP (with
+# protobuf; the gRPC exporter's native dependencies are not installed) and the console.
+TRACE_EXPORTERS = ("otlp", "console")
+
+
+def tracing_configured(environ=None) -> bool:
+    """Whether the standard OpenTelemetry variables ask for traces (docs/tracing.md): an
+    exporter named in OTEL_TRACES_EXPORTER (other than `none`), or an OTLP endpoint, unless
+    OTEL_SDK_DISABLED is true. Read by serve.py's workers only, never per request."""
+    environ = os.environ if environ is None else environ
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = trace_exporters(environ)
+    if exporters is not None:
+        return bool(exporters)
+    return bool(
+        environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    )
+
+
+def trace_exporters(environ=None) -> tuple[str, ...] | None:
+    """OTEL_TRACES_EXPORTER's exporters (`none` leaves none), or None when it is unset. One
+    Tillid cannot send through is refused rather than silently dropped."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not raw:
+        return None
+    names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    unknown = [name for name in names if name not in (*TRACE_EXPORTERS, "none")]
+    if unknown:
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER: {', '.join(unknown)} is not available; "
+            f"use {' or '.join(TRACE_EXPORTERS)} (or none)"
+        )
+    return tuple(name for name in names if name != "none")
+
+
+def trace_protocol(environ=None) -> str:
+    """The OTLP protocol asked for: Tillid sends http/protobuf only."""
+    environ = os.environ if environ is None else environ
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+        or "http/protobuf"
+    )
+    if protocol != "http/protobuf":
+        raise ConfigurationError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not available; Tillid sends traces "
+            "over http/protobuf (point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP "
+            "port, usually 4318)"
+        )
+    return protocol
