@@ -17,7 +17,7 @@ MDOC_STAMP := $(MDOC)/node_modules/.package-lock.json
 OPENID4VCI := tests/interop/openid4vci
 OPENID4VCI_STAMP := $(OPENID4VCI)/node_modules/.package-lock.json
 
-.PHONY: install interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
+.PHONY: install lock interop-deps bench-deps run migrate test bench lint format audit audit-reachable messages assets screenshots clean
 
 # The Danish and English catalogues are kept as .po files; install compiles them.
 CATALOGUES := $(wildcard idp/translations/*/LC_MESSAGES/messages.po)
@@ -25,12 +25,34 @@ COMPILED := $(CATALOGUES:.po=.mo)
 
 install: $(STAMP) $(COMPILED)
 
-$(STAMP): pyproject.toml
+# Every Python dependency at the version requirements/lock.txt pins (pip among them: pip-audit
+# needs it), each file checked against the lock's hashes (`make lock` writes it from pyproject.toml; docs/dependencies.md); then
+# Tillid itself, editable, bringing nothing; then whatever the lock does not pin is removed,
+# so the venv holds exactly the locked set.
+LOCK := requirements/lock.txt
+
+$(STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tillid needs Python 3.11 or newer")'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@unlocked=$$($(BIN)/python requirements/lockfile.py unlocked); \
+	if [ -n "$$unlocked" ]; then echo "not in $(LOCK), removed:" $$unlocked; \
+	$(BIN)/python -m pip uninstall --quiet --yes $$unlocked; fi
+	@$(BIN)/python -m pip check || { echo "pyproject.toml and $(LOCK) disagree: make lock" >&2; exit 1; }
 	touch $(STAMP)
+
+# The lock file again from pyproject.toml: after changing a dependency or its range there, or
+# to take newer releases within the ranges (UPGRADE=1). For CPython 3.11 on Linux x86_64 (what
+# CI and the production image run); the runtime dependencies and the test and bench extras.
+# uv is locked too: taken from the lock (hashes checked) when the venv has none yet.
+lock:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || { $(BIN)/python requirements/lockfile.py only uv > $(VENV)/uv-lock.txt \
+		&& $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock.txt; }
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 %.mo: %.po $(STAMP)
 	$(BIN)/pybabel compile --statistics -i $< -o $@
@@ -103,10 +125,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Known vulnerabilities in the dependencies, by pip-audit. There is no lock file (pyproject.toml
-# gives compatible ranges), so it audits exactly what .venv holds, Tillid itself aside.
-# --strict: a package it could not look up fails the audit, so an unreachable service is
-# never a pass (PyPI answers 404 for each package then). AUDIT_SERVICE=osv asks OSV instead.
+# Known vulnerabilities in the locked set (requirements/lock.txt, what `make install` installs),
+# by pip-audit: the pins as written, without resolving or installing anything (--disable-pip,
+# which the lock's hashes allow). --strict: a package it could not look up fails the audit, so
+# an unreachable service is never a pass (PyPI answers 404 for each package then).
+# AUDIT_SERVICE=osv asks OSV instead.
 AUDIT_SERVICE ?= pypi
 define AUDIT_PREFLIGHT
 import importlib.metadata, sys, requests
@@ -128,8 +151,8 @@ audit-reachable: install
 	@$(BIN)/python -c "$$AUDIT_PREFLIGHT"
 
 audit: audit-reachable
-	$(BIN)/pip-audit --strict --local --skip-editable --progress-spinner off \
-		--vulnerability-service $(AUDIT_SERVICE) --desc on
+	$(BIN)/pip-audit --strict --requirement $(LOCK) --require-hashes --disable-pip \
+		--progress-spinner off --vulnerability-service $(AUDIT_SERVICE) --desc on
 
 # The suite on pytest-xdist workers, one per CPU up to 4 (each its own database, store
 # prefix, ports and browser); `make test PYTEST_ARGS=` runs it in one process.

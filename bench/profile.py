@@ -13,9 +13,10 @@ and with several workers `worker_cpu_split`, each one's share; --connections-per
 counts, halfway through each run, the load's keep-alive connections each worker holds (ss,
 iproute2): each worker listens on a socket of its own, and the kernel spreads them.
 
-py-spy (`.venv/bin/pip install -e ".[bench]"`) samples the workers while the load runs: per
-worker, the collapsed stacks go to DIR/SCENARIO-PID.txt (for flamegraph.pl or speedscope),
-and the functions that held the GIL most are printed, by own time and with their callees.
+py-spy (the `bench` extras, locked in requirements/lock.txt: `make install` brings it)
+samples the workers while the load runs: per worker, the collapsed stacks go to
+DIR/SCENARIO-PID.txt (for flamegraph.pl or speedscope), and the functions that held the GIL
+most are printed, by own time and with their callees.
 """
 
 from __future__ import annotations
