@@ -1,16 +1,16 @@
-"""OpenTelemetry traces of requests, SQL and the store, off unless the standard OTEL_*
+"""OpenTelemetry traces of requests, SQL and Redis, off unless the standard OTEL_*
 variables ask for them (docs/tracing.md).
 
 serve.py calls ``start_if_configured`` in each worker after the fork (the batch exporter's
-thread is never forked). When tracing is off nothing of OpenTelemetry is imported and no hook
-is added: a request costs what it cost before. When it is on, each request is one server span
-carrying the request id of its log lines (``tillid.request_id``), with a child span for each
-SQL statement and each store command.
+thread is never forked). When tracing is off nothing of OpenTelemetry's tracing is imported
+and no hook is added: a request costs what it cost before. When it is on, each request is one
+server span carrying the request id of its log lines (``tillid.request_id``), with a child
+span for each SQL statement and each Redis command (the store's and the rate limits').
 
 What leaves the process is kept to an allowlist, whatever the instrumentations record or
 their own variables ask them to capture: no URL, query string, header, client address or user
-agent, no bound SQL value (statements keep their placeholders), no store key or value (a
-store command is its name and a `?` per argument), no exception message (only its type).
+agent, no bound SQL value (statements keep their placeholders), no Redis key or value (a
+command is its name and a `?` per argument), no exception message (only its type).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ _SERVER_ATTRIBUTES = frozenset({
     "network.protocol.version", "http.host", "http.server_name", "net.host.name",
     "net.host.port", "server.address", "server.port", "error.type", REQUEST_ID_ATTRIBUTE,
 })  # fmt: skip
-# What a span of SQL or of the store may carry: the database and the statement (SQLAlchemy's,
-# with placeholders for every value; a store command reduced to its name, below).
+# What a span of SQL or of Redis may carry: the database and the statement (SQLAlchemy's,
+# with placeholders for every value; a Redis command reduced to its name, below).
 _CLIENT_ATTRIBUTES = frozenset({
     "db.system", "db.system.name", "db.name", "db.namespace", "db.statement",
     "db.query.text", "db.operation", "db.operation.name", "db.redis.database_index",
@@ -47,8 +47,8 @@ _CLIENT_ATTRIBUTES = frozenset({
     "network.transport", "error.type",
 })  # fmt: skip
 _EVENT_ATTRIBUTES = frozenset({"exception.type", "exception.escaped"})
-_STORE_SCOPE = "opentelemetry.instrumentation.redis"
-_STORE_STATEMENTS = ("db.statement", "db.query.text")
+_REDIS_SCOPE = "opentelemetry.instrumentation.redis"
+_REDIS_STATEMENTS = ("db.statement", "db.query.text")
 _WORD = re.compile(r"\S+")
 
 
@@ -68,7 +68,7 @@ class Tracing:
         self.provider.force_flush()
         FlaskInstrumentor.uninstrument_app(self.app)
         SQLAlchemyInstrumentor().uninstrument()
-        RedisInstrumentor.uninstrument_client(self.app.extensions["tillid_store"])
+        RedisInstrumentor().uninstrument()
         self.provider.shutdown()
 
 
@@ -94,7 +94,7 @@ def start_if_configured(app: Flask, environ=None) -> Tracing | None:
 
 
 def instrument(app: Flask, *processors: SpanProcessor) -> Tracing:
-    """Trace ``app``'s requests, its SQL and its store into ``processors``, each behind the
+    """Trace ``app``'s requests, its SQL and its Redis commands into ``processors``, each behind the
     allowlist. Before the app's first request (Flask takes no new request hooks after it).
     Tests call this with an in-memory exporter's processor."""
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -127,7 +127,10 @@ def instrument(app: Flask, *processors: SpanProcessor) -> Tracing:
         # (tests/ops/test_tracing.py).
         skip_dep_check=True,
     )
-    RedisInstrumentor.instrument_client(app.extensions["tillid_store"], tracer_provider=provider)
+    # redis-py's classes, not the store's client alone: its per-client wrapping breaks a Redis
+    # Cluster client's pipelines (it wraps a method they do not have), and this way the rate
+    # limits' own Redis commands are traced as well.
+    RedisInstrumentor().instrument(tracer_provider=provider)
     return Tracing(app, provider)
 
 
@@ -178,8 +181,8 @@ def allowlisted(span: ReadableSpan) -> ReadableSpan:
         allowed = _CLIENT_ATTRIBUTES
     kept = _only(attributes, allowed)
     scope = span.instrumentation_scope
-    if scope is not None and scope.name == _STORE_SCOPE:
-        for key in _STORE_STATEMENTS:
+    if scope is not None and scope.name == _REDIS_SCOPE:
+        for key in _REDIS_STATEMENTS:
             if key in kept:
                 kept[key] = _command_names(str(kept[key]))
     events = [
@@ -207,7 +210,7 @@ def _only(attributes, allowed: frozenset) -> dict:
 
 
 def _command_names(statement: str) -> str:
-    """A store command (or a pipeline's, one a line) as its name and a `?` per argument."""
+    """A Redis command (or a pipeline's, one a line) as its name and a `?` per argument."""
     lines = []
     for line in statement.splitlines():
         words = _WORD.findall(line)

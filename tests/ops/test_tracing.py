@@ -100,6 +100,7 @@ def _login_and_token_request(app, client):
     return token
 
 
+@pytest.mark.cluster
 def test_a_login_and_its_token_request_are_traced_without_personal_data(
     app, client, traced, access_lines
 ):
