@@ -109,10 +109,11 @@ migrate: install
 # The IdP (serve.py: granian) and the demo services side by side; the welcome (where to go, how
 # to log in) comes last, once both answer: held back until the command's own log lines are out.
 # Ctrl-C stops them all (the trap: a non-interactive shell's background jobs ignore SIGINT).
+# The metrics on 127.0.0.1:9464 (docs/metrics.md); `METRICS_BIND= make run` serves none.
 run: migrate
 	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
-	@ACCESS_LOG_STATIC=0 $(BIN)/python serve.py & idp=$$!; \
+	@ACCESS_LOG_STATIC=0 METRICS_BIND=$${METRICS_BIND-127.0.0.1:9464} $(BIN)/python serve.py & idp=$$!; \
 	$(FLASK) demo services & services=$$!; \
 	trap 'kill $$idp $$services 2>/dev/null; wait' EXIT INT TERM; \
 	welcome=$$($(FLASK) demo welcome --wait 60) && printf '%s\n\n' "$$welcome" && wait $$idp

@@ -4,21 +4,26 @@
 
 Read from the environment (docs/configuration.md): BIND, WEB_CONCURRENCY (worker processes),
 WEB_THREADS (threads per worker running the app), FORWARDED_ALLOW_IPS (the proxies whose
-X-Forwarded-* headers count) and ACCESS_LOG_STATIC. On Linux each worker listens on a socket
-of its own (SO_REUSEPORT) and the kernel spreads new connections across them, so a burst of
-keep-alive connections does not all land on the worker that woke first. A worker that dies
-is replaced; SIGTERM or SIGINT stops the workers after the requests in hand are answered
-(at most WORKER_STOP_SECONDS).
+X-Forwarded-* headers count), ACCESS_LOG_STATIC, and METRICS_BIND (HOST:PORT of the Prometheus
+metrics listener, off when unset; docs/metrics.md) with PROMETHEUS_MULTIPROC_DIR.
+
+On Linux each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+connections across them, so a burst of keep-alive connections does not all land on the worker
+that woke first. A worker that dies is replaced; SIGTERM or SIGINT stops the workers after the
+requests in hand are answered (at most WORKER_STOP_SECONDS).
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from idp.core.config import (
@@ -163,17 +168,66 @@ def bind_address(bind: str) -> dict:
     return {"address": host.strip("[]"), "port": int(port)}
 
 
+def metrics_directory(bind: str) -> tuple[dict, str] | None:
+    """Where the workers count (prometheus-client's multiprocess mode), when METRICS_BIND asks
+    for metrics: PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's counts, or a new
+    temporary directory removed when the server stops. Set in the environment before anything
+    imports prometheus-client (the workers inherit it: it chooses how they count)."""
+    if not bind:
+        return None
+    try:
+        address = bind_address(bind)
+    except ConfigurationError:
+        address = {}
+    if "address" not in address:
+        raise ConfigurationError(f"METRICS_BIND must be HOST:PORT, not {bind!r}")
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for counted in Path(directory).glob("*.db"):  # a new server counts from zero
+            counted.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="tillid-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return address, directory
+
+
+def start_metrics_listener(address: dict, directory: str) -> None:
+    """The metrics on METRICS_BIND, served by a thread of this process (the workers' parent):
+    the workers' counts added up, and the ledger's backlog read from the database at each
+    scrape on a connection of its own. A scrape is never one of the app's requests, so it
+    is in no request metric. A worker forked later closes its copy of the listening socket."""
+    from consent.ledger.sequencer import backlog_reader
+    from idp.app import instance_path
+    from idp.core import config as config_module
+    from idp.core import metrics
+
+    config = config_module.load(instance_path())
+    scraped = metrics.registry(directory, metrics.LedgerBacklog(backlog_reader(config)))
+    try:
+        listener = metrics.listen(address["address"], address["port"], scraped)
+    except OSError as refused:
+        where = f"{address['address']}:{address['port']}"
+        message = f"METRICS_BIND: cannot listen on {where} ({refused.strerror})"
+        raise ConfigurationError(message) from None
+    os.register_at_fork(after_in_child=listener.socket.close)
+
+
 def server():
     from granian.constants import Interfaces
     from granian.log import LOGGING_CONFIG
     from granian.server import Server
 
-    from idp.app import refuse_workers_on_embedded_store
-
     for old, new in _GONE.items():
         if old in os.environ:
             instead = f"; use {new}" if new else ""
             raise ConfigurationError(f"{old} is no longer read (Tillid runs on granian){instead}")
+    # Before the app's modules are imported: they import prometheus-client.
+    metrics = metrics_directory(os.environ.get("METRICS_BIND", ""))
+
+    from idp.app import refuse_workers_on_embedded_store
+
     workers = _count("WEB_CONCURRENCY", 1)
     threads = _count("WEB_THREADS", 4)
     refuse_workers_on_embedded_store(workers, os.environ.get("REDIS_URL"))
@@ -185,6 +239,8 @@ def server():
     logging_config = {"handlers": {
         name: {**handler, "stream": "ext://sys.stderr"}
         for name, handler in LOGGING_CONFIG["handlers"].items()}}  # fmt: skip
+    if metrics is not None:
+        start_metrics_listener(*metrics)
     os.register_at_fork(after_in_child=_stop_at_once)  # granian forks its workers
     return Server(
         "serve:worker_app",

@@ -326,7 +326,11 @@ class Tillid:
     def __init__(self, env: dict, workers: int, root: Path = ROOT):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The metrics as production serves them (docs/metrics.md): their cost is in the
+        # workers' CPU per answer, and a scrape after the runs shows what they counted.
+        self.metrics_url = f"http://127.0.0.1:{_free_port()}/metrics"
         self.env = {**env, "ISSUER": self.url, "BIND": f"127.0.0.1:{self.port}",
+                    "METRICS_BIND": self.metrics_url.split("/")[2],
                     "WEB_CONCURRENCY": str(workers), "PYTHONPATH": str(root)}  # fmt: skip
         self.process = subprocess.Popen(
             self.command(), cwd=root, env=self.env,
@@ -346,6 +350,21 @@ class Tillid:
         workers each one's share (bench/profile.py's measure)."""
         return Meter(None, None).measure(self.workers, lambda: wrk(
             f"{self.url}{path}", seconds, connections, **request))  # fmt: skip
+
+    def metrics(self) -> dict[str, float]:
+        """What the server's metrics counted so far (scraped from METRICS_BIND): every
+        counter's and gauge's series, and each endpoint's request count, that is not zero."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = requests.get(self.metrics_url, timeout=10).text
+        counted = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.endswith(("_bucket", "_sum", "_created")) or not sample.value:
+                    continue
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                counted[f"{sample.name}{{{labels}}}"] = sample.value
+        return counted
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -567,6 +586,7 @@ class Bench:
         self.setup, self.meter, self.only = setup, meter, only
         self.rows: list[dict] = []
         self.notes: list[str] = []
+        self.metrics: dict[str, dict] = {}  # by run: what the server's metrics counted
 
     def wanted(self, scenario: str) -> bool:
         """Whether this run measures ``scenario`` (all of them, without --only)."""
@@ -650,6 +670,7 @@ class Bench:
                                             auth=f"Bearer {user_token}"))  # fmt: skip
             if workers == 1:
                 memory["server_rss_after_load_mib"] = round(_rss_kib(server.process.pid) / 1024, 1)
+            self.metrics[f"{workers}_worker{'s' if workers > 1 else ''}"] = server.metrics()
         finally:
             server.stop()
 
@@ -730,6 +751,7 @@ def _bench(quick: bool, own_redis: OwnRedis | None, only: frozenset[str] | None 
         "argon2id_verify_ms": argon2_ms,
         "memory": memory,
         "ledger": ledger,
+        "metrics": bench.metrics,
         "duration": phases,
     }
 
@@ -916,6 +938,24 @@ def _keycloak_rows(rows: list[dict]) -> list[str]:
     return lines
 
 
+REQUESTS_COUNTED = "tillid_http_request_duration_seconds_count"
+
+
+def _metrics_lines(by_run: dict[str, dict]) -> list[str]:
+    """What Tillid's own metrics counted in each run (docs/metrics.md), all but the request
+    counts (by endpoint and status: in the JSON report)."""
+    lines = []
+    for run, counted in by_run.items():
+        shown = {name: int(value) if value == int(value) else round(value, 3)
+                 for name, value in counted.items()
+                 if not name.startswith("tillid_http_request")}  # fmt: skip
+        requests_counted = sum(value for name, value in counted.items()
+                               if name.startswith(f"{REQUESTS_COUNTED}{{"))  # fmt: skip
+        lines.append(f"Metrics scraped after the {run.replace('_', ' ')} run: "
+                     f"{int(requests_counted)} requests; {shown}.")  # fmt: skip
+    return lines
+
+
 def _report(result: dict) -> None:
     rows, ledger, memory = result["rows"], result["ledger"], result["memory"]
     argon2_ms, quick = result["argon2id_verify_ms"], result["quick"]
@@ -1010,6 +1050,7 @@ def _report(result: dict) -> None:
         "(by worker count).",
         f"Memory: {memory}.",
         f"Time per phase (s): { ({k: v for k, v in duration.items() if k.endswith('_s')}) }.",
+        *_metrics_lines(result.get("metrics", {})),
         *(f"Note: {note}" for note in result["notes"]),
         "",
         f"The ledger on PostgreSQL (bench/ledger.py): {_writers(ledger)} appending and "

@@ -30,13 +30,15 @@ def refuse_workers_on_embedded_store(workers: int, redis_url: str | None) -> Non
         )
 
 
+def instance_path() -> str:
+    """The app's instance folder (development's SQLite file and secrets): TILLID_INSTANCE_PATH,
+    else Flask's default for the package."""
+    configured = os.environ.get("TILLID_INSTANCE_PATH")
+    return os.path.abspath(configured) if configured else Flask("idp").instance_path
+
+
 def create_app(config: dict | None = None) -> Flask:
-    instance_path = os.environ.get("TILLID_INSTANCE_PATH")
-    app = Flask(
-        "idp",
-        instance_path=os.path.abspath(instance_path) if instance_path else None,
-        instance_relative_config=True,
-    )
+    app = Flask("idp", instance_path=instance_path(), instance_relative_config=True)
     app.config.update(config_module.load(app.instance_path, config))
     crypto.check_data_key(app.config["TILLID_DATA_KEY"])
     # serve.py and most platforms say how many workers they start in WEB_CONCURRENCY.

@@ -13,6 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from idp.core import metrics
 from idp.core.extensions import roll_back_session
 from idp.core.problems import (
     OAUTH_PATHS,
@@ -114,12 +115,14 @@ def init_app(app: Flask) -> None:
     def backend_unavailable(exc: Exception):
         # The database or store cannot be reached (or timed out): temporary, so 503.
         log.error("backend unavailable", extra={"error": type(exc).__name__})
+        metrics.count_backend_error("store" if isinstance(exc, redis.RedisError) else "database")
         roll_back_session()
         return http_error(ServiceUnavailable(retry_after=5))
 
     @app.errorhandler(TemporarilyUnavailable)
     def temporarily_unavailable(exc: TemporarilyUnavailable):
         log.error("temporarily unavailable", extra={"error": str(exc)})
+        metrics.count_backend_error(exc.backend)
         roll_back_session()
         return http_error(ServiceUnavailable(exc.detail, retry_after=exc.retry_after))
 

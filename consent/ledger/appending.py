@@ -22,6 +22,7 @@ from consent.ledger.models import (
     commitment,
     entry_content,
 )
+from idp.core import metrics
 from idp.core.dbtypes import utcnow
 from idp.core.extensions import db
 
@@ -78,6 +79,8 @@ def append(
     entry = LedgerEntry(**row)
     db.session.add(entry)
     db.session.flush()  # the entry's id, for the answer and its reference
+    # Counted once written into the caller's transaction (its commit is the caller's).
+    metrics.count_ledger_appends([channel])
     if reference is not None:
         db.session.add(
             LedgerReference(client_id=client.client_id, reference=reference, entry_id=entry.id)

@@ -55,6 +55,7 @@ from psycopg.adapt import PyFormat
 from sqlalchemy import Engine, insert
 
 from consent.ledger.models import LedgerEntry
+from idp.core import metrics
 from idp.core.extensions import db
 from idp.core.problems import TemporarilyUnavailable
 
@@ -81,6 +82,8 @@ _committers_lock = threading.Lock()
 
 class LedgerNotRecorded(TemporarilyUnavailable):
     """The release's entries could not be made durable: the release must not be answered."""
+
+    backend = "ledger"
 
 
 def add(row: dict) -> bool:
@@ -113,8 +116,9 @@ def commit() -> None:
     if engine.dialect.name == "sqlite":
         with _sqlite_lock:
             _write(engine, rows)
-        return
-    _committer(engine).write(rows)
+    else:
+        _committer(engine).write(rows)
+    metrics.count_ledger_appends(row["channel"] for row in rows)  # durable now
 
 
 def _write(engine: Engine, rows: Sequence[dict]) -> None:

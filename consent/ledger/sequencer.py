@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy.pool import NullPool
 
 from consent import checkpoint, mandate_events, merkle, partitions
 from consent.ledger.models import (
@@ -25,7 +26,7 @@ from consent.ledger.models import (
     stored_subtree,
 )
 from idp.core import crypto
-from idp.core.database import unbounded_statements
+from idp.core.database import engine_options, unbounded_statements
 from idp.core.extensions import db, store
 
 KEY_NAME_SUFFIX = "/ledger"
@@ -210,3 +211,40 @@ def start_integrator(app) -> threading.Event | None:
 
     threading.Thread(target=run, name="ledger-integrator", daemon=True).start()
     return stop
+
+
+# A scrape counts pending entries up to this many (and reads the oldest among them): a
+# backlog that large is an alarm already, and counting further would cost the scrape seconds.
+BACKLOG_COUNT_LIMIT = 100_000
+
+
+def backlog(connection) -> tuple[int, float | None]:
+    """The entries without a leaf, up to BACKLOG_COUNT_LIMIT, and the release time of the
+    oldest of them (a Unix time; None when none is pending). One statement on
+    ix_ledger_entry_leaf_index (a b-tree indexes the NULLs: only the pending entries are
+    read, whatever the ledger's size)."""
+    waiting = (
+        select(LedgerEntry.released_at)
+        .where(LedgerEntry.leaf_index.is_(None))
+        .limit(BACKLOG_COUNT_LIMIT)
+        .subquery()
+    )
+    pending, oldest = connection.execute(
+        select(func.count(), func.min(waiting.c.released_at))
+    ).one()
+    return pending, oldest.timestamp() if oldest is not None else None
+
+
+def backlog_reader(config: dict) -> Callable[[], tuple[int, float | None]]:
+    """`backlog` on a connection of its own each time, outside any app (serve.py's main
+    process, which serves the metrics and never holds a connection across the forks of its
+    workers), with the app's timeouts."""
+    options = {name: value for name, value in engine_options(config).items()
+               if not name.startswith("pool_")}  # fmt: skip
+    engine = create_engine(config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool, **options)
+
+    def read() -> tuple[int, float | None]:
+        with engine.connect() as connection:
+            return backlog(connection)
+
+    return read

@@ -35,7 +35,7 @@ from idp.authenticators import service as second_factors
 from idp.authenticators.models import AuthenticatorKind
 from idp.citizens import service as citizens
 from idp.citizens.models import CitizenStatus
-from idp.core import redirects
+from idp.core import metrics, redirects
 from idp.core.extensions import limiter, source_address_key
 from idp.core.problems import problem
 from idp.core.web import allow_form_target, json_body
@@ -72,7 +72,12 @@ def source_limit():
         methods=["POST"],
         key_func=source_address_key,
         error_message=_rate_limited_message,
+        on_breach=_count_refusal,
     )
+
+
+def _count_refusal(_limit) -> None:
+    metrics.count_rate_limit_refusal("LOGIN_RATE_LIMIT")  # None: the limiter's own 429
 
 
 def try_again_at(seconds: int) -> tuple[str, int]:
@@ -123,19 +128,23 @@ def login():
         try:
             citizen = check_password(form.username.data, form.password.data)
         except LoginFailed:
+            metrics.count_login("password", "wrong_password")
             # Shown at the password field, with the same words whichever part was wrong.
             form.password.errors.append(_("The user ID or password is wrong."))
             status = 401
         except LockedOut as exc:
+            metrics.count_login("password", "locked")
             form.form_errors.append(wait_message(exc.retry_after))
             headers["Retry-After"] = str(exc.retry_after)
             status = 429
         except AccountUnavailable:
+            metrics.count_login("password", "account_unavailable")
             form.form_errors.append(
                 _("You cannot log in with this account. Contact citizen support.")
             )
             status = 403
         else:
+            metrics.count_login("password", "success")
             previous = current.sso_session()
             if previous is not None:
                 sessions.end(previous.id_hash)
@@ -201,18 +210,22 @@ def second_factor():
     subject = _second_factor_lockout(citizen.id)
     before = lockout.standing(subject)
     if before.wait:
+        metrics.count_login("totp", "locked")
         form.form_errors.append(wait_message(before.wait))
         return page(429, {"Retry-After": str(before.wait)})
     try:
         accepted = any(totp.verify(a, form.otp.data) for a in authenticators)
     except totp.CodeReplayed:
+        metrics.count_login("totp", "code_replayed")
         form.otp.errors.append(_("This code has been used already. Wait for the next one."))
         return page(401)
     if not accepted:
+        metrics.count_login("totp", "wrong_code")
         lockout.record_failure(subject)
         form.otp.errors.append(_("The code is wrong or has expired. Try the newest one."))
         return page(401)
     lockout.clear(subject, before)
+    metrics.count_login("totp", "success")
     session_id = sessions.elevate(session, assurance.PASSWORD_AND_TOTP, request)
     return _after_second_step(session_id, destination)
 
@@ -250,13 +263,17 @@ def passkey_verify():
     try:
         login = passkeys.authenticate(credential, citizen=current.citizen())
     except passkeys.PasskeyRefused as exc:
+        metrics.count_login("passkey", "refused")
         return problem(400, str(exc))
     typed = body.get("username")
     typed_another = isinstance(typed, str) and typed.strip() != ""
     if typed_another and citizens.canonical_username(typed) != login.username:
+        metrics.count_login("passkey", "wrong_user")
         return problem(400, _("This passkey is not for the user ID you typed."))
     if login.status != CitizenStatus.ACTIVE:
+        metrics.count_login("passkey", "account_unavailable")
         return problem(403, _("You cannot log in with this account. Contact citizen support."))
+    metrics.count_login("passkey", "success")
     level, amr = login.level, login.amr
     if sso is not None:
         # Step-up: what the session proved before, and the passkey now.
@@ -282,13 +299,16 @@ def recovery():
     subject = _second_factor_lockout(citizen.id)  # one budget with the app's codes
     before = lockout.standing(subject)
     if before.wait:
+        metrics.count_login("recovery_code", "locked")
         form.form_errors.append(wait_message(before.wait))
         return _second_step_page("auth/recovery.html", form, 429, {"Retry-After": str(before.wait)})
     if not recovery_codes.use(citizen.id, form.recovery_code.data):
+        metrics.count_login("recovery_code", "wrong_code")
         lockout.record_failure(subject)
         form.recovery_code.errors.append(_("This recovery code is wrong or has been used."))
         return _second_step_page("auth/recovery.html", form, 401)
     lockout.clear(subject, before)
+    metrics.count_login("recovery_code", "success")
     session_id = sessions.elevate(session, session.amr, request, recovered=True)
     flash(
         ngettext(

@@ -281,6 +281,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "DEFAULT_LANGUAGE": os.environ.get("DEFAULT_LANGUAGE", "da"),
         # Times shown to citizens are Danish time; tokens and the ledger stay in UTC.
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Europe/Copenhagen"),
+        # tillid_client_tokens_issued_total: tokens counted by client id too (docs/metrics.md).
+        "METRICS_PER_CLIENT": os.environ.get("METRICS_PER_CLIENT", "0") == "1",
         # No X-RateLimit-* on every answer (two store calls each); a 429 has Retry-After.
         "RATELIMIT_HEADERS_ENABLED": False,
     }

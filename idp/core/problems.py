@@ -17,6 +17,8 @@ class TemporarilyUnavailable(Exception):
 
     detail: str | None = None
     retry_after: int = 5
+    # What failed, for the metrics (tillid_backend_errors_total's label).
+    backend: str = "other"
 
 
 # Machine-facing endpoints answer errors in JSON whatever the Accept header says.

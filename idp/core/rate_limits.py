@@ -40,6 +40,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from werkzeug.exceptions import TooManyRequests
 
+from idp.core import metrics
 from idp.core.extensions import limiter, store
 
 log = logging.getLogger(__name__)
@@ -272,8 +273,10 @@ def _spend(setting: str, holder: tuple[str, ...], command: tuple = (), *,
         return None, None
     g.rate_limit_spent = True
     if spent is not None:
+        metrics.count_rate_limit_refusal(SOURCE_BUDGET)  # only the source's is ever read
         raise Exhausted(spent)
     if over is not None:
+        metrics.count_rate_limit_refusal(setting)
         # Which client, for the operator; never a citizen's id or an address.
         client_id = holder[1] if holder[0] == "client" else None
         log.info("rate limit exceeded", extra={"event": "rate_limited", "budget": setting,
@@ -358,5 +361,6 @@ def refuse_a_spent_source() -> None:
         return
     spent, _over, _answer, _also = _count(_counters(SOURCE_BUDGET, _source()), [])
     if spent is not None:
+        metrics.count_rate_limit_refusal(SOURCE_BUDGET)
         raise Exhausted(spent)
     g.rate_limit_source_checked = True

@@ -12,7 +12,7 @@ from flask import Flask, abort, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
-from idp.core import logs
+from idp.core import logs, metrics
 from idp.core.config import issuer_is_https
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -168,8 +168,12 @@ def init_app(app: Flask) -> None:
                 headers[name] = value
         if "cache-control" not in present and req.endpoint != "static":
             headers.add("Cache-Control", "no-store")
+        started = getattr(state, "started", None) or time.perf_counter()
         if access_log.isEnabledFor(logging.INFO):
-            logs.log_request(response, getattr(state, "started", None) or time.perf_counter())
+            logs.log_request(response, started)
+        metrics.observe_request(
+            req.endpoint, req.method, response.status_code, time.perf_counter() - started
+        )
         return response
 
 

@@ -34,6 +34,7 @@ class NoSigningKey(TemporarilyUnavailable, LookupError):
 
     detail = "No key signs tokens for this client at the moment."
     retry_after = 30  # an operator must act: polling faster would not help
+    backend = "signing_keys"
 
 
 def _check_alg(alg: str, purpose: str = TOKEN) -> None:

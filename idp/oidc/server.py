@@ -33,7 +33,7 @@ from clients import cache as client_cache
 from clients import service as clients
 from clients.models import Client
 from idp.citizens.models import Citizen, CitizenStatus
-from idp.core import rate_limits
+from idp.core import metrics, rate_limits
 from idp.core.extensions import db, store
 from idp.keys import service as keys
 from idp.mandates import service as mandates
@@ -109,9 +109,15 @@ class TillidAuthorizationServer(AuthorizationServer):
         # (it would wrap the request and look up its grant a second time).
         try:
             grant.validate_token_request()
-            return self.handle_response(*grant.create_token_response())
+            status, body, headers = grant.create_token_response()
         except OAuth2Error as error:
             return self.handle_error_response(oauth_request, error)
+        if status == 200:
+            client = grant.request.client.client
+            per_client = current_app.config["METRICS_PER_CLIENT"]
+            metrics.count_token(grant.GRANT_TYPE, str(client.kind),
+                                client.client_id if per_client else None)  # fmt: skip
+        return self.handle_response(status, body, headers)
 
 
 authorization = TillidAuthorizationServer()

@@ -27,7 +27,7 @@ from idp.auth.views import source_limit, try_again_at
 from idp.authenticators import assurance, pairing
 from idp.citizens import service as citizens
 from idp.citizens.models import CitizenStatus
-from idp.core import redirects
+from idp.core import metrics, redirects
 from idp.core.extensions import db, limiter, source_address_key
 from idp.core.problems import problem
 from idp.core.web import allow_form_target
@@ -86,6 +86,7 @@ def login_with_phone():
                 source_device=device_name(request.user_agent.string),
             )
         except RequestRefused as exc:
+            metrics.count_login("phone_app", "refused")
             form.form_errors.append(_refusal(exc))
             status = 429
             if exc.retry_after:
@@ -151,6 +152,7 @@ def complete():
     if answered["status"] != phone_requests.APPROVED or not phone_requests.use(found):
         return redirect(url_for("phone_login.waiting", next=destination))
     session.pop(_BROWSER_REQUEST, None)
+    metrics.count_login("phone_app", "success")
     previous = current.sso_session()
     if previous is not None:
         sessions.end(previous.id_hash)

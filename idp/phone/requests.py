@@ -21,6 +21,7 @@ import time
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from idp.core import metrics
 from idp.core.extensions import store
 
 log = logging.getLogger("tillid.phone")
@@ -119,6 +120,7 @@ def create(citizen_id: str | None, *, channel: str, **details) -> PhoneRequest:
         started_key = _citizen_key("phone-started", citizen_id)
         count = _count(started_key, 600)
         if count > current_app.config["PHONE_REQUEST_RATE_LIMIT"]:
+            metrics.count_rate_limit_refusal("PHONE_REQUEST_RATE_LIMIT")
             raise RequestRefused(
                 _l("Too many approval requests lately. Wait a few minutes."),
                 retry_after=max(1, redis.ttl(started_key)),  # when the window ends
