@@ -112,7 +112,7 @@ class TillidAuthorizationServer(AuthorizationServer):
             status, body, headers = grant.create_token_response()
         except OAuth2Error as error:
             return self.handle_error_response(oauth_request, error)
-        if status == 200:
+        if status == 200:  # every grant names its client by now (each authenticates one)
             client = grant.request.client.client
             per_client = current_app.config["METRICS_PER_CLIENT"]
             metrics.count_token(grant.GRANT_TYPE, str(client.kind),
