@@ -24,7 +24,7 @@ from werkzeug.test import Client
 
 from consent.ledger.sequencer import backlog_reader
 from idp.core import metrics
-from tests.conftest import TEST_REDIS_URL, CitizenActions, login
+from tests.conftest import TEST_REDIS_URL, CitizenActions, after_password, csrf_token, login
 from tests.consent.test_authority_api import _authority
 from tests.oidc.conftest import (
     oidc,  # noqa: F401 (a fixture)
@@ -85,6 +85,39 @@ def test_a_login_a_token_and_a_release_move_their_counters(app, client, oidc, ci
                  method="POST", status="401") == 1  # fmt: skip
     assert moved("tillid_http_request_duration_seconds_bucket", endpoint="oidc.token",
                  method="POST", status="200", le="+Inf") == 1  # fmt: skip
+
+
+def test_a_wrong_code_and_a_replayed_one_are_second_step_outcomes(app, client, citizens):
+    citizens.create(username="anna")
+    moved = Moved()
+    destination = after_password(login(client, "anna", "correct horse battery"))
+    page = client.get("/login/code", query_string={"next": destination})
+    wrong = client.post("/login/code", data={"csrf_token": csrf_token(page), "otp": "000000",
+                                             "next": destination})  # fmt: skip
+    assert wrong.status_code == 401
+    code = citizens.totp_code()
+    for expected in (302, 401):  # accepted, then the same code again from another login
+        if expected == 401:
+            citizens.logout()
+            destination = after_password(login(client, "anna", "correct horse battery"))
+        page = client.get("/login/code", query_string={"next": destination})
+        answer = client.post("/login/code", data={"csrf_token": csrf_token(page), "otp": code,
+                                                  "next": destination})  # fmt: skip
+        assert answer.status_code == expected
+
+    assert moved("tillid_logins_total", method="password", outcome="success") == 2
+    assert moved("tillid_logins_total", method="totp", outcome="wrong_code") == 1
+    assert moved("tillid_logins_total", method="totp", outcome="success") == 1
+    assert moved("tillid_logins_total", method="totp", outcome="code_replayed") == 1
+
+
+def test_logout_deliveries_are_counted_by_outcome_for_the_deliverer_to_call():
+    """The back-channel logout deliverer calls `count_logout_delivery` per token sent."""
+    moved = Moved()
+    for outcome in ("delivered", "delivered", "failed"):
+        metrics.count_logout_delivery(outcome)
+    assert moved("tillid_backchannel_logout_deliveries_total", outcome="delivered") == 2
+    assert moved("tillid_backchannel_logout_deliveries_total", outcome="failed") == 1
 
 
 def test_no_label_names_a_client_or_a_citizen_unless_asked_per_client(make_app):
