@@ -111,6 +111,19 @@ def test_a_wrong_code_and_a_replayed_one_are_second_step_outcomes(app, client, c
     assert moved("tillid_logins_total", method="totp", outcome="code_replayed") == 1
 
 
+def test_a_made_up_method_or_path_is_one_label_value_not_a_new_one_each(client):
+    moved = Moved()
+    for made_up in ("BREW", "PROPFIND", "X" * 40):
+        assert client.open("/healthz", method=made_up).status_code == 405
+    for path in ("/no/such/page", "/another/one"):
+        assert client.get(path).status_code == 404
+
+    count = "tillid_http_request_duration_seconds_count"
+    assert moved(count, endpoint="none", method="other", status="405") == 3
+    assert moved(count, endpoint="none", method="GET", status="404") == 2
+    assert "BREW" not in exposition() and "/no/such/page" not in exposition()
+
+
 def test_logout_deliveries_are_counted_by_outcome_for_the_deliverer_to_call():
     """The back-channel logout deliverer calls `count_logout_delivery` per token sent."""
     moved = Moved()
