@@ -172,8 +172,10 @@ def metrics_directory(bind: str) -> tuple[dict, str] | None:
     """Where the workers count (prometheus-client's multiprocess mode), when METRICS_BIND asks
     for metrics: PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's counts, or a new
     temporary directory removed when the server stops. Set in the environment before anything
-    imports prometheus-client (the workers inherit it: it chooses how they count)."""
+    imports prometheus-client (the workers inherit it: it chooses how they count). Without
+    METRICS_BIND the workers count in memory: files nobody reads would only pile up."""
     if not bind:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         return None
     try:
         address = bind_address(bind)

@@ -223,12 +223,17 @@ def _listening_ports(pid: int) -> set[int]:
 
 
 def test_no_metrics_are_served_by_default(tmp_path):
-    server = Served(tmp_path)
+    """Nothing listens but the app, which answers 404 at /metrics; and without METRICS_BIND
+    the workers write no counts to PROMETHEUS_MULTIPROC_DIR (nobody would read them)."""
+    unread = tmp_path / "unread"
+    unread.mkdir()
+    server = Served(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(unread))
     try:
         server.wait_until_answering()
         assert requests.get(f"{server.url}/metrics", timeout=5).status_code == 404
         app_port = int(server.bind.rsplit(":", 1)[1])
         assert _listening_ports(server.process.pid) <= {app_port}
+        assert list(unread.iterdir()) == []
     finally:
         server.stop()
 
