@@ -276,6 +276,18 @@ def test_metrics_bind_serves_the_sum_of_every_workers_counts_and_the_backlog(tmp
         counted = {path.name for path in counts.iterdir()}
         assert "counter_1.db" not in counted
         assert {f"histogram_{pid}.db" for pid in server.workers()} <= counted, counted
+
+        # A worker killed and replaced: what it counted still counts (a counter never drops).
+        killed = server.workers()[0]
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while killed in server.workers() or len(server.workers()) < 2:
+            assert time.monotonic() < deadline, "the worker was not replaced"
+            time.sleep(0.2)
+        server.wait_until_answering()  # one more /healthz
+        after = samples(requests.get(f"http://{metrics_bind}/metrics", timeout=5).text)
+        assert value(after, "tillid_http_request_duration_seconds_count",
+                     endpoint="ops.healthz", method="GET", status="200") == 42  # fmt: skip
     finally:
         os.killpg(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=60)
