@@ -119,6 +119,7 @@ def worker_app():
     from consent.ledger.sequencer import start_integrator
     from idp.core import tracing
     from idp.core.logs import ACCESS_LOGGER
+    from idp.oidc.backchannel_logout import start_deliverer
     from wsgi import app
 
     if os.environ.get("ACCESS_LOG_STATIC", "1") == "0":
@@ -129,6 +130,9 @@ def worker_app():
     # The access ledger's integrator: new entries get their leaves and a signed checkpoint
     # every LEDGER_INTEGRATE_SECONDS (one worker at a time, by the sequencer's lock).
     start_integrator(app)
+    # Back-Channel Logout: notice expired sessions and send the logout tokens that are due,
+    # every BACKCHANNEL_LOGOUT_SECONDS (each delivery claimed by one worker).
+    start_deliverer(app)
     # Every template compiled now (41 of them, about 0.26 s of CPU once per worker), not
     # during some citizen's first page: 118-164 ms of a log page's CPU in the ledger bench
     # was its worker's first. Then what loading made (about 177,000 objects that live as

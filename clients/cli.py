@@ -61,6 +61,17 @@ def _fail(exc: Exception):
     help="A claim the service receives while someone acts for another; repeatable.",
 )
 @click.option(
+    "--backchannel-logout-uri",
+    help="Where the service receives logout tokens when a citizen's session ends.",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    "session_required",
+    is_flag=True,
+    default=None,
+    help="The logout tokens must carry the session's sid (Tillid's always do).",
+)
+@click.option(
     "--from-file",
     type=click.File("r", encoding="utf-8"),
     help="A JSON registration (per-claim legal bases, jwks); options override it.",
@@ -68,7 +79,8 @@ def _fail(exc: Exception):
 def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, purpose,
                    grant_types, auth_method, id_token_alg, access_token_alg, sector,
                    profile, require_par, dpop_bound, accepts_representation,
-                   representation_claims, from_file):  # fmt: skip
+                   representation_claims, backchannel_logout_uri, session_required,
+                   from_file):  # fmt: skip
     """Register a service; prints {"client_id", "client_secret"} (the secret only now)."""
     spec: dict = {}
     if from_file is not None:
@@ -98,6 +110,8 @@ def create_command(name, kind, redirect_uris, logout_uris, scope, legal_basis, p
         "dpop_bound_access_tokens": dpop_bound,
         "accepts_representation": accepts_representation,
         "representation_claims": list(representation_claims) or None,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": session_required,
     }
     spec.update({key: value for key, value in given.items() if value is not None})
     try:

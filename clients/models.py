@@ -69,6 +69,13 @@ class Client(db.Model):
         Boolean, default=False, server_default=false()
     )
     representation_claims: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    # OpenID Connect Back-Channel Logout 1.0: where Tillid POSTs a logout token when a
+    # citizen's SSO session ends (none: the service is not told), and whether that token
+    # must carry `sid` (Tillid's always does; the flag is the service's registered need).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -71,6 +71,8 @@ _FIELDS = {
     "dpop_bound_access_tokens",
     "accepts_representation",
     "representation_claims",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
 }
 
 
@@ -124,6 +126,30 @@ def check_redirect_uri(field_name: str, uri: str) -> str:
     if "*" in uri or any(ch.isspace() for ch in uri) or len(uri) > 2000:
         raise InvalidRegistration(field_name, f"{uri!r} must be one exact URL, no wildcards")
     return uri
+
+
+def _backchannel_logout(spec: dict, grant_types: list[str]) -> tuple[str | None, bool]:
+    """Where the service receives logout tokens (Back-Channel Logout 1.0 2.2), and whether it
+    needs `sid` in them. Checked like a redirect URI (https, or http on the loopback
+    interface; no fragment; Tillid POSTs to it from its own network, so an operator, never a
+    service, registers it). A public client may register one too: the spec allows it, and
+    the token tells its back end, if it has one, nothing it did not learn from its ID token."""
+    uri = spec.get("backchannel_logout_uri")
+    required = _flag("backchannel_logout_session_required",
+                     spec.get("backchannel_logout_session_required"))  # fmt: skip
+    if uri is None:
+        if required:
+            raise InvalidRegistration(
+                "backchannel_logout_session_required", "needs a backchannel_logout_uri"
+            )
+        return None, False
+    if not isinstance(uri, str):
+        raise InvalidRegistration("backchannel_logout_uri", "must be a URL")
+    if "authorization_code" not in grant_types:
+        raise InvalidRegistration(
+            "backchannel_logout_uri", "only a login service (the code flow) has sessions to end"
+        )
+    return check_redirect_uri("backchannel_logout_uri", uri), required
 
 
 def _claim_policies(kind: ClientKind, scopes: list[str], spec: dict) -> list[ClaimPolicy]:
@@ -391,6 +417,9 @@ def register(spec: dict) -> tuple[Client, str | None]:
         ),
         claim_policies=_claim_policies(kind, scopes, spec),
     )
+    client.backchannel_logout_uri, client.backchannel_logout_session_required = _backchannel_logout(
+        spec, grant_types
+    )
     client.accepts_representation, client.representation_claims = _representation(
         spec, kind, grant_types, client.claim_policies
     )
@@ -495,6 +524,8 @@ def describe(client: Client) -> dict:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "accepts_representation": client.accepts_representation,
         "representation_claims": client.representation_claims,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "claims": {
             policy.claim: {"legal_basis": policy.legal_basis.value, "purpose": policy.purpose}
             for policy in client.claim_policies

@@ -41,6 +41,12 @@ class DemoService:
     def url(self) -> str:
         return f"http://localhost:{self.port}"
 
+    @property
+    def backchannel_logout_uri(self) -> str:
+        """Where it receives logout tokens (demo/service.py) when the citizen's session at
+        Tillid ends."""
+        return f"{self.url}/backchannel-logout"
+
 
 TAX = DemoService(
     name="Skattestyrelsen (demo)",
@@ -77,11 +83,16 @@ DEMO_SERVICES = (TAX, BANK)
 def ensure(demo: DemoService) -> Client:
     """Register the demo service unless it is registered already; a registration from before
     the demo services had sectors of their own gets its sector, one from before they accepted
-    representation its representation."""
+    representation its representation, one from before they received logout tokens its
+    back-channel logout address."""
     existing = service.find_by_name(demo.name)
     if existing is not None:
         if existing.sector_identifier != demo.sector:
             existing.sector_identifier = demo.sector
+            db.session.commit()
+        if existing.backchannel_logout_uri != demo.backchannel_logout_uri:
+            existing.backchannel_logout_uri = demo.backchannel_logout_uri
+            existing.backchannel_logout_session_required = True
             db.session.commit()
         return _with_representation(existing, demo)
     client, _ = service.register(
@@ -97,6 +108,8 @@ def ensure(demo: DemoService) -> Client:
             "legal_basis": demo.legal_basis,
             "purpose": demo.purpose,
             "sector_identifier": demo.sector,
+            "backchannel_logout_uri": demo.backchannel_logout_uri,
+            "backchannel_logout_session_required": True,
         }
     )
     return _with_representation(client, demo)

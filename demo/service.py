@@ -22,10 +22,12 @@ from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from joserfc import jws
+from joserfc.jwk import KeySet
 from werkzeug.exceptions import HTTPException
 
 from clients.claims import CLAIMS
 from demo import received as in_words
+from demo.backchannel import InvalidLogoutToken, LogoutReceiver
 
 _ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = {"da": "Dansk", "en": "English"}
@@ -99,6 +101,42 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": scope, "code_challenge_method": "S256"},
     )
+    published_keys: list[KeySet] = []
+
+    def tillid_keys(refresh: bool) -> KeySet:
+        """Tillid's published signing keys, fetched once, and again when asked to."""
+        if refresh or not published_keys:
+            answer = requests.get(tillid.load_server_metadata()["jwks_uri"], timeout=10)
+            answer.raise_for_status()
+            published_keys[:] = [KeySet.import_key_set(answer.json())]
+        return published_keys[0]
+
+    logouts = LogoutReceiver(issuer, client_id, tillid_keys)
+
+    def end_local_session() -> None:
+        language = session.get("language")
+        session.clear()
+        if language:
+            session["language"] = language  # a choice of language outlives the login
+
+    @app.before_request
+    def ended_at_tillid():
+        """A session Tillid has said is over (a logout token) is over here too."""
+        received = session.get("received")
+        if received and logouts.ended(received["id_token"], session.get("logged_in_at", 0)):
+            end_local_session()
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():
+        """Back-Channel Logout 1.0 2.5: Tillid's POST of a logout token; 200 once the
+        session it names is ended, 400 for a token that does not hold up."""
+        try:
+            logouts.receive(request.form.get("logout_token", ""))
+        except InvalidLogoutToken as refused:
+            answer = {"error": "invalid_request", "error_description": str(refused)}
+            return answer, 400, {"Cache-Control": "no-store"}
+        return "", 200, {"Cache-Control": "no-store"}
+
     # What the service asks for, named as Tillid names it to the citizen: read from its
     # scope, so the page cannot promise less than the registration asks.
     scopes = scope.split()
@@ -246,6 +284,7 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
         }
         session.pop("api_answer", None)
         session["id_token"] = token["id_token"]  # the hint for logging out at Tillid
+        session["logged_in_at"] = time.time()  # a logout token naming only `sub` ends it
         return redirect(url_for("home"))
 
     def login_failed(code: str | None):
@@ -260,10 +299,7 @@ def create_service(*, name: str, issuer: str, client_id: str, client_secret: str
     def logout():
         """Log out here and at Tillid (RP-initiated logout), then come back home."""
         id_token = session.pop("id_token", None)
-        language = session.get("language")
-        session.clear()
-        if language:
-            session["language"] = language  # a choice of language outlives the login
+        end_local_session()
         end_session = tillid.load_server_metadata().get("end_session_endpoint")
         if not (id_token and end_session):
             return redirect(url_for("home"))

@@ -97,13 +97,14 @@ def create_app(config: dict | None = None) -> Flask:
     from idp.keys import models as key_models  # noqa: F401
     from idp.keys.views import bp as keys_bp
     from idp.mandates import models as mandate_models  # noqa: F401
-    from idp.oidc import logout as oidc_logout
-    from idp.oidc import refresh as refresh_models  # noqa: F401
-    from idp.oidc import server as oidc_server
     from idp.oidc import (
+        backchannel_logout,
         service_endpoints,  # noqa: F401 (its routes are on the oidc blueprint)
         session_tokens,
     )
+    from idp.oidc import logout as oidc_logout
+    from idp.oidc import refresh as refresh_models  # noqa: F401
+    from idp.oidc import server as oidc_server
     from idp.oidc import subjects as subject_models  # noqa: F401
     from idp.oidc.authorize import bp as oidc_bp
     from idp.oidc.discovery import bp as discovery_bp
@@ -148,6 +149,7 @@ def create_app(config: dict | None = None) -> Flask:
     wallet_grant.init_app()
     oidc_logout.init_app()
     session_tokens.init_app()
+    backchannel_logout.init_app()
     app.jinja_env.globals["current_citizen"] = current.citizen
 
     errors.init_app(app)
@@ -164,6 +166,7 @@ def _add_commands(app: Flask) -> None:
     from idp.citizens.cli import citizens_cli
     from idp.keys.cli import keys_cli
     from idp.mandates.cli import mandates_cli
+    from idp.oidc.logout_cli import logout_cli
     from idp.wallet.cli import wallet_cli
 
     app.cli.add_command(clients_cli)
@@ -174,6 +177,7 @@ def _add_commands(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(wallet_cli)
     app.cli.add_command(mandates_cli)
+    app.cli.add_command(logout_cli)
     # Last, so it sees every command (Flask-Migrate's `db` too): each is written to the
     # audit log as it ends.
     audit_every_command(app.cli)

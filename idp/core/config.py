@@ -242,6 +242,18 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # How long a phone approval (or a CIBA request) waits for the citizen.
         "PHONE_REQUEST_SECONDS": _env_int("PHONE_REQUEST_SECONDS", 120),
         "LEDGER_INTEGRATE_SECONDS": _env_int("LEDGER_INTEGRATE_SECONDS", 10),
+        # Back-Channel Logout (docs/backchannel-logout.md): how often each worker looks for
+        # ended sessions and due logout tokens (0: never; `flask logout deliver` then), how
+        # long one POST may take, the first wait after a failure (doubling, at most an hour)
+        # and how long after the session ended Tillid keeps trying.
+        "BACKCHANNEL_LOGOUT_SECONDS": _env_int("BACKCHANNEL_LOGOUT_SECONDS", 5),
+        "BACKCHANNEL_LOGOUT_TIMEOUT": _env_int("BACKCHANNEL_LOGOUT_TIMEOUT", 5),
+        "BACKCHANNEL_LOGOUT_FIRST_RETRY_SECONDS": _env_int(
+            "BACKCHANNEL_LOGOUT_FIRST_RETRY_SECONDS", 10
+        ),
+        "BACKCHANNEL_LOGOUT_RETRY_SECONDS": _env_int(
+            "BACKCHANNEL_LOGOUT_RETRY_SECONDS", 24 * 60 * 60
+        ),
         # Passkeys are bound to this domain and page origin (default: the issuer's).
         "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID") or None,
         "WEBAUTHN_ORIGIN": os.environ.get("WEBAUTHN_ORIGIN") or None,
@@ -331,6 +343,12 @@ def _check(config: dict) -> None:
     for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "FRESH_SECOND_FACTOR_SECONDS"):
         if config[name] <= 0:
             raise ConfigurationError(f"{name} must be positive")
+    for name in ("BACKCHANNEL_LOGOUT_TIMEOUT", "BACKCHANNEL_LOGOUT_FIRST_RETRY_SECONDS"):
+        if config[name] <= 0:
+            raise ConfigurationError(f"{name} must be positive")
+    for name in ("BACKCHANNEL_LOGOUT_SECONDS", "BACKCHANNEL_LOGOUT_RETRY_SECONDS"):
+        if config[name] < 0:
+            raise ConfigurationError(f"{name} cannot be negative")
     if config["SESSION_IDLE_TIMEOUT"] > config["SESSION_ABSOLUTE_TIMEOUT"]:
         raise ConfigurationError("SESSION_IDLE_TIMEOUT cannot exceed SESSION_ABSOLUTE_TIMEOUT")
     if not config["ISSUER"].startswith(("https://", "http://localhost", "http://127.0.0.1")):

@@ -34,6 +34,9 @@ def _metadata() -> dict:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "end_session_endpoint": f"{issuer}/logout",
+        # Back-Channel Logout 1.0 2.1: logout tokens, always with `sid`.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_METHODS, "none"],
         # RFC 8414 2: required beside a JWT method (private_key_jwt); what client_auth.py

@@ -37,7 +37,17 @@ from idp.core import metrics, rate_limits
 from idp.core.extensions import db, store
 from idp.keys import service as keys
 from idp.mandates import service as mandates
-from idp.oidc import ciba, client_auth, codes, dpop, refresh, session_tokens, tokens
+from idp.oidc import (
+    backchannel_logout,
+    ciba,
+    client_auth,
+    codes,
+    dpop,
+    refresh,
+    session_tokens,
+    subjects,
+    tokens,
+)
 from idp.oidc.endpoints import CONFIDENTIAL_METHODS, Introspection, Revocation
 from idp.oidc.id_tokens import id_token_for
 from idp.oidc.scopes import grantable_scopes
@@ -351,8 +361,9 @@ class OpenIDCodeFlow(OpenIDCode):
 
     def encode_id_token(self, token, request):
         code: codes.AuthorizationCode = request.authorization_code
-        return id_token_for(
-            request.client.client,
+        client = request.client.client
+        id_token = id_token_for(
+            client,
             request.user,
             token,
             auth_time=code.auth_time,
@@ -362,6 +373,11 @@ class OpenIDCodeFlow(OpenIDCode):
             extra={"nonce": code.nonce, "sid": code.sid},
             acting=code.acting,
         )
+        # Told when the session ends, by the `sub` this ID token gave it (the principal's
+        # while an agent acts: the service's session is about them).
+        sub = subjects.pairwise_sub(client.sector_identifier, request.user.id)
+        backchannel_logout.remember(code.sid, client, sub)
+        return id_token
 
     def process_token(self, grant, response):
         token = super().process_token(grant, response)

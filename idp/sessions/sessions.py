@@ -80,6 +80,23 @@ def _index_key(citizen_id: str) -> str:
     return store.key("sso-by-citizen", citizen_id)
 
 
+# Expiry, noticed: a session's key simply vanishes when its TTL runs out, and Redis tells
+# nobody (keyspace notifications are fire-and-forget: lost while no worker listens, off by
+# default, and per node on a cluster). So every session is listed in one sorted set, scored
+# by the earliest moment it can have expired (its deadline when it was last written), and
+# `sweep_expired` (a worker thread, idp/oidc/backchannel_logout.py) looks at those due: a
+# session gone or past its limit has ended, one a request has kept alive since is scored
+# anew. A request's touch writes nothing here: the hot path stays one SET.
+def _watch_key() -> str:
+    return store.key("sso-watch")
+
+
+def _watched(session_ids: list[str]) -> str:
+    """A session's entry in the watch: its id, then the ids it had before a step-up, so an
+    expiry found after the session is gone still ends every id the login had."""
+    return " ".join(session_ids)
+
+
 def _save(session: SSOSession, replacing: SSOSession | None = None) -> None:
     """Store a new session; ``replacing``: the session it continues (a step-up), forgotten
     first in the same round trip."""
@@ -89,11 +106,15 @@ def _save(session: SSOSession, replacing: SSOSession | None = None) -> None:
     # (a session nobody holds), and a touch only renews what the index already lists.
     pipe = store.redis.pipeline(transaction=False)
     if replacing is not None:
+        # Unwatched before its key goes: a sweep in between must not take it for expired.
+        pipe.zrem(_watch_key(), _watched([replacing.id_hash, *replacing.earlier_ids]))
         _forget(replacing.id_hash, replacing.citizen_id, pipe)
     if ttl <= 0:
         pipe.execute()
         return
     pipe.set(_session_key(session.id_hash), json.dumps(asdict(session)), ex=ttl)
+    watched = _watched([session.id_hash, *session.earlier_ids])
+    pipe.zadd(_watch_key(), {watched: session.expires_at()})
     pipe.sadd(_index_key(session.citizen_id), session.id_hash)
     pipe.expire(_index_key(session.citizen_id), current_app.config["SESSION_ABSOLUTE_TIMEOUT"])
     pipe.execute()
@@ -272,7 +293,9 @@ def end(id_hash: str) -> None:
     raw = store.redis.get(_session_key(id_hash))
     store.redis.delete(_session_key(id_hash))
     if raw is not None:
-        store.redis.srem(_index_key(json.loads(raw)["citizen_id"]), id_hash)
+        stored = json.loads(raw)
+        store.redis.srem(_index_key(stored["citizen_id"]), id_hash)
+        store.redis.zrem(_watch_key(), _watched([id_hash, *stored.get("earlier_ids", [])]))
     _ended(raw, id_hash)
 
 
@@ -280,13 +303,44 @@ def end_all(citizen_id: str) -> int:
     hashes = [h.decode() for h in store.redis.smembers(_index_key(citizen_id))]
     found = [store.redis.get(_session_key(id_hash)) for id_hash in hashes]
     pipe = store.redis.pipeline(transaction=False)  # one DEL per key, each in its own slot
-    for id_hash in hashes:
+    for raw, id_hash in zip(found, hashes, strict=True):
         pipe.delete(_session_key(id_hash))
+        if raw is not None:
+            earlier = json.loads(raw).get("earlier_ids", [])
+            pipe.zrem(_watch_key(), _watched([id_hash, *earlier]))
     pipe.delete(_index_key(citizen_id))
     pipe.execute()
     for raw, id_hash in zip(found, hashes, strict=True):
         _ended(raw, id_hash)
     return len(hashes)
+
+
+def sweep_expired(limit: int = 1000) -> int:
+    """End the watched sessions that have expired (idle or absolute limit) since they were
+    last looked at: their ``on_end`` callbacks run as for a logout. Returns how many ended.
+
+    Safe to run in several workers at once: a session whose key is gone is ended by the one
+    sweep whose ZREM removed its entry; one still stored but past its limit goes through
+    ``end`` (its callbacks tolerate a second call: what they act on is taken once)."""
+    now = time.time()
+    due = store.redis.zrangebyscore(_watch_key(), "-inf", now, start=0, num=limit)
+    ended = 0
+    for entry in due:
+        ids = entry.decode().split()
+        raw = store.redis.get(_session_key(ids[0]))
+        if raw is None:
+            if store.redis.zrem(_watch_key(), entry):
+                for callback in _on_end:
+                    callback([*ids[1:], ids[0]])
+                ended += 1
+            continue
+        session = SSOSession(**json.loads(raw))
+        if now >= session.expires_at():
+            end(session.id_hash)
+            ended += 1
+        else:  # kept alive by requests since: look again when it can next expire
+            store.redis.zadd(_watch_key(), {entry: session.expires_at()}, xx=True)
+    return ended
 
 
 def list_for(citizen_id: str) -> list[SSOSession]:
