@@ -326,6 +326,7 @@ def test_a_new_login_over_a_session_tells_the_services_of_the_old_one(app, clien
     assert [verified(app, client, t)[1]["sid"] for t in bank.tokens()] == [sid]
 
 
+@pytest.mark.cluster
 def test_an_expired_session_is_noticed_by_the_sweep(make_app, receivers):
     """The store drops the session at its idle limit and tells nobody: the sweep finds it
     gone, and the service is told."""
@@ -362,6 +363,7 @@ def test_a_session_past_its_limit_but_still_stored_is_ended_by_the_sweep(
     assert client.get("/me").status_code == 302
 
 
+@pytest.mark.cluster
 def test_a_service_answering_503_is_tried_again_until_it_answers_200(app, client, oidc,
                                                                      receivers):  # fmt: skip
     bank = receivers(503, 500)
