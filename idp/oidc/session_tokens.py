@@ -3,8 +3,8 @@
 A code carries the session's `sid`; the access token redeemed with it is listed under that
 `sid` in the store, and when the session is ended (logout here or at a service's request,
 log out everywhere) its tokens are revoked at once, at userinfo and introspection alike. A
-session that times out in the store ends no callback: its tokens live out their own short
-lifetime (ACCESS_TOKEN_SECONDS).
+session that times out is ended the same way once the sweep notices it
+(sessions.sweep_expired, within BACKCHANNEL_LOGOUT_SECONDS).
 Refresh tokens (`offline_access`) are meant to outlive the session and are left alone.
 """
 

@@ -27,8 +27,8 @@ def _shows_logged_out(page, url: str, seconds: float = 20) -> None:
 
 def test_logging_out_at_tillid_logs_the_citizen_out_of_both_demo_services(
     live_server,
-    demo_service,
-    page,  # noqa: F811 (the fixture imported above)
+    demo_service,  # noqa: F811 (the fixture imported above)
+    page,
 ):
     app, issuer = live_server
     bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
