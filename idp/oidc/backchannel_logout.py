@@ -232,7 +232,12 @@ def deliver_due(limit: int = 100) -> Counter:
             if raw is None:  # listed without its delivery: nothing to send
                 store.redis.zrem(_due_key(), delivery_id)
                 continue
-            outcome = _attempt(delivery_id, json.loads(raw))
+            try:
+                outcome = _attempt(delivery_id, json.loads(raw))
+            except Exception:  # e.g. no signing key yet: left due, tried again next round
+                log.exception("logout token not sent", extra={
+                    "event": "backchannel_logout", "delivery": delivery_id})  # fmt: skip
+                continue
             outcomes[outcome] += 1
             for listener in _outcome_listeners:
                 listener(outcome)

@@ -134,3 +134,23 @@ def test_a_token_signed_with_another_key_is_refused(tillid, bank):
 def test_what_is_no_signed_token_is_refused(bank, token):
     assert post(bank, token).status_code == 400
     assert logged_in(bank)
+
+
+def test_demo_load_registers_the_demo_services_logout_address_even_on_an_old_registration(app):
+    """A demo service registered before it received logout tokens gets its address at the
+    next `demo load`; a new one has it from the start."""
+    from clients import service as client_registry
+
+    bank = demo_registry.BANK
+    with app.app_context():
+        client_registry.register({
+            "name": bank.name, "kind": bank.kind, "redirect_uris": [f"{bank.url}/callback"],
+            "scope": bank.scope, "legal_basis": "consent", "purpose": "Before",
+        })  # fmt: skip
+    result = app.test_cli_runner().invoke(args=["demo", "load", "--citizens", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        for service in demo_registry.DEMO_SERVICES:
+            registered = client_registry.find_by_name(service.name)
+            assert registered.backchannel_logout_uri == f"{service.url}/backchannel-logout"
+            assert registered.backchannel_logout_session_required is True

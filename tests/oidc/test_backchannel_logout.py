@@ -281,7 +281,9 @@ def test_ending_another_session_from_the_list_tells_the_services_of_that_one(
 def test_a_password_change_tells_the_services_of_the_sessions_it_ends(app, client, oidc,
                                                                       receivers):  # fmt: skip
     bank = receivers()
-    _, laptop_sid = _logged_in_elsewhere(app, oidc, bank)
+    laptop_flow, laptop_sid = _logged_in_elsewhere(app, oidc, bank)
+    here = Flow(app, client, laptop_flow.service)
+    here_sid = here.id_token(here.tokens())["sid"]
     page = client.get("/me/security/password")
     response = client.post("/me/security/password", data={
         "csrf_token": csrf_token(page), "current_password": PASSWORD,
@@ -289,7 +291,14 @@ def test_a_password_change_tells_the_services_of_the_sessions_it_ends(app, clien
         "otp": CitizenActions(app, client).totp_code()})  # fmt: skip
     assert response.status_code == 302, response.text
     deliver(app)
-    assert laptop_sid in [verified(app, client, t)[1]["sid"] for t in bank.tokens()]
+    assert [verified(app, client, t)[1]["sid"] for t in bank.tokens()] == [laptop_sid]
+    # This browser's session goes on under a new id: not ended, not told...
+    assert client.get("/me").status_code == 200
+    assert deliver(app)["delivered"] == 0
+    # ...until it ends: then the service is told of the `sid` its ID token had.
+    CitizenActions(app, client).logout()
+    deliver(app)
+    assert [verified(app, client, t)[1]["sid"] for t in bank.tokens()[1:]] == [here_sid]
 
 
 def test_a_password_reset_tells_the_services_of_every_session(app, client, oidc, receivers):
