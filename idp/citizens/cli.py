@@ -1,5 +1,5 @@
-"""`flask citizens create|import|activation-code|reissue-letter`: the operator's handle on the
-registry. JSON on stdout for scripts."""
+"""`flask citizens create|import|activation-code|reissue-letter|lock|unlock`: the operator's
+handle on the registry. JSON on stdout for scripts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from idp.core.database import unbounded_statements
 from idp.core.dbtypes import utcnow
 from idp.mandates import register as custody_register
 from idp.mandates import service as mandates
+from idp.sessions import sessions
 
 citizens_cli = AppGroup("citizens", help="Manage the citizen registry.")
 
@@ -196,3 +197,33 @@ def reissue_letter_command(cpr):
             "city": citizen.city,
         },
     })  # fmt: skip
+
+
+def _set_locked(cpr: str, locked: bool) -> None:
+    try:
+        citizen = citizens.set_locked(cpr_numbers.parse(cpr), locked)
+    except cpr_numbers.InvalidCPR as exc:
+        raise click.ClickException(f"cpr: {exc}") from None
+    except citizens.CitizenNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except citizens.InvalidCitizenData as exc:
+        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    # A locked citizen is logged out everywhere at once: at Tillid, and at every service
+    # that registered for logout tokens (docs/backchannel-logout.md).
+    ended = sessions.end_all(citizen.id) if locked else 0
+    emit({"citizen_id": citizen.id, "status": citizen.status.value, "sessions_ended": ended})
+
+
+@citizens_cli.command("lock")
+@click.argument("cpr")
+def lock_command(cpr):
+    """Lock an active account for now (e.g. suspected misuse): no login, no token, and every
+    session ends (the services are sent logout tokens)."""
+    _set_locked(cpr, True)
+
+
+@citizens_cli.command("unlock")
+@click.argument("cpr")
+def unlock_command(cpr):
+    """Let a locked citizen log in again."""
+    _set_locked(cpr, False)

@@ -502,6 +502,22 @@ def reissue_letter(canonical_cpr: str) -> tuple[Citizen, str, dt.datetime, str]:
     return citizen, code, expires, kind
 
 
+def set_locked(canonical_cpr: str, locked: bool) -> Citizen:
+    """Lock an active account (an operator's temporary stop, e.g. suspected misuse: no login,
+    no token for it), or unlock a locked one. Ending the citizen's sessions is the caller's
+    part (a registry knows no sessions)."""
+    citizen = _registered(canonical_cpr)
+    before, after = ((CitizenStatus.ACTIVE, CitizenStatus.LOCKED) if locked
+                     else (CitizenStatus.LOCKED, CitizenStatus.ACTIVE))  # fmt: skip
+    if citizen.status != before:
+        raise InvalidCitizenData(
+            "cpr", f"the citizen is {citizen.status.value}, not {before.value}"
+        )
+    citizen.status = after
+    db.session.commit()
+    return citizen
+
+
 def _registered(canonical_cpr: str) -> Citizen:
     citizen = find_by_cpr(canonical_cpr)
     if citizen is None:

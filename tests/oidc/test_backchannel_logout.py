@@ -26,6 +26,7 @@ from tests.conftest import (
     CitizenActions,
     Clock,
     csrf_token,
+    login,
     new_recovery_codes,
     sibling_app,
 )
@@ -452,3 +453,29 @@ def test_two_workers_never_send_the_same_token_at_once(app, client, oidc, receiv
         thread.join()
     assert sum(result["delivered"] for result in results) == 1
     assert len(bank.received) == 1
+
+
+def test_the_operator_locking_the_citizen_tells_the_services(app, client, oidc, receivers):
+    bank = receivers()
+    flow = oidc(_service(app, bank))
+    sid = flow.id_token(flow.tokens())["sid"]
+    runner = app.test_cli_runner()
+    bo = runner.invoke(args=["citizens", "create", "--cpr", "0101905555", "--given-name", "Bo",
+                             "--family-name", "Berg"])  # fmt: skip
+    anna_cpr = "0101900001"  # the oidc fixture's Anna: the first CPR number CitizenActions gives
+    locked = runner.invoke(args=["citizens", "lock", anna_cpr])
+    assert locked.exit_code == 0, locked.output
+    assert json.loads(locked.stdout)["status"] == "locked"
+    assert json.loads(locked.stdout)["sessions_ended"] == 1
+    assert client.get("/me").status_code == 302
+    deliver(app)
+    assert [verified(app, client, t)[1]["sid"] for t in bank.tokens()] == [sid]
+    # Locking twice, or a citizen who is not active, is refused with a reason.
+    again = runner.invoke(args=["citizens", "lock", anna_cpr])
+    assert again.exit_code != 0 and "the citizen is locked, not active" in again.output
+    assert json.loads(bo.stdout)["status"] == "pending"
+    pending = runner.invoke(args=["citizens", "lock", "0101905555"])
+    assert pending.exit_code != 0 and "the citizen is pending, not active" in pending.output
+    unlocked = runner.invoke(args=["citizens", "unlock", anna_cpr])
+    assert unlocked.exit_code == 0 and json.loads(unlocked.stdout)["status"] == "active"
+    assert login(app.test_client(), "anna", PASSWORD).status_code == 302
