@@ -479,3 +479,24 @@ def test_the_operator_locking_the_citizen_tells_the_services(app, client, oidc, 
     unlocked = runner.invoke(args=["citizens", "unlock", anna_cpr])
     assert unlocked.exit_code == 0 and json.loads(unlocked.stdout)["status"] == "active"
     assert login(app.test_client(), "anna", PASSWORD).status_code == 302
+
+
+def test_a_request_in_a_session_writes_nothing_to_the_expiry_watch(app, client, oidc):
+    """The hot path stays as it was: a request's touch of its session is no write to the
+    watch list (the sweep finds a kept-alive session's new deadline by itself)."""
+    store_client = app.extensions["tillid_store"]
+    sent: list[tuple] = []
+    original = store_client.execute_command
+
+    def recording(*args, **options):
+        sent.append(args)
+        return original(*args, **options)
+
+    store_client.execute_command = recording
+    try:
+        assert client.get("/me").status_code == 200
+    finally:
+        del store_client.execute_command
+    named = [" ".join(str(part) for part in command) for command in sent]
+    assert any("sso:" in command for command in named)  # the session was read and touched
+    assert not [command for command in named if "sso-watch" in command]
