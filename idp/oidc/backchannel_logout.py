@@ -42,6 +42,9 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 TOKEN_TYPE = "logout+jwt"  # noqa: S105 (a JWT type, no secret)
 # A logout token is made afresh for every attempt: it need not live longer than one.
 TOKEN_SECONDS = 2 * 60
+# How long the services told of a session are kept past the longest the session can last:
+# time for a sweep to find it ended when every worker was down for a while.
+TOLD_MARGIN_SECONDS = 60 * 60
 # The longest wait between two attempts, however many have failed.
 MAX_BACKOFF_SECONDS = 60 * 60
 # A claim outlives the attempt it covers (the POST's timeout) by this much.
@@ -84,13 +87,14 @@ def _claim_key(delivery_id: str) -> str:
 
 def remember(sid: str | None, client: Client, sub: str) -> None:
     """The service got an ID token naming ``sub`` in the session ``sid``: it is told when
-    the session ends. One key, one transaction; kept no longer than a session can last."""
+    the session ends. One key, one transaction; kept as long as a session can last, and
+    TOLD_MARGIN_SECONDS more."""
     if not sid or not client.backchannel_logout_uri:
         return
     key = _told_key(sid)
     pipe = store.redis.pipeline(transaction=True)
     pipe.sadd(key, f"{client.client_id} {sub}")
-    pipe.expire(key, current_app.config["SESSION_ABSOLUTE_TIMEOUT"])
+    pipe.expire(key, current_app.config["SESSION_ABSOLUTE_TIMEOUT"] + TOLD_MARGIN_SECONDS)
     pipe.execute()
 
 
