@@ -1,16 +1,106 @@
 """Back-Channel Logout in real Chromium: the demo citizen logs in at both demo services, logs
 out at Tillid (not at either service), and both services show her logged out, told by the
-logout tokens Tillid's worker thread sends them (as serve.py's workers run it)."""
+logout tokens Tillid's worker thread sends them (as serve.py's workers run it); a service
+that was down at the time is told when it is back."""
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+import threading
 import time
 
+import pytest
 from playwright.sync_api import expect
+from werkzeug.serving import make_server
 
+from clients import service as client_registry
 from demo import registry as demo_registry
+from demo.service import create_service
 from idp.oidc import backchannel_logout
-from tests.e2e.test_demo_services import _log_in_at, demo_service  # noqa: F401 (a fixture)
+from tests.e2e.conftest import log_in_as_demo
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+class Served:
+    """One demo service's web app on its port, which can be stopped and started again (the
+    same app: its sessions, cookie key and record of ended sessions survive, as a service's
+    do across a restart)."""
+
+    def __init__(self, app, port: int):
+        self.app, self.port, self.server = app, port, None
+
+    def start(self) -> None:
+        self.server = make_server("localhost", self.port, self.app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def demo_services(demo_site):
+    """Serve a demo service (registered as `demo load` does, with its logout address) on a
+    free port: its URL and its handle."""
+    app, issuer = demo_site
+    running: list[Served] = []
+
+    def serve(template: demo_registry.DemoService) -> tuple[str, Served]:
+        service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
+        with app.app_context():
+            client_id = demo_registry.ensure(service).client_id
+            secret = client_registry.rotate_secret(client_id)
+        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
+                            client_secret=secret, scope=service.scope,
+                            description=service.description, api_scopes=service.api_scopes,
+                            ciba=service.ciba, kind=service.kind)  # fmt: skip
+        served = Served(rp, service.port)
+        served.start()
+        running.append(served)
+        return service.url, served
+
+    yield serve
+    for served in running:
+        served.stop()
+
+
+@pytest.fixture
+def deliverer(demo_site):
+    """Tillid's worker thread, every second, retrying a second after a failure."""
+    app, _ = demo_site
+    app.config.update(BACKCHANNEL_LOGOUT_SECONDS=1, BACKCHANNEL_LOGOUT_FIRST_RETRY_SECONDS=1)
+    stop = backchannel_logout.start_deliverer(app)
+    yield
+    stop.set()
+
+
+def _logged_in_at_both(page, bank: str, tax: str) -> None:
+    page.goto(bank)
+    page.get_by_role("link", name="Log in with Tillid").click()
+    log_in_as_demo(page)
+    page.get_by_role("button", name="Allow").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
+    page.goto(tax)
+    page.get_by_role("link", name="Log in with Tillid").click()  # already logged in at Tillid
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
+    for url in (bank, tax):
+        page.goto(url)
+        expect(page.get_by_role("button", name="Log out of")).to_be_visible()
+
+
+def _log_out_at_tillid(page, issuer: str) -> None:
+    page.goto(f"{issuer}/logout")
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(f"{issuer}/logged-out")
 
 
 def _shows_logged_out(page, url: str, seconds: float = 20) -> None:
@@ -26,31 +116,34 @@ def _shows_logged_out(page, url: str, seconds: float = 20) -> None:
 
 
 def test_logging_out_at_tillid_logs_the_citizen_out_of_both_demo_services(
-    live_server,
-    demo_service,  # noqa: F811 (the fixture imported above)
-    page,
+    demo_site, demo_services, deliverer, page
 ):
-    app, issuer = live_server
-    bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
-    _log_in_at(page, bank)
-    page.get_by_role("button", name="Allow").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
-    page.goto(tax)
-    page.get_by_role("link", name="Log in with Tillid").click()  # already logged in at Tillid
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("received")
-    page.goto(bank)
-    expect(page.get_by_role("button", name="Log out of")).to_be_visible()  # still logged in
+    app, issuer = demo_site
+    (bank, _), (tax, _) = demo_services(demo_registry.BANK), demo_services(demo_registry.TAX)
+    _logged_in_at_both(page, bank, tax)
+    _log_out_at_tillid(page, issuer)
+    _shows_logged_out(page, tax)
+    _shows_logged_out(page, bank)
+    with app.app_context():
+        assert backchannel_logout.pending() == []
 
-    app.config["BACKCHANNEL_LOGOUT_SECONDS"] = 1
-    stop = backchannel_logout.start_deliverer(app)
-    try:
-        page.goto(f"{issuer}/logout")
-        page.get_by_role("button", name="Log out").click()
-        expect(page).to_have_url(f"{issuer}/logged-out")
-        _shows_logged_out(page, tax)
-        _shows_logged_out(page, bank)
-    finally:
-        stop.set()
+
+def test_a_demo_service_that_was_down_is_told_when_it_is_back(
+    demo_site, demo_services, deliverer, page
+):
+    app, issuer = demo_site
+    (bank, _), (tax, tax_server) = (demo_services(demo_registry.BANK),
+                                    demo_services(demo_registry.TAX))  # fmt: skip
+    _logged_in_at_both(page, bank, tax)
+    tax_server.stop()
+    _log_out_at_tillid(page, issuer)
+    _shows_logged_out(page, bank)
+    deadline = time.monotonic() + 20
+    with app.app_context():  # the tax authority's token waits, tried again and again
+        while not [d for d in backchannel_logout.pending() if d["attempts"] >= 2]:
+            assert time.monotonic() < deadline, backchannel_logout.pending()
+            time.sleep(0.5)
+    tax_server.start()
+    _shows_logged_out(page, tax)
     with app.app_context():
         assert backchannel_logout.pending() == []
