@@ -124,15 +124,6 @@ def test_a_made_up_method_or_path_is_one_label_value_not_a_new_one_each(client):
     assert "BREW" not in exposition() and "/no/such/page" not in exposition()
 
 
-def test_logout_deliveries_are_counted_by_outcome_for_the_deliverer_to_call():
-    """The back-channel logout deliverer calls `count_logout_delivery` per token sent."""
-    moved = Moved()
-    for outcome in ("delivered", "delivered", "failed"):
-        metrics.count_logout_delivery(outcome)
-    assert moved("tillid_backchannel_logout_deliveries_total", outcome="delivered") == 2
-    assert moved("tillid_backchannel_logout_deliveries_total", outcome="failed") == 1
-
-
 def test_no_label_names_a_client_or_a_citizen_unless_asked_per_client(make_app):
     for per_client in (False, True):
         app = make_app(METRICS_PER_CLIENT=per_client)

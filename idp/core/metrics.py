@@ -124,9 +124,11 @@ def count_rate_limit_refusal(limit: str) -> None:
 
 
 def count_logout_delivery(outcome: str) -> None:
-    """One back-channel logout token sent to a service (OpenID Connect Back-Channel Logout),
-    by outcome: "delivered" (2xx), "refused" (the service answered 4xx/5xx), "failed" (no
-    answer: a timeout, a refused connection). Called by the logout deliverer."""
+    """One attempt to send a back-channel logout token to a service (OpenID Connect
+    Back-Channel Logout; idp/oidc/backchannel_logout.py `Outcome`), by outcome: "delivered"
+    (the service answered 2xx), "retrying" (it failed: an error status, a timeout, a refused
+    connection; another attempt is scheduled), "gave_up" (it failed and the retry window is
+    over, or the service is gone)."""
     LOGOUT_DELIVERIES.labels(outcome).inc()
 
 

@@ -23,7 +23,6 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import requests
 from flask import current_app
@@ -31,6 +30,7 @@ from joserfc import jwt
 
 from clients import cache as client_cache
 from clients.models import Client
+from idp.core import metrics
 from idp.core.extensions import db, store
 from idp.keys import service as keys
 from idp.oidc import session_tokens
@@ -58,15 +58,6 @@ class Outcome(enum.StrEnum):
     DELIVERED = "delivered"  # the service answered 2xx
     RETRYING = "retrying"  # it failed; another attempt is scheduled within the window
     GAVE_UP = "gave_up"  # it failed and the window is over, or the service is gone
-
-
-_outcome_listeners: list[Callable[[Outcome], None]] = []
-
-
-def on_outcome(callback: Callable[[Outcome], None]) -> None:
-    """Call ``callback`` with the outcome of every attempt (e.g. to count them)."""
-    if callback not in _outcome_listeners:
-        _outcome_listeners.append(callback)
 
 
 def _told_key(sid: str) -> str:
@@ -243,8 +234,7 @@ def deliver_due(limit: int = 100) -> Counter:
                     "event": "backchannel_logout", "delivery": delivery_id})  # fmt: skip
                 continue
             outcomes[outcome] += 1
-            for listener in _outcome_listeners:
-                listener(outcome)
+            metrics.count_logout_delivery(outcome)
         finally:
             store.redis.delete(_claim_key(delivery_id))
     return outcomes

@@ -31,9 +31,12 @@ from tests.conftest import (
     sibling_app,
 )
 from tests.oidc.conftest import Flow, register
+from tests.test_metrics import Moved
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 PASSWORD = "correct horse battery"
+
+DELIVERIES = "tillid_backchannel_logout_deliveries_total"
 
 
 def _free_port() -> int:
@@ -395,12 +398,15 @@ def test_a_service_answering_503_is_tried_again_until_it_answers_200(app, client
 def test_a_service_that_is_down_gets_the_token_when_it_is_back(app, client, oidc, receivers):
     bank = receivers(running=False)
     oidc(_service(app, bank)).tokens()
+    moved = Moved()  # and the metrics count each attempt by its outcome (docs/metrics.md)
     CitizenActions(app, client).logout()
     assert deliver(app)["retrying"] == 1
     bank.start()
     time.sleep(1.1)
     assert deliver(app)["delivered"] == 1
     verified(app, client, bank.tokens()[0])
+    for outcome, attempts in (("retrying", 1), ("delivered", 1), ("gave_up", 0)):
+        assert moved(DELIVERIES, outcome=outcome) == attempts, outcome
 
 
 def test_after_the_window_tillid_gives_up(make_app, receivers, caplog):
@@ -415,8 +421,10 @@ def test_after_the_window_tillid_gives_up(make_app, receivers, caplog):
     caplog.set_level("INFO", logger="tillid.backchannel_logout")
     assert deliver(app)["retrying"] == 1
     time.sleep(1.1)
+    moved = Moved()
     outcome = deliver(app)  # the next wait (2 s) would end past the 2 s window
     assert outcome["gave_up"] == 1 and outcome["pending"] == 0
+    assert moved(DELIVERIES, outcome="gave_up") == 1
     lines = [r for r in caplog.records if r.name == "tillid.backchannel_logout"]
     assert [(r.outcome, r.attempt, r.error) for r in lines] == [
         ("retrying", 1, "ConnectionError"), ("gave_up", 2, "ConnectionError")]  # fmt: skip

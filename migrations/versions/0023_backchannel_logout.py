@@ -4,8 +4,8 @@ OpenID Connect Back-Channel Logout 1.0 2.2: a client registers backchannel_logou
 Tillid POSTs a logout token when a citizen's SSO session at Tillid ends) and
 backchannel_logout_session_required (the token then always carries `sid`).
 
-Revision ID: 0022_backchannel_logout
-Revises: 0021_mandates
+Revision ID: 0023_backchannel_logout
+Revises: 0022_mandate_expiry
 Create Date: 2026-12-04 02:00:00
 
 """
@@ -13,8 +13,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0022_backchannel_logout'
-down_revision = '0021_mandates'
+revision = '0023_backchannel_logout'
+down_revision = '0022_mandate_expiry'
 branch_labels = None
 depends_on = None
 
