@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import re
 import time
@@ -24,7 +25,7 @@ WINDOW = 1  # one step either side: clocks drift, and people type slowly
 ISSUER_LABEL = "Tillid"
 _ENCRYPTION_CONTEXT = "authenticator.totp_secret"
 _CODE_RE = re.compile(r"[0-9]{6}")
-_BASE32_RE = re.compile(r"[A-Z2-7]{16,128}")
+_BASE32_RE = re.compile(r"[A-Z2-7]{23,128}")
 
 
 class InvalidSecret(ValueError):
@@ -32,10 +33,19 @@ class InvalidSecret(ValueError):
 
 
 def normalise_secret(raw: str) -> str:
-    """An operator-supplied base32 seed (spaces and case ignored), at least 80 bits."""
+    """An operator-supplied base32 seed (spaces and case ignored), at least 112 bits: what
+    pyotp computes codes from (a shorter seed, or a length no base32 text has, would only
+    fail later, at the citizen's first login)."""
     secret = re.sub(r"[\s-]", "", raw or "").upper().rstrip("=")
-    if not _BASE32_RE.fullmatch(secret):
-        raise InvalidSecret("a TOTP secret is base32 (A–Z, 2–7), 16 to 128 characters")
+    try:
+        if not _BASE32_RE.fullmatch(secret):
+            raise ValueError(secret)
+        pyotp.TOTP(secret).byte_secret()
+    except (ValueError, binascii.Error):  # under 112 bits, or a length base32 never has
+        raise InvalidSecret(
+            "a TOTP secret is base32 (A–Z, 2–7) of at least 112 bits in whole bytes, at most"
+            " 128 characters: 24, 26, 28, 29, 31 or 32 characters, for example"
+        ) from None
     return secret
 
 

@@ -326,13 +326,40 @@ def test_another_citizens_authenticator_is_not_found(app, citizens, anna):
     [
         (["--username", "anna", "--password", PASSWORD, "--totp-secret", "not base32!"], "base32"),
         (["--username", "anna", "--password", PASSWORD, "--totp-secret", "ABCD"], "base32"),
+        # 80 bits: pyotp computes no code from it (the citizen's first login was a 500).
+        (
+            ["--username", "anna", "--password", PASSWORD, "--totp-secret", "JBSWY3DPEHPK3PXP"],
+            "at least 112 bits",
+        ),
+        # 22 characters: no whole number of bytes (base32 never has that length).
+        (
+            ["--username", "anna", "--password", PASSWORD, "--totp-secret", "A" * 22],
+            "at least 112 bits",
+        ),
         (["--totp-secret", "JBSWY3DPEHPK3PXP"], "needs a username"),
     ],
 )
 def test_create_refuses_a_bad_totp_secret_and_writes_nothing(app, runner, extra, message):
+    """Every seed `create` takes is one a login can compute codes from: a seed refused here
+    was once taken and then broke the citizen's login with a 500."""
     result = runner.invoke(args=["citizens", "create", "--cpr", "0101901234", "--given-name",
                                  "Anna", "--family-name", "Jensen", *extra])  # fmt: skip
     assert result.exit_code != 0 and message in result.output
     assert (
         sql(app, "SELECT id FROM citizen") == [] and sql(app, "SELECT id FROM authenticator") == []
     )
+
+
+def test_a_seed_of_112_bits_or_more_logs_in(app, runner):
+    """The shortest seed taken (23 characters would not be whole bytes: 24) logs in with
+    its codes, as does one of 160 bits."""
+    for username, seed in (("short", "JBSWY3DPEHPK3PXPJBSWY3DP"), ("long", "A" * 32)):
+        cpr = "0101901234" if username == "short" else "0202851234"
+        created = runner.invoke(args=["citizens", "create", "--cpr", cpr, "--given-name", "A",
+                                      "--family-name", "B", "--username", username, "--password",
+                                      PASSWORD, "--totp-secret", seed])  # fmt: skip
+        assert created.exit_code == 0, created.output
+        browser = app.test_client()
+        assert login(browser, username, PASSWORD).status_code == 302
+        answer = send_code(browser, pyotp.TOTP(seed).now())
+        assert answer.status_code == 302 and answer.headers["Location"] == "/me", answer.text
