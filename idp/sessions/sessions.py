@@ -321,9 +321,21 @@ def sweep_expired(limit: int = 1000) -> int:
 
     Safe to run in several workers at once: a session whose key is gone is ended by the one
     sweep whose ZREM removed its entry; one still stored but past its limit goes through
-    ``end`` (its callbacks tolerate a second call: what they act on is taken once)."""
+    ``end`` (its callbacks tolerate a second call: what they act on is taken once). Goes on
+    in batches of ``limit`` until none is due, so a burst of expiries (a Monday morning's
+    idle timeouts) is worked off in one round, not ``limit`` per round."""
     now = time.time()
-    due = store.redis.zrangebyscore(_watch_key(), "-inf", now, start=0, num=limit)
+    ended = 0
+    while True:
+        due = store.redis.zrangebyscore(_watch_key(), "-inf", now, start=0, num=limit)
+        ended += _sweep(due, now)
+        if len(due) < limit:
+            return ended
+
+
+def _sweep(due: list[bytes], now: float) -> int:
+    """``sweep_expired`` for one batch: each entry leaves the due range (ended, or scored
+    anew), so the next batch is new entries."""
     ended = 0
     for entry in due:
         ids = entry.decode().split()
@@ -337,6 +349,7 @@ def sweep_expired(limit: int = 1000) -> int:
         session = SSOSession(**json.loads(raw))
         if now >= session.expires_at():
             end(session.id_hash)
+            store.redis.zrem(_watch_key(), entry)  # end's own ZREM, whatever the entry says
             ended += 1
         else:  # kept alive by requests since: look again when it can next expire
             store.redis.zadd(_watch_key(), {entry: session.expires_at()}, xx=True)

@@ -359,6 +359,27 @@ def test_an_expired_session_is_noticed_by_the_sweep(make_app, receivers):
     assert [verified(app, citizens.client, t)[1]["sid"] for t in bank.tokens()] == [sid]
 
 
+def test_a_burst_of_expiries_is_worked_off_in_one_round_whatever_the_batch(
+    app, client, oidc, receivers, monkeypatch
+):
+    """Three logins (three browsers) expire together; a sweep taking two at a time still
+    ends all three in one round, and the next round finds nothing."""
+    bank = receivers()
+    service = _service(app, bank)
+    oidc(service).tokens()
+    for _ in range(2):
+        elsewhere = CitizenActions(app, app.test_client())
+        assert elsewhere.login().status_code == 302
+        Flow(app, elsewhere.client, service).tokens()
+    clock = Clock()
+    monkeypatch.setattr(sessions, "time", clock)
+    clock.advance(app.config["SESSION_ABSOLUTE_TIMEOUT"] + 1)
+    with app.app_context():
+        assert sessions.sweep_expired(limit=2) == 3
+        assert sessions.sweep_expired(limit=2) == 0
+    assert deliver(app)["delivered"] == 3 and len(bank.received) == 3
+
+
 def test_a_session_past_its_limit_but_still_stored_is_ended_by_the_sweep(
     app, client, oidc, receivers, monkeypatch
 ):
