@@ -346,12 +346,31 @@ def _learn_request(registry: SecretRegistry, args, kwargs) -> None:
         registry.add_encoded(query)
     if args and isinstance(args[0], str):
         registry.add_url(args[0])
+    auth = kwargs.get("auth")  # the test client makes the Basic header of a pair itself
+    if isinstance(auth, tuple) and len(auth) == 2:
+        registry.add(auth[1], "client_secret")
     headers = kwargs.get("headers") or {}
     for name, value in headers.items() if hasattr(headers, "items") else headers:
         if name.lower() == "authorization":
             registry.add_authorization(value)
         elif name.lower() == "dpop":
             registry.add(value, "dpop")
+
+
+def _whole_body(response) -> bytes:
+    """The body of a test-client answer the registry reads (JSON or HTML), left readable for
+    the test. The test client hands every body over as an iterator, so ``is_streamed`` is
+    true for all of them and tells nothing; a body the app made whole is told by its
+    Content-Length instead (werkzeug sets it for a body that is a sequence, never for one a
+    generator makes as it goes: an event stream or a long poll, perhaps endless). Only such
+    a whole body is read: it is in memory already, and ``get_data`` keeps it as a list, so
+    the test reads the same bytes afterwards. A streamed body stays the test's to read."""
+    content_type = response.headers.get("Content-Type", "")
+    if response.headers.get("Content-Length") is None or "event-stream" in content_type:
+        return b""
+    if "json" not in content_type and "html" not in content_type:
+        return b""  # nothing the registry reads (a file, an image, a metrics page)
+    return response.get_data()
 
 
 def _wrap_test_client() -> None:
@@ -368,7 +387,7 @@ def _wrap_test_client() -> None:
         response = original(self, *args, **kwargs)
         registry.add_response(
             response.headers.items(),
-            b"" if response.is_streamed else response.get_data(),
+            _whole_body(response),
             response.headers.get("Content-Type", ""),
         )
         return response

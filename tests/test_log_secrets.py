@@ -5,6 +5,7 @@ own planted lines back (or plants them in a run of its own), so it stays clean i
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
@@ -14,8 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import flask
 import pyotp
 import pytest
+
+from tests.conftest import csrf_token, new_recovery_codes
+from tests.oidc.conftest import (
+    oidc,  # noqa: F401 (a fixture)
+    register,
+)
+from tests.oidc.test_refresh_tokens import OFFLINE, REFRESHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("tillid.planted")
@@ -170,3 +179,54 @@ def test_a_leak_fails_the_test_that_logged_it(tmp_path, workers):
     for secret in ("planted-secret-x7Q2", "planted-teardown-secret-p3Z8",
                    "planted-outside-tests-k9W4"):  # fmt: skip
         assert secret not in output
+
+
+def test_what_the_app_shows_only_in_an_answer_body_is_learnt(
+    app,
+    client,
+    citizens,
+    oidc,
+    log_secret_check,  # noqa: F811
+):
+    """A secret the test client only ever received in an answer's body, never sent back:
+    the refresh token of /token's JSON, the CSRF token of a page's hidden input, the key of
+    the authenticator-app page and the recovery codes' page. Logged, each is found; the
+    test still reads each body as it was (the check read it first)."""
+    tokens = oidc(register(app, scope=OFFLINE, extra=REFRESHABLE)).tokens()
+    codes = new_recovery_codes(client)
+    citizens.logout()
+    citizens.create(username="bodil", totp=False)
+    assert citizens.login("bodil").status_code == 302
+    enrol = client.get("/me/security/totp")
+    totp_key = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', enrol.text).group(1)
+    form_token = csrf_token(enrol)
+    assert take_findings(log_secret_check) == []  # the app itself logged none of them
+    shown = {
+        "refresh_token": tokens["refresh_token"],
+        "csrf_token": form_token,
+        "totp_secret": totp_key.replace(" ", ""),
+        "recovery_code": codes[0],
+    }
+    for name, value in shown.items():
+        logging.getLogger("idp.planted").warning("oops", extra={"value": value})
+        found = value in {finding.secret for finding in take_findings(log_secret_check)}
+        assert found, f"the {name} shown in an answer's body was not learnt"
+
+
+def test_a_streamed_answer_is_left_to_the_test(log_secret_check):
+    """An answer the app makes as it goes (here an endless event stream) is not read by the
+    check: the request returns, and the test reads as much of the stream as it wants."""
+    streaming = flask.Flask("streaming")
+
+    @streaming.get("/events")
+    def events():
+        def endless():
+            for number in itertools.count():
+                yield f"data: {number}\n\n"
+
+        return flask.Response(endless(), mimetype="text/event-stream")
+
+    answer = streaming.test_client().get("/events")
+    assert answer.headers.get("Content-Length") is None
+    assert next(answer.response) == b"data: 0\n\n"
+    answer.close()
