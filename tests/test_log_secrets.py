@@ -185,8 +185,8 @@ def test_what_the_app_shows_only_in_an_answer_body_is_learnt(
     app,
     client,
     citizens,
-    oidc,
-    log_secret_check,  # noqa: F811
+    log_secret_check,
+    oidc,  # noqa: F811
 ):
     """A secret the test client only ever received in an answer's body, never sent back:
     the refresh token of /token's JSON, the CSRF token of a page's hidden input, the key of
