@@ -4,18 +4,26 @@ Every log record of every test is captured as the app's JSON handler would print
 (``idp.core.logs.JSONFormatter``, after its redaction), and searched at the end of each test for
 
 - the secrets that test handed out or used: the registry below learns them as they pass
-  through the test client, the CLI runner and ``requests`` (passwords and codes sent in
-  forms, tokens and client secrets in JSON answers, authorization codes in redirects and
-  form_post pages, cookies, activation and recovery codes, TOTP seeds, Basic and Bearer
-  credentials), plus what the fixtures make (``SECRET_KEY``, the data key) and what
-  ``CitizenActions`` uses (passwords, TOTP seeds and codes);
+  through the test client, the CLI runner and ``requests``. From what is sent: passwords,
+  codes and tokens in forms, query strings and JSON, Basic (also the test client's
+  ``auth=`` pair) and Bearer credentials. From what comes back: cookies, codes and tokens
+  in redirects, and the body of a JSON or HTML answer (tokens and client secrets in JSON,
+  hidden inputs such as CSRF tokens and form_post codes, the TOTP key and the recovery
+  codes a page shows). The test client's body is read only when the app made it whole
+  (it has a Content-Length; a generator's stream, perhaps endless, is left unread), and it
+  stays readable for the test; ``requests`` bodies unless the test asked for a stream.
+  Plus the CLI's secret options and JSON output, what the fixtures make (``SECRET_KEY``,
+  the data key) and what ``CitizenActions`` uses (passwords, TOTP seeds and codes);
 - anything shaped like a secret whoever made it: a JWT (``eyJ….….``) or a PEM private key.
 
 A leak fails the test that logged it (its call, or its teardown when a fixture logged it
 then), with the leaks as the failure's report: so it works the same in a pytest-xdist worker
 as in a single process. What is logged outside any test (collection, between tests) fails the
 session at its end, through the xdist controller too. Logs of processes the tests start
-(serve.py, the fault tests' servers) go to their own stderr and are not seen here.
+(serve.py, the fault tests' servers) go to their own stderr and are not seen here; what
+only a browser (the Chromium tests) or a Node client sees is not learnt, as their traffic
+passes none of the three; the app's lines logged meanwhile are still searched for JWTs and
+private keys.
 """
 
 from __future__ import annotations
