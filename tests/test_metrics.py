@@ -248,18 +248,27 @@ def test_metrics_bind_serves_the_sum_of_every_workers_counts_and_the_backlog(tmp
     server = Served(tmp_path, **env)
     try:
         server.wait_until_answering()
-        assert len(server.workers()) == 2
-        # New connections, so the kernel spreads them over both workers' sockets.
-        for _ in range(40):
-            assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
-        assert requests.get(f"{server.url}/metrics", timeout=5).status_code == 404
+        deadline = time.monotonic() + 60
+        while len(server.workers()) < 2:
+            assert time.monotonic() < deadline, "the second worker did not start"
+            time.sleep(0.2)
+        # New connections, so the kernel spreads them over both workers' sockets, until each
+        # worker has counted one (on a busy machine the second may take a while to listen).
+        sent = 0
+        while sent < 40 or not {f"histogram_{pid}.db" for pid in server.workers()} <= {
+            path.name for path in counts.iterdir()
+        }:
+            assert time.monotonic() < deadline, "a worker never answered"
+            assert requests.get(f"{server.url}/healthz", timeout=30).status_code == 200
+            sent += 1
+        assert requests.get(f"{server.url}/metrics", timeout=30).status_code == 404
 
-        scrape = requests.get(f"http://{metrics_bind}/metrics", timeout=5)
+        scrape = requests.get(f"http://{metrics_bind}/metrics", timeout=30)
         assert scrape.status_code == 200
         scraped = samples(scrape.text)
-        # The one /healthz of wait_until_answering, the 40, and the app's /metrics 404.
+        # The one /healthz of wait_until_answering, those sent, and the app's /metrics 404.
         assert value(scraped, "tillid_http_request_duration_seconds_count",
-                     endpoint="ops.healthz", method="GET", status="200") == 41  # fmt: skip
+                     endpoint="ops.healthz", method="GET", status="200") == 1 + sent  # fmt: skip
         assert value(scraped, "tillid_http_request_duration_seconds_count",
                      endpoint="none", method="GET", status="404") == 1  # fmt: skip
         assert value(scraped, "tillid_ledger_pending_entries") == 0
@@ -276,9 +285,9 @@ def test_metrics_bind_serves_the_sum_of_every_workers_counts_and_the_backlog(tmp
             assert time.monotonic() < deadline, "the worker was not replaced"
             time.sleep(0.2)
         server.wait_until_answering()  # one more /healthz
-        after = samples(requests.get(f"http://{metrics_bind}/metrics", timeout=5).text)
+        after = samples(requests.get(f"http://{metrics_bind}/metrics", timeout=30).text)
         assert value(after, "tillid_http_request_duration_seconds_count",
-                     endpoint="ops.healthz", method="GET", status="200") == 42  # fmt: skip
+                     endpoint="ops.healthz", method="GET", status="200") == 2 + sent  # fmt: skip
     finally:
         os.killpg(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=60)
