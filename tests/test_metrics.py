@@ -23,8 +23,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
 from consent.ledger.sequencer import backlog_reader
+from idp.app import create_app
 from idp.core import metrics
-from tests.conftest import TEST_REDIS_URL, CitizenActions, after_password, csrf_token, login
+from tests.conftest import (
+    TEST_REDIS_URL,
+    CitizenActions,
+    after_password,
+    base_config,
+    csrf_token,
+    login,
+)
 from tests.consent.test_authority_api import _authority
 from tests.oidc.conftest import (
     oidc,  # noqa: F401 (a fixture)
@@ -337,3 +345,13 @@ def test_the_grafana_dashboard_reads_only_metrics_tillid_exports_and_shows_each(
     assert used <= set(metrics.METRIC_NAMES), used - set(metrics.METRIC_NAMES)
     # Every metric but the per-client one (empty unless METRICS_PER_CLIENT=1) has a panel.
     assert set(metrics.METRIC_NAMES) - used == {"tillid_client_tokens_issued_total"}
+
+
+def test_a_database_that_does_not_answer_is_a_503_counted_as_the_database():
+    """PostgreSQL gone (nothing listens on its port): the login's lookup is a 503, counted."""
+    nothing = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/tillid"
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=nothing, DATABASE_CONNECT_TIMEOUT=2))
+    client = app.test_client()
+    moved = Moved()
+    assert login(client, "anna", "correct horse battery").status_code == 503
+    assert moved("tillid_backend_errors_total", backend="database") == 1
