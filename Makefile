@@ -113,7 +113,8 @@ migrate: install
 run: migrate
 	$(FLASK) keys ensure
 	$(FLASK) demo load --if-empty
-	@ACCESS_LOG_STATIC=0 METRICS_BIND=$${METRICS_BIND-127.0.0.1:9464} $(BIN)/python serve.py & idp=$$!; \
+	@export METRICS_BIND=$${METRICS_BIND-127.0.0.1:9464}; \
+	ACCESS_LOG_STATIC=0 $(BIN)/python serve.py & idp=$$!; \
 	$(FLASK) demo services & services=$$!; \
 	trap 'kill $$idp $$services 2>/dev/null; wait' EXIT INT TERM; \
 	welcome=$$($(FLASK) demo welcome --wait 60) && printf '%s\n\n' "$$welcome" && wait $$idp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -140,4 +141,12 @@ def demo_welcome_command(wait_seconds):
         f"  Language: the demo services speak {language} and ask the login for it; Tillid's own\n"
         "  pages follow your browser's language (Danish or English); every page has a switch"
     )
+    click.echo(
+        f"  Log out at {issuer}/logout and both demo services are told at once and log you out\n"
+        "  too (back-channel logout)"
+    )
+    # `make run` passes the metrics listener's address it gave serve.py (docs/metrics.md).
+    metrics_bind = os.environ.get("METRICS_BIND")
+    if metrics_bind:
+        click.echo(f"  Metrics (Prometheus): http://{metrics_bind}/metrics")
     click.echo(f"  Health: {issuer}/healthz   Readiness: {issuer}/readyz   Stop: Ctrl-C\n")

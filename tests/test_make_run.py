@@ -79,3 +79,11 @@ def test_the_welcome_says_where_to_go_and_how_to_log_in(app):
     assert "Demo service: Skattestyrelsen (demo) at http://localhost:5001" in output
     assert "Demo service: Nordbank (demo) at http://localhost:5002" in output
     assert "then choose her son Emil Demo-Jensen, who is in her custody" in output
+    assert f"Log out at {issuer}/logout and both demo services are told" in output
+    assert "Metrics (Prometheus)" not in output  # no METRICS_BIND: none served
+
+
+def test_the_welcome_says_where_the_metrics_are_when_served(app, monkeypatch):
+    monkeypatch.setenv("METRICS_BIND", "127.0.0.1:9464")
+    output = app.test_cli_runner().invoke(args=["demo", "welcome"]).output
+    assert "Metrics (Prometheus): http://127.0.0.1:9464/metrics" in output
