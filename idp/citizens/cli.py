@@ -3,8 +3,10 @@ handle on the registry. JSON on stdout for scripts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 
 import click
 from flask import current_app
@@ -140,19 +142,26 @@ def import_command(csv_file):
         sys.exit(3)  # done, but not everything went in: a script should look
 
 
-@citizens_cli.command("activation-code")
-@click.argument("cpr")
-def activation_code_command(cpr):
-    """Issue the one-time code for a pending citizen's activation letter."""
+@contextlib.contextmanager
+def _refused_as_exit_1() -> Iterator[None]:
+    """What the registry refuses about one citizen named by CPR number (a CPR number that is
+    not one, no such citizen, a status that does not allow it): exit 1 with the reason."""
     try:
-        canonical = cpr_numbers.parse(cpr)
-        citizen, code, expires = citizens.issue_activation_code(canonical)
+        yield
     except cpr_numbers.InvalidCPR as exc:
         raise click.ClickException(f"cpr: {exc}") from None
     except citizens.CitizenNotFound as exc:
         raise click.ClickException(str(exc)) from None
     except citizens.InvalidCitizenData as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
+
+
+@citizens_cli.command("activation-code")
+@click.argument("cpr")
+def activation_code_command(cpr):
+    """Issue the one-time code for a pending citizen's activation letter."""
+    with _refused_as_exit_1():
+        citizen, code, expires = citizens.issue_activation_code(cpr_numbers.parse(cpr))
     emit({"citizen_id": citizen.id, "activation_code": code, "expires_at": expires.isoformat()})
 
 
@@ -174,15 +183,8 @@ def reissue_letter_command(cpr):
     authenticator (forgotten password with no other proof, or a lost only second factor).
     Prints what the letter needs: to whom, the code, where to use it and until when.
     """
-    try:
-        canonical = cpr_numbers.parse(cpr)
-        citizen, code, expires, kind = citizens.reissue_letter(canonical)
-    except cpr_numbers.InvalidCPR as exc:
-        raise click.ClickException(f"cpr: {exc}") from None
-    except citizens.CitizenNotFound as exc:
-        raise click.ClickException(str(exc)) from None
-    except citizens.InvalidCitizenData as exc:
-        raise click.ClickException(f"{exc.field}: {exc.message}") from None
+    with _refused_as_exit_1():
+        citizen, code, expires, kind = citizens.reissue_letter(cpr_numbers.parse(cpr))
     issuer = current_app.config["ISSUER"].rstrip("/")
     emit({
         "citizen_id": citizen.id,
@@ -200,14 +202,8 @@ def reissue_letter_command(cpr):
 
 
 def _set_locked(cpr: str, locked: bool) -> None:
-    try:
+    with _refused_as_exit_1():
         citizen = citizens.set_locked(cpr_numbers.parse(cpr), locked)
-    except cpr_numbers.InvalidCPR as exc:
-        raise click.ClickException(f"cpr: {exc}") from None
-    except citizens.CitizenNotFound as exc:
-        raise click.ClickException(str(exc)) from None
-    except citizens.InvalidCitizenData as exc:
-        raise click.ClickException(f"{exc.field}: {exc.message}") from None
     # A locked citizen is logged out everywhere at once: at Tillid, and at every service
     # that registered for logout tokens (docs/backchannel-logout.md).
     ended = sessions.end_all(citizen.id) if locked else 0

@@ -5,17 +5,24 @@ Without a Chromium these tests skip, unless REQUIRE_E2E=1 (CI), where they fail 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
+from werkzeug.serving import make_server
 
+from clients import service as client_registry
+from demo import registry as demo_registry
 from demo.citizens import DEMO_CHILD_CPR
+from demo.service import create_service
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -60,6 +67,61 @@ def end_the_demo_childs_custody(runner) -> None:
     for mandate in json.loads(listed.stdout)["given"]:
         ended = runner.invoke(args=["mandates", "end", "--id", mandate["id"]])
         assert ended.exit_code == 0, ended.output
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+class DemoService:
+    """A demo service as `make run` serves it: registered as `demo load` registers it (its
+    logout address too), the app `flask demo services` runs, under a name of its own on a free
+    port. ``options`` go to `create_service` (``ui_locales``). Started, stopped and started
+    again with the same app: its sessions, cookie key and record of ended sessions survive,
+    as a service's do across a restart."""
+
+    def __init__(self, app, issuer: str, template: demo_registry.DemoService, **options):
+        self.service = dataclasses.replace(template, name=f"{template.name} e2e",
+                                           port=free_port())  # fmt: skip
+        with app.app_context():
+            client_id = demo_registry.ensure(self.service).client_id
+            secret = client_registry.rotate_secret(client_id)
+        self.url, self.name = self.service.url, self.service.name
+        self.app = create_service(
+            name=self.service.name, issuer=issuer, client_id=client_id, client_secret=secret,
+            scope=self.service.scope, description=self.service.description,
+            api_scopes=self.service.api_scopes, ciba=self.service.ciba, kind=self.service.kind,
+            **options,
+        )  # fmt: skip
+        self.server = None
+
+    def start(self) -> DemoService:
+        self.server = make_server("localhost", self.service.port, self.app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def demo_services(demo_site):
+    """Serve demo services (`DemoService`, started) for the test, each stopped after it."""
+    app, issuer = demo_site
+    running: list[DemoService] = []
+
+    def serve(template: demo_registry.DemoService, **options) -> DemoService:
+        running.append(DemoService(app, issuer, template, **options).start())
+        return running[-1]
+
+    yield serve
+    for served in running:
+        served.stop()
 
 
 @pytest.fixture

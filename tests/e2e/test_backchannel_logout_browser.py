@@ -5,71 +5,14 @@ that was down at the time is told when it is back."""
 
 from __future__ import annotations
 
-import dataclasses
-import socket
-import threading
 import time
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from clients import service as client_registry
 from demo import registry as demo_registry
-from demo.service import create_service
 from idp.oidc import backchannel_logout
 from tests.e2e.conftest import log_in_as_demo
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-class Served:
-    """One demo service's web app on its port, which can be stopped and started again (the
-    same app: its sessions, cookie key and record of ended sessions survive, as a service's
-    do across a restart)."""
-
-    def __init__(self, app, port: int):
-        self.app, self.port, self.server = app, port, None
-
-    def start(self) -> None:
-        self.server = make_server("localhost", self.port, self.app, threaded=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-
-@pytest.fixture
-def demo_services(demo_site):
-    """Serve a demo service (registered as `demo load` does, with its logout address) on a
-    free port: its URL and its handle."""
-    app, issuer = demo_site
-    running: list[Served] = []
-
-    def serve(template: demo_registry.DemoService) -> tuple[str, Served]:
-        service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
-        with app.app_context():
-            client_id = demo_registry.ensure(service).client_id
-            secret = client_registry.rotate_secret(client_id)
-        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
-                            client_secret=secret, scope=service.scope,
-                            description=service.description, api_scopes=service.api_scopes,
-                            ciba=service.ciba, kind=service.kind)  # fmt: skip
-        served = Served(rp, service.port)
-        served.start()
-        running.append(served)
-        return service.url, served
-
-    yield serve
-    for served in running:
-        served.stop()
 
 
 @pytest.fixture
@@ -119,7 +62,7 @@ def test_logging_out_at_tillid_logs_the_citizen_out_of_both_demo_services(
     demo_site, demo_services, deliverer, page
 ):
     app, issuer = demo_site
-    (bank, _), (tax, _) = demo_services(demo_registry.BANK), demo_services(demo_registry.TAX)
+    bank, tax = demo_services(demo_registry.BANK).url, demo_services(demo_registry.TAX).url
     _logged_in_at_both(page, bank, tax)
     _log_out_at_tillid(page, issuer)
     _shows_logged_out(page, tax)
@@ -132,8 +75,8 @@ def test_a_demo_service_that_was_down_is_told_when_it_is_back(
     demo_site, demo_services, deliverer, page
 ):
     app, issuer = demo_site
-    (bank, _), (tax, tax_server) = (demo_services(demo_registry.BANK),
-                                    demo_services(demo_registry.TAX))  # fmt: skip
+    bank, tax_server = demo_services(demo_registry.BANK).url, demo_services(demo_registry.TAX)
+    tax = tax_server.url
     _logged_in_at_both(page, bank, tax)
     tax_server.stop()
     _log_out_at_tillid(page, issuer)

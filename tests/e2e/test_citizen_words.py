@@ -6,47 +6,28 @@ dates day, month, year and call the authenticator by its English default."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import threading
 from urllib.parse import urlencode
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from clients import service as client_registry
 from demo import citizens as demo
 from demo import registry as demo_registry
-from demo.service import create_service
 from tests.e2e.conftest import log_in_as_demo
-from tests.e2e.test_demo_services import _free_port
 
 
 @pytest.fixture
-def danish_service(demo_site):
+def danish_service(demo_services):
     """A demo service (registered as `demo load` does) that asks for its logins in Danish
-    (ui_locales=da), as the demo services of `make run` do."""
-    app, issuer = demo_site
-    servers = []
+    (ui_locales=da), as the demo services of `make run` do: its URL and name."""
 
     def serve(template: demo_registry.DemoService) -> tuple[str, str]:
-        service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
-        with app.app_context():
-            client_id = demo_registry.ensure(service).client_id
-            secret = client_registry.rotate_secret(client_id)
-        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
-                            client_secret=secret, scope=service.scope,
-                            description=service.description, ui_locales="da")  # fmt: skip
-        server = make_server("localhost", service.port, rp, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return service.url, service.name
+        served = demo_services(template, ui_locales="da")
+        return served.url, served.name
 
-    yield serve
-    for server in servers:
-        server.shutdown()
+    return serve
 
 
 def _log_in_in_danish(page) -> None:

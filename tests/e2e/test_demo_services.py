@@ -7,21 +7,15 @@ after the login, consent and logout forms, which no HTTP-level test can show.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import socket
-import threading
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from clients import service as client_registry
 from clients.claims import CPR_CLAIM
 from demo import citizens as demo
 from demo import registry as demo_registry
-from demo.service import create_service
 from tests.e2e.conftest import csp_violations, log_in_as_demo
 
 
@@ -31,36 +25,14 @@ def integrate(app) -> None:
     assert app.test_cli_runner().invoke(args=["ledger", "integrate"]).exit_code == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def demo_service(demo_site):
-    """Serve one demo service (registered as `demo load` does) on a free port."""
-    app, issuer = demo_site
-    servers = []
+def demo_service(demo_services):
+    """Serve one demo service (tests/e2e/conftest.py `DemoService`): its URL."""
 
     def serve(template: demo_registry.DemoService, ui_locales: str | None = None) -> str:
-        service = dataclasses.replace(template, name=f"{template.name} e2e", port=_free_port())
-        with app.app_context():
-            client_id = demo_registry.ensure(service).client_id
-            secret = client_registry.rotate_secret(client_id)
-        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
-                            client_secret=secret, scope=service.scope,
-                            description=service.description,
-                            api_scopes=service.api_scopes, ciba=service.ciba,
-                            kind=service.kind, ui_locales=ui_locales)  # fmt: skip
-        server = make_server("localhost", service.port, rp, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return service.url
+        return demo_services(template, ui_locales=ui_locales).url
 
-    yield serve
-    for server in servers:
-        server.shutdown()
+    return serve
 
 
 def _log_in_at(page, service_url: str) -> None:

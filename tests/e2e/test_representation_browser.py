@@ -6,27 +6,22 @@ where the citizen chooses whom they log in as is axe-clean in both languages.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import re
-import threading
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from clients import service as client_registry
 from clients.claims import CPR_CLAIM
 from demo import citizens as demo
 from demo import registry as demo_registry
-from demo.service import create_service
 from tests.a11y.test_axe import FAILING_IMPACTS, axe_violations, describe
 from tests.conftest import CitizenActions, sql
-from tests.e2e.conftest import csp_violations, log_in_as_demo
-from tests.e2e.test_demo_services import _free_port, integrate
+from tests.e2e.conftest import DemoService, csp_violations, log_in_as_demo
+from tests.e2e.test_demo_services import integrate
 
 pytestmark = pytest.mark.e2e
 
@@ -46,19 +41,10 @@ def representation_site(live_server):
     servers, tokens = [], []
 
     def serve(ui_locales: str) -> str:
-        service = dataclasses.replace(demo_registry.TAX, name=f"{demo_registry.TAX.name} e2e",
-                                      port=_free_port())  # fmt: skip
-        with app.app_context():
-            client_id = demo_registry.ensure(service).client_id
-            secret = client_registry.rotate_secret(client_id)
-        rp = create_service(name=service.name, issuer=issuer, client_id=client_id,
-                            client_secret=secret, scope=service.scope,
-                            description=service.description, api_scopes=service.api_scopes,
-                            ciba=service.ciba, kind=service.kind,
-                            ui_locales=ui_locales)  # fmt: skip
+        served = DemoService(app, issuer, demo_registry.TAX, ui_locales=ui_locales)
         # What the service's Authlib client fetched at the token endpoint, kept for the test
         # (the service itself shows the claims, never the tokens).
-        client = rp.extensions["authlib.integrations.flask_client"].create_client("tillid")
+        client = served.app.extensions["authlib.integrations.flask_client"].create_client("tillid")
         fetch = client.fetch_access_token
 
         def keep(**params):
@@ -66,15 +52,13 @@ def representation_site(live_server):
             return tokens[-1]
 
         client.fetch_access_token = keep
-        server = make_server("localhost", service.port, rp, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return service.url
+        servers.append(served.start())
+        return served.url
 
     serve.tokens = tokens
     yield app, issuer, serve
-    for server in servers:
-        server.shutdown()
+    for served in servers:
+        served.stop()
 
 
 def assert_axe_clean(page, where: str) -> None:

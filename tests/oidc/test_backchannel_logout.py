@@ -505,6 +505,11 @@ def test_the_operator_locking_the_citizen_tells_the_services(app, client, oidc, 
     assert json.loads(bo.stdout)["status"] == "pending"
     pending = runner.invoke(args=["citizens", "lock", "0101905555"])
     assert pending.exit_code != 0 and "the citizen is pending, not active" in pending.output
+    for cpr, reason in (("not-a-cpr", "cpr: "), ("0202851234", "no citizen")):
+        refused = runner.invoke(args=["citizens", "lock", cpr])
+        assert refused.exit_code == 1 and reason in refused.output, refused.output
+    # Locked: no login until unlocked.
+    assert login(app.test_client(), "anna", PASSWORD).status_code == 403
     unlocked = runner.invoke(args=["citizens", "unlock", anna_cpr])
     assert unlocked.exit_code == 0 and json.loads(unlocked.stdout)["status"] == "active"
     assert login(app.test_client(), "anna", PASSWORD).status_code == 302
