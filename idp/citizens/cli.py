@@ -16,6 +16,7 @@ from consent import ledger, mandate_events
 from idp.authenticators import totp
 from idp.citizens import cpr as cpr_numbers
 from idp.citizens import service as citizens
+from idp.citizens.models import Citizen
 from idp.core.commands import emit
 from idp.core.database import unbounded_statements
 from idp.core.dbtypes import utcnow
@@ -101,15 +102,23 @@ def create_command(
     emit(answer)
 
 
+def registered_citizen(cpr: str, option: str = "cpr") -> Citizen:
+    """The registered citizen a command's ``option`` names by CPR number; a number that is not
+    one, or nobody registered under it, is exit 1 with the reason, prefixed by the option."""
+    try:
+        canonical = cpr_numbers.parse(cpr)
+    except cpr_numbers.InvalidCPR as exc:
+        raise click.ClickException(f"{option}: {exc}") from None
+    citizen = citizens.find_by_cpr(canonical)
+    if citizen is None:
+        raise click.ClickException(f"{option}: no citizen with that CPR number is registered")
+    return citizen
+
+
 def _child(number: str):
     """A child named by --custody-of: registered and under 18 (checked before anything is
     created)."""
-    try:
-        child = citizens.find_by_cpr(cpr_numbers.parse(number))
-    except cpr_numbers.InvalidCPR as exc:
-        raise click.ClickException(f"custody-of: {exc}") from None
-    if child is None:
-        raise click.ClickException("custody-of: no citizen with that CPR number is registered")
+    child = registered_citizen(number, "custody-of")
     if mandates.coming_of_age(child.birthdate) <= utcnow():
         raise click.ClickException("custody-of: the child is 18 or older: custody has ended")
     return child

@@ -11,8 +11,7 @@ from clients.claims import CITIZEN_CLAIMS
 from clients.models import ClientKind
 from consent import ledger, mandate_events
 from idp.api.mandates import mandate_json, parse_until
-from idp.citizens import cpr as cpr_numbers
-from idp.citizens import service as citizens
+from idp.citizens.cli import registered_citizen
 from idp.citizens.models import Citizen
 from idp.core.commands import emit
 from idp.core.extensions import db
@@ -22,17 +21,6 @@ from idp.mandates.models import EndedBy, Mandate
 mandates_cli = AppGroup("mandates", help="Who may act for whom: mandates, custody, guardianship.")
 
 SERVICE_KINDS = (ClientKind.PUBLIC_AUTHORITY.value, ClientKind.PRIVATE_SERVICE.value)
-
-
-def _citizen(cpr: str, option: str) -> Citizen:
-    try:
-        canonical = cpr_numbers.parse(cpr)
-    except cpr_numbers.InvalidCPR as exc:
-        raise click.ClickException(f"{option}: {exc}") from None
-    citizen = citizens.find_by_cpr(canonical)
-    if citizen is None:
-        raise click.ClickException(f"{option}: no citizen with that CPR number is registered")
-    return citizen
 
 
 def _person(citizen_id: str) -> dict:
@@ -53,7 +41,7 @@ def _described(mandate: Mandate) -> dict:
 def list_command(cpr):
     """The mandates the citizen gave (or that others hold for them: custody, guardianship)
     and those they hold for others, newest first, ended ones too."""
-    citizen = _citizen(cpr, "cpr")
+    citizen = registered_citizen(cpr, "cpr")
     emit({
         "citizen_id": citizen.id,
         "given": [_described(m) for m in mandates.given(citizen.id)],
@@ -85,8 +73,8 @@ def list_command(cpr):
 )
 def appoint_command(principal_cpr, agent_cpr, attributes, until, service_kind, client_ids):
     """Appoint a guardian (origin guardianship, by the operator): in force at once."""
-    principal = _citizen(principal_cpr, "principal-cpr")
-    agent = _citizen(agent_cpr, "agent-cpr")
+    principal = registered_citizen(principal_cpr, "principal-cpr")
+    agent = registered_citizen(agent_cpr, "agent-cpr")
     unknown = [name for name in attributes if name not in CITIZEN_CLAIMS]
     if unknown:
         raise click.ClickException(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from idp.citizens import cpr as cpr_numbers
-from idp.citizens import service as citizens
+from idp.citizens.cli import registered_citizen
 from idp.core.commands import emit
 from idp.wallet import credentials
 
@@ -17,23 +16,12 @@ wallet_cli = AppGroup("wallet", help="The credentials issued to citizens' wallet
 REASONS = ("lost_device", "death", "other")
 
 
-def _citizen(cpr: str):
-    try:
-        canonical = cpr_numbers.parse(cpr)
-    except cpr_numbers.InvalidCPR as exc:
-        raise click.ClickException(f"cpr: {exc}") from None
-    citizen = citizens.find_by_cpr(canonical)
-    if citizen is None:
-        raise click.ClickException("no citizen with that CPR number is registered")
-    return citizen
-
-
 @wallet_cli.command("list")
 @click.option("--cpr", required=True, help="The citizen's CPR number, DDMMYYXXXX or DDMMYY-XXXX.")
 def list_command(cpr):
     """The citizen's credentials, newest first: when issued, to which wallet, the device key's
     thumbprint, format, attributes, status (valid, revoked, expired)."""
-    citizen = _citizen(cpr)
+    citizen = registered_citizen(cpr)
     emit(
         {
             "citizen_id": citizen.id,
@@ -54,7 +42,7 @@ def list_command(cpr):
 def revoke_command(cpr, reason):
     """Revoke every valid credential of the citizen, each with an entry in their access log;
     prints what was revoked. Run again, it revokes nothing more."""
-    citizen = _citizen(cpr)
+    citizen = registered_citizen(cpr)
     revoked = []
     for issued in credentials.of_citizen(citizen.id):
         if issued.status == credentials.VALID and credentials.revoke(issued):

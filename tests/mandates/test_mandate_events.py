@@ -9,21 +9,9 @@ import datetime as dt
 import json
 import time
 
-import pytest
-
 from consent.ledger import sequencer
 from tests.conftest import sql
 from tests.mandates.portal_helpers import ANNA_CPR, BO_CPR, act, give, mandate_rows, person
-
-
-@pytest.fixture
-def anna(app):
-    return person(app, "anna", ANNA_CPR, "Anna", "Jensen")
-
-
-@pytest.fixture
-def bo(app):
-    return person(app, "bonielsen", BO_CPR, "Bo", "Nielsen")
 
 
 def _events(browser) -> list[tuple[str, str, str]]:

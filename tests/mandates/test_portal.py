@@ -11,7 +11,6 @@ import pytest
 from tests.conftest import CitizenActions, assert_field_error, csrf_token, login, sql
 from tests.mandates.portal_helpers import (
     ANNA_CPR,
-    BO_CPR,
     CARL_CPR,
     PASSWORD,
     act,
@@ -26,16 +25,6 @@ from tests.mandates.portal_helpers import (
 )
 
 MISMATCH = "The CPR number and the name do not match a person."
-
-
-@pytest.fixture
-def anna(app):
-    return person(app, "anna", ANNA_CPR, "Anna", "Jensen")
-
-
-@pytest.fixture
-def bo(app):
-    return person(app, "bonielsen", BO_CPR, "Bo", "Nielsen")
 
 
 def test_grant_accept_and_end_by_the_principal(app, anna, bo):
