@@ -109,6 +109,15 @@ class DemoService:
             self.server = None
 
 
+def claims_shown(page) -> dict[str, str]:
+    """What a demo service's page shows for each claim of the ID token it received, as the
+    citizen reads it; once the page shows them (the click that led there may still be on
+    its way: reading at once found nothing, now and then)."""
+    expect(page.locator("#id-token")).to_be_visible()
+    cells = page.locator("#id-token [data-claim]")
+    return {cell.get_attribute("data-claim"): cell.inner_text() for cell in cells.all()}
+
+
 @pytest.fixture
 def demo_services(demo_site):
     """Serve demo services (`DemoService`, started) for the test, each stopped after it."""

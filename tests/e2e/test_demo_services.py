@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from clients.claims import CPR_CLAIM
 from demo import citizens as demo
 from demo import registry as demo_registry
-from tests.e2e.conftest import csp_violations, log_in_as_demo
+from tests.e2e.conftest import claims_shown, csp_violations, log_in_as_demo
 
 
 def integrate(app) -> None:
@@ -174,12 +174,6 @@ def _log_in_in_any_language(page, service_url: str) -> None:
     page.locator("input[name=otp]").press("Enter")
 
 
-def _received(page) -> dict[str, str]:
-    """What the service page shows for each claim of the ID token, as the citizen reads it."""
-    cells = page.locator("#id-token [data-claim]")
-    return {cell.get_attribute("data-claim"): cell.inner_text() for cell in cells.all()}
-
-
 RAW = re.compile(r"\bTrue\b|\bFalse\b|\[|\]|\b1[0-9]{9}\b")  # Python's words, lists, epoch seconds
 
 
@@ -199,7 +193,7 @@ def test_the_bank_speaks_danish_shows_what_it_received_in_words_and_switches_to_
     heading = page.get_by_role("heading", level=1)
     expect(heading).to_have_text("Det modtog Nordbank (demo) e2e")
     expect(page).to_have_title("Det modtog Nordbank (demo) e2e")
-    danish = _received(page)
+    danish = claims_shown(page)
     assert danish["age_over_18"] == "Ja"
     assert danish["acr"] == "NSIS Betydelig"
     assert danish["amr"] == "adgangskode, engangskode fra en app, to faktorer"
@@ -213,7 +207,7 @@ def test_the_bank_speaks_danish_shows_what_it_received_in_words_and_switches_to_
     page.get_by_role("link", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(heading).to_have_text("What Nordbank (demo) e2e received")
-    english = _received(page)
+    english = claims_shown(page)
     assert english["age_over_18"] == "Yes" and english["acr"] == "NSIS Substantial"
     assert english["sub"] == danish["sub"]
     assert not RAW.search(page.locator("main").inner_text())
@@ -226,11 +220,11 @@ def test_the_bank_and_the_tax_authority_receive_different_subs_each_the_same_eve
     bank, tax = demo_service(demo_registry.BANK), demo_service(demo_registry.TAX)
     _log_in_in_any_language(page, bank)
     page.locator("button[name=decision][value=allow]").click()
-    at_the_bank = _received(page)["sub"]
+    at_the_bank = claims_shown(page)["sub"]
     page.goto(tax)
     page.locator("a[href='/login']").click()  # logged in at Tillid already: its notice
     page.locator("button[name=decision][value=allow]").click()
-    at_the_tax_authority = _received(page)["sub"]
+    at_the_tax_authority = claims_shown(page)["sub"]
     assert at_the_bank != at_the_tax_authority
 
     # Each service logs the citizen in again (a new authorization and ID token, on the
@@ -239,7 +233,7 @@ def test_the_bank_and_the_tax_authority_receive_different_subs_each_the_same_eve
         page.goto(f"{service}/login")
         page.wait_for_url(f"{service}/")
         expect(page.locator("#id-token")).to_be_visible()
-        assert _received(page)["sub"] == sub
+        assert claims_shown(page)["sub"] == sub
 
 
 def test_a_citizen_who_says_no_reads_why_in_the_services_language(demo_service, page):

@@ -20,7 +20,7 @@ from demo import citizens as demo
 from demo import registry as demo_registry
 from tests.a11y.test_axe import FAILING_IMPACTS, axe_violations, describe
 from tests.conftest import CitizenActions, sql
-from tests.e2e.conftest import DemoService, csp_violations, log_in_as_demo
+from tests.e2e.conftest import DemoService, claims_shown, csp_violations, log_in_as_demo
 from tests.e2e.test_demo_services import integrate
 
 pytestmark = pytest.mark.e2e
@@ -67,11 +67,6 @@ def assert_axe_clean(page, where: str) -> None:
     assert not failing, "serious or critical axe violations:\n" + "\n".join(failing)
 
 
-def _received(page) -> dict[str, str]:
-    cells = page.locator("#id-token [data-claim]")
-    return {cell.get_attribute("data-claim"): cell.inner_text() for cell in cells.all()}
-
-
 def _mandates_of(app, cpr_digits: str) -> dict:
     listed = app.test_cli_runner().invoke(args=["mandates", "list", "--cpr", cpr_digits])
     assert listed.exit_code == 0, listed.output
@@ -108,7 +103,7 @@ def test_a_parent_acts_for_her_child_at_the_tax_authority_and_both_logs_show_it(
 
     expect(page.get_by_role("heading", level=1)).to_contain_text("received")
     assert page.url.startswith(tax)
-    received = _received(page)
+    received = claims_shown(page)
     assert received["name"] == CHILD
     assert received[CPR_CLAIM] == demo.DEMO_CHILD_CPR
     assert received["act"].startswith("sub: ") and received["act"] != f"sub: {received['sub']}"
@@ -154,7 +149,7 @@ def test_a_parent_acts_for_her_child_at_the_tax_authority_and_both_logs_show_it(
     expect(page.locator("#acting-for")).to_have_count(0)
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("received")
-    received = _received(page)
+    received = claims_shown(page)
     assert received["name"] == PARENT and "act" not in received
 
 
@@ -242,7 +237,7 @@ def test_two_adults_give_accept_use_and_end_a_mandate(representation_site, brows
         expect(bent.locator("#acting-for")).to_contain_text("Alma Holm")
         bent.locator("button[name=decision][value=allow]").click()
         expect(bent.locator("#id-token")).to_be_visible()
-        received = _received(bent)
+        received = claims_shown(bent)
         assert received["name"] == "Alma Holm" and received[CPR_CLAIM] == ALMA_CPR
         assert "act" in received and "granted" in received["representation"]
 
@@ -262,7 +257,7 @@ def test_two_adults_give_accept_use_and_end_a_mandate(representation_site, brows
         expect(bent.locator("#acting-for")).to_have_count(0)
         bent.locator("button[name=decision][value=allow]").click()
         expect(bent.locator("#id-token")).to_be_visible()
-        received = _received(bent)
+        received = claims_shown(bent)
         assert received["name"] == "Bent Krog" and "act" not in received
     finally:
         alma_context.close()
